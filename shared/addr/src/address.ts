@@ -65,7 +65,10 @@ export const machineOfFrame = (f: Mfn, offset = 0) =>
 export function addOffset<A extends bigint>(a: A, offset: number | bigint): A {
   const sum = a + BigInt(offset);
   if (sum < 0n || sum > ADDR_MAX) {
-    throw new AddrError('ADDR_OUT_OF_RANGE', `0x${a.toString(16)} + ${offset} wraps the address space`);
+    throw new AddrError(
+      'ADDR_OUT_OF_RANGE',
+      `0x${a.toString(16)} + ${offset} wraps the address space`,
+    );
   }
   return sum as A;
 }

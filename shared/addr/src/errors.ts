@@ -1,4 +1,8 @@
-export const ADDR_ERROR_CODES = ['ADDR_OUT_OF_RANGE', 'ADDR_BAD_HEX', 'FRAME_OUT_OF_RANGE'] as const;
+export const ADDR_ERROR_CODES = [
+  'ADDR_OUT_OF_RANGE',
+  'ADDR_BAD_HEX',
+  'FRAME_OUT_OF_RANGE',
+] as const;
 export type AddrErrorCode = (typeof ADDR_ERROR_CODES)[number];
 
 /** Raised for values that cannot be an address at all; always caused by the caller's input. */

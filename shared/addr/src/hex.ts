@@ -9,7 +9,10 @@ export const toHex = (v: bigint | number): string => `0x${v.toString(16)}`;
 
 export function parseHex<L extends Layer>(layer: L, text: string): LayerAddr[L] {
   if (!HEX.test(text)) {
-    throw new AddrError('ADDR_BAD_HEX', `${layer} address ${JSON.stringify(text)} is not 0x<1-16 hex digits>`);
+    throw new AddrError(
+      'ADDR_BAD_HEX',
+      `${layer} address ${JSON.stringify(text)} is not 0x<1-16 hex digits>`,
+    );
   }
   return addrOf(layer, BigInt(text));
 }

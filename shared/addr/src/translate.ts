@@ -31,7 +31,12 @@ export function busAsMachineBypass(addr: BusAddr): Translation<MachineAddr> {
   return bypass.ok(addr, machineAddr(addr));
 }
 
-const identityMap = crossing({ fn: 'machineAsBusIdentity', from: 'machine', to: 'bus', by: 'identity' });
+const identityMap = crossing({
+  fn: 'machineAsBusIdentity',
+  from: 'machine',
+  to: 'bus',
+  by: 'identity',
+});
 /** A correct driver with no IOMMU: the bus address is the machine address. */
 export function machineAsBusIdentity(addr: MachineAddr): Translation<BusAddr> {
   return identityMap.ok(addr, busAddr(addr));

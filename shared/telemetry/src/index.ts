@@ -1,1 +1,3 @@
-export {};
+export * from './attributes.js';
+export * from './setup.js';
+export * from './nats-context.js';

@@ -1,1 +1,3 @@
-export {};
+export * from './nats-server.js';
+export * from './free-port.js';
+export * from './wait.js';

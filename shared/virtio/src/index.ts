@@ -1,1 +1,16 @@
-export {};
+// Public surface of @nestlab/virtio. Test helpers (RingImage,
+// SparseTestMemory) are exported too: device and driver packages test with them.
+export * from './errors.js';
+export * from './constants.js';
+export * from './feature-set.js';
+export * from './split-ring-layout.js';
+export * from './split-queue.js';
+export * from './need-event.js';
+export * from './ring-memory.js';
+export * from './chain-walker.js';
+export * from './used-ring.js';
+export * from './pci.js';
+export * from './mmio.js';
+export * from './blk.js';
+export * from './testing/sparse-test-memory.js';
+export * from './testing/ring-image.js';
