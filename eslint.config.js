@@ -17,7 +17,20 @@ export default tseslint.config(
         'error',
         {
           allowForKnownSafeCalls: [
-            { from: 'package', package: 'node:test', name: ['describe', 'it', 'before', 'after', 'beforeEach', 'afterEach', 'test', 'suite'] },
+            {
+              from: 'package',
+              package: 'node:test',
+              name: [
+                'describe',
+                'it',
+                'before',
+                'after',
+                'beforeEach',
+                'afterEach',
+                'test',
+                'suite',
+              ],
+            },
           ],
         },
       ],

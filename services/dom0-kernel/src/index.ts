@@ -1,1 +1,1 @@
-export {};
+export { createDom0Kernel } from './app.js';

@@ -1,1 +1,1 @@
-export {};
+export { createIommu } from './app.js';

@@ -1,1 +1,1 @@
-export {};
+export { createL0Hypervisor } from './app.js';

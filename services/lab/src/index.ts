@@ -1,1 +1,2 @@
-export {};
+export * from './fleet/fleet.js';
+export * from './fleet/services.js';

@@ -1,1 +1,1 @@
-export {};
+export { createXen } from './app.js';

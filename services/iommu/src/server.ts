@@ -1,0 +1,6 @@
+// The only file of this service that listens: telemetry, NATS and the admin
+// server are started by runService in the order they need.
+import { runService } from '@nestlab/service-kit';
+import { createIommu } from './app.js';
+
+await runService(createIommu());

@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+import { up, UP_HELP } from './cli/up.js';
+import { EXIT, UsageError } from './cli/usage.js';
+
+const HELP = `nestlab — the DMA path of a nested virtualization stack, hop by hop
+
+Usage: nestlab <command> [options]
+
+Commands:
+  up        start nats-server and the four services locally, until Ctrl-C
+  help      this text, or \`nestlab help <command>\`
+
+Run \`nestlab help <command>\` for a command's options.`;
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
+  up: { run: up, help: UP_HELP },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    const topic = rest[0];
+    if (topic && COMMANDS[topic]) process.stdout.write(`${COMMANDS[topic].help}\n`);
+    else if (topic) throw new UsageError(`unknown command ${JSON.stringify(topic)}`);
+    else process.stdout.write(`${HELP}\n`);
+    return EXIT.ok;
+  }
+  const command = COMMANDS[cmd];
+  if (!command)
+    throw new UsageError(`unknown command ${JSON.stringify(cmd)} (try \`nestlab help\`)`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${command.help}\n`);
+    return EXIT.ok;
+  }
+  return command.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const e = err as Error & { code?: string };
+    if (err instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`nestlab: ${e.message}\n`);
+      process.exit(EXIT.usage);
+    }
+    process.stderr.write(`nestlab: ${e.message}\n`);
+    process.exit(EXIT.notAsExpected);
+  },
+);

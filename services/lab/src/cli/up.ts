@@ -1,0 +1,77 @@
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { startFleet } from '../fleet/fleet.js';
+import { intOption } from './usage.js';
+
+export const UP_HELP = `nestlab up [--nats-url URL] [--nats-port P] [--admin-port P] [--stack ID] [--log-dir DIR] [--json]
+
+Starts a real nats-server (unless --nats-url is given) and the four services
+(iommu, l0-hypervisor, xen, dom0-kernel) as local processes, waits until each
+reports ready, prints where their admin endpoints are, and runs until Ctrl-C,
+then shuts everything down cleanly.
+
+  --nats-url URL    use a running NATS instead of starting nats-server
+  --nats-port P     port for the started nats-server (default 4222, or a free one if taken)
+  --admin-port P    first admin port; services take P..P+3 (default 7701)
+  --stack ID        subject token for this stack (default s1)
+  --log-dir DIR     where service logs go (default .nestlab/logs)
+  --json            print the endpoints as one JSON line`;
+
+export async function up(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      'nats-url': { type: 'string' },
+      'nats-port': { type: 'string' },
+      'admin-port': { type: 'string' },
+      stack: { type: 'string' },
+      'log-dir': { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const logDir = resolve(values['log-dir'] ?? '.nestlab/logs');
+  const fleet = await startFleet({
+    logDir,
+    natsPort: intOption('nats-port', values['nats-port'], 4222, 1, 65535),
+    adminBasePort: intOption('admin-port', values['admin-port'], 7701, 0, 65532),
+    ...(values['nats-url'] ? { natsUrl: values['nats-url'] } : {}),
+    ...(values.stack ? { stack: values.stack } : {}),
+    onProgress: (line) => process.stderr.write(`nestlab: ${line}\n`),
+  });
+  const endpoints = Object.fromEntries(fleet.services.map((s) => [s.service.name, s.adminUrl]));
+  if (values.json) {
+    process.stdout.write(
+      `${JSON.stringify({ nats: fleet.natsUrl, stack: fleet.stack, admin: endpoints, logDir })}\n`,
+    );
+  } else {
+    process.stdout.write(
+      `nestlab fleet is up (stack ${fleet.stack})\n  nats           ${fleet.natsUrl}\n`,
+    );
+    for (const s of fleet.services)
+      process.stdout.write(
+        `  ${s.service.name.padEnd(14)} ${s.adminUrl}  (/healthz /readyz /metrics /state)\n`,
+      );
+    process.stdout.write(`  logs           ${logDir}\nPress Ctrl-C to stop.\n`);
+  }
+  const crashed = Promise.race(
+    fleet.services.map((s) => s.exited.then((how) => ({ name: s.service.name, how }))),
+  );
+  const signalled = new Promise<string>((res) => {
+    process.once('SIGINT', () => res('SIGINT'));
+    process.once('SIGTERM', () => res('SIGTERM'));
+  });
+  const why = await Promise.race([signalled, crashed]);
+  if (typeof why !== 'string')
+    process.stderr.write(`nestlab: ${why.name} exited (${why.how}); stopping the fleet\n`);
+  process.stderr.write('nestlab: stopping…\n');
+  const exits = await fleet.stop();
+  const clean = Object.values(exits).every((how) => how === 0);
+  process.stderr.write(
+    `nestlab: stopped (${Object.entries(exits)
+      .map(([n, how]) => `${n} ${how}`)
+      .join(', ')})\n`,
+  );
+  return typeof why === 'string' && clean ? 0 : 1;
+}

@@ -1,0 +1,117 @@
+import { mkdirSync } from 'node:fs';
+import { startNatsServer, type NatsServerHandle } from '@nestlab/nats-runner';
+import { spawnService, stopProcess, type ServiceProcess } from './child.js';
+import { anyFreePort, portIsFree } from './ports.js';
+import { fleetServices } from './services.js';
+
+export interface FleetOptions {
+  /** Use this NATS instead of starting one. */
+  natsUrl?: string;
+  /** Port for the nats-server we start; default 4222, or any free one if taken. */
+  natsPort?: number;
+  stack?: string;
+  /** First admin port; services take the next ones. 0 = any free ports. */
+  adminBasePort?: number;
+  logDir: string;
+  env?: NodeJS.ProcessEnv;
+  readyTimeoutMs?: number;
+  onProgress?: (line: string) => void;
+}
+
+export interface Fleet {
+  readonly natsUrl: string;
+  readonly stack: string;
+  readonly services: readonly ServiceProcess[];
+  readonly nats: NatsServerHandle | null;
+  /** Stops every service (SIGTERM) and then NATS; returns each service's exit. */
+  stop(): Promise<Record<string, number | string>>;
+}
+
+export class FleetError extends Error {
+  override readonly name = 'FleetError';
+  constructor(
+    readonly code: 'NATS_START_FAILED' | 'SERVICE_EXITED' | 'SERVICE_NOT_READY',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Starts nats-server (unless given one) and the four services; resolves when all are ready. */
+export async function startFleet(opts: FleetOptions): Promise<Fleet> {
+  const progress = opts.onProgress ?? (() => undefined);
+  const stack = opts.stack ?? 's1';
+  mkdirSync(opts.logDir, { recursive: true });
+
+  let nats: NatsServerHandle | null = null;
+  let natsUrl = opts.natsUrl;
+  if (!natsUrl) {
+    const wanted = opts.natsPort ?? 4222;
+    const port = (await portIsFree(wanted)) ? wanted : await anyFreePort();
+    try {
+      nats = await startNatsServer({ port });
+    } catch (err) {
+      throw new FleetError('NATS_START_FAILED', (err as Error).message);
+    }
+    natsUrl = nats.url;
+    progress(`nats-server ready at ${natsUrl}`);
+  }
+
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...opts.env,
+    NATS_URL: natsUrl,
+    NESTLAB_STACK: stack,
+  };
+  const services: ServiceProcess[] = [];
+  const stop = async () => {
+    const exits: Record<string, number | string> = {};
+    for (const p of [...services].reverse()) exits[p.service.name] = await stopProcess(p);
+    await nats?.stop();
+    return exits;
+  };
+  try {
+    const base = opts.adminBasePort ?? 7701;
+    for (const svc of fleetServices()) {
+      const port = base === 0 ? await anyFreePort() : base + svc.portOffset;
+      services.push(spawnService(svc, env, port, opts.logDir));
+    }
+    await Promise.all(services.map((p) => waitReady(p, opts.readyTimeoutMs ?? 20_000, progress)));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { natsUrl, stack, services, nats, stop };
+}
+
+async function waitReady(
+  p: ServiceProcess,
+  timeoutMs: number,
+  progress: (l: string) => void,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited: number | string | undefined;
+  void p.exited.then((how) => (exited = how));
+  while (Date.now() < deadline) {
+    if (exited !== undefined) {
+      throw new FleetError(
+        'SERVICE_EXITED',
+        `${p.service.name} exited (${exited}) before it was ready:\n${p.stderrTail() || `see ${p.logFile}`}`,
+      );
+    }
+    try {
+      const res = await fetch(`${p.adminUrl}/readyz`);
+      if (res.ok) {
+        progress(`${p.service.name} ready, admin at ${p.adminUrl}`);
+        return;
+      }
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new FleetError(
+    'SERVICE_NOT_READY',
+    `${p.service.name} was not ready within ${timeoutMs} ms (log: ${p.logFile})`,
+  );
+}

@@ -1,0 +1,127 @@
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { Ping } from '@nestlab/protocol';
+import { startTelemetry } from '@nestlab/telemetry';
+import { pino, type Logger } from 'pino';
+import { buildAdminApp } from './admin.js';
+import { Bus } from './bus.js';
+import { ConfigError, loadConfig, type ServiceConfig } from './config.js';
+import { MetricsRegistry } from './metrics.js';
+import type { ServiceContext, ServiceModule } from './service.js';
+
+export interface RunningService {
+  readonly config: ServiceConfig;
+  readonly adminUrl: string;
+  readonly nc: NatsConnection;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs a service as a process: config from env, telemetry first, NATS with
+ * endless reconnect, admin server, signal handling. A bad variable stops
+ * startup with one line on stderr and exit code 2.
+ */
+export async function runService(mod: ServiceModule): Promise<RunningService> {
+  let config: ServiceConfig;
+  try {
+    config = loadConfig(mod.name, mod.defaultAdminPort);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${mod.name}: invalid configuration: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const telemetry = startTelemetry({ serviceName: mod.name, stack: config.stack });
+  const log = pino({
+    name: mod.name,
+    level: config.logLevel,
+    base: { service: mod.name, stack: config.stack },
+  });
+  const metrics = new MetricsRegistry();
+  const started = Date.now();
+
+  const nc = await connectWithRetry(config, log);
+  let natsUp = true;
+  let serviceReady = false;
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') natsUp = false;
+      if (s.type === 'reconnect') natsUp = true;
+      if (s.type === 'disconnect' || s.type === 'reconnect')
+        log.warn({ status: s.type }, 'nats connection changed');
+    }
+  })();
+
+  const bus = new Bus(nc, config.stack, telemetry.tracer, log, metrics);
+  const ctx: ServiceContext = { config, bus, log, metrics, tracer: telemetry.tracer };
+  bus.handle(Ping[mod.token], () => ({
+    body: {
+      service: mod.token,
+      stack: config.stack,
+      pid: process.pid,
+      uptimeMs: Date.now() - started,
+      ready: serviceReady,
+    },
+  }));
+
+  const admin = buildAdminApp({
+    service: mod.name,
+    metrics,
+    readiness: () => ({ ready: natsUp && serviceReady, nats: natsUp, started: serviceReady }),
+    state: () => ({
+      service: mod.name,
+      stack: config.stack,
+      ...((mod.state?.() as object | undefined) ?? {}),
+    }),
+    ...(mod.routes ? { routes: (app) => mod.routes?.(app) } : {}),
+  });
+  await mod.start(ctx);
+  await nc.flush();
+  serviceReady = true;
+  const address = await admin.listen({ host: config.adminHost, port: config.adminPort });
+  log.info({ admin: address, nats: config.natsUrl }, 'ready');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      serviceReady = false;
+      log.info('shutting down');
+      await mod.stop?.();
+      await bus.close();
+      await nc.drain().catch(() => undefined);
+      await admin.close();
+      await telemetry.shutdown().catch(() => undefined);
+    })());
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(sig, () => {
+      void stop().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    });
+  }
+  return { config, adminUrl: address, nc, stop };
+}
+
+async function connectWithRetry(config: ServiceConfig, log: Logger): Promise<NatsConnection> {
+  // The first connection is retried too: in compose the server may come up after us.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connect({
+        servers: config.natsUrl.split(','),
+        name: `${config.service}@${config.stack}`,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        ...(config.natsUser ? { user: config.natsUser, pass: config.natsPass } : {}),
+      });
+    } catch (err) {
+      if (attempt % 10 === 1)
+        log.warn({ err: (err as Error).message, attempt }, 'waiting for NATS');
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * attempt)));
+    }
+  }
+}
