@@ -6,3 +6,8 @@ export * from './envelope.js';
 export * from './message.js';
 export * from './codec.js';
 export * from './messages/svc.js';
+export * from './messages/common.js';
+export * from './messages/l0.js';
+export * from './messages/xen.js';
+export * from './messages/iommu.js';
+export * from './messages/dom0.js';

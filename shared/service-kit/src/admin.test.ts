@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildAdminApp } from './admin.js';
-import { ConfigError, loadConfig } from './config.js';
+import { loadConfig, type ConfigError } from './config.js';
 import { MetricsRegistry } from './metrics.js';
 
 describe('admin app', () => {

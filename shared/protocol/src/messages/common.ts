@@ -1,0 +1,18 @@
+import { Type } from '@sinclair/typebox';
+import { Obj } from '../schema-kit.js';
+
+/** PCI address dddd:bb:ss.f, as it appears in heads (subjects use deviceToken()). */
+export const Bdf = Type.String({ pattern: '^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\\.[0-7]$' });
+/** Xen domain id: 0 is dom0; 0x7ff0 (DOMID_XEN) stands for the hypervisor itself. */
+export const DomId = Type.Integer({ minimum: 0, maximum: 0x7ff0 });
+export const DOMID_XEN = 0x7ff0;
+/** Feature bits as a 64-bit hex string. */
+export const FeatureBits = Type.String({ pattern: '^0x[0-9a-fA-F]{1,16}$' });
+export const Empty = Obj({});
+/** Who owns a machine frame, as Xen's frame table says. */
+export const FrameOwner = Type.Union([
+  Type.Literal('xen'),
+  Type.Literal('free'),
+  Type.String({ pattern: '^dom[0-9]+$' }),
+  Type.Literal('none'),
+]);

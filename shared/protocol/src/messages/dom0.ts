@@ -1,0 +1,113 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Count, HexAddr, Obj, U16 } from '../schema-kit.js';
+import { eventMessage, requestMessage } from '../message.js';
+import { FeatureBits } from './common.js';
+
+export const DmaPolicy = Type.Union([
+  Type.Literal('legacy'),
+  Type.Literal('xen-swiotlb'),
+  Type.Literal('iommu'),
+]);
+export type DmaPolicy = Static<typeof DmaPolicy>;
+/** pre-2016: knows VERSION_1 but not ACCESS_PLATFORM (bit 33); modern: knows both. */
+export const DriverGeneration = Type.Union([Type.Literal('pre-2016'), Type.Literal('modern')]);
+export type DriverGeneration = Static<typeof DriverGeneration>;
+
+export const Dom0Configure = requestMessage({
+  name: 'dom0.stack.configure',
+  service: 'dom0',
+  object: 'stack',
+  verb: 'configure',
+  request: Obj({
+    generation: DriverGeneration,
+    policy: DmaPolicy,
+    /** Features this driver would accept if offered (before generation filtering). */
+    wanted: FeatureBits,
+    queueSize: Type.Integer({ minimum: 1, maximum: 32768 }),
+  }),
+  reply: Obj({}),
+});
+
+/** Enumerate PCI, find the virtio-blk device, run the init sequence, set up the queue. */
+export const DriverProbe = requestMessage({
+  name: 'dom0.driver.probe',
+  service: 'dom0',
+  object: 'driver',
+  verb: 'probe',
+  request: Obj({}),
+  reply: Obj({
+    bdf: Type.Union([Type.String(), Type.Null()]),
+    status: Type.Integer({ minimum: 0, maximum: 255 }),
+    offered: FeatureBits,
+    negotiated: FeatureBits,
+    ok: Type.Boolean(),
+    /** Why the driver gave up (e.g. FEATURES_OK refused), or null. */
+    error: Type.Union([Obj({ code: Type.String(), message: Type.String() }), Type.Null()]),
+    ring: Type.Union([Obj({ pseudo: HexAddr, bus: HexAddr, size: Count }), Type.Null()]),
+  }),
+});
+
+export const Workload = Obj({
+  rw: Type.Union(['read', 'write', 'randread', 'randwrite', 'randrw'].map((k) => Type.Literal(k))),
+  bs: Type.Integer({ minimum: 512, maximum: 1 << 20, multipleOf: 512 }),
+  iodepth: Type.Integer({ minimum: 1, maximum: 1024 }),
+  ios: Type.Integer({ minimum: 1, maximum: 10_000_000 }),
+  seed: Type.Integer({ minimum: 0, maximum: 0xffffffff }),
+  verify: Type.Boolean(),
+  /** Per-I/O deadline: an I/O not completed by then fails with TIMEOUT. */
+  deadlineMs: Type.Integer({ minimum: 1, maximum: 600_000 }),
+  /** Bytes of the disk the workload may touch, from sector 0. */
+  spanBytes: Count,
+});
+export type Workload = Static<typeof Workload>;
+
+export const IoReport = Obj({
+  submitted: Count,
+  completed: Count,
+  verified: Count,
+  corrupted: Count,
+  failed: Count,
+  errors: Type.Record(Type.String(), Count),
+  latencyUs: Obj({ p50: Count, p99: Count }),
+  elapsedMs: Count,
+  traceIds: Type.Array(Type.String()),
+});
+export type IoReport = Static<typeof IoReport>;
+
+export const JobRun = requestMessage({
+  name: 'dom0.job.run',
+  service: 'dom0',
+  object: 'job',
+  verb: 'run',
+  request: Workload,
+  reply: IoReport,
+});
+
+/** Every DMA-able region the driver handed the device: what the oracle checks accesses against. */
+export const LedgerEntry = Obj({
+  what: Type.Union([Type.Literal('ring'), Type.Literal('buffer'), Type.Literal('bounce')]),
+  bus: HexAddr,
+  len: Count,
+  pseudo: HexAddr,
+  /** Machine frame behind each page of the region, per the P2M when it was mapped. */
+  mfns: Type.Array(Count),
+});
+export type LedgerEntry = Static<typeof LedgerEntry>;
+
+export const DmaLedger = requestMessage({
+  name: 'dom0.dma.ledger',
+  service: 'dom0',
+  object: 'dma',
+  verb: 'ledger',
+  request: Obj({ since: Count, limit: Type.Integer({ minimum: 1, maximum: 20000 }) }),
+  reply: Obj({ entries: Type.Array(LedgerEntry), next: Count }),
+});
+
+/** An event channel notification delivered by Xen. */
+export const EventChannel = eventMessage({
+  name: 'dom0.evtchn',
+  service: 'dom0',
+  object: 'evtchn.{port}',
+  verb: 'notify',
+  request: Obj({ port: U16 }),
+});

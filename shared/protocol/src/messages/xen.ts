@@ -1,0 +1,113 @@
+import { Type } from '@sinclair/typebox';
+import { Count, HexAddr, Obj, U16 } from '../schema-kit.js';
+import { eventMessage, requestMessage } from '../message.js';
+import { Bdf, DomId, FrameOwner } from './common.js';
+
+export const FrameRange = Obj({ pfn: Count, mfn: Count, count: Count });
+
+/**
+ * Resets Xen for a run: machine memory size, dom0 size, the P2M seed, which
+ * devices are passed through to dom0. Xen then builds dom0's P2M, the frame
+ * table, and tells L0 which frames each domain's CPU may touch.
+ */
+export const XenConfigure = requestMessage({
+  name: 'xen.stack.configure',
+  service: 'xen',
+  object: 'stack',
+  verb: 'configure',
+  request: Obj({
+    /** false: a plain guest straight on L0 (no Xen): the P2M is the identity. */
+    present: Type.Boolean(),
+    machineBytes: Count,
+    dom0Bytes: Count,
+    seed: Type.Integer({ minimum: 0, maximum: 0xffffffff }),
+    passthrough: Type.Array(Bdf, { maxItems: 8 }),
+  }),
+  reply: Obj({
+    dom0Pages: Count,
+    p2mRanges: Count,
+    dom0MachineRanges: Type.Array(Obj({ first: HexAddr, last: HexAddr })),
+  }),
+});
+
+/** A PV guest's view of its own P2M (Linux keeps it mapped; dom0 reads it at boot). */
+export const P2mGet = requestMessage({
+  name: 'xen.p2m.get',
+  service: 'xen',
+  object: 'p2m',
+  verb: 'get',
+  request: Obj({ domain: DomId }),
+  reply: Obj({ domain: DomId, pages: Count, ranges: Type.Array(FrameRange) }),
+});
+
+/**
+ * XENMEM_exchange: trade the given pseudo-physical frames for a run of
+ * machine-contiguous frames (swiotlb-xen and coherent allocations need it).
+ */
+export const MemoryExchange = requestMessage({
+  name: 'xen.hypercall.memory_exchange',
+  service: 'xen',
+  object: 'hypercall',
+  verb: 'memory_exchange',
+  request: Obj({ domain: DomId, pfns: Type.Array(Count, { minItems: 1, maxItems: 1024 }) }),
+  reply: Obj({ mfnFirst: Count, updates: Type.Array(Obj({ pfn: Count, mfn: Count })) }),
+});
+
+/** Map a domain's frames into a passed-through device's IOMMU domain at a chosen IOVA. */
+export const IommuMapHypercall = requestMessage({
+  name: 'xen.hypercall.iommu_map',
+  service: 'xen',
+  object: 'hypercall',
+  verb: 'iommu_map',
+  request: Obj({
+    domain: DomId,
+    bdf: Bdf,
+    iova: HexAddr,
+    pfns: Type.Array(Count, { minItems: 1, maxItems: 1024 }),
+    write: Type.Boolean(),
+  }),
+  reply: Obj({ mfns: Type.Array(Count) }),
+});
+
+export const IommuUnmapHypercall = requestMessage({
+  name: 'xen.hypercall.iommu_unmap',
+  service: 'xen',
+  object: 'hypercall',
+  verb: 'iommu_unmap',
+  request: Obj({
+    domain: DomId,
+    bdf: Bdf,
+    iova: HexAddr,
+    pages: Type.Integer({ minimum: 1, maximum: 1024 }),
+  }),
+  reply: Obj({ unmapped: Count }),
+});
+
+/** Bind a device's MSI-X vector to an event channel of the calling domain (PHYSDEVOP_map_pirq + bind). */
+export const BindMsi = requestMessage({
+  name: 'xen.hypercall.bind_msi',
+  service: 'xen',
+  object: 'hypercall',
+  verb: 'bind_msi',
+  request: Obj({ domain: DomId, bdf: Bdf, vector: U16 }),
+  reply: Obj({ port: Type.Integer({ minimum: 1, maximum: 4095 }) }),
+});
+
+/** An MSI from a device model in L0, to be routed to the owning domain's event channel. */
+export const Msi = eventMessage({
+  name: 'xen.irq.msi',
+  service: 'xen',
+  object: 'irq',
+  verb: 'msi',
+  request: Obj({ bdf: Bdf, vector: U16 }),
+});
+
+/** Frame-table query: who owns each machine frame (for the oracle). */
+export const FrameOwners = requestMessage({
+  name: 'xen.frame.owner',
+  service: 'xen',
+  object: 'frame',
+  verb: 'owner',
+  request: Obj({ mfns: Type.Array(Count, { minItems: 1, maxItems: 65536 }) }),
+  reply: Obj({ owners: Type.Array(FrameOwner) }),
+});
