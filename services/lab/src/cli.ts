@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { run, RUN_HELP } from './cli/run.js';
 import { up, UP_HELP } from './cli/up.js';
 import { EXIT, UsageError } from './cli/usage.js';
 
@@ -8,12 +9,14 @@ Usage: nestlab <command> [options]
 
 Commands:
   up        start nats-server and the four services locally, until Ctrl-C
+  run       run one scenario's workload and judge every DMA access
   help      this text, or \`nestlab help <command>\`
 
 Run \`nestlab help <command>\` for a command's options.`;
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
   up: { run: up, help: UP_HELP },
+  run: { run, help: RUN_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

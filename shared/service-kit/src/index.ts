@@ -4,3 +4,4 @@ export * from './bus.js';
 export * from './admin.js';
 export * from './service.js';
 export * from './run.js';
+export * from './log.js';

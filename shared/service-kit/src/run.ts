@@ -2,7 +2,7 @@ import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Ping } from '@nestlab/protocol';
 import { startTelemetry } from '@nestlab/telemetry';
-import { pino, type Logger } from 'pino';
+import { createLogger, type Logger } from './log.js';
 import { buildAdminApp } from './admin.js';
 import { Bus } from './bus.js';
 import { ConfigError, loadConfig, type ServiceConfig } from './config.js';
@@ -33,11 +33,7 @@ export async function runService(mod: ServiceModule): Promise<RunningService> {
     throw err;
   }
   const telemetry = startTelemetry({ serviceName: mod.name, stack: config.stack });
-  const log = pino({
-    name: mod.name,
-    level: config.logLevel,
-    base: { service: mod.name, stack: config.stack },
-  });
+  const log = createLogger(mod.name, config.logLevel, { stack: config.stack });
   const metrics = new MetricsRegistry();
   const started = Date.now();
 

@@ -7,7 +7,7 @@ import { fleetServices } from './services.js';
 export interface FleetOptions {
   /** Use this NATS instead of starting one. */
   natsUrl?: string;
-  /** Port for the nats-server we start; default 4222, or any free one if taken. */
+  /** Port for the nats-server we start; default 4222, or any free one if taken; 0 = any. */
   natsPort?: number;
   stack?: string;
   /** First admin port; services take the next ones. 0 = any free ports. */
@@ -46,10 +46,11 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   let nats: NatsServerHandle | null = null;
   let natsUrl = opts.natsUrl;
   if (!natsUrl) {
+    // 0 = any free port (the server picks one); otherwise the wanted port if it is free.
     const wanted = opts.natsPort ?? 4222;
-    const port = (await portIsFree(wanted)) ? wanted : await anyFreePort();
+    const port = wanted === 0 || !(await portIsFree(wanted)) ? undefined : wanted;
     try {
-      nats = await startNatsServer({ port });
+      nats = await startNatsServer(port === undefined ? {} : { port });
     } catch (err) {
       throw new FleetError('NATS_START_FAILED', (err as Error).message);
     }

@@ -1,0 +1,91 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startFleet, type Fleet } from '../fleet/fleet.js';
+import { runScenario } from '../run/orchestrator.js';
+import { formatReport } from '../run/report.js';
+import { BUILTIN_SCENARIOS, findScenario } from '../scenarios/builtin.js';
+import { labBus } from './lab-bus.js';
+import { EXIT, UsageError, intOption } from './usage.js';
+
+export const RUN_HELP = `nestlab run <scenario> [--ios N] [--iodepth D] [--bs B] [--seed S] [--json] [--nats-url URL] [--stack ID]
+
+Runs a scenario's workload on a freshly started fleet (or, with --nats-url, on
+a running \`nestlab up\` fleet) and prints a report. Exit code 0 when the
+observed outcome equals the scenario's expected outcome, 1 when not, 2 on
+usage errors.
+
+  --ios N        number of I/Os (default: the scenario's)
+  --iodepth D    I/Os in flight (default: the scenario's)
+  --bs B         block size in bytes, a multiple of 512 (default 4096)
+  --seed S       seeds the P2M layout and the workload (default 1)
+  --json         print the report as JSON
+  --nats-url URL use a running fleet on this NATS
+  --stack ID     its stack token (default s1)
+
+Scenarios: ${BUILTIN_SCENARIOS.map((s) => s.id).join(', ')}`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      ios: { type: 'string' },
+      iodepth: { type: 'string' },
+      bs: { type: 'string' },
+      seed: { type: 'string' },
+      json: { type: 'boolean' },
+      'nats-url': { type: 'string' },
+      stack: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (positionals.length !== 1)
+    throw new UsageError('run takes exactly one scenario id (see `nestlab help run`)');
+  const id = positionals[0] ?? '';
+  const scenario = findScenario(id);
+  if (!scenario) {
+    throw new UsageError(
+      `unknown scenario ${JSON.stringify(id)}; known: ${BUILTIN_SCENARIOS.map((s) => s.id).join(', ')}`,
+    );
+  }
+  const bs = intOption('bs', values.bs, scenario.workload.bs, 512, 1 << 20);
+  if (bs % 512 !== 0) throw new UsageError(`--bs must be a multiple of 512, got ${bs}`);
+  const opts = {
+    ios: intOption('ios', values.ios, scenario.workload.ios, 1, 10_000_000),
+    iodepth: intOption('iodepth', values.iodepth, scenario.workload.iodepth, 1, 1024),
+    bs,
+    seed: intOption('seed', values.seed, 1, 0, 0xffffffff),
+    progress: (line: string) => process.stderr.write(`nestlab: ${line}\n`),
+  };
+
+  let fleet: Fleet | null = null;
+  let scratch: string | null = null;
+  let natsUrl = values['nats-url'];
+  const stack = values.stack ?? (natsUrl ? 's1' : 'run');
+  if (!natsUrl) {
+    scratch = mkdtempSync(join(tmpdir(), 'nestlab-run-'));
+    opts.progress('starting nats-server and the four services');
+    fleet = await startFleet({
+      stack,
+      natsPort: 0,
+      adminBasePort: 0,
+      logDir: join(scratch, 'logs'),
+      env: { NESTLAB_DATA_DIR: join(scratch, 'data'), LOG_LEVEL: 'warn' },
+    });
+    natsUrl = fleet.natsUrl;
+  }
+  const { bus, close } = await labBus(natsUrl, stack);
+  try {
+    const report = await runScenario(bus, scenario, opts);
+    process.stdout.write(
+      values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report, scenario),
+    );
+    return report.pass ? EXIT.ok : EXIT.notAsExpected;
+  } finally {
+    await close();
+    if (fleet) await fleet.stop();
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,126 @@
+import { PAGE_SHIFT, PAGE_SIZE } from '@nestlab/addr';
+import type { DmaRecord, LedgerEntry } from '@nestlab/protocol';
+
+export type Intent = 'intended' | 'misdirected' | 'faulted' | 'outside';
+
+/** One device access, judged: how it crossed (verdict) and whether it hit what the driver meant. */
+export interface JudgedAccess {
+  readonly record: DmaRecord;
+  readonly intent: Intent;
+  /** Machine frame behind the buffer the driver posted, when the access falls in one. */
+  readonly intendedMfn: number | null;
+  /** Owner of the frame actually hit (misdirected and outside accesses). */
+  readonly owner: string | null;
+  readonly ledger: LedgerEntry | null;
+}
+
+export interface OracleVerdict {
+  readonly counts: {
+    total: number;
+    translated: number;
+    bypassed: number;
+    direct: number;
+    intended: number;
+    misdirected: number;
+    faulted: number;
+    /** Accesses at bus addresses no mapping of the driver covers (rogue or wild). */
+    outside: number;
+  };
+  readonly firstMisdirected: JudgedAccess | null;
+  readonly firstFaulted: JudgedAccess | null;
+  readonly firstOutside: JudgedAccess | null;
+}
+
+export type OwnerLookup = (mfns: number[]) => Promise<string[]>;
+
+/** Sorted ledger index: finds the posted region that contains a bus address. */
+class LedgerIndex {
+  private readonly entries: { start: bigint; end: bigint; entry: LedgerEntry }[];
+  constructor(ledger: readonly LedgerEntry[]) {
+    // Later mappings of the same bus range win: IOVAs and bounce slots get reused.
+    this.entries = ledger
+      .map((entry) => ({
+        start: BigInt(entry.bus),
+        end: BigInt(entry.bus) + BigInt(entry.len),
+        entry,
+      }))
+      .reverse();
+  }
+  find(bus: bigint): LedgerEntry | null {
+    for (const e of this.entries) if (bus >= e.start && bus < e.end) return e.entry;
+    return null;
+  }
+}
+
+function intendedMfn(entry: LedgerEntry, bus: bigint): number | null {
+  const pseudo = BigInt(entry.pseudo) + (bus - BigInt(entry.bus));
+  const page = Number(
+    (pseudo >> BigInt(PAGE_SHIFT)) - (BigInt(entry.pseudo) >> BigInt(PAGE_SHIFT)),
+  );
+  return entry.mfns[page] ?? null;
+}
+
+/**
+ * Classifies every device memory access: translated / bypass / direct by the
+ * DMA engine's verdict, and intended / misdirected / faulted by comparing the
+ * machine frame it hit with the frame behind the buffer the driver posted.
+ * A misdirected access names the owner of the frame it hit (Xen's frame table).
+ */
+export async function judge(
+  records: readonly DmaRecord[],
+  ledger: readonly LedgerEntry[],
+  owners: OwnerLookup,
+): Promise<OracleVerdict> {
+  const index = new LedgerIndex(ledger);
+  const prelim = records.map((record) => {
+    if (record.verdict === 'faulted' || record.machine === null) {
+      return { record, intent: 'faulted' as Intent, intendedMfn: null, ledger: null, hitMfn: null };
+    }
+    const bus = BigInt(record.bus);
+    const hitMfn = Number(BigInt(record.machine) >> BigInt(PAGE_SHIFT));
+    const entry = index.find(bus);
+    if (!entry)
+      return { record, intent: 'outside' as Intent, intendedMfn: null, ledger: null, hitMfn };
+    const want = intendedMfn(entry, bus);
+    const intent: Intent = want === hitMfn ? 'intended' : 'misdirected';
+    return { record, intent, intendedMfn: want, ledger: entry, hitMfn };
+  });
+  const needOwner = [
+    ...new Set(
+      prelim
+        .filter((p) => p.intent === 'misdirected' || p.intent === 'outside')
+        .map((p) => p.hitMfn as number),
+    ),
+  ];
+  const ownerOf = new Map<number, string>();
+  for (let i = 0; i < needOwner.length; i += 65536) {
+    const chunk = needOwner.slice(i, i + 65536);
+    const got = await owners(chunk);
+    chunk.forEach((mfn, j) => ownerOf.set(mfn, got[j] ?? 'none'));
+  }
+  const judged: JudgedAccess[] = prelim.map((p) => ({
+    record: p.record,
+    intent: p.intent,
+    intendedMfn: p.intendedMfn,
+    ledger: p.ledger,
+    owner: p.hitMfn !== null && p.intent !== 'intended' ? (ownerOf.get(p.hitMfn) ?? null) : null,
+  }));
+  const count = (f: (j: JudgedAccess) => boolean) => judged.filter(f).length;
+  return {
+    counts: {
+      total: judged.length,
+      translated: count((j) => j.record.verdict === 'translated'),
+      bypassed: count((j) => j.record.verdict === 'bypass'),
+      direct: count((j) => j.record.verdict === 'direct'),
+      intended: count((j) => j.intent === 'intended'),
+      misdirected: count((j) => j.intent === 'misdirected'),
+      faulted: count((j) => j.intent === 'faulted'),
+      outside: count((j) => j.intent === 'outside'),
+    },
+    firstMisdirected: judged.find((j) => j.intent === 'misdirected') ?? null,
+    firstFaulted: judged.find((j) => j.intent === 'faulted') ?? null,
+    firstOutside: judged.find((j) => j.intent === 'outside') ?? null,
+  };
+}
+
+export const FRAME_BYTES = PAGE_SIZE;

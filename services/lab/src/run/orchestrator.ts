@@ -1,0 +1,255 @@
+import { toHex } from '@nestlab/addr';
+import {
+  DeviceDma,
+  DmaLedger,
+  DmaLog,
+  Dom0Configure,
+  DriverProbe,
+  FrameOwners,
+  IommuConfigure,
+  JobRun,
+  L0Configure,
+  XenConfigure,
+  type DmaRecord,
+  type IoReport,
+  type LedgerEntry,
+} from '@nestlab/protocol';
+import type { Bus } from '@nestlab/service-kit';
+import { FeatureSet } from '@nestlab/virtio';
+import { judge, type OracleVerdict } from '../oracle/oracle.js';
+import type { Outcome, Scenario } from '../scenarios/scenario.js';
+import { explainOutcome, type RunReport } from './report.js';
+
+export const DEVICE_BDF = '0000:00:04.0';
+const DISK_BYTES = 64 * 2 ** 20;
+/** A bus address no driver mapping covers: above every RAM and IOVA range the lab uses. */
+const ROGUE_BUS = 0x7ff000000n;
+
+export interface RunOptions {
+  ios?: number;
+  iodepth?: number;
+  bs?: number;
+  seed: number;
+  progress?: (line: string) => void;
+}
+
+const features = (bits: readonly number[]) => FeatureSet.of(...bits).toHex();
+
+async function pageAll<T>(
+  fetch: (since: number) => Promise<{ items: T[]; next: number }>,
+): Promise<T[]> {
+  const all: T[] = [];
+  for (let since = 0; ;) {
+    const { items, next } = await fetch(since);
+    all.push(...items);
+    if (items.length === 0 || next === since) return all;
+    since = next;
+  }
+}
+
+/** Configures every layer for the scenario, runs the workload, collects and judges the history. */
+export async function runScenario(
+  bus: Bus,
+  scenario: Scenario,
+  opts: RunOptions,
+): Promise<RunReport> {
+  const progress = opts.progress ?? (() => undefined);
+  const started = Date.now();
+  const slow = { timeoutMs: 30_000 };
+
+  progress(`configuring the stack for ${scenario.id} (seed ${opts.seed})`);
+  await bus.request(IommuConfigure, { mode: scenario.iommu.mode }, slow);
+  await bus.request(
+    L0Configure,
+    {
+      ramBytes: scenario.stack.machineBytes,
+      devices: [
+        {
+          bdf: DEVICE_BDF,
+          transport: 'pci',
+          offer: features(scenario.device.offer),
+          requireAccessPlatform: scenario.device.requireAccessPlatform,
+          iommu: scenario.device.iommu,
+          queueSizeMax: scenario.device.queueSize,
+          diskBytes: DISK_BYTES,
+          freshDisk: true,
+        },
+      ],
+    },
+    slow,
+  );
+  await bus.request(
+    XenConfigure,
+    {
+      present: scenario.stack.xen,
+      machineBytes: scenario.stack.machineBytes,
+      dom0Bytes: scenario.stack.dom0Bytes,
+      seed: opts.seed,
+      passthrough: [DEVICE_BDF],
+    },
+    slow,
+  );
+  await bus.request(
+    Dom0Configure,
+    {
+      generation: scenario.driver.generation,
+      policy: scenario.driver.policy,
+      wanted: features(scenario.driver.wanted),
+      queueSize: scenario.device.queueSize,
+    },
+    slow,
+  );
+
+  progress('dom0: probing the virtio-blk device');
+  const probe = (await bus.request(DriverProbe, {}, slow)).head;
+
+  const w = scenario.workload;
+  const ios = opts.ios ?? w.ios;
+  const iodepth = opts.iodepth ?? w.iodepth;
+  let job: IoReport = {
+    submitted: 0,
+    completed: 0,
+    verified: 0,
+    corrupted: 0,
+    failed: 0,
+    errors: {},
+    latencyUs: { p50: 0, p99: 0 },
+    elapsedMs: 0,
+    traceIds: [],
+  };
+  if (probe.ok) {
+    progress(`dom0: running ${ios} I/Os (${w.rw}, bs ${opts.bs ?? w.bs}, iodepth ${iodepth})`);
+    const worstMs = (Math.ceil(ios / iodepth) + 2) * w.deadlineMs + 30_000;
+    job = (
+      await bus.request(
+        JobRun,
+        {
+          rw: w.rw,
+          bs: opts.bs ?? w.bs,
+          iodepth,
+          ios,
+          seed: opts.seed,
+          verify: w.verify,
+          deadlineMs: w.deadlineMs,
+          spanBytes: DISK_BYTES,
+        },
+        { timeoutMs: worstMs },
+      )
+    ).head;
+  }
+
+  let rogue: DmaRecord | null = null;
+  if (scenario.rogueProbe) {
+    rogue = (
+      await bus.request(DeviceDma, {
+        bdf: DEVICE_BDF,
+        bus: toHex(ROGUE_BUS),
+        len: 64,
+        write: false,
+      })
+    ).head.record;
+  }
+
+  progress('collecting the DMA log and the driver ledger');
+  const records = await pageAll(async (since) => {
+    const r = (await bus.request(DmaLog, { since, limit: 20000 }, slow)).head;
+    return { items: r.records, next: r.next };
+  });
+  const ledger: LedgerEntry[] = await pageAll(async (since) => {
+    const r = (await bus.request(DmaLedger, { since, limit: 20000 }, slow)).head;
+    return { items: r.entries, next: r.next };
+  });
+  const owners = async (mfns: number[]) =>
+    (await bus.request(FrameOwners, { mfns }, slow)).head.owners;
+  const verdict = await judge(records, ledger, owners);
+
+  const outcome = decideOutcome(probe.ok, probe.error?.code ?? null, job, verdict, rogue);
+  const m = verdict.firstMisdirected;
+  const report: RunReport = {
+    scenario: scenario.id,
+    expected: scenario.expected,
+    outcome,
+    pass: false,
+    seed: opts.seed,
+    ios: {
+      submitted: job.submitted,
+      completed: job.completed,
+      verified: job.verified,
+      corrupted: job.corrupted,
+      failed: job.failed,
+    },
+    dma: {
+      total: verdict.counts.total,
+      translated: verdict.counts.translated,
+      bypassed: verdict.counts.bypassed,
+      direct: verdict.counts.direct,
+      misdirected: verdict.counts.misdirected,
+      faulted: verdict.counts.faulted,
+      intended: verdict.counts.intended,
+      outside: verdict.counts.outside,
+    },
+    features: { offered: probe.offered, negotiated: probe.negotiated },
+    driver: { ok: probe.ok, status: probe.status, error: probe.error },
+    traceIds: job.traceIds,
+    firstMisdirected: m
+      ? {
+          bus: m.record.bus,
+          machine: m.record.machine ?? '',
+          owner: m.owner ?? 'none',
+          intendedMachine:
+            m.intendedMfn === null
+              ? null
+              : toHex((BigInt(m.intendedMfn) << 12n) | (BigInt(m.record.machine ?? '0') & 0xfffn)),
+          pseudo: m.ledger
+            ? toHex(BigInt(m.ledger.pseudo) + (BigInt(m.record.bus) - BigInt(m.ledger.bus)))
+            : null,
+          hostPhys: m.record.hostPhys,
+          what: m.record.what,
+        }
+      : null,
+    rogue: rogue
+      ? {
+          bus: rogue.bus,
+          verdict: rogue.verdict,
+          machine: rogue.machine,
+          owner: rogue.machine
+            ? ((await owners([Number(BigInt(rogue.machine) >> 12n)]))[0] ?? null)
+            : null,
+        }
+      : null,
+    errors: job.errors,
+    latencyUs: job.latencyUs,
+    elapsedMs: Date.now() - started,
+    explanation: '',
+  };
+  report.pass = report.outcome === scenario.expected && extraChecks(scenario, report);
+  report.explanation = explainOutcome(report);
+  return report;
+}
+
+function decideOutcome(
+  probeOk: boolean,
+  probeError: string | null,
+  job: IoReport,
+  v: OracleVerdict,
+  rogue: DmaRecord | null,
+): Outcome {
+  if (!probeOk && probeError === 'FEATURES_REJECTED') return 'features-rejected';
+  if (v.counts.misdirected > 0) return 'misdirected-dma';
+  if (v.counts.faulted > 0) return 'iommu-fault';
+  if (rogue && rogue.verdict !== 'faulted') return 'isolation-bypass';
+  if (job.corrupted > 0) return 'corruption';
+  if (!probeOk || job.failed > 0 || job.completed < job.submitted) return 'timeout';
+  return 'ok';
+}
+
+/** Figures an outcome alone does not pin down. */
+function extraChecks(s: Scenario, r: RunReport): boolean {
+  if (s.expected === 'ok') {
+    const allVerified =
+      r.ios.verified === r.ios.submitted && r.ios.corrupted === 0 && r.ios.failed === 0;
+    const translatedAll = !s.checks?.allTranslated || r.dma.translated === r.dma.total;
+    return allVerified && r.dma.misdirected === 0 && r.dma.total > 0 && translatedAll;
+  }
+  return true;
+}

@@ -1,0 +1,52 @@
+import type { DmaPolicy, DriverGeneration, IommuAttachment, IommuMode } from '@nestlab/protocol';
+
+export const OUTCOMES = [
+  'ok',
+  'misdirected-dma',
+  'iommu-fault',
+  'features-rejected',
+  'isolation-bypass',
+  'corruption',
+  'timeout',
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** One row of the seed's matrix: which stack, which driver, what must happen. */
+export interface Scenario {
+  readonly id: string;
+  readonly title: string;
+  readonly expected: Outcome;
+  /** Why this outcome, in the 2014 thread's terms. */
+  readonly explanation: string;
+  readonly stack: {
+    /** false: a plain guest straight on L0 (no Xen, identity P2M). */
+    readonly xen: boolean;
+    readonly machineBytes: number;
+    readonly dom0Bytes: number;
+  };
+  readonly device: {
+    /** Feature bit numbers the device offers. */
+    readonly offer: readonly number[];
+    readonly requireAccessPlatform: boolean;
+    readonly iommu: IommuAttachment;
+    readonly queueSize: number;
+  };
+  readonly iommu: { readonly mode: IommuMode };
+  readonly driver: {
+    readonly generation: DriverGeneration;
+    readonly policy: DmaPolicy;
+    readonly wanted: readonly number[];
+  };
+  readonly workload: {
+    readonly ios: number;
+    readonly iodepth: number;
+    readonly bs: number;
+    readonly rw: 'read' | 'write' | 'randread' | 'randwrite' | 'randrw';
+    readonly verify: boolean;
+    readonly deadlineMs: number;
+  };
+  /** Figures the outcome alone does not pin down. */
+  readonly checks?: { readonly allTranslated?: boolean };
+  /** After the workload, make the device touch a bus address no mapping covers (isolation probe). */
+  readonly rogueProbe?: boolean;
+}
