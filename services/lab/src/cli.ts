@@ -42,7 +42,11 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
     const e = err as Error & { code?: string };
-    if (err instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS')) {
+    if (
+      err instanceof UsageError ||
+      e.code === 'SCENARIO_INVALID' ||
+      e.code?.startsWith('ERR_PARSE_ARGS')
+    ) {
       process.stderr.write(`nestlab: ${e.message}\n`);
       process.exit(EXIT.usage);
     }

@@ -19,6 +19,8 @@ export interface Validator<S extends TSchema> {
   check(value: unknown): value is Static<S>;
   /** Returns the value typed, or throws SCHEMA_INVALID naming the first bad field. */
   parse(value: unknown, what: string): Static<S>;
+  /** Every mismatch, with its JSON-pointer path, for error messages that point at a line. */
+  errorsOf(value: unknown): Iterable<{ path: string; message: string; schema: unknown }>;
 }
 
 /** Compiles a schema once, at module load; never per message. */
@@ -27,6 +29,7 @@ export function validator<S extends TSchema>(schema: S): Validator<S> {
   return {
     schema,
     check: (v): v is Static<S> => compiled.Check(v),
+    errorsOf: (v) => compiled.Errors(v),
     parse(value, what) {
       if (compiled.Check(value)) return value;
       const first = compiled.Errors(value).First();

@@ -5,11 +5,13 @@ import { parseArgs } from 'node:util';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
 import { runScenario } from '../run/orchestrator.js';
 import { formatReport } from '../run/report.js';
-import { BUILTIN_SCENARIOS, findScenario } from '../scenarios/builtin.js';
+import { catalogue } from '../scenarios/builtin.js';
+import { notRunnable, toScenario } from '../scenarios/from-file.js';
+import { loadScenarioFile } from '../scenarios/load.js';
 import { labBus } from './lab-bus.js';
 import { EXIT, UsageError, intOption } from './usage.js';
 
-export const RUN_HELP = `nestlab run <scenario> [--ios N] [--iodepth D] [--bs B] [--seed S] [--json] [--nats-url URL] [--stack ID]
+export const RUN_HELP = `nestlab run <scenario | --file F> [--ios N] [--iodepth D] [--bs B] [--seed S] [--json] [--nats-url URL] [--stack ID]
 
 Runs a scenario's workload on a freshly started fleet (or, with --nats-url, on
 a running \`nestlab up\` fleet) and prints a report. Exit code 0 when the
@@ -23,8 +25,9 @@ usage errors.
   --json         print the report as JSON
   --nats-url URL use a running fleet on this NATS
   --stack ID     its stack token (default s1)
+  --file F       run the scenario in this YAML file instead of a known id
 
-Scenarios: ${BUILTIN_SCENARIOS.map((s) => s.id).join(', ')}`;
+\`nestlab scenarios\` lists the known ids.`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -37,19 +40,25 @@ export async function run(argv: string[]): Promise<number> {
       json: { type: 'boolean' },
       'nats-url': { type: 'string' },
       stack: { type: 'string' },
+      file: { type: 'string' },
     },
     strict: true,
     allowPositionals: true,
   });
-  if (positionals.length !== 1)
-    throw new UsageError('run takes exactly one scenario id (see `nestlab help run`)');
-  const id = positionals[0] ?? '';
-  const scenario = findScenario(id);
-  if (!scenario) {
-    throw new UsageError(
-      `unknown scenario ${JSON.stringify(id)}; known: ${BUILTIN_SCENARIOS.map((s) => s.id).join(', ')}`,
-    );
+  if (positionals.length + (values.file ? 1 : 0) !== 1) {
+    throw new UsageError('run takes exactly one scenario id or --file F (see `nestlab help run`)');
   }
+  const file = values.file ? loadScenarioFile(values.file) : null;
+  const known = file ? null : catalogue();
+  const id = file?.id ?? positionals[0] ?? '';
+  const source = file ?? known?.files.find((f) => f.id === id);
+  if (!source) {
+    const ids = known?.files.map((s) => s.id).join(', ');
+    throw new UsageError(`unknown scenario ${JSON.stringify(id)}; known: ${ids}`);
+  }
+  const why = notRunnable(source);
+  if (why) throw new UsageError(`scenario ${id} cannot run yet: ${why}`);
+  const scenario = toScenario(source);
   const bs = intOption('bs', values.bs, scenario.workload.bs, 512, 1 << 20);
   if (bs % 512 !== 0) throw new UsageError(`--bs must be a multiple of 512, got ${bs}`);
   const opts = {

@@ -139,7 +139,7 @@ export async function runScenario(
   }
 
   let rogue: DmaRecord | null = null;
-  if (scenario.rogueProbe) {
+  if (scenario.checks.rogueProbe) {
     rogue = (
       await bus.request(DeviceDma, {
         bdf: DEVICE_BDF,

@@ -18,6 +18,9 @@ export interface Scenario {
   readonly expected: Outcome;
   /** Why this outcome, in the 2014 thread's terms. */
   readonly explanation: string;
+  readonly transport: 'pci' | 'mmio';
+  readonly domain: 'plain-guest' | 'pv-dom0' | 'pv-domu';
+  readonly events: readonly { balloon: { pinning: boolean } }[];
   readonly stack: {
     /** false: a plain guest straight on L0 (no Xen, identity P2M). */
     readonly xen: boolean;
@@ -46,7 +49,11 @@ export interface Scenario {
     readonly deadlineMs: number;
   };
   /** Figures the outcome alone does not pin down. */
-  readonly checks?: { readonly allTranslated?: boolean };
-  /** After the workload, make the device touch a bus address no mapping covers (isolation probe). */
-  readonly rogueProbe?: boolean;
+  readonly checks: {
+    readonly allTranslated: boolean;
+    readonly allBypassed: boolean;
+    /** After the workload, make the device touch a bus address no mapping covers (isolation probe). */
+    readonly rogueProbe: boolean;
+    readonly nothingTouched: boolean;
+  };
 }

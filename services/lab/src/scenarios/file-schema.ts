@@ -1,0 +1,89 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Obj } from '@nestlab/protocol';
+import { COMMON_FEATURE_NAMES, BLK_FEATURE_NAMES } from '@nestlab/virtio';
+import { OUTCOMES } from './scenario.js';
+
+const FEATURE_NAMES = [...COMMON_FEATURE_NAMES.values(), ...BLK_FEATURE_NAMES.values()];
+const Feature = Type.Union(FEATURE_NAMES.map((n) => Type.Literal(n)));
+const Size = Type.String({ pattern: '^[0-9]+(KiB|MiB|GiB)$' });
+const Id = Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,63}$' });
+
+/**
+ * A scenario file. Every row of the seed's matrix must be expressible here,
+ * including those the runner cannot run yet (virtio-mmio, grant DMA, balloon):
+ * the runner says so clearly instead of the schema refusing them.
+ */
+export const ScenarioFile = Obj({
+  id: Id,
+  title: Type.String({ minLength: 1, maxLength: 120 }),
+  expected: Type.Union(OUTCOMES.map((o) => Type.Literal(o))),
+  explanation: Type.String({ minLength: 1 }),
+  stack: Obj({
+    /** Layers under the driver: L0 alone (a plain KVM guest), or L0 running Xen. */
+    layers: Type.Union([Type.Literal('l0'), Type.Literal('l0+xen')]),
+    domain: Type.Union([
+      Type.Literal('plain-guest'),
+      Type.Literal('pv-dom0'),
+      Type.Literal('pv-domu'),
+    ]),
+    machine: Type.Optional(Size),
+    dom0: Type.Optional(Size),
+  }),
+  transport: Type.Union([Type.Literal('pci'), Type.Literal('mmio')]),
+  device: Obj({
+    /** virtio: emulated by L0; physical: a hardware virtio card, always behind the platform IOMMU. */
+    kind: Type.Union([Type.Literal('virtio'), Type.Literal('physical')]),
+    offer: Type.Array(Feature, { uniqueItems: true }),
+    /** Refuse FEATURES_OK unless the driver accepts ACCESS_PLATFORM (QEMU iommu_platform=on). */
+    requireAccessPlatform: Type.Boolean(),
+    queueSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 32768 })),
+  }),
+  iommu: Obj({
+    present: Type.Boolean(),
+    mode: Type.Optional(Type.Union([Type.Literal('translate'), Type.Literal('passthrough')])),
+    /** The ppc64 platform quirk: virtio devices without ACCESS_PLATFORM are exempt from translation. */
+    exemptsVirtio: Type.Optional(Type.Boolean()),
+  }),
+  driver: Obj({
+    generation: Type.Union([Type.Literal('pre-2016'), Type.Literal('modern')]),
+    dma: Type.Union([
+      Type.Literal('legacy'),
+      Type.Literal('xen-swiotlb'),
+      Type.Literal('iommu'),
+      Type.Literal('grant'),
+    ]),
+    /** Features the driver would take if offered; default: all it knows. */
+    wants: Type.Optional(Type.Array(Feature, { uniqueItems: true })),
+  }),
+  workload: Type.Optional(
+    Obj({
+      ios: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+      iodepth: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
+      bs: Type.Optional(Type.Integer({ minimum: 512, maximum: 1 << 20, multipleOf: 512 })),
+      rw: Type.Optional(
+        Type.Union(
+          ['read', 'write', 'randread', 'randwrite', 'randrw'].map((k) => Type.Literal(k)),
+        ),
+      ),
+      verify: Type.Optional(Type.Boolean()),
+      deadlineMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 600_000 })),
+    }),
+  ),
+  /** Events during the run (balloon-during-dma). */
+  events: Type.Optional(
+    Type.Array(Obj({ balloon: Obj({ pinning: Type.Boolean() }) }), { maxItems: 16 }),
+  ),
+  checks: Type.Optional(
+    Obj({
+      /** Every device access must be translated by the IOMMU. */
+      allTranslated: Type.Optional(Type.Boolean()),
+      /** Every device access must bypass the IOMMU. */
+      allBypassed: Type.Optional(Type.Boolean()),
+      /** After the workload, make the device touch a bus address no mapping covers. */
+      rogueProbe: Type.Optional(Type.Boolean()),
+      /** Disk and RAM must be unchanged by the run (no DMA performed). */
+      nothingTouched: Type.Optional(Type.Boolean()),
+    }),
+  ),
+});
+export type ScenarioFile = Static<typeof ScenarioFile>;

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import {
+  BUILTIN_DIR,
+  ScenarioFileError,
+  loadAllScenarios,
+  loadScenarioFile,
+  parseScenarioText,
+} from './load.js';
+import { notRunnable, toScenario } from './from-file.js';
+
+const SEED_IDS = [
+  'kvm-guest-baseline',
+  'old-driver-rejects-feature',
+  'physical-virtio-card',
+  'ppc64-virtio-bypass',
+  'viommu-access-platform',
+  'viommu-legacy-bypass',
+  'xen-pv-dom0-dma-api',
+  'xen-pv-dom0-legacy',
+];
+const legacyText = readFileSync(join(BUILTIN_DIR, 'xen-pv-dom0-legacy.yaml'), 'utf8');
+
+const fails = (text: string, match: { line?: number; field?: string; reason: RegExp }) =>
+  assert.throws(
+    () => parseScenarioText(text, 'x.yaml'),
+    (err: ScenarioFileError) => {
+      assert.ok(err instanceof ScenarioFileError);
+      if (match.line !== undefined) assert.equal(err.line, match.line, err.message);
+      if (match.field !== undefined) assert.equal(err.field, match.field, err.message);
+      assert.match(err.reason, match.reason);
+      return true;
+    },
+  );
+
+describe('scenario files', () => {
+  it('ships the eight seed scenarios, all valid and runnable', () => {
+    const all = loadAllScenarios([BUILTIN_DIR]);
+    assert.deepEqual(all.map((s) => s.id).sort(), SEED_IDS);
+    for (const f of all) assert.equal(notRunnable(f), null, f.id);
+  });
+
+  it('maps the IOMMU setup to how the device is attached', () => {
+    const byId = new Map(loadAllScenarios([BUILTIN_DIR]).map((f) => [f.id, toScenario(f)]));
+    assert.equal(byId.get('xen-pv-dom0-legacy')?.device.iommu, 'none');
+    assert.equal(byId.get('physical-virtio-card')?.device.iommu, 'physical');
+    assert.equal(byId.get('ppc64-virtio-bypass')?.device.iommu, 'virtio-exempt');
+    assert.equal(byId.get('viommu-legacy-bypass')?.device.iommu, 'virtio');
+    assert.equal(byId.get('viommu-access-platform')?.device.offer.includes(33), true);
+  });
+
+  it('names the line and field of an unknown field', () => {
+    fails(legacyText.replace('transport: pci', 'transport: pci\nflavour: spicy'), {
+      field: 'flavour',
+      reason: /unknown field/,
+    });
+  });
+
+  it('names the line and field of a wrong type', () => {
+    const text = legacyText.replace('workload: { ios: 16,', 'workload: { ios: "many",');
+    const line = text.split('\n').findIndex((l) => l.startsWith('workload:')) + 1;
+    fails(text, { line, field: 'workload.ios', reason: /number|integer/i });
+  });
+
+  it('lists the allowed values of an enum', () => {
+    fails(legacyText.replace('expected: misdirected-dma', 'expected: fine'), {
+      line: 3,
+      field: 'expected',
+      reason: /must be one of ok, misdirected-dma/,
+    });
+  });
+
+  it('rejects broken YAML, non-mappings and unknown feature names', () => {
+    fails('id: [unclosed', { reason: /not valid YAML/ });
+    fails('- a\n- b\n', { reason: /YAML mapping/ });
+    fails(legacyText.replace('offer: [VERSION_1,', 'offer: [VERSION_2,'), {
+      field: 'device.offer.0',
+      reason: /must be one of/,
+    });
+  });
+
+  it('requires the file name to match the id and ids to be unique', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nestlab-scen-'));
+    try {
+      writeFileSync(join(dir, 'other.yaml'), legacyText);
+      assert.throws(
+        () => loadScenarioFile(join(dir, 'other.yaml')),
+        /is xen-pv-dom0-legacy but the file is named other.yaml/,
+      );
+      rmSync(join(dir, 'other.yaml'));
+      writeFileSync(join(dir, 'xen-pv-dom0-legacy.yaml'), legacyText);
+      assert.throws(() => loadAllScenarios([BUILTIN_DIR, dir]), /already defined/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('accepts rows of the matrix the runner cannot run yet, and says why', () => {
+    const mmio = parseScenarioText(
+      legacyText
+        .replace('id: xen-pv-dom0-legacy', 'id: virtio-mmio-xen')
+        .replace('transport: pci', 'transport: mmio'),
+      'virtio-mmio-xen.yaml',
+    );
+    assert.match(notRunnable(mmio) ?? '', /virtio-mmio/);
+  });
+});
