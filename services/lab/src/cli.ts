@@ -1,5 +1,8 @@
 #!/usr/bin/env node
+import { explain, EXPLAIN_HELP } from './cli/explain.js';
+import { matrix, MATRIX_HELP } from './cli/matrix.js';
 import { run, RUN_HELP } from './cli/run.js';
+import { scenarios, SCENARIOS_HELP } from './cli/scenarios.js';
 import { up, UP_HELP } from './cli/up.js';
 import { EXIT, UsageError } from './cli/usage.js';
 
@@ -9,7 +12,10 @@ Usage: nestlab <command> [options]
 
 Commands:
   up        start nats-server and the four services locally, until Ctrl-C
+  scenarios list the scenarios (id, expected outcome, title)
   run       run one scenario's workload and judge every DMA access
+  matrix    run every scenario and check each against its expected outcome
+  explain   a scenario's reasoning and its last run's first bad access, layer by layer
   help      this text, or \`nestlab help <command>\`
 
 Run \`nestlab help <command>\` for a command's options.`;
@@ -17,6 +23,9 @@ Run \`nestlab help <command>\` for a command's options.`;
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
   up: { run: up, help: UP_HELP },
   run: { run, help: RUN_HELP },
+  scenarios: { run: scenarios, help: SCENARIOS_HELP },
+  matrix: { run: matrix, help: MATRIX_HELP },
+  explain: { run: explain, help: EXPLAIN_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -1,14 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startFleet, type Fleet } from '../fleet/fleet.js';
 import { runScenario } from '../run/orchestrator.js';
 import { formatReport } from '../run/report.js';
 import { catalogue } from '../scenarios/builtin.js';
 import { notRunnable, toScenario } from '../scenarios/from-file.js';
 import { loadScenarioFile } from '../scenarios/load.js';
-import { labBus } from './lab-bus.js';
+import { withFleet } from './session.js';
+import { saveReport } from '../run/store.js';
 import { EXIT, UsageError, intOption } from './usage.js';
 
 export const RUN_HELP = `nestlab run <scenario | --file F> [--ios N] [--iodepth D] [--bs B] [--seed S] [--json] [--nats-url URL] [--stack ID]
@@ -69,32 +66,17 @@ export async function run(argv: string[]): Promise<number> {
     progress: (line: string) => process.stderr.write(`nestlab: ${line}\n`),
   };
 
-  let fleet: Fleet | null = null;
-  let scratch: string | null = null;
-  let natsUrl = values['nats-url'];
-  const stack = values.stack ?? (natsUrl ? 's1' : 'run');
-  if (!natsUrl) {
-    scratch = mkdtempSync(join(tmpdir(), 'nestlab-run-'));
-    opts.progress('starting nats-server and the four services');
-    fleet = await startFleet({
-      stack,
-      natsPort: 0,
-      adminBasePort: 0,
-      logDir: join(scratch, 'logs'),
-      env: { NESTLAB_DATA_DIR: join(scratch, 'data'), LOG_LEVEL: 'warn' },
-    });
-    natsUrl = fleet.natsUrl;
-  }
-  const { bus, close } = await labBus(natsUrl, stack);
-  try {
+  const session = {
+    ...(values['nats-url'] ? { natsUrl: values['nats-url'] } : {}),
+    ...(values.stack ? { stack: values.stack } : {}),
+    progress: opts.progress,
+  };
+  return withFleet(session, async (bus) => {
     const report = await runScenario(bus, scenario, opts);
+    saveReport(report);
     process.stdout.write(
       values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report, scenario),
     );
     return report.pass ? EXIT.ok : EXIT.notAsExpected;
-  } finally {
-    await close();
-    if (fleet) await fleet.stop();
-    if (scratch) rmSync(scratch, { recursive: true, force: true });
-  }
+  });
 }

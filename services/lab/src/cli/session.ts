@@ -1,0 +1,44 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Bus } from '@nestlab/service-kit';
+import { startFleet, type Fleet } from '../fleet/fleet.js';
+import { labBus } from './lab-bus.js';
+
+export interface SessionOptions {
+  /** A running fleet's NATS; without it a private fleet is started and stopped. */
+  natsUrl?: string;
+  stack?: string;
+  progress: (line: string) => void;
+}
+
+/** Runs `work` against a fleet: the given one, or a fresh private one torn down afterwards. */
+export async function withFleet<T>(
+  opts: SessionOptions,
+  work: (bus: Bus) => Promise<T>,
+): Promise<T> {
+  let fleet: Fleet | null = null;
+  let scratch: string | null = null;
+  let natsUrl = opts.natsUrl;
+  const stack = opts.stack ?? (natsUrl ? 's1' : 'run');
+  if (!natsUrl) {
+    scratch = mkdtempSync(join(tmpdir(), 'nestlab-run-'));
+    opts.progress('starting nats-server and the four services');
+    fleet = await startFleet({
+      stack,
+      natsPort: 0,
+      adminBasePort: 0,
+      logDir: join(scratch, 'logs'),
+      env: { NESTLAB_DATA_DIR: join(scratch, 'data'), LOG_LEVEL: 'warn' },
+    });
+    natsUrl = fleet.natsUrl;
+  }
+  const { bus, close } = await labBus(natsUrl, stack);
+  try {
+    return await work(bus);
+  } finally {
+    await close();
+    if (fleet) await fleet.stop();
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  }
+}
