@@ -3,6 +3,7 @@ import { explain, EXPLAIN_HELP } from './cli/explain.js';
 import { matrix, MATRIX_HELP } from './cli/matrix.js';
 import { run, RUN_HELP } from './cli/run.js';
 import { scenarios, SCENARIOS_HELP } from './cli/scenarios.js';
+import { traceCmd, TRACE_HELP } from './cli/trace.js';
 import { up, UP_HELP } from './cli/up.js';
 import { EXIT, UsageError } from './cli/usage.js';
 
@@ -16,6 +17,7 @@ Commands:
   run       run one scenario's workload and judge every DMA access
   matrix    run every scenario and check each against its expected outcome
   explain   a scenario's reasoning and its last run's first bad access, layer by layer
+  trace     the spans of one I/O's trace from the console
   help      this text, or \`nestlab help <command>\`
 
 Run \`nestlab help <command>\` for a command's options.`;
@@ -26,6 +28,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   scenarios: { run: scenarios, help: SCENARIOS_HELP },
   matrix: { run: matrix, help: MATRIX_HELP },
   explain: { run: explain, help: EXPLAIN_HELP },
+  trace: { run: traceCmd, help: TRACE_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

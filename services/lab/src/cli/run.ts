@@ -10,8 +10,8 @@ import { EXIT, UsageError, intOption } from './usage.js';
 
 export const RUN_HELP = `nestlab run <scenario | --file F> [--ios N] [--iodepth D] [--bs B] [--seed S] [--json] [--nats-url URL] [--stack ID]
 
-Runs a scenario's workload on a freshly started fleet (or, with --nats-url, on
-a running \`nestlab up\` fleet) and prints a report. Exit code 0 when the
+Runs a scenario's workload on the running \`nestlab up\` fleet if there is one
+(else on a private fleet started for the run) and prints a report. Exit code 0 when the
 observed outcome equals the scenario's expected outcome, 1 when not, 2 on
 usage errors.
 
@@ -23,6 +23,7 @@ usage errors.
   --nats-url URL use a running fleet on this NATS
   --stack ID     its stack token (default s1)
   --file F       run the scenario in this YAML file instead of a known id
+  --private      start a private fleet even when \`nestlab up\` is running
 
 \`nestlab scenarios\` lists the known ids.`;
 
@@ -38,6 +39,7 @@ export async function run(argv: string[]): Promise<number> {
       'nats-url': { type: 'string' },
       stack: { type: 'string' },
       file: { type: 'string' },
+      private: { type: 'boolean' },
     },
     strict: true,
     allowPositionals: true,
@@ -69,11 +71,15 @@ export async function run(argv: string[]): Promise<number> {
   const session = {
     ...(values['nats-url'] ? { natsUrl: values['nats-url'] } : {}),
     ...(values.stack ? { stack: values.stack } : {}),
+    private: values.private ?? false,
     progress: opts.progress,
   };
-  return withFleet(session, async (bus) => {
+  return withFleet(session, async (bus, info) => {
     const report = await runScenario(bus, scenario, opts);
     saveReport(report);
+    if (info.consoleUrl && report.traceIds[0]) {
+      opts.progress(`first trace: ${info.consoleUrl}/trace/${report.traceIds[0]}`);
+    }
     process.stdout.write(
       values.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report, scenario),
     );

@@ -3,24 +3,41 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bus } from '@nestlab/service-kit';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
+import { runningFleet } from '../fleet/registry.js';
 import { labBus } from './lab-bus.js';
 
 export interface SessionOptions {
   /** A running fleet's NATS; without it a private fleet is started and stopped. */
   natsUrl?: string;
   stack?: string;
+  /** Start a private fleet even when `nestlab up` is running. */
+  private?: boolean;
   progress: (line: string) => void;
+}
+
+export interface SessionInfo {
+  /** The console that receives this fleet's traces, when there is one. */
+  consoleUrl: string | null;
 }
 
 /** Runs `work` against a fleet: the given one, or a fresh private one torn down afterwards. */
 export async function withFleet<T>(
   opts: SessionOptions,
-  work: (bus: Bus) => Promise<T>,
+  work: (bus: Bus, info: SessionInfo) => Promise<T>,
 ): Promise<T> {
   let fleet: Fleet | null = null;
   let scratch: string | null = null;
   let natsUrl = opts.natsUrl;
-  const stack = opts.stack ?? (natsUrl ? 's1' : 'run');
+  let consoleUrl: string | null = null;
+  const announced = !natsUrl && !opts.private ? runningFleet() : null;
+  if (announced) {
+    natsUrl = announced.natsUrl;
+    consoleUrl = announced.consoleUrl;
+    opts.progress(
+      `using the running fleet (nats ${announced.natsUrl}, console ${announced.consoleUrl})`,
+    );
+  }
+  const stack = opts.stack ?? announced?.stack ?? (natsUrl ? 's1' : 'run');
   if (!natsUrl) {
     scratch = mkdtempSync(join(tmpdir(), 'nestlab-run-'));
     opts.progress('starting nats-server and the four services');
@@ -35,7 +52,7 @@ export async function withFleet<T>(
   }
   const { bus, close } = await labBus(natsUrl, stack);
   try {
-    return await work(bus);
+    return await work(bus, { consoleUrl });
   } finally {
     await close();
     if (fleet) await fleet.stop();

@@ -1,6 +1,9 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
+import { buildConsole } from '../console/app.js';
 import { startFleet } from '../fleet/fleet.js';
+import { announceFleet, withdrawFleet } from '../fleet/registry.js';
+import { labBus } from './lab-bus.js';
 import { intOption } from './usage.js';
 
 export const UP_HELP = `nestlab up [--nats-url URL] [--nats-port P] [--admin-port P] [--stack ID] [--log-dir DIR] [--json]
@@ -15,6 +18,7 @@ then shuts everything down cleanly.
   --admin-port P    first admin port; services take P..P+3 (default 7701)
   --stack ID        subject token for this stack (default s1)
   --log-dir DIR     where service logs go (default .nestlab/logs)
+  --console-port P  the lab console (web UI + OTLP/HTTP trace receiver), default 7700
   --json            print the endpoints as one JSON line`;
 
 export async function up(argv: string[]): Promise<number> {
@@ -26,13 +30,19 @@ export async function up(argv: string[]): Promise<number> {
       'admin-port': { type: 'string' },
       stack: { type: 'string' },
       'log-dir': { type: 'string' },
+      'console-port': { type: 'string' },
       json: { type: 'boolean' },
     },
     strict: true,
     allowPositionals: false,
   });
   const logDir = resolve(values['log-dir'] ?? '.nestlab/logs');
+  const consolePort = intOption('console-port', values['console-port'], 7700, 0, 65535);
+  // The console listens first, so the services' trace exporters have somewhere to send.
+  const consoleApp = buildConsole();
+  const consoleUrl = await consoleApp.listen({ host: '127.0.0.1', port: consolePort });
   const fleet = await startFleet({
+    env: { OTEL_EXPORTER_OTLP_ENDPOINT: consoleUrl },
     logDir,
     natsPort: intOption('nats-port', values['nats-port'], 4222, 1, 65535),
     adminBasePort: intOption('admin-port', values['admin-port'], 7701, 0, 65532),
@@ -40,10 +50,13 @@ export async function up(argv: string[]): Promise<number> {
     ...(values.stack ? { stack: values.stack } : {}),
     onProgress: (line) => process.stderr.write(`nestlab: ${line}\n`),
   });
+  const { bus, close } = await labBus(fleet.natsUrl, fleet.stack);
+  consoleApp.attachBus(bus);
+  announceFleet({ natsUrl: fleet.natsUrl, stack: fleet.stack, consoleUrl, pid: process.pid });
   const endpoints = Object.fromEntries(fleet.services.map((s) => [s.service.name, s.adminUrl]));
   if (values.json) {
     process.stdout.write(
-      `${JSON.stringify({ nats: fleet.natsUrl, stack: fleet.stack, admin: endpoints, logDir })}\n`,
+      `${JSON.stringify({ nats: fleet.natsUrl, stack: fleet.stack, console: consoleUrl, admin: endpoints, logDir })}\n`,
     );
   } else {
     process.stdout.write(
@@ -66,7 +79,10 @@ export async function up(argv: string[]): Promise<number> {
   if (typeof why !== 'string')
     process.stderr.write(`nestlab: ${why.name} exited (${why.how}); stopping the fleet\n`);
   process.stderr.write('nestlab: stopping…\n');
+  withdrawFleet();
+  await close();
   const exits = await fleet.stop();
+  await consoleApp.close();
   const clean = Object.values(exits).every((how) => how === 0);
   process.stderr.write(
     `nestlab: stopped (${Object.entries(exits)
