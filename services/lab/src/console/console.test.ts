@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { buildConsole } from './app.js';
+import { TraceStore } from './trace-store.js';
+
+const TRACE = '0af7651916cd43dd8448eb211c80319c';
+const otlp = (
+  spans: {
+    spanId: string;
+    parent?: string;
+    name: string;
+    service: string;
+    attrs?: Record<string, string>;
+  }[],
+) => ({
+  resourceSpans: spans.map((s) => ({
+    resource: { attributes: [{ key: 'service.name', value: { stringValue: s.service } }] },
+    scopeSpans: [
+      {
+        spans: [
+          {
+            traceId: TRACE,
+            spanId: s.spanId,
+            ...(s.parent ? { parentSpanId: s.parent } : {}),
+            name: s.name,
+            kind: 1,
+            startTimeUnixNano: '1700000000000000000',
+            endTimeUnixNano: '1700000000000500000',
+            attributes: Object.entries(s.attrs ?? {}).map(([key, v]) => ({
+              key,
+              value: { stringValue: v },
+            })),
+          },
+        ],
+      },
+    ],
+  })),
+});
+
+describe('console OTLP receiver and trace API', () => {
+  it('stores spans from OTLP/JSON and serves them by trace id', async () => {
+    const app = buildConsole();
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/traces',
+      payload: otlp([
+        { spanId: 'b7ad6b7169203331', name: 'dom0.io', service: 'dom0-kernel' },
+        {
+          spanId: 'c7ad6b7169203331',
+          parent: 'b7ad6b7169203331',
+          name: 'dma',
+          service: 'l0-hypervisor',
+          attrs: { 'nestlab.dma.verdict': 'direct', 'nestlab.addr.machine': '0x70100000' },
+        },
+      ]),
+    });
+    assert.equal(res.statusCode, 200);
+    const got = await app.inject(`/api/traces/${TRACE.toUpperCase()}`);
+    assert.equal(got.statusCode, 200);
+    const spans = got.json().spans as {
+      service: string;
+      attributes: Record<string, string>;
+      startUs: number;
+      endUs: number;
+    }[];
+    assert.deepEqual(spans.map((s) => s.service).sort(), ['dom0-kernel', 'l0-hypervisor']);
+    assert.equal(
+      spans.find((s) => s.service === 'l0-hypervisor')?.attributes['nestlab.addr.machine'],
+      '0x70100000',
+    );
+    assert.equal((spans[0]?.endUs ?? 0) - (spans[0]?.startUs ?? 0), 500);
+    const live = (await app.inject('/api/live')).json();
+    assert.deepEqual(live.verdicts, { direct: 1 });
+  });
+
+  it('refuses protobuf, malformed bodies and unknown traces with typed errors', async () => {
+    const app = buildConsole();
+    const proto = await app.inject({
+      method: 'POST',
+      url: '/v1/traces',
+      headers: { 'content-type': 'application/x-protobuf' },
+      payload: Buffer.from([1, 2]),
+    });
+    assert.equal(proto.statusCode, 415);
+    assert.equal(proto.json().code, 'OTLP_PROTOBUF');
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/v1/traces',
+      payload: { resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'zz', spanId: '1' }] }] }] },
+    });
+    assert.equal(bad.statusCode, 400);
+    assert.equal(bad.json().code, 'OTLP_INVALID');
+    const none = await app.inject(`/api/traces/${'1'.repeat(32)}`);
+    assert.equal(none.statusCode, 404);
+    assert.equal(none.json().code, 'TRACE_NOT_FOUND');
+    const run = await app.inject({ method: 'POST', url: '/api/scenarios/xen-pv-dom0-legacy/run' });
+    assert.equal(run.statusCode, 503);
+  });
+
+  it('keeps a bounded number of traces and spans', () => {
+    const store = new TraceStore(3, 2);
+    const span = (traceId: string, spanId: string) => ({
+      traceId,
+      spanId,
+      parentSpanId: null,
+      service: 's',
+      name: 'n',
+      kind: 0,
+      startUs: 0,
+      endUs: 1,
+      attributes: {},
+      status: { code: 0 },
+      links: [],
+    });
+    for (let t = 0; t < 5; t++) for (let s = 0; s < 4; s++) store.add(span(`t${t}`, `s${s}`));
+    assert.deepEqual(store.stats(), { traces: 3, spans: 6, dropped: 10 });
+    assert.equal(store.get('t0'), undefined);
+    assert.equal(store.get('t4')?.length, 2);
+  });
+
+  it('serves the pages without external assets', async () => {
+    const app = buildConsole();
+    for (const url of ['/', `/trace/${TRACE}`]) {
+      const page = await app.inject(url);
+      assert.equal(page.statusCode, 200);
+      assert.match(page.headers['content-type'] as string, /text\/html/);
+      assert.doesNotMatch(page.body, /https?:\/\//);
+    }
+  });
+});
