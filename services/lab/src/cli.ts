@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { consoleCmd, CONSOLE_HELP } from './cli/console-cmd.js';
 import { explain, EXPLAIN_HELP } from './cli/explain.js';
 import { matrix, MATRIX_HELP } from './cli/matrix.js';
 import { run, RUN_HELP } from './cli/run.js';
@@ -18,6 +19,7 @@ Commands:
   matrix    run every scenario and check each against its expected outcome
   explain   a scenario's reasoning and its last run's first bad access, layer by layer
   trace     the spans of one I/O's trace from the console
+  console   run only the console against a fleet elsewhere (containers)
   help      this text, or \`nestlab help <command>\`
 
 Run \`nestlab help <command>\` for a command's options.`;
@@ -29,6 +31,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   matrix: { run: matrix, help: MATRIX_HELP },
   explain: { run: explain, help: EXPLAIN_HELP },
   trace: { run: traceCmd, help: TRACE_HELP },
+  console: { run: consoleCmd, help: CONSOLE_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -7,7 +7,14 @@ export async function labBus(
   natsUrl: string,
   stack: string,
 ): Promise<{ bus: Bus; close(): Promise<void> }> {
-  const nc = await connect({ servers: natsUrl, name: `nestlab-cli@${stack}` });
+  // NATS_USER/NATS_PASS: credentials for servers with per-service permissions (compose).
+  const user = process.env['NATS_USER'];
+  const pass = process.env['NATS_PASS'];
+  const nc = await connect({
+    servers: natsUrl.split(','),
+    name: `nestlab-cli@${stack}`,
+    ...(user && pass ? { user, pass } : {}),
+  });
   const bus = new Bus(
     nc,
     stack,
