@@ -47,7 +47,7 @@ export function eventMessage<Req extends TSchema>(spec: {
   verb: string;
   request: Req;
   data?: MessageDef['data'];
-}): MessageDef<Req> {
+}): MessageDef<Req> & { readonly reply: null } {
   return { ...spec, request: validator(spec.request), reply: null, data: spec.data ?? 'none' };
 }
 

@@ -5,6 +5,7 @@ import type { Bus } from '@nestlab/service-kit';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
 import { runningFleet } from '../fleet/registry.js';
 import { labBus } from './lab-bus.js';
+import { startLabTelemetry } from '../run/lab-telemetry.js';
 
 export interface SessionOptions {
   /** A running fleet's NATS; without it a private fleet is started and stopped. */
@@ -50,11 +51,13 @@ export async function withFleet<T>(
     });
     natsUrl = fleet.natsUrl;
   }
+  const telemetry = consoleUrl ? startLabTelemetry(consoleUrl, stack) : null;
   const { bus, close } = await labBus(natsUrl, stack);
   try {
     return await work(bus, { consoleUrl });
   } finally {
     await close();
+    await telemetry?.shutdown();
     if (fleet) await fleet.stop();
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   }

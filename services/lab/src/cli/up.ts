@@ -1,9 +1,7 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
-import { buildConsole } from '../console/app.js';
-import { startFleet } from '../fleet/fleet.js';
+import { startLab } from '../fleet/lab.js';
 import { announceFleet, withdrawFleet } from '../fleet/registry.js';
-import { labBus } from './lab-bus.js';
 import { intOption } from './usage.js';
 
 export const UP_HELP = `nestlab up [--nats-url URL] [--nats-port P] [--admin-port P] [--stack ID] [--log-dir DIR] [--json]
@@ -38,11 +36,8 @@ export async function up(argv: string[]): Promise<number> {
   });
   const logDir = resolve(values['log-dir'] ?? '.nestlab/logs');
   const consolePort = intOption('console-port', values['console-port'], 7700, 0, 65535);
-  // The console listens first, so the services' trace exporters have somewhere to send.
-  const consoleApp = buildConsole();
-  const consoleUrl = await consoleApp.listen({ host: '127.0.0.1', port: consolePort });
-  const fleet = await startFleet({
-    env: { OTEL_EXPORTER_OTLP_ENDPOINT: consoleUrl },
+  const lab = await startLab({
+    consolePort,
     logDir,
     natsPort: intOption('nats-port', values['nats-port'], 4222, 1, 65535),
     adminBasePort: intOption('admin-port', values['admin-port'], 7701, 0, 65532),
@@ -50,8 +45,7 @@ export async function up(argv: string[]): Promise<number> {
     ...(values.stack ? { stack: values.stack } : {}),
     onProgress: (line) => process.stderr.write(`nestlab: ${line}\n`),
   });
-  const { bus, close } = await labBus(fleet.natsUrl, fleet.stack);
-  consoleApp.attachBus(bus);
+  const { fleet, consoleUrl } = lab;
   announceFleet({ natsUrl: fleet.natsUrl, stack: fleet.stack, consoleUrl, pid: process.pid });
   const endpoints = Object.fromEntries(fleet.services.map((s) => [s.service.name, s.adminUrl]));
   if (values.json) {
@@ -80,9 +74,7 @@ export async function up(argv: string[]): Promise<number> {
     process.stderr.write(`nestlab: ${why.name} exited (${why.how}); stopping the fleet\n`);
   process.stderr.write('nestlab: stopping…\n');
   withdrawFleet();
-  await close();
-  const exits = await fleet.stop();
-  await consoleApp.close();
+  const exits = await lab.stop();
   const clean = Object.values(exits).every((how) => how === 0);
   process.stderr.write(
     `nestlab: stopped (${Object.entries(exits)

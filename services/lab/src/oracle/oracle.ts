@@ -29,6 +29,8 @@ export interface OracleVerdict {
   readonly firstMisdirected: JudgedAccess | null;
   readonly firstFaulted: JudgedAccess | null;
   readonly firstOutside: JudgedAccess | null;
+  /** Accesses worth showing in a trace: the first wrong ones, else a few right ones. */
+  readonly notable: readonly JudgedAccess[];
 }
 
 export type OwnerLookup = (mfns: number[]) => Promise<string[]>;
@@ -120,6 +122,10 @@ export async function judge(
     firstMisdirected: judged.find((j) => j.intent === 'misdirected') ?? null,
     firstFaulted: judged.find((j) => j.intent === 'faulted') ?? null,
     firstOutside: judged.find((j) => j.intent === 'outside') ?? null,
+    notable: [
+      ...judged.filter((j) => j.intent !== 'intended').slice(0, 16),
+      ...judged.filter((j) => j.intent === 'intended').slice(0, 4),
+    ].slice(0, 16),
   };
 }
 

@@ -16,7 +16,9 @@ import {
 } from '@nestlab/protocol';
 import type { Bus } from '@nestlab/service-kit';
 import { FeatureSet } from '@nestlab/virtio';
+import { trace } from '@opentelemetry/api';
 import { judge, type OracleVerdict } from '../oracle/oracle.js';
+import { emitOracleSpans } from '../oracle/oracle-spans.js';
 import type { Outcome, Scenario } from '../scenarios/scenario.js';
 import { explainOutcome, type RunReport } from './report.js';
 
@@ -162,6 +164,7 @@ export async function runScenario(
   const owners = async (mfns: number[]) =>
     (await bus.request(FrameOwners, { mfns }, slow)).head.owners;
   const verdict = await judge(records, ledger, owners);
+  emitOracleSpans(trace.getTracer('nestlab.lab'), verdict.notable);
 
   const outcome = decideOutcome(probe.ok, probe.error?.code ?? null, job, verdict, rogue);
   const m = verdict.firstMisdirected;

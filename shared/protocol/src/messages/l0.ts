@@ -153,6 +153,8 @@ export const DmaRecord = Obj({
   fault: Type.Optional(Type.String()),
   /** Trace id of the I/O being served, when known. */
   traceId: Type.Optional(Type.String()),
+  /** The device span that made the access, so judges can attach to it in the trace. */
+  spanId: Type.Optional(Type.String()),
 });
 export type DmaRecord = Static<typeof DmaRecord>;
 

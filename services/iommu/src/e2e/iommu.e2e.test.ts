@@ -1,0 +1,227 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/nats-core';
+import {
+  IommuConfigure,
+  IommuFaults,
+  IommuMap,
+  IommuTranslate,
+  IommuUnmap,
+  IotlbInvalidate,
+  decodeRequest,
+  encodeFrame,
+  subjectOf,
+} from '@nestlab/protocol';
+import { startNatsServer, waitFor, type NatsServerHandle } from '@nestlab/testing';
+import { call, callError, callRawError, metricsText } from '../testing/nats-call.js';
+import { spawnService, type SpawnedService } from '../testing/spawn-service.js';
+
+const STACK = 'iommu-e2e';
+const BDF = '0000:00:04.0';
+const IOVA = '0x100000000';
+const entry = fileURLToPath(new URL('../server.js', import.meta.url));
+
+describe('iommu service over real NATS', () => {
+  let nats: NatsServerHandle;
+  let svc: SpawnedService;
+  let nc: NatsConnection;
+
+  before(async () => {
+    nats = await startNatsServer();
+    svc = await spawnService(entry, nats.url, STACK);
+    nc = await connect({ servers: nats.url });
+  });
+  after(async () => {
+    await nc?.close();
+    await svc?.stop();
+    await nats?.stop();
+  });
+
+  it('refuses everything but configure while off', async () => {
+    for (const err of [
+      await callError(nc, STACK, IommuTranslate, { bdf: BDF, iova: IOVA, write: false }),
+      await callError(nc, STACK, IommuMap, {
+        bdf: BDF,
+        iova: IOVA,
+        mfns: [1],
+        read: true,
+        write: true,
+      }),
+    ]) {
+      assert.equal(err.code, 'IOMMU_OFF');
+      assert.equal(err.kind, 'input');
+    }
+  });
+
+  it('translates mapped pages with their offset and permissions', async () => {
+    assert.deepEqual(await call(nc, STACK, IommuConfigure, { mode: 'translate' }), {
+      mode: 'translate',
+    });
+    const mapped = await call(nc, STACK, IommuMap, {
+      bdf: BDF,
+      iova: IOVA,
+      mfns: [0x70123, 0x40000],
+      read: true,
+      write: false,
+    });
+    assert.deepEqual(mapped, { mapped: 2 });
+    const t = await call(nc, STACK, IommuTranslate, {
+      bdf: BDF,
+      iova: '0x100001234',
+      write: false,
+    });
+    assert.deepEqual(t, { machine: '0x40000234', read: true, write: false, by: 'iommu' });
+    const t0 = await call(nc, STACK, IommuTranslate, {
+      bdf: BDF,
+      iova: '0x100000008',
+      write: false,
+    });
+    assert.equal(t0.machine, '0x70123008');
+  });
+
+  it('faults on a write to a read-only page, an unmapped IOVA and another device, and logs them', async () => {
+    const { next: since } = await call(nc, STACK, IommuFaults, { since: 0 });
+    const perm = await callError(nc, STACK, IommuTranslate, {
+      bdf: BDF,
+      iova: '0x100001000',
+      write: true,
+    });
+    assert.equal(perm.code, 'IOMMU_FAULT_PERMISSION');
+    assert.equal(perm.kind, 'guest');
+    const absent = await callError(nc, STACK, IommuTranslate, {
+      bdf: BDF,
+      iova: '0x100002000',
+      write: false,
+    });
+    assert.equal(absent.code, 'IOMMU_FAULT_NOT_PRESENT');
+    const other = await callError(nc, STACK, IommuTranslate, {
+      bdf: '0000:00:05.0',
+      iova: IOVA,
+      write: false,
+    });
+    assert.equal(other.code, 'IOMMU_FAULT_NOT_PRESENT', 'domains are per device');
+    const log = await call(nc, STACK, IommuFaults, { since });
+    assert.deepEqual(
+      log.faults.map((f) => [f.bdf, f.iova, f.write, f.reason]),
+      [
+        [BDF, '0x100001000', true, 'IOMMU_FAULT_PERMISSION'],
+        [BDF, '0x100002000', false, 'IOMMU_FAULT_NOT_PRESENT'],
+        ['0000:00:05.0', IOVA, false, 'IOMMU_FAULT_NOT_PRESENT'],
+      ],
+    );
+    assert.equal(log.next, since + 3);
+    const metrics = await metricsText(svc.adminUrl);
+    assert.match(metrics, /nestlab_iommu_faults_total\{reason="IOMMU_FAULT_NOT_PRESENT"\} 2/);
+    assert.match(metrics, /nestlab_iommu_faults_total\{reason="IOMMU_FAULT_PERMISSION"\} 1/);
+    assert.match(metrics, /nestlab_iommu_mapped_pages 2/);
+  });
+
+  it('publishes the IOTLB invalidation before it replies to an unmap', async () => {
+    // One wildcard subscription sees both the invalidate and our reply inbox,
+    // in the order the server received them from the service.
+    const seen: string[] = [];
+    const invalidations: unknown[] = [];
+    const invSubject = subjectOf(IotlbInvalidate, STACK);
+    const sub = nc.subscribe('>', {
+      callback: (_e, m) => {
+        seen.push(m.subject);
+        if (m.subject === invSubject)
+          invalidations.push(decodeRequest(IotlbInvalidate, m.data).head);
+      },
+    });
+    await nc.flush();
+    const reply = await call(nc, STACK, IommuUnmap, { bdf: BDF, iova: IOVA, pages: 2 });
+    await waitFor('reply seen by the wildcard', () =>
+      seen.some((s) => s.startsWith('_INBOX.')) ? true : undefined,
+    );
+    sub.unsubscribe();
+    assert.deepEqual(reply, { unmapped: 2 });
+    const inv = seen.indexOf(invSubject);
+    const rep = seen.findIndex((s) => s.startsWith('_INBOX.'));
+    assert.ok(inv >= 0 && inv < rep, `order: ${seen.join(', ')}`);
+    assert.deepEqual(invalidations, [{ bdf: BDF, iova: IOVA, pages: 2 }]);
+    const gone = await callError(nc, STACK, IommuTranslate, { bdf: BDF, iova: IOVA, write: false });
+    assert.equal(gone.code, 'IOMMU_FAULT_NOT_PRESENT');
+  });
+
+  it('counts an unmap of unmapped pages instead of failing', async () => {
+    assert.deepEqual(await call(nc, STACK, IommuUnmap, { bdf: BDF, iova: IOVA, pages: 3 }), {
+      unmapped: 0,
+    });
+    assert.match(await metricsText(svc.adminUrl), /nestlab_iommu_unmap_absent_pages_total 3/);
+  });
+
+  it('translates by identity in passthrough, and configure clears tables and faults', async () => {
+    await call(nc, STACK, IommuMap, {
+      bdf: BDF,
+      iova: '0x200000000',
+      mfns: [5],
+      read: true,
+      write: true,
+    });
+    await call(nc, STACK, IommuConfigure, { mode: 'passthrough' });
+    const t = await call(nc, STACK, IommuTranslate, { bdf: BDF, iova: '0x12345678', write: true });
+    assert.deepEqual(t, { machine: '0x12345678', read: true, write: true, by: 'identity' });
+    await call(nc, STACK, IommuConfigure, { mode: 'translate' });
+    const e = await callError(nc, STACK, IommuTranslate, {
+      bdf: BDF,
+      iova: '0x200000000',
+      write: false,
+    });
+    assert.equal(e.code, 'IOMMU_FAULT_NOT_PRESENT');
+    const state = (await (await fetch(`${svc.adminUrl}/state`)).json()) as {
+      mode: string;
+      recentFaults: unknown[];
+      domains: unknown[];
+    };
+    assert.equal(state.mode, 'translate');
+    assert.equal(state.recentFaults.length, 1, 'only the fault after the configure');
+    assert.deepEqual(state.domains, []);
+  });
+
+  it('answers malformed and invalid requests with typed errors and keeps serving', async () => {
+    const cases: [Uint8Array, string][] = [
+      [new Uint8Array([1, 2]), 'BAD_FRAME'],
+      [encodeFrame({ bdf: BDF, iova: 'zz', write: false }), 'SCHEMA_INVALID'],
+      [encodeFrame({ bdf: BDF, iova: IOVA, write: false, extra: 1 }), 'SCHEMA_INVALID'],
+    ];
+    for (const [bytes, code] of cases) {
+      const err = await callRawError(nc, STACK, IommuTranslate, bytes);
+      assert.equal(err.code, code);
+      assert.equal(err.kind, 'input');
+    }
+    const unaligned = await callError(nc, STACK, IommuMap, {
+      bdf: BDF,
+      iova: '0x1001',
+      mfns: [1],
+      read: true,
+      write: true,
+    });
+    assert.equal(unaligned.code, 'BAD_IOVA');
+    const wraps = await callError(nc, STACK, IommuUnmap, {
+      bdf: BDF,
+      iova: '0xfffffffffffff000',
+      pages: 2,
+    });
+    assert.equal(wraps.code, 'BAD_IOVA');
+    await call(nc, STACK, IommuMap, {
+      bdf: BDF,
+      iova: '0x3000',
+      mfns: [1, 2],
+      read: true,
+      write: true,
+    });
+    const twice = await callError(nc, STACK, IommuMap, {
+      bdf: BDF,
+      iova: '0x4000',
+      mfns: [9],
+      read: true,
+      write: true,
+    });
+    assert.equal(twice.code, 'IOVA_IN_USE');
+    const ok = await call(nc, STACK, IommuTranslate, { bdf: BDF, iova: '0x4000', write: true });
+    assert.equal(ok.machine, '0x2000', 'the refused map changed nothing');
+  });
+});

@@ -1,0 +1,80 @@
+// IOMMU programming on behalf of a domain (Xen's iommu_map/iommu_unmap for a
+// PV domain's device): the domain names its own pfns, Xen translates them
+// through the P2M, checks it owns the frames, and programs the IOMMU.
+import { PAGE_SIZE, parseHex, pfn, pseudoPhysOfFrame, toHex, type BusAddr } from '@nestlab/addr';
+import { IommuMap, IommuMapHypercall, IommuUnmap, IommuUnmapHypercall } from '@nestlab/protocol';
+import { ATTR } from '@nestlab/telemetry';
+import { domOwner } from '../domains/frame-table.js';
+import { mfnsOwnedBy } from '../domains/ownership.js';
+import { XenError } from '../errors.js';
+import { recordStep } from '../span-attrs.js';
+import { remoteFailure, type XenService } from '../xen-service.js';
+
+const ADDR_LIMIT = 1n << 64n;
+
+function checkIova(text: string, pages: number): BusAddr {
+  const iova = parseHex('bus', text);
+  if (iova % BigInt(PAGE_SIZE) !== 0n)
+    throw new XenError('BAD_ADDRESS', `iova ${text} is not page-aligned`);
+  if (iova + BigInt(pages * PAGE_SIZE) > ADDR_LIMIT)
+    throw new XenError('BAD_ADDRESS', `iova ${text} + ${pages} pages wraps the address space`);
+  return iova;
+}
+
+export function registerIommuHypercalls(xen: XenService): void {
+  const { bus } = xen.ctx;
+
+  const counted = async <T>(op: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      const out = await fn();
+      xen.metrics.hypercalls.inc({ op, result: 'ok' });
+      return out;
+    } catch (err) {
+      xen.metrics.hypercalls.inc({ op, result: 'error' });
+      throw err;
+    }
+  };
+
+  bus.handle(IommuMapHypercall, ({ head }) =>
+    counted('iommu_map', async () => {
+      const state = xen.require();
+      const { p2m } = state.domain(head.domain);
+      const iova = checkIova(head.iova, head.pfns.length);
+      const owner = domOwner(head.domain);
+      const mfns = mfnsOwnedBy(state, head.domain, head.pfns);
+      recordStep(p2m.translate(pseudoPhysOfFrame(pfn(head.pfns[0]!))).step, {
+        [ATTR.addrBus]: toHex(iova),
+        [ATTR.frameOwner]: owner,
+      });
+      try {
+        await bus.request(IommuMap, {
+          bdf: head.bdf,
+          iova: head.iova,
+          mfns,
+          read: true,
+          write: head.write,
+        });
+      } catch (err) {
+        throw remoteFailure('IOMMU_UNAVAILABLE', 'IommuMap failed', err, true);
+      }
+      return { body: { mfns } };
+    }),
+  );
+
+  bus.handle(IommuUnmapHypercall, ({ head }) =>
+    counted('iommu_unmap', async () => {
+      xen.require().domain(head.domain);
+      checkIova(head.iova, head.pages);
+      try {
+        const reply = await bus.request(IommuUnmap, {
+          bdf: head.bdf,
+          iova: head.iova,
+          pages: head.pages,
+        });
+        return { body: { unmapped: reply.head.unmapped } };
+      } catch (err) {
+        throw remoteFailure('IOMMU_UNAVAILABLE', 'IommuUnmap failed', err, true);
+      }
+    }),
+  );
+}
