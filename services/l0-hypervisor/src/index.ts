@@ -1,1 +1,2 @@
-export { createL0Hypervisor } from './app.js';
+export { createL0Hypervisor, type L0Options } from './app.js';
+export { L0Error, type L0ErrorCode } from './errors.js';

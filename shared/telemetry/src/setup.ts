@@ -2,7 +2,11 @@ import { trace, type Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import {
+  BatchSpanProcessor,
+  NoopSpanProcessor,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace';
 import { ATTR } from './attributes.js';
 
 export interface TelemetryOptions {
@@ -43,6 +47,9 @@ export function startTelemetry(opts: TelemetryOptions): Telemetry {
       }),
     );
   }
+  // The SDK registers no tracer provider when it has no processor; a no-op one
+  // keeps real trace ids and context propagation even when nothing exports.
+  if (processors.length === 0) processors.push(new NoopSpanProcessor());
   const sdk = new NodeSDK({
     serviceName: opts.serviceName,
     resource: resourceFromAttributes({ [ATTR.stack]: opts.stack }),

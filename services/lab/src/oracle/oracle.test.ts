@@ -66,3 +66,27 @@ describe('oracle', () => {
     assert.equal(v.firstOutside?.owner, 'xen');
   });
 });
+
+describe('oracle with reused bus addresses', () => {
+  it('calls an access intended when any mapping of its IOVA meant the frame it hit', async () => {
+    const ledger: LedgerEntry[] = [
+      { what: 'buffer', bus: '0x100006000', len: 4096, pseudo: '0x20000000', mfns: [0x6b6db] },
+      { what: 'buffer', bus: '0x100006000', len: 4096, pseudo: '0x20005000', mfns: [0x6b6d7] },
+    ];
+    const v = await judge(
+      [
+        rec({ bus: '0x100006000', machine: '0x6b6db000', verdict: 'translated' }),
+        rec({ bus: '0x100006010', machine: '0x6b6d7010', verdict: 'translated' }),
+      ],
+      ledger,
+      async (m) => m.map(() => 'dom0'),
+    );
+    assert.equal(v.counts.intended, 2);
+    const w = await judge(
+      [rec({ bus: '0x100006000', machine: '0x12345000', verdict: 'translated' })],
+      ledger,
+      async (m) => m.map(() => 'xen'),
+    );
+    assert.equal(w.counts.misdirected, 1);
+  });
+});

@@ -35,24 +35,32 @@ export interface OracleVerdict {
 
 export type OwnerLookup = (mfns: number[]) => Promise<string[]>;
 
-/** Sorted ledger index: finds the posted region that contains a bus address. */
+/**
+ * Finds every posted region that contains a bus address. IOVAs and bounce
+ * slots are reused across I/Os, and the device's log and the driver's ledger
+ * have no common clock, so an access is matched against all mappings its bus
+ * address ever had: intended if any of them meant the frame it hit.
+ */
 class LedgerIndex {
-  private readonly entries: { start: bigint; end: bigint; entry: LedgerEntry }[];
+  private readonly byPage = new Map<bigint, LedgerEntry[]>();
   constructor(ledger: readonly LedgerEntry[]) {
-    // Later mappings of the same bus range win: IOVAs and bounce slots get reused.
-    this.entries = ledger
-      .map((entry) => ({
-        start: BigInt(entry.bus),
-        end: BigInt(entry.bus) + BigInt(entry.len),
-        entry,
-      }))
-      .reverse();
+    for (const entry of ledger) {
+      const start = BigInt(entry.bus);
+      const end = start + BigInt(Math.max(1, entry.len));
+      for (let page = start >> PAGE_BITS; page <= (end - 1n) >> PAGE_BITS; page++) {
+        const list = this.byPage.get(page) ?? [];
+        list.push(entry);
+        this.byPage.set(page, list);
+      }
+    }
   }
-  find(bus: bigint): LedgerEntry | null {
-    for (const e of this.entries) if (bus >= e.start && bus < e.end) return e.entry;
-    return null;
+  candidates(bus: bigint): LedgerEntry[] {
+    return (this.byPage.get(bus >> PAGE_BITS) ?? []).filter(
+      (e) => bus >= BigInt(e.bus) && bus < BigInt(e.bus) + BigInt(e.len),
+    );
   }
 }
+const PAGE_BITS = BigInt(PAGE_SHIFT);
 
 function intendedMfn(entry: LedgerEntry, bus: bigint): number | null {
   const pseudo = BigInt(entry.pseudo) + (bus - BigInt(entry.bus));
@@ -80,11 +88,14 @@ export async function judge(
     }
     const bus = BigInt(record.bus);
     const hitMfn = Number(BigInt(record.machine) >> BigInt(PAGE_SHIFT));
-    const entry = index.find(bus);
-    if (!entry)
+    const candidates = index.candidates(bus);
+    if (candidates.length === 0) {
       return { record, intent: 'outside' as Intent, intendedMfn: null, ledger: null, hitMfn };
-    const want = intendedMfn(entry, bus);
-    const intent: Intent = want === hitMfn ? 'intended' : 'misdirected';
+    }
+    const match = candidates.find((e) => intendedMfn(e, bus) === hitMfn);
+    const entry = match ?? candidates[candidates.length - 1] ?? null;
+    const want = entry ? intendedMfn(entry, bus) : null;
+    const intent: Intent = match ? 'intended' : 'misdirected';
     return { record, intent, intendedMfn: want, ledger: entry, hitMfn };
   });
   const needOwner = [

@@ -85,7 +85,12 @@ export const JobRun = requestMessage({
 
 /** Every DMA-able region the driver handed the device: what the oracle checks accesses against. */
 export const LedgerEntry = Obj({
-  what: Type.Union([Type.Literal('ring'), Type.Literal('buffer'), Type.Literal('bounce')]),
+  what: Type.Union([
+    Type.Literal('ring'),
+    Type.Literal('buffer'),
+    Type.Literal('bounce'),
+    Type.Literal('indirect'),
+  ]),
   bus: HexAddr,
   len: Count,
   pseudo: HexAddr,

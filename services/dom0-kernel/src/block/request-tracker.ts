@@ -1,0 +1,91 @@
+// Per-I/O state: every I/O ends exactly once — completed or failed — and an
+// I/O not completed by its deadline fails with TIMEOUT. A completion that
+// arrives after that is ignored and counted (the lab's "lost" or "late" I/O).
+import { Dom0Error } from '../errors.js';
+
+export type IoOutcome<V> =
+  | { readonly ok: true; readonly value: V }
+  | { readonly ok: false; readonly code: string; readonly message: string };
+
+interface Pending<V> {
+  resolve: (o: IoOutcome<V>) => void;
+  timer: NodeJS.Timeout;
+  abort: AbortController;
+}
+
+const REMEMBER_SETTLED = 65536;
+
+export class RequestTracker<V> {
+  private readonly pending = new Map<string, Pending<V>>();
+  private readonly settled = new Map<string, 'completed' | 'failed'>();
+  /** Completions for I/Os that had already failed (deadline, reset). */
+  late = 0;
+  /** Second completions of an I/O that had completed. */
+  duplicate = 0;
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Starts tracking; the promise settles exactly once. The signal aborts when
+   * the I/O fails, so the submit path can stop early.
+   */
+  start(id: string, deadlineMs: number): { outcome: Promise<IoOutcome<V>>; signal: AbortSignal } {
+    if (this.pending.has(id) || this.settled.has(id)) {
+      throw new Dom0Error('NOT_READY', `I/O id ${id} is already in use`, { kind: 'internal' });
+    }
+    const abort = new AbortController();
+    const outcome = new Promise<IoOutcome<V>>((resolve) => {
+      const timer = setTimeout(
+        () => this.fail(id, 'TIMEOUT', `I/O ${id} did not complete within ${deadlineMs} ms`),
+        deadlineMs,
+      );
+      this.pending.set(id, { resolve, timer, abort });
+    });
+    return { outcome, signal: abort.signal };
+  }
+
+  isPending(id: string): boolean {
+    return this.pending.has(id);
+  }
+
+  /** Returns false (and counts) when the I/O had already ended. */
+  complete(id: string, value: V): boolean {
+    const p = this.take(id, 'completed');
+    if (p === undefined) {
+      if (this.settled.get(id) === 'completed') this.duplicate++;
+      else this.late++;
+      return false;
+    }
+    p.resolve({ ok: true, value });
+    return true;
+  }
+
+  fail(id: string, code: string, message: string): boolean {
+    const p = this.take(id, 'failed');
+    if (p === undefined) return false;
+    p.abort.abort(new Dom0Error('TIMEOUT', message));
+    p.resolve({ ok: false, code, message });
+    return true;
+  }
+
+  failAll(code: string, message: string): number {
+    const ids = [...this.pending.keys()];
+    for (const id of ids) this.fail(id, code, message);
+    return ids.length;
+  }
+
+  private take(id: string, how: 'completed' | 'failed'): Pending<V> | undefined {
+    const p = this.pending.get(id);
+    if (p === undefined) return undefined;
+    clearTimeout(p.timer);
+    this.pending.delete(id);
+    this.settled.set(id, how);
+    if (this.settled.size > REMEMBER_SETTLED) {
+      const oldest = this.settled.keys().next().value;
+      if (oldest !== undefined) this.settled.delete(oldest);
+    }
+    return p;
+  }
+}

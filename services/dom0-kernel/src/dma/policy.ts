@@ -1,0 +1,96 @@
+// The DMA API as dom0 sees it (Linux dma_map_single / dma_alloc_coherent),
+// one implementation per policy. The chosen policy decides what number the
+// driver writes into the ring as a bus address.
+import {
+  PAGE_SIZE,
+  toHex,
+  type BusAddr,
+  type MachineAddr,
+  type PseudoPhysAddr,
+  type TranslatedBy,
+  type TranslationStep,
+} from '@nestlab/addr';
+import type { DmaPolicy as DmaPolicyName } from '@nestlab/protocol';
+import { ATTR } from '@nestlab/telemetry';
+import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import type { BusPort } from '../bus-port.js';
+import type { P2mCopy } from '../mm/p2m-copy.js';
+import type { PageAllocator, PageRun } from '../mm/page-allocator.js';
+import type { DmaLedger } from './ledger.js';
+
+export type DmaDirection = 'to-device' | 'from-device' | 'bidirectional';
+
+export interface DmaMapping {
+  readonly pseudo: PseudoPhysAddr;
+  readonly len: number;
+  readonly dir: DmaDirection;
+  /** What the driver writes into the ring. */
+  readonly bus: BusAddr;
+  /** The machine address dom0 expects the device to reach, when it knows one. */
+  readonly machine: MachineAddr | null;
+  readonly by: TranslatedBy;
+  readonly steps: readonly TranslationStep[];
+  /** swiotlb-xen bounced the buffer: the device uses this slot instead of `pseudo`. */
+  readonly bounce: PseudoPhysAddr | null;
+  /** Policy-private state needed to unmap. */
+  readonly handle: unknown;
+}
+
+export interface CoherentRegion {
+  readonly pages: PageRun;
+  readonly bytes: number;
+  readonly mapping: DmaMapping;
+}
+
+export interface DmaEnv {
+  readonly bus: BusPort;
+  readonly p2m: P2mCopy;
+  readonly pages: PageAllocator;
+  readonly ledger: DmaLedger;
+  readonly bdf: string;
+  /** Per-request timeout for hypercalls. */
+  readonly timeoutMs?: number;
+}
+
+export interface DmaPolicyImpl {
+  readonly name: DmaPolicyName;
+  /** swiotlb-xen exchanges its bounce pool here. */
+  init(): Promise<void>;
+  /** dma_alloc_coherent: zero-filling is the caller's job (it owns CPU stores). */
+  allocCoherent(bytes: number): Promise<CoherentRegion>;
+  freeCoherent(region: CoherentRegion): Promise<void>;
+  map(pseudo: PseudoPhysAddr, len: number, dir: DmaDirection): Promise<DmaMapping>;
+  unmap(m: DmaMapping): Promise<void>;
+}
+
+export const pagesFor = (bytes: number): number => Math.max(1, Math.ceil(bytes / PAGE_SIZE));
+
+/** dma_map_* inside a 'dom0.dma.map' span carrying the addresses of each layer. */
+export async function tracedMap(
+  tracer: Tracer,
+  policy: DmaPolicyImpl,
+  pseudo: PseudoPhysAddr,
+  len: number,
+  dir: DmaDirection,
+  what: string,
+): Promise<DmaMapping> {
+  return tracer.startActiveSpan('dom0.dma.map', async (span) => {
+    span.setAttribute(ATTR.addrPseudoPhys, toHex(pseudo));
+    span.setAttribute('nestlab.dma.what', what);
+    span.setAttribute('nestlab.dma.policy', policy.name);
+    try {
+      const m = await policy.map(pseudo, len, dir);
+      span.setAttribute(ATTR.addrBus, toHex(m.bus));
+      if (m.machine !== null) span.setAttribute(ATTR.addrMachine, toHex(m.machine));
+      span.setAttribute(ATTR.translationBy, m.by);
+      span.setAttribute(ATTR.translationFn, m.steps.map((s) => s.fn).join(' → '));
+      if (m.bounce !== null) span.setAttribute('nestlab.dma.bounce', toHex(m.bounce));
+      return m;
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}

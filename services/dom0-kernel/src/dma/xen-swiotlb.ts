@@ -1,0 +1,140 @@
+// swiotlb-xen (Linux drivers/xen/swiotlb-xen.c): bus = machine via the P2M
+// (no IOMMU: bus == machine). Coherent regions are made machine-contiguous
+// with XENMEM_exchange (xen_create_contiguous_region); a streaming buffer
+// that crosses machine-discontiguous frames is bounced through a pool that
+// was exchanged at init (xen_swiotlb_init).
+import {
+  PAGE_SIZE,
+  machineAsBusIdentity,
+  pfn,
+  pseudoPhysOfFrame,
+  toHex,
+  type PseudoPhysAddr,
+  type TranslationStep,
+} from '@nestlab/addr';
+import { MemoryExchange } from '@nestlab/protocol';
+import { Dom0Error } from '../errors.js';
+import { DOM0_DOMID } from '../mm/cpu-memory.js';
+import type { PageRun } from '../mm/page-allocator.js';
+import { RunAllocator } from '../mm/run-allocator.js';
+import {
+  pagesFor,
+  type DmaDirection,
+  type DmaEnv,
+  type DmaMapping,
+  type DmaPolicyImpl,
+} from './policy.js';
+
+/** 256 KiB of bounce slots; enough for iodepth × bs of the lab's jobs, else NO_MEMORY. */
+export const BOUNCE_POOL_PAGES = 64;
+const MAX_EXCHANGE = 1024;
+
+export function xenSwiotlbPolicy(env: DmaEnv, poolPages = BOUNCE_POOL_PAGES): DmaPolicyImpl {
+  let pool: { run: PageRun; slots: RunAllocator } | null = null;
+
+  async function makeContiguous(run: PageRun): Promise<void> {
+    if (run.pages < 2 || env.p2m.machineContiguous(run.addr, run.pages * PAGE_SIZE)) return;
+    if (run.pages > MAX_EXCHANGE) {
+      throw new Dom0Error('NO_MEMORY', `cannot exchange ${run.pages} pages in one hypercall`);
+    }
+    const pfns = Array.from({ length: run.pages }, (_, i) => run.pfn + i);
+    const reply = await env.bus.request(
+      MemoryExchange,
+      { domain: DOM0_DOMID, pfns },
+      env.timeoutMs === undefined ? {} : { timeoutMs: env.timeoutMs },
+    );
+    env.p2m.applyExchange(reply.head.updates);
+    if (!env.p2m.machineContiguous(run.addr, run.pages * PAGE_SIZE)) {
+      throw new Dom0Error(
+        'BAD_REPLY',
+        `memory_exchange of pfns 0x${run.pfn.toString(16)}+${run.pages} left them machine-discontiguous`,
+      );
+    }
+  }
+
+  const mapping = (
+    pseudo: PseudoPhysAddr,
+    device: PseudoPhysAddr,
+    len: number,
+    dir: DmaDirection,
+    bounce: boolean,
+  ): DmaMapping => {
+    const p2m = env.p2m.translate(device);
+    if (!p2m.ok)
+      throw new Dom0Error('P2M_MISSING', `xen_phys_to_bus(${toHex(device)}): ${p2m.step.reason}`);
+    const id = machineAsBusIdentity(p2m.addr);
+    if (!id.ok) throw new Dom0Error('BAD_REPLY', `machineAsBusIdentity(${toHex(p2m.addr)}) failed`);
+    const steps: TranslationStep[] = [p2m.step, id.step];
+    return {
+      pseudo,
+      len,
+      dir,
+      bus: id.addr,
+      machine: p2m.addr,
+      by: 'p2m',
+      steps,
+      bounce: bounce ? device : null,
+      handle: null,
+    };
+  };
+
+  const record = (what: 'ring' | 'buffer' | 'bounce', m: DmaMapping) => {
+    const at = m.bounce ?? m.pseudo;
+    env.ledger.append({
+      what,
+      bus: toHex(m.bus),
+      len: m.len,
+      pseudo: toHex(at),
+      mfns: env.p2m.mfnsOf(at, m.len),
+    });
+  };
+
+  return {
+    name: 'xen-swiotlb',
+    async init() {
+      if (pool !== null || poolPages < 1) return;
+      const run = env.pages.alloc(poolPages);
+      await makeContiguous(run);
+      pool = {
+        run,
+        slots: new RunAllocator([{ first: run.pfn, count: run.pages }], 'bounce pages'),
+      };
+    },
+    async allocCoherent(bytes) {
+      const pages = env.pages.alloc(pagesFor(bytes));
+      try {
+        await makeContiguous(pages);
+      } catch (err) {
+        env.pages.release(pages);
+        throw err;
+      }
+      const m = mapping(pages.addr, pages.addr, bytes, 'bidirectional', false);
+      record('ring', m);
+      return { pages, bytes, mapping: m };
+    },
+    async freeCoherent(region) {
+      env.pages.release(region.pages);
+    },
+    async map(pseudo, len, dir) {
+      if (env.p2m.machineContiguous(pseudo, len)) {
+        const m = mapping(pseudo, pseudo, len, dir, false);
+        record('buffer', m);
+        return m;
+      }
+      // swiotlb_tbl_map_single: the buffer straddles machine-discontiguous frames.
+      if (pool === null)
+        throw new Dom0Error('NO_MEMORY', 'swiotlb-xen bounce pool not initialised');
+      const offset = Number(pseudo & BigInt(PAGE_SIZE - 1));
+      const slotPages = pagesFor(offset + len);
+      const first = pool.slots.alloc(slotPages);
+      const slot = pseudoPhysOfFrame(pfn(first), offset);
+      const m = { ...mapping(pseudo, slot, len, dir, true), handle: { first, slotPages } };
+      record('bounce', m);
+      return m;
+    },
+    async unmap(m) {
+      const h = m.handle as { first: number; slotPages: number } | null;
+      if (h !== null && pool !== null) pool.slots.release(h.first, h.slotPages);
+    },
+  };
+}

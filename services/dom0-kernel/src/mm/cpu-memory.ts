@@ -1,0 +1,204 @@
+// CPU loads and stores of dom0. A PV guest's page tables hold machine frames,
+// so every pseudo-physical access is translated page by page through the P2M
+// copy; MMIO (BAR) accesses use machine addresses as mapped by the kernel.
+// One batch becomes one MemAccess, RAM ops first in program order, then MMIO:
+// posted RAM writes are ordered before the doorbell, as on real hardware.
+import { pageSpans, toHex, type MachineAddr, type PseudoPhysAddr } from '@nestlab/addr';
+import { MemAccess, type MemOp } from '@nestlab/protocol';
+import type { BusPort } from '../bus-port.js';
+import { Dom0Error } from '../errors.js';
+import type { P2mCopy } from './p2m-copy.js';
+
+/** Keep each message well under NATS's default 1 MiB max_payload. */
+const MAX_MESSAGE_BYTES = 512 * 1024;
+const MAX_MERGED_OP = 64 * 1024;
+const MAX_OPS = 4096;
+export const DOM0_DOMID = 0;
+
+interface Op {
+  op: 'read' | 'write';
+  addr: bigint;
+  len: number;
+  parts: Uint8Array[];
+}
+
+export interface CommitOptions {
+  ioIds?: string[];
+  timeoutMs?: number;
+}
+
+export class CpuMemory {
+  constructor(
+    private readonly bus: BusPort,
+    private readonly p2m: () => P2mCopy,
+  ) {}
+
+  batch(): CpuBatch {
+    return new CpuBatch(this.bus, this.p2m());
+  }
+
+  async read(addr: PseudoPhysAddr, len: number, opts: CommitOptions = {}): Promise<Uint8Array> {
+    const b = this.batch();
+    const h = b.read(addr, len);
+    return (await b.commit(opts)).get(h);
+  }
+
+  async write(addr: PseudoPhysAddr, bytes: Uint8Array, opts: CommitOptions = {}): Promise<void> {
+    await this.batch().write(addr, bytes).commit(opts);
+  }
+}
+
+export class CpuBatch {
+  private readonly ram: Op[] = [];
+  private readonly mmio: Op[] = [];
+  private readonly reads: { ram: boolean; index: number; len: number }[] = [];
+
+  constructor(
+    private readonly bus: BusPort,
+    private readonly p2m: P2mCopy,
+  ) {}
+
+  get empty(): boolean {
+    return this.ram.length === 0 && this.mmio.length === 0;
+  }
+
+  write(addr: PseudoPhysAddr, bytes: Uint8Array): this {
+    for (const s of pageSpans(addr, bytes.byteLength)) {
+      push(
+        this.ram,
+        'write',
+        this.machine(s.addr),
+        s.len,
+        bytes.subarray(s.offset, s.offset + s.len),
+      );
+    }
+    return this;
+  }
+
+  /** Returns a handle for the result. */
+  read(addr: PseudoPhysAddr, len: number): number {
+    const before = readBytes(this.ram);
+    for (const s of pageSpans(addr, len)) push(this.ram, 'read', this.machine(s.addr), s.len);
+    this.reads.push({ ram: true, index: before, len });
+    return this.reads.length - 1;
+  }
+
+  mmioWrite(addr: MachineAddr, bytes: Uint8Array): this {
+    this.mmio.push({ op: 'write', addr, len: bytes.byteLength, parts: [bytes] });
+    return this;
+  }
+
+  mmioRead(addr: MachineAddr, len: number): number {
+    const before = readBytes(this.mmio);
+    this.mmio.push({ op: 'read', addr, len, parts: [] });
+    this.reads.push({ ram: false, index: before, len });
+    return this.reads.length - 1;
+  }
+
+  private machine(addr: PseudoPhysAddr): MachineAddr {
+    const t = this.p2m.translate(addr);
+    if (!t.ok) throw new Dom0Error('P2M_MISSING', `CPU access to ${toHex(addr)}: ${t.step.reason}`);
+    return t.addr;
+  }
+
+  /** Sends the batch (in as few MemAccess messages as the size limit allows). */
+  async commit(opts: CommitOptions = {}): Promise<BatchResult> {
+    const all = [...this.ram, ...this.mmio];
+    const ramReadBytes = readBytes(this.ram);
+    const chunks: Uint8Array[] = [];
+    let start = 0;
+    while (start < all.length) {
+      let end = start;
+      let bytes = 0;
+      while (end < all.length && end - start < MAX_OPS) {
+        const next = all[end]!.len;
+        if (end > start && bytes + next > MAX_MESSAGE_BYTES) break;
+        bytes += next;
+        end++;
+      }
+      chunks.push(await this.send(all.slice(start, end), opts));
+      start = end;
+    }
+    const data = concat(chunks);
+    return new BatchResult(
+      this.reads.map((r) => (r.ram ? r.index : ramReadBytes + r.index)),
+      this.reads.map((r) => r.len),
+      data,
+    );
+  }
+
+  private async send(ops: Op[], opts: CommitOptions): Promise<Uint8Array> {
+    const head: MemOp[] = ops.map((o) => ({ op: o.op, addr: toHex(o.addr), len: o.len }));
+    const payload = concat(ops.filter((o) => o.op === 'write').flatMap((o) => o.parts));
+    const reply = await this.bus.request(
+      MemAccess,
+      {
+        requester: { kind: 'cpu', domain: DOM0_DOMID },
+        ops: head,
+        ...(opts.ioIds && opts.ioIds.length > 0 ? { ioIds: opts.ioIds.slice(0, 4096) } : {}),
+      },
+      {
+        ...(payload.byteLength > 0 ? { data: payload } : {}),
+        ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+      },
+    );
+    const want = readBytes(ops);
+    if (reply.data.byteLength !== want) {
+      throw new Dom0Error(
+        'BAD_REPLY',
+        `MemAccess returned ${reply.data.byteLength} bytes, expected ${want}`,
+      );
+    }
+    return reply.data;
+  }
+}
+
+export class BatchResult {
+  constructor(
+    private readonly offsets: number[],
+    private readonly lens: number[],
+    private readonly data: Uint8Array,
+  ) {}
+  get(handle: number): Uint8Array {
+    const off = this.offsets[handle];
+    const len = this.lens[handle];
+    if (off === undefined || len === undefined) throw new RangeError(`no read ${handle}`);
+    return this.data.subarray(off, off + len);
+  }
+}
+
+function push(
+  ops: Op[],
+  op: 'read' | 'write',
+  addr: bigint,
+  len: number,
+  bytes?: Uint8Array,
+): void {
+  const last = ops[ops.length - 1];
+  // Merge with the previous op when it continues it in machine space.
+  if (
+    last &&
+    last.op === op &&
+    last.addr + BigInt(last.len) === addr &&
+    last.len + len <= MAX_MERGED_OP
+  ) {
+    last.len += len;
+    if (bytes) last.parts.push(bytes);
+    return;
+  }
+  ops.push({ op, addr, len, parts: bytes ? [bytes] : [] });
+}
+
+const readBytes = (ops: readonly Op[]) =>
+  ops.reduce((n, o) => n + (o.op === 'read' ? o.len : 0), 0);
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}

@@ -1,0 +1,86 @@
+// A test double of the Xen hypercalls dom0 makes (P2M read, memory exchange,
+// IOMMU map/unmap, MSI binding); it records calls and keeps an IOVA table so
+// a test playing the device can translate bus addresses.
+import {
+  BindMsi,
+  IommuMapHypercall,
+  IommuUnmapHypercall,
+  MemoryExchange,
+  P2mGet,
+} from '@nestlab/protocol';
+import type { Bus } from '@nestlab/service-kit';
+
+export interface P2mRangeSpec {
+  pfn: number;
+  mfn: number;
+  count: number;
+}
+
+/** A P2M shaped like DOMAIN.md §6 but small: pfn 0x20000.. is backed by machine frames in 2-page runs, reversed. */
+export function shuffledP2m(firstPfn: number, pages: number, mfnBase: number): P2mRangeSpec[] {
+  const out: P2mRangeSpec[] = [];
+  for (let i = 0; i < pages; i += 2) {
+    out.push({ pfn: firstPfn + i, mfn: mfnBase + (pages - i - 2), count: Math.min(2, pages - i) });
+  }
+  return out;
+}
+
+export class XenDouble {
+  readonly calls: string[] = [];
+  readonly p2m = new Map<number, number>();
+  /** IOVA page → mfn, as the IOMMU would hold it. */
+  readonly iommu = new Map<number, { mfn: number; write: boolean }>();
+  readonly ports = { config: 5, queue: 6 };
+  private nextExchange: number;
+
+  constructor(ranges: P2mRangeSpec[], exchangeMfnBase = 0x1000) {
+    for (const r of ranges) for (let i = 0; i < r.count; i++) this.p2m.set(r.pfn + i, r.mfn + i);
+    this.nextExchange = exchangeMfnBase;
+  }
+
+  serve(bus: Bus): void {
+    bus.handle(P2mGet, () => {
+      this.calls.push('p2m_get');
+      const ranges: P2mRangeSpec[] = [];
+      for (const [pfn, mfn] of [...this.p2m].sort((a, b) => a[0] - b[0])) {
+        const last = ranges[ranges.length - 1];
+        if (last && last.pfn + last.count === pfn && last.mfn + last.count === mfn) last.count++;
+        else ranges.push({ pfn, mfn, count: 1 });
+      }
+      return { body: { domain: 0, pages: ranges.length, ranges } };
+    });
+    bus.handle(MemoryExchange, ({ head }) => {
+      this.calls.push(`memory_exchange:${head.pfns.length}`);
+      const first = this.nextExchange;
+      this.nextExchange += head.pfns.length;
+      const updates = head.pfns.map((pfn, i) => ({ pfn, mfn: first + i }));
+      for (const u of updates) this.p2m.set(u.pfn, u.mfn);
+      return { body: { mfnFirst: first, updates } };
+    });
+    bus.handle(BindMsi, ({ head }) => {
+      this.calls.push(`bind_msi:${head.vector}`);
+      return { body: { port: head.vector === 0 ? this.ports.config : this.ports.queue } };
+    });
+    bus.handle(IommuMapHypercall, ({ head }) => {
+      this.calls.push(`iommu_map:${head.iova}:${head.pfns.length}`);
+      const base = Number(BigInt(head.iova) >> 12n);
+      const mfns = head.pfns.map((p) => this.p2m.get(p) ?? 0);
+      mfns.forEach((mfn, i) => this.iommu.set(base + i, { mfn, write: head.write }));
+      return { body: { mfns } };
+    });
+    bus.handle(IommuUnmapHypercall, ({ head }) => {
+      this.calls.push(`iommu_unmap:${head.iova}:${head.pages}`);
+      const base = Number(BigInt(head.iova) >> 12n);
+      for (let i = 0; i < head.pages; i++) this.iommu.delete(base + i);
+      return { body: { unmapped: head.pages } };
+    });
+  }
+
+  /** What the device would reach for a bus address: through the IOMMU table, or bus as machine. */
+  deviceAddr(bus: bigint, viaIommu: boolean): bigint {
+    if (!viaIommu) return bus;
+    const e = this.iommu.get(Number(bus >> 12n));
+    if (e === undefined) throw new Error(`IOMMU fault at 0x${bus.toString(16)}`);
+    return (BigInt(e.mfn) << 12n) | (bus & 0xfffn);
+  }
+}

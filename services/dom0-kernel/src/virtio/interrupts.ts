@@ -1,0 +1,29 @@
+// MSI-X vectors → event channels (Linux xen_pci_frontend / PHYSDEVOP_map_pirq,
+// then bind_pirq_to_irq). Vector 0: config change; vector 1: used buffers.
+import { BindMsi } from '@nestlab/protocol';
+import type { BusPort } from '../bus-port.js';
+import { DOM0_DOMID } from '../mm/cpu-memory.js';
+
+export const CONFIG_VECTOR = 0;
+export const QUEUE_VECTOR = 1;
+
+export type VectorRole = 'config' | 'queue';
+
+export interface InterruptRouting {
+  readonly ports: ReadonlyMap<number, VectorRole>;
+  readonly configPort: number;
+  readonly queuePort: number;
+}
+
+export async function bindVectors(bus: BusPort, bdf: string): Promise<InterruptRouting> {
+  const configPort = (
+    await bus.request(BindMsi, { domain: DOM0_DOMID, bdf, vector: CONFIG_VECTOR })
+  ).head.port;
+  const queuePort = (await bus.request(BindMsi, { domain: DOM0_DOMID, bdf, vector: QUEUE_VECTOR }))
+    .head.port;
+  const ports = new Map<number, VectorRole>([
+    [configPort, 'config'],
+    [queuePort, 'queue'],
+  ]);
+  return { ports, configPort, queuePort };
+}

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BLOCK_MAGIC, BlockModel, blockContent, describeBlock } from './verify.js';
+
+describe('block verification', () => {
+  const stamp = { seed: 42, block: 7, generation: 3 };
+
+  it('stamps a block so its bytes say which block, generation and seed they are', () => {
+    const b = blockContent(stamp, 4096);
+    assert.equal(new DataView(b.buffer).getUint32(0, true), BLOCK_MAGIC);
+    assert.deepEqual(describeBlock(b), stamp);
+    assert.deepEqual(blockContent(stamp, 4096), b, 'deterministic');
+    assert.notDeepEqual(blockContent({ ...stamp, generation: 4 }, 4096), b);
+    assert.equal(describeBlock(new Uint8Array(512)), 'zeros');
+    const flipped = b.slice();
+    flipped[1000]! ^= 1;
+    assert.equal(describeBlock(flipped), 'garbage', 'the checksum catches a flipped bit');
+  });
+
+  it('expects zeros for never-written blocks and the last acknowledged write otherwise', () => {
+    const m = new BlockModel(4096);
+    assert.equal(m.check(7, new Uint8Array(4096)), true);
+    assert.equal(m.check(7, blockContent(stamp, 4096)), false);
+    const g1 = { seed: 42, block: 7, generation: m.nextGeneration(7) };
+    m.ackWrite(g1);
+    assert.equal(m.check(7, blockContent(g1, 4096)), true);
+    assert.equal(m.check(7, new Uint8Array(4096)), false, 'zeros after a write are corruption');
+    const other = blockContent({ seed: 42, block: 8, generation: 1 }, 4096);
+    assert.equal(m.check(7, other), false, "another block's content is corruption");
+  });
+
+  it('accepts old or new content after a write that failed', () => {
+    const m = new BlockModel(512);
+    const g1 = { seed: 1, block: 0, generation: m.nextGeneration(0) };
+    m.ackWrite(g1);
+    const g2 = { seed: 1, block: 0, generation: m.nextGeneration(0) };
+    m.uncertainWrite(g2);
+    assert.equal(m.check(0, blockContent(g1, 512)), true);
+    assert.equal(m.check(0, blockContent(g2, 512)), true);
+    assert.equal(m.check(0, new Uint8Array(512)), false);
+  });
+});

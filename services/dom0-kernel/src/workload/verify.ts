@@ -1,0 +1,98 @@
+// Block contents that identify themselves: a read shows which block, which
+// write generation and which job seed the bytes came from, so a misdirected
+// or stale DMA is named, not just "wrong". Layout (little endian):
+//   0 magic 'NLB1' | 4 seed | 8 block u64 | 16 generation | 20 bs | 24 0 | 28 checksum
+//   32.. pattern from mulberry32(seed, block, generation)
+// checksum = FNV-1a over bytes [0,28) and [32,bs).
+import { mulberry32 } from './prng.js';
+
+export const BLOCK_MAGIC = 0x3142_4c4e; // "NLB1" read as LE bytes
+const HEADER = 32;
+
+function fnv1a(bytes: Uint8Array, h = 0x811c9dc5): number {
+  for (let i = 0; i < bytes.byteLength; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193) >>> 0;
+  return h >>> 0;
+}
+
+const checksum = (b: Uint8Array) => fnv1a(b.subarray(HEADER), fnv1a(b.subarray(0, 28)));
+
+export interface BlockStamp {
+  readonly seed: number;
+  readonly block: number;
+  readonly generation: number;
+}
+
+export function blockContent(s: BlockStamp, bs: number): Uint8Array {
+  const out = new Uint8Array(bs);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, BLOCK_MAGIC, true);
+  v.setUint32(4, s.seed >>> 0, true);
+  v.setBigUint64(8, BigInt(s.block), true);
+  v.setUint32(16, s.generation >>> 0, true);
+  v.setUint32(20, bs, true);
+  const next = mulberry32(
+    (s.seed ^ Math.imul(s.block, 0x9e3779b1) ^ Math.imul(s.generation, 0x85ebca6b)) >>> 0,
+  );
+  for (let i = HEADER; i + 4 <= bs; i += 4) v.setUint32(i, next(), true);
+  v.setUint32(28, checksum(out), true);
+  return out;
+}
+
+/** What a block's bytes claim to be, or why they are not a stamped block. */
+export function describeBlock(bytes: Uint8Array): BlockStamp | 'zeros' | 'garbage' {
+  if (bytes.every((b) => b === 0)) return 'zeros';
+  if (bytes.byteLength < HEADER) return 'garbage';
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (v.getUint32(0, true) !== BLOCK_MAGIC || v.getUint32(28, true) !== checksum(bytes))
+    return 'garbage';
+  return {
+    seed: v.getUint32(4, true),
+    block: Number(v.getBigUint64(8, true)),
+    generation: v.getUint32(16, true),
+  };
+}
+
+type Candidate = BlockStamp | 'zeros';
+
+/**
+ * What the disk should hold, block by block: the last acknowledged write,
+ * zeros for a block never written, and — after a write that failed or timed
+ * out — either the old or the new content (the device may or may not have done it).
+ */
+export class BlockModel {
+  private readonly expect = new Map<number, Candidate[]>();
+  private readonly generations = new Map<number, number>();
+
+  constructor(readonly bs: number) {}
+
+  nextGeneration(block: number): number {
+    const g = (this.generations.get(block) ?? 0) + 1;
+    this.generations.set(block, g);
+    return g;
+  }
+
+  ackWrite(s: BlockStamp): void {
+    this.expect.set(s.block, [s]);
+  }
+
+  uncertainWrite(s: BlockStamp): void {
+    this.expect.set(s.block, [...this.candidates(s.block), s]);
+  }
+
+  candidates(block: number): Candidate[] {
+    return this.expect.get(block) ?? ['zeros'];
+  }
+
+  /** True when `bytes` equal one of the block's expected contents. */
+  check(block: number, bytes: Uint8Array): boolean {
+    return this.candidates(block).some((c) =>
+      c === 'zeros' ? bytes.every((b) => b === 0) : equal(bytes, blockContent(c, this.bs)),
+    );
+  }
+}
+
+function equal(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

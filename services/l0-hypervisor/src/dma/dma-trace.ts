@@ -1,0 +1,96 @@
+import { context, trace, SpanStatusCode, type Span, type Tracer } from '@opentelemetry/api';
+import { toHex } from '@nestlab/addr';
+import { ATTR } from '@nestlab/telemetry';
+
+// Not (yet) in @nestlab/telemetry's ATTR: which ring part and direction.
+export const DMA_ATTR = {
+  what: 'nestlab.dma.what',
+  write: 'nestlab.dma.write',
+  accesses: 'nestlab.dma.accesses',
+  untraced: 'nestlab.dma.untraced',
+} as const;
+
+/** Child spans for the first `left` accesses of one request; beyond that only counts (bounded cost). */
+export interface TraceBudget {
+  readonly span: Span;
+  left: number;
+  total: number;
+  untraced: number;
+}
+
+export const DMA_SPANS_PER_REQUEST = 8;
+
+export function traceBudget(span: Span, spans = DMA_SPANS_PER_REQUEST): TraceBudget {
+  return { span, left: spans, total: 0, untraced: 0 };
+}
+
+/** Puts the access counts on the request span before it ends. */
+export function closeBudget(b: TraceBudget): void {
+  b.span.setAttribute(DMA_ATTR.accesses, b.total);
+  b.span.setAttribute(DMA_ATTR.untraced, b.untraced);
+}
+
+export interface DmaSpanInfo {
+  what: string;
+  write: boolean;
+  bus: bigint;
+  machine: bigint | null;
+  host: bigint | null;
+  verdict: string;
+  fault: string | undefined;
+  by: string | undefined;
+  fn: string | undefined;
+  startedAt: number;
+}
+
+export class DmaTracer {
+  constructor(private readonly tracer: Tracer) {}
+
+  /**
+   * Records one page-span access as a child span (within budget). Returns the
+   * trace id and the id of the span that stands for the access: its own, or
+   * the request's once the budget is spent. Empty when nothing is traced.
+   */
+  record(
+    budget: TraceBudget | undefined,
+    info: DmaSpanInfo,
+  ): { traceId?: string; spanId?: string } {
+    const parent = budget?.span ?? trace.getActiveSpan();
+    const ids = (s: Span | undefined) => {
+      const sc = s?.spanContext();
+      return sc && trace.isSpanContextValid(sc) ? { traceId: sc.traceId, spanId: sc.spanId } : {};
+    };
+    if (budget) {
+      budget.total++;
+      if (budget.left <= 0) {
+        budget.untraced++;
+        return ids(parent);
+      }
+      budget.left--;
+    }
+    const ctx = budget ? trace.setSpan(context.active(), budget.span) : context.active();
+    const span = this.tracer.startSpan(
+      `l0.dma ${info.what}`,
+      {
+        startTime: info.startedAt,
+        attributes: {
+          [ATTR.addrBus]: toHex(info.bus),
+          ...(info.machine === null ? {} : { [ATTR.addrMachine]: toHex(info.machine) }),
+          ...(info.host === null ? {} : { [ATTR.addrHostPhys]: toHex(info.host) }),
+          ...(info.by ? { [ATTR.translationBy]: info.by } : {}),
+          ...(info.fn ? { [ATTR.translationFn]: info.fn } : {}),
+          [ATTR.dmaVerdict]: info.verdict,
+          [DMA_ATTR.what]: info.what,
+          [DMA_ATTR.write]: info.write,
+        },
+      },
+      ctx,
+    );
+    if (info.fault) {
+      span.setAttribute(ATTR.errorCode, info.fault);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: info.fault });
+    }
+    span.end();
+    return ids(span);
+  }
+}

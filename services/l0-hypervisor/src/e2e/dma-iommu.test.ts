@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Subscription } from '@nats-io/nats-core';
+import {
+  DeviceDma,
+  DmaLog,
+  IommuTranslate,
+  IotlbInvalidate,
+  L0Configure,
+  decodeRequest,
+  encodeErrorReply,
+  encodeReply,
+  subjectOf,
+} from '@nestlab/protocol';
+import type { IommuAttachment } from '@nestlab/protocol';
+import { FeatureSet, RingImage, VIRTIO_BLK_S, VIRTIO_BLK_T, VIRTIO_F } from '@nestlab/virtio';
+import type { TestMemory } from '@nestlab/virtio';
+import { DEFAULT_BDF, defaultConfiguration } from '../config.js';
+import { blkBuffers } from '../testing/blk-helpers.js';
+import type { RemoteMemory } from '../testing/driver.js';
+import { TestDriver } from '../testing/driver.js';
+import { metricValue, startL0, type L0Harness } from '../testing/harness.js';
+
+/** The fake IOMMU maps IOVA = machine + SHIFT; IOVAs below SHIFT are not present. */
+const SHIFT = 0x1_0000_0000n;
+const hex = (v: bigint) => `0x${v.toString(16)}`;
+
+/** Lets a RingImage be built in IOVA space while its bytes land at machine = IOVA - SHIFT. */
+class IovaMemory implements TestMemory {
+  constructor(private readonly mem: RemoteMemory) {}
+  write(addr: bigint, bytes: Uint8Array): void {
+    this.mem.write(addr - SHIFT, bytes);
+  }
+  readSync(addr: bigint, len: number): Uint8Array {
+    return this.mem.readSync(addr - SHIFT, len);
+  }
+}
+
+describe('DMA engine: IOMMU attachment, faults, IOTLB, rogue accesses', () => {
+  let h: L0Harness;
+  let sub: Subscription | undefined;
+  let translations = 0;
+
+  const configure = (iommu: IommuAttachment) => {
+    const cfg = defaultConfiguration();
+    const dev = cfg.devices[0];
+    assert.ok(dev);
+    return h.request(L0Configure, { ...cfg, devices: [{ ...dev, iommu, freshDisk: true }] });
+  };
+  /** Answers IommuTranslate on raw NATS, as the iommu service would. */
+  const serveIommu = (mode: 'fault' | 'shift') => {
+    sub?.unsubscribe();
+    sub = h.clientNc.subscribe(subjectOf(IommuTranslate, h.stack), {
+      callback: (_e, msg) => {
+        translations++;
+        const req = decodeRequest(IommuTranslate, msg.data).head;
+        const iova = BigInt(req.iova);
+        if (mode === 'fault' || iova < SHIFT) {
+          msg.respond(
+            encodeErrorReply({
+              code: 'IOMMU_FAULT_NOT_PRESENT',
+              message: `${req.iova} not mapped`,
+              kind: 'guest',
+            }),
+          );
+          return;
+        }
+        msg.respond(
+          encodeReply(IommuTranslate, {
+            machine: hex(iova - SHIFT),
+            read: true,
+            write: true,
+            by: 'iommu',
+          }),
+        );
+      },
+    });
+    return h.clientNc.flush();
+  };
+  const rogue = (bus: bigint, len: number, data?: Uint8Array) =>
+    h.request(
+      DeviceDma,
+      { bdf: DEFAULT_BDF, bus: hex(bus), len, write: data !== undefined },
+      data ? { data } : {},
+    );
+
+  before(async () => {
+    h = await startL0({ iommuTimeoutMs: 500 });
+  });
+  after(async () => {
+    sub?.unsubscribe();
+    await h?.stop();
+  });
+
+  it('physical device, no IOMMU answering: faulted (NO_RESPONDERS), nothing read', async () => {
+    await configure('physical');
+    const r = await rogue(0x5000n, 16);
+    assert.equal(r.head.record.verdict, 'faulted');
+    assert.equal(r.head.record.fault, 'NO_RESPONDERS');
+    assert.equal(r.head.record.machine, null);
+    assert.equal(r.data.byteLength, 0);
+  });
+
+  it('physical device, IOMMU says not present: faulted, memory unchanged', async () => {
+    await configure('physical');
+    await serveIommu('fault');
+    const d = new TestDriver(h);
+    await d.access([{ op: 'write', addr: 0x5000n, bytes: Uint8Array.of(1, 2, 3, 4) }]);
+    const r = await rogue(0x5000n, 4, Uint8Array.of(9, 9, 9, 9));
+    assert.equal(r.head.record.verdict, 'faulted');
+    assert.equal(r.head.record.fault, 'IOMMU_FAULT_NOT_PRESENT');
+    assert.equal(r.head.record.what, 'rogue');
+    assert.deepEqual(await d.read(0x5000n, 4), Uint8Array.of(1, 2, 3, 4));
+    const log = await h.request(DmaLog, { since: r.head.record.seq, limit: 1 });
+    assert.deepEqual(log.head.records, [r.head.record]);
+  });
+
+  it('translates through the IOMMU, caches in the IOTLB, and drops the entry on IotlbInvalidate', async () => {
+    await configure('physical');
+    await serveIommu('shift');
+    const d = new TestDriver(h);
+    await d.access([{ op: 'write', addr: 0x7010n, bytes: Uint8Array.of(5, 6) }]);
+    translations = 0;
+    const hits = metricValue(h.metrics, 'nestlab_iotlb_hits_total');
+    const r = await rogue(SHIFT + 0x7010n, 2);
+    assert.equal(r.head.record.verdict, 'translated');
+    assert.equal(r.head.record.machine, '0x7010');
+    assert.equal(r.head.record.hostPhys, '0x7010');
+    assert.deepEqual(Uint8Array.from(r.data), Uint8Array.of(5, 6));
+    await rogue(SHIFT + 0x7ff0n, 1);
+    assert.equal(translations, 1, 'second access to the page is an IOTLB hit');
+    assert.equal(metricValue(h.metrics, 'nestlab_iotlb_hits_total'), hits + 1);
+    h.client.publish(IotlbInvalidate, { bdf: DEFAULT_BDF, iova: hex(SHIFT + 0x7000n), pages: 1 });
+    await h.clientNc.flush();
+    await rogue(SHIFT + 0x7010n, 1);
+    assert.equal(translations, 2, 'invalidated: asked again');
+  });
+
+  it('virtio device without ACCESS_PLATFORM bypasses the IOMMU (the isolation hole)', async () => {
+    await configure('virtio');
+    await serveIommu('fault');
+    const d = new TestDriver(h);
+    await d.negotiate(FeatureSet.of(VIRTIO_F.VERSION_1));
+    await d.access([{ op: 'write', addr: 0x9000n, bytes: Uint8Array.of(42) }]);
+    const r = await rogue(0x9000n, 1);
+    assert.equal(r.head.record.verdict, 'bypass');
+    assert.deepEqual(Uint8Array.from(r.data), Uint8Array.of(42));
+    await d.negotiate(FeatureSet.of(VIRTIO_F.VERSION_1, VIRTIO_F.ACCESS_PLATFORM));
+    assert.equal(
+      (await rogue(0x9000n, 1)).head.record.verdict,
+      'faulted',
+      'with bit 33: translated, so refused',
+    );
+  });
+
+  it('with ACCESS_PLATFORM every ring and buffer access of a request is translated', async () => {
+    await configure('virtio');
+    await serveIommu('shift');
+    const d = new TestDriver(h);
+    await d.negotiate(FeatureSet.of(VIRTIO_F.VERSION_1, VIRTIO_F.ACCESS_PLATFORM));
+    const iovaMem = new IovaMemory(d.mem);
+    const ring = new RingImage(iovaMem, { size: 8, base: SHIFT + 0x10000n });
+    await d.start(ring);
+    const since = (await h.request(DmaLog, { since: 0, limit: 1 })).head.next;
+    const spec = { type: VIRTIO_BLK_T.FLUSH, header: SHIFT + 0x20000n, status: SHIFT + 0x20100n };
+    ring.addChain(
+      blkBuffers(d.mem, { ...spec, header: 0x20000n, status: 0x20100n }).map((b) => ({
+        ...b,
+        addr: b.addr + SHIFT,
+      })),
+    );
+    await d.kick();
+    assert.equal((await d.read(0x20100n, 1))[0], VIRTIO_BLK_S.OK);
+    const log = (await h.request(DmaLog, { since, limit: 1000 })).head.records;
+    const mine = log.filter((r) => r.bdf === DEFAULT_BDF && r.what !== 'rogue');
+    assert.ok(mine.length >= 8, `${mine.length} accesses`);
+    for (const r of mine) {
+      assert.equal(r.verdict, 'translated');
+      assert.equal(BigInt(r.bus) - SHIFT, BigInt(r.machine ?? '0x0'));
+    }
+  });
+
+  it('an IOMMU fault on the ring stops the device with NEEDS_RESET', async () => {
+    await configure('physical');
+    await serveIommu('fault');
+    const d = new TestDriver(h);
+    await d.negotiate(FeatureSet.of(VIRTIO_F.VERSION_1));
+    const ring = new RingImage(d.mem, { size: 8, base: 0x10000n });
+    await d.start(ring);
+    ring.addChain(
+      blkBuffers(d.mem, { type: VIRTIO_BLK_T.FLUSH, header: 0x20000n, status: 0x20100n }),
+    );
+    await d.kick();
+    const st = await d.state();
+    assert.match(String(st.brokenReason), /^MEMORY_UNREACHABLE: .*IOMMU_FAULT_NOT_PRESENT/);
+  });
+});

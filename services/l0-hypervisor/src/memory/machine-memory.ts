@@ -1,0 +1,31 @@
+import { GuestRam } from './guest-ram.js';
+import { Memslots } from './memslots.js';
+
+/** L0's guest-physical memory as a whole: the RAM backing and the memslots that map it. */
+export class MachineMemory {
+  readonly ram = new GuestRam();
+  memslots: Memslots;
+
+  constructor(ramBytes: bigint) {
+    this.memslots = new Memslots(ramBytes);
+  }
+
+  /** A new run: RAM emptied, memslots rebuilt for the new size. */
+  reset(memslots: Memslots): void {
+    this.ram.clear();
+    this.memslots = memslots;
+  }
+
+  stats() {
+    return {
+      ramBytes: Number(this.memslots.ramBytes),
+      touchedPages: this.ram.touchedPages,
+      touchedBytes: this.ram.touchedBytes,
+      memslots: this.memslots.slots.map((s) => ({
+        machine: `0x${s.machine.toString(16)}`,
+        hostPhys: `0x${s.hostPhys.toString(16)}`,
+        bytes: Number(s.bytes),
+      })),
+    };
+  }
+}

@@ -1,0 +1,17 @@
+// Where the virtio-pci modern regions sit in BAR 4 (fixed decision shared by
+// the team; the driver still finds them through the capability list, spec 4.1.4).
+export const VIRTIO_BAR_INDEX = 4;
+export const VIRTIO_BAR_SIZE = 0x4000;
+export const FIRST_BAR_BASE = 0xfe00_0000n;
+
+export const BAR_REGION = {
+  common: { offset: 0x0000, length: 0x1000 },
+  isr: { offset: 0x1000, length: 0x1000 },
+  device: { offset: 0x2000, length: 0x1000 },
+  notify: { offset: 0x3000, length: 0x800 },
+  msixTable: { offset: 0x3800, length: 0x400 },
+  msixPba: { offset: 0x3c00, length: 0x400 },
+} as const;
+
+export const NOTIFY_OFF_MULTIPLIER = 4;
+export const MSIX_TABLE_SIZE = 2;

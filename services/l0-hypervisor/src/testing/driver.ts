@@ -1,0 +1,267 @@
+// The driver side for device tests: PCI discovery through the capability
+// list, register access and ring images written through MemAccess (as Xen,
+// unless another requester is given). Not the dom0 driver: just enough of one.
+import { PAGE_SHIFT, PAGE_SIZE, toHex } from '@nestlab/addr';
+import { DeviceState, MemAccess, PciConfig } from '@nestlab/protocol';
+import type { ReplyOf, Requester } from '@nestlab/protocol';
+import {
+  FeatureSet,
+  PCI_CAP_ID_VNDR,
+  PCI_CFG,
+  VIRTIO_PCI_CAP,
+  VIRTIO_PCI_COMMON_CFG as F,
+  VIRTIO_STATUS,
+  decodeU16,
+  decodeUsedElem,
+  usedElemAddr,
+  usedIdxAddr,
+} from '@nestlab/virtio';
+import type { RingImage, TestMemory, VirtioPciCommonField, VringUsedElem } from '@nestlab/virtio';
+import type { L0Client } from './harness.js';
+
+/** A local mirror of what the test wrote; writes queue up until the next MemAccess. */
+export class RemoteMemory implements TestMemory {
+  private readonly pages = new Map<number, Uint8Array>();
+  pending: { addr: bigint; bytes: Uint8Array }[] = [];
+
+  write(addr: bigint, bytes: Uint8Array): void {
+    this.pending.push({ addr, bytes: bytes.slice() });
+    for (let i = 0; i < bytes.byteLength; i++) {
+      const a = addr + BigInt(i);
+      const page = Number(a >> BigInt(PAGE_SHIFT));
+      let p = this.pages.get(page);
+      if (!p) this.pages.set(page, (p = new Uint8Array(PAGE_SIZE)));
+      p[Number(a & BigInt(PAGE_SIZE - 1))] = bytes[i] ?? 0;
+    }
+  }
+
+  readSync(addr: bigint, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    for (let i = 0; i < len; i++) {
+      const a = addr + BigInt(i);
+      out[i] =
+        this.pages.get(Number(a >> BigInt(PAGE_SHIFT)))?.[Number(a & BigInt(PAGE_SIZE - 1))] ?? 0;
+    }
+    return out;
+  }
+}
+
+export interface Op {
+  op: 'read' | 'write';
+  addr: bigint;
+  len?: number;
+  bytes?: Uint8Array;
+}
+
+export interface VirtioLayout {
+  bar: bigint;
+  common: number;
+  isr: number;
+  device: number;
+  notify: number;
+  multiplier: number;
+  caps: { at: number; type: number; bar: number; offset: number; length: number }[];
+}
+
+export const le = (value: number | bigint, len: number): Uint8Array => {
+  const out = new Uint8Array(len);
+  let v = BigInt(value);
+  for (let i = 0; i < len; i++, v >>= 8n) out[i] = Number(v & 0xffn);
+  return out;
+};
+const fromLe = (b: Uint8Array): bigint => b.reduceRight((acc, x) => (acc << 8n) | BigInt(x), 0n);
+
+export class TestDriver {
+  readonly mem = new RemoteMemory();
+  layout: VirtioLayout | undefined;
+
+  constructor(
+    readonly h: L0Client,
+    readonly bdf = '0000:00:04.0',
+    readonly requester: Requester = { kind: 'xen' },
+  ) {}
+
+  async cfg(offset: number, size: 1 | 2 | 4, value?: number): Promise<number> {
+    const r = await this.h.request(PciConfig, {
+      bdf: this.bdf,
+      op: value === undefined ? 'read' : 'write',
+      offset,
+      size,
+      ...(value === undefined ? {} : { value }),
+    });
+    return r.head.value;
+  }
+
+  /** Walks the capability list from 0x34 (spec 4.1.4) and reads BAR 4/5. */
+  async discover(): Promise<VirtioLayout> {
+    const caps: VirtioLayout['caps'] = [];
+    let multiplier = 0;
+    for (let at = await this.cfg(PCI_CFG.CAPABILITY_LIST, 1), n = 0; at !== 0 && n < 48; n++) {
+      const id = await this.cfg(at, 1);
+      if (id === PCI_CAP_ID_VNDR) {
+        const type = await this.cfg(at + 3, 1);
+        caps.push({
+          at,
+          type,
+          bar: await this.cfg(at + 4, 1),
+          offset: await this.cfg(at + 8, 4),
+          length: await this.cfg(at + 12, 4),
+        });
+        if (type === VIRTIO_PCI_CAP.NOTIFY_CFG) multiplier = await this.cfg(at + 16, 4);
+      }
+      at = await this.cfg(at + 1, 1);
+    }
+    const find = (t: number) => caps.find((c) => c.type === t)?.offset ?? -1;
+    const lo = await this.cfg(PCI_CFG.BAR0 + 16, 4);
+    const hi = await this.cfg(PCI_CFG.BAR0 + 20, 4);
+    this.layout = {
+      bar: (BigInt(hi) << 32n) | BigInt((lo & ~0xf) >>> 0),
+      common: find(VIRTIO_PCI_CAP.COMMON_CFG),
+      isr: find(VIRTIO_PCI_CAP.ISR_CFG),
+      device: find(VIRTIO_PCI_CAP.DEVICE_CFG),
+      notify: find(VIRTIO_PCI_CAP.NOTIFY_CFG),
+      multiplier,
+      caps,
+    };
+    return this.layout;
+  }
+
+  private get l(): VirtioLayout {
+    if (!this.layout) throw new Error('discover() first');
+    return this.layout;
+  }
+
+  /** One MemAccess; returns each read's bytes. */
+  async access(ops: Op[]): Promise<Uint8Array[]> {
+    const data = ops.flatMap((o) => (o.op === 'write' && o.bytes ? [o.bytes] : []));
+    const total = data.reduce((n, b) => n + b.byteLength, 0);
+    const buf = new Uint8Array(total);
+    data.reduce((at, b) => (buf.set(b, at), at + b.byteLength), 0);
+    const r = await this.h.request(
+      MemAccess,
+      {
+        requester: this.requester,
+        ops: ops.map((o) => ({
+          op: o.op,
+          addr: toHex(o.addr),
+          len: o.bytes?.byteLength ?? o.len ?? 0,
+        })),
+      },
+      { data: buf },
+    );
+    const out: Uint8Array[] = [];
+    let at = 0;
+    for (const n of r.head.readLens) {
+      out.push(Uint8Array.from(r.data.subarray(at, at + n)));
+      at += n;
+    }
+    return out;
+  }
+
+  async read(addr: bigint, len: number): Promise<Uint8Array> {
+    const [b] = await this.access([{ op: 'read', addr, len }]);
+    return b ?? new Uint8Array();
+  }
+
+  async readCommon(field: VirtioPciCommonField): Promise<bigint> {
+    const f = F[field];
+    return fromLe(await this.read(this.l.bar + BigInt(this.l.common + f.offset), f.width));
+  }
+
+  commonOp(field: VirtioPciCommonField, value: number | bigint): Op {
+    const f = F[field];
+    return {
+      op: 'write',
+      addr: this.l.bar + BigInt(this.l.common + f.offset),
+      bytes: le(value, f.width),
+    };
+  }
+
+  async writeCommon(field: VirtioPciCommonField, value: number | bigint): Promise<void> {
+    await this.access([this.commonOp(field, value)]);
+  }
+
+  async status(): Promise<number> {
+    return Number(await this.readCommon('device_status'));
+  }
+
+  async readIsr(): Promise<number> {
+    return (await this.read(this.l.bar + BigInt(this.l.isr), 1))[0] ?? 0;
+  }
+
+  async deviceFeatures(): Promise<FeatureSet> {
+    await this.writeCommon('device_feature_select', 0);
+    const low = Number(await this.readCommon('device_feature'));
+    await this.writeCommon('device_feature_select', 1);
+    const high = Number(await this.readCommon('device_feature'));
+    return FeatureSet.fromWords(low, high);
+  }
+
+  /** Spec 3.1.1 steps 1-6: returns the status re-read after setting FEATURES_OK. */
+  async negotiate(features: FeatureSet): Promise<number> {
+    await this.discover();
+    const S = VIRTIO_STATUS;
+    await this.writeCommon('device_status', 0);
+    await this.writeCommon('device_status', S.ACKNOWLEDGE);
+    await this.writeCommon('device_status', S.ACKNOWLEDGE | S.DRIVER);
+    await this.access([
+      this.commonOp('driver_feature_select', 0),
+      this.commonOp('driver_feature', features.word(0)),
+      this.commonOp('driver_feature_select', 1),
+      this.commonOp('driver_feature', features.word(1)),
+      this.commonOp('device_status', S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK),
+    ]);
+    return this.status();
+  }
+
+  /** Queue 0 at the ring image's addresses, vectors config 0 / queue 1, then DRIVER_OK. */
+  async start(
+    ring: RingImage,
+    opts: { queueVector?: number; configVector?: number } = {},
+  ): Promise<void> {
+    const S = VIRTIO_STATUS;
+    await this.flush();
+    await this.access([
+      this.commonOp('config_msix_vector', opts.configVector ?? 0),
+      this.commonOp('queue_select', 0),
+      this.commonOp('queue_size', ring.size),
+      this.commonOp('queue_msix_vector', opts.queueVector ?? 1),
+      this.commonOp('queue_desc', ring.queue.desc),
+      this.commonOp('queue_driver', ring.queue.avail),
+      this.commonOp('queue_device', ring.queue.used),
+      this.commonOp('queue_enable', 1),
+      this.commonOp('device_status', S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK),
+    ]);
+  }
+
+  /** Sends queued memory writes (no doorbell). */
+  async flush(): Promise<void> {
+    const ops = this.takePending();
+    for (let i = 0; i < ops.length; i += 1024) await this.access(ops.slice(i, i + 1024));
+  }
+
+  private takePending(): Op[] {
+    const ops: Op[] = this.mem.pending.map((p) => ({ op: 'write', addr: p.addr, bytes: p.bytes }));
+    this.mem.pending = [];
+    return ops;
+  }
+
+  /** Posted ring writes and the doorbell in one MemAccess, ordered as on hardware. */
+  async kick(queue = 0): Promise<void> {
+    const ops = this.takePending();
+    const notify = this.l.bar + BigInt(this.l.notify + queue * this.l.multiplier);
+    await this.access([...ops, { op: 'write', addr: notify, bytes: le(queue, 2) }]);
+  }
+
+  async usedIdx(ring: RingImage): Promise<number> {
+    return decodeU16(await this.read(usedIdxAddr(ring.queue), 2));
+  }
+
+  async usedElem(ring: RingImage, idx: number): Promise<VringUsedElem> {
+    return decodeUsedElem(await this.read(usedElemAddr(ring.queue, idx), 8));
+  }
+
+  async state(): Promise<ReplyOf<typeof DeviceState>> {
+    return (await this.h.request(DeviceState, { bdf: this.bdf })).head;
+  }
+}

@@ -1,0 +1,121 @@
+// struct virtio_pci_common_cfg (spec 4.1.4.3) as registers of one device.
+// Reads are served from a snapshot, so any width works; writes must hit a
+// field at its width (or a 32-bit half of a 64-bit queue address, spec 4.1.3.1).
+import {
+  VIRTIO_MSI_NO_VECTOR,
+  VIRTIO_PCI_COMMON_CFG as F,
+  VIRTIO_PCI_COMMON_CFG_SIZE,
+  commonCfgFieldAt,
+} from '@nestlab/virtio';
+import { MSIX_TABLE_SIZE } from '../pci/bar-layout.js';
+import type { VirtioBlkDevice } from './blk-device.js';
+
+export function readCommonCfg(dev: VirtioBlkDevice): Uint8Array {
+  const out = new Uint8Array(VIRTIO_PCI_COMMON_CFG_SIZE);
+  const v = new DataView(out.buffer);
+  const q = dev.queues[dev.queueSelect];
+  v.setUint32(F.device_feature_select.offset, dev.deviceFeatureSelect, true);
+  v.setUint32(F.device_feature.offset, dev.status.offer.word(dev.deviceFeatureSelect), true);
+  v.setUint32(F.driver_feature_select.offset, dev.driverFeatureSelect, true);
+  v.setUint32(
+    F.driver_feature.offset,
+    dev.status.driverFeatures.word(dev.driverFeatureSelect),
+    true,
+  );
+  v.setUint16(F.config_msix_vector.offset, dev.configMsixVector, true);
+  v.setUint16(F.num_queues.offset, dev.queues.length, true);
+  v.setUint8(F.device_status.offset, dev.status.status);
+  v.setUint8(F.config_generation.offset, dev.configGeneration);
+  v.setUint16(F.queue_select.offset, dev.queueSelect, true);
+  // A queue_select past num_queues reads queue_size 0: "not available" (spec 4.1.4.3.2).
+  v.setUint16(F.queue_msix_vector.offset, q?.msixVector ?? VIRTIO_MSI_NO_VECTOR, true);
+  if (q) {
+    v.setUint16(F.queue_size.offset, q.size, true);
+    v.setUint16(F.queue_enable.offset, q.enabled ? 1 : 0, true);
+    v.setUint16(F.queue_notify_off.offset, q.index, true);
+    v.setBigUint64(F.queue_desc.offset, q.desc, true);
+    v.setBigUint64(F.queue_driver.offset, q.driver, true);
+    v.setBigUint64(F.queue_device.offset, q.device, true);
+  }
+  return out;
+}
+
+/** Applies one register write; returns false when it was ignored. */
+export function writeCommonCfg(dev: VirtioBlkDevice, offset: number, bytes: Uint8Array): boolean {
+  const hit = commonCfgFieldAt(offset);
+  if (!hit) return false;
+  const len = bytes.byteLength;
+  const half = hit.field.width === 8 && len === 4 && (hit.within === 0 || hit.within === 4);
+  if (!half && (hit.within !== 0 || len !== hit.field.width)) return false;
+  const v = new DataView(bytes.buffer, bytes.byteOffset, len);
+  const value =
+    len === 1
+      ? v.getUint8(0)
+      : len === 2
+        ? v.getUint16(0, true)
+        : len === 4
+          ? v.getUint32(0, true)
+          : 0;
+  const q = dev.queues[dev.queueSelect];
+
+  switch (hit.name) {
+    case 'device_feature_select':
+      dev.deviceFeatureSelect = value;
+      return true;
+    case 'driver_feature_select':
+      dev.driverFeatureSelect = value;
+      return true;
+    case 'driver_feature':
+      return dev.status.writeDriverFeatures(dev.driverFeatureSelect, value);
+    case 'config_msix_vector':
+      dev.configMsixVector = vectorOrNone(value);
+      return true;
+    case 'device_status':
+      if (value === 0) dev.reset();
+      else dev.status.write(value);
+      return true;
+    case 'queue_select':
+      dev.queueSelect = value;
+      return true;
+    case 'queue_size':
+      if (!q || q.enabled) return false;
+      q.size = value;
+      return true;
+    case 'queue_msix_vector':
+      if (!q) return false;
+      q.msixVector = vectorOrNone(value);
+      return true;
+    case 'queue_enable': {
+      // Only 1 means anything; a driver MUST NOT write 0 (spec 4.1.4.3.2).
+      if (!q || value !== 1 || q.enabled) return false;
+      const checked = q.split();
+      if (!checked.ok) {
+        dev.fail(checked.error);
+        return true;
+      }
+      q.enabled = true;
+      return true;
+    }
+    case 'queue_desc':
+    case 'queue_driver':
+    case 'queue_device': {
+      if (!q || q.enabled) return false; // no moving a live ring under the device
+      const key =
+        hit.name === 'queue_desc' ? 'desc' : hit.name === 'queue_driver' ? 'driver' : 'device';
+      q[key] = len === 8 ? v.getBigUint64(0, true) : setHalf(q[key], hit.within, value);
+      return true;
+    }
+    default:
+      return false; // num_queues, device_feature, config_generation, notify_off/data, reset: read-only here
+  }
+}
+
+/** A vector the MSI-X table does not have reads back as NO_VECTOR (QEMU virtio_pci msix_vector_use failing). */
+function vectorOrNone(v: number): number {
+  return v < MSIX_TABLE_SIZE ? v : VIRTIO_MSI_NO_VECTOR;
+}
+
+function setHalf(old: bigint, within: number, word: number): bigint {
+  const w = BigInt(word >>> 0);
+  return within === 0 ? (old & 0xffff_ffff_0000_0000n) | w : (old & 0xffff_ffffn) | (w << 32n);
+}

@@ -1,0 +1,66 @@
+import { toHex } from '@nestlab/addr';
+import type { BusAddr } from '@nestlab/addr';
+import { splitRingLayout } from '@nestlab/virtio';
+import type { RingMemory, SplitQueue } from '@nestlab/virtio';
+import type { DmaDevice, DmaEngine, DmaWhat } from '../dma/dma-engine.js';
+import type { TraceBudget } from '../dma/dma-trace.js';
+import type { BufferIo } from '../blk/request.js';
+import { L0Error } from '../errors.js';
+
+const TRANSIENT = new Set(['TIMEOUT', 'NO_RESPONDERS']);
+
+/**
+ * The device's view of guest memory for one request: every access goes
+ * through the DMA engine, labelled with the ring part it touches (an address
+ * outside the three areas can only be an indirect table the walker reads).
+ */
+export class DeviceRingMemory implements RingMemory {
+  private readonly areas: [DmaWhat, bigint, bigint][];
+
+  constructor(
+    private readonly dma: DmaEngine,
+    private readonly dev: DmaDevice,
+    q: SplitQueue,
+    private readonly budget?: TraceBudget,
+  ) {
+    const l = splitRingLayout(q.size);
+    this.areas = [
+      ['desc', q.desc, q.desc + BigInt(l.desc.bytes)],
+      ['avail', q.avail, q.avail + BigInt(l.avail.bytes)],
+      ['used', q.used, q.used + BigInt(l.used.bytes)],
+    ];
+  }
+
+  private what(addr: bigint): DmaWhat {
+    return this.areas.find(([, lo, hi]) => addr >= lo && addr < hi)?.[0] ?? 'indirect';
+  }
+
+  /** RingMemory: a fault rejects, and the walker turns it into MEMORY_UNREACHABLE. */
+  async read(addr: BusAddr, len: number): Promise<Uint8Array> {
+    const what = this.what(addr);
+    const r = await this.dma.read(this.dev, addr, len, what, this.budget);
+    if (!r.ok) {
+      const fault = r.fault ?? 'INTERNAL';
+      throw new L0Error('DMA_FAULT', `${what} ${toHex(addr)}: ${fault}`, {
+        kind: TRANSIENT.has(fault) ? 'transient' : 'guest',
+      });
+    }
+    return r.data;
+  }
+
+  async writeRing(addr: BusAddr, bytes: Uint8Array): Promise<boolean> {
+    return (await this.dma.write(this.dev, addr, bytes, this.what(addr), this.budget)).ok;
+  }
+
+  /** BufferIo for request buffers (header, data, status). */
+  buffers(): BufferIo {
+    return {
+      read: async (addr, len) => {
+        const r = await this.dma.read(this.dev, addr, len, 'buffer', this.budget);
+        return r.ok ? r.data : null;
+      },
+      write: async (addr, bytes) =>
+        (await this.dma.write(this.dev, addr, bytes, 'buffer', this.budget)).ok,
+    };
+  }
+}
