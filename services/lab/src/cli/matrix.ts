@@ -6,11 +6,12 @@ import { catalogue } from '../scenarios/builtin.js';
 import { withFleet } from './session.js';
 import { EXIT, intOption } from './usage.js';
 
-export const MATRIX_HELP = `nestlab matrix [--json] [--ios N] [--seed S] [--nats-url URL] [--stack ID]
+export const MATRIX_HELP = `nestlab matrix [--json] [--ios N] [--seed S] [--nats-url URL] [--stack ID] [--private]
 
 Runs every runnable scenario on one fleet, one after the other (each run
 reconfigures every layer), and prints scenario | expected | observed | pass |
-key figures. Exit 0 only if all pass. --json prints {"scenarios": [<run report>…]}.`;
+key figures. Exit 0 only if all pass. Uses the running \`nestlab up\` fleet if
+there is one (--private: always start a private fleet). --json prints {"scenarios": [<run report>…]}.`;
 
 export async function matrix(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -21,6 +22,7 @@ export async function matrix(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       'nats-url': { type: 'string' },
       stack: { type: 'string' },
+      private: { type: 'boolean' },
     },
     strict: true,
   });
@@ -33,6 +35,7 @@ export async function matrix(argv: string[]): Promise<number> {
     {
       ...(values['nats-url'] ? { natsUrl: values['nats-url'] } : {}),
       ...(values.stack ? { stack: values.stack } : {}),
+      private: values.private ?? false,
       progress,
     },
     async (bus) => {

@@ -24,6 +24,8 @@ import { explainOutcome, type RunReport } from './report.js';
 
 export const DEVICE_BDF = '0000:00:04.0';
 const DISK_BYTES = 64 * 2 ** 20;
+/** Records per page of the DMA log and the ledger: keeps each reply well under NATS's 1 MiB payload. */
+const PAGE_LIMIT = 2000;
 /** A bus address no driver mapping covers: above every RAM and IOVA range the lab uses. */
 const ROGUE_BUS = 0x7ff000000n;
 
@@ -154,11 +156,11 @@ export async function runScenario(
 
   progress('collecting the DMA log and the driver ledger');
   const records = await pageAll(async (since) => {
-    const r = (await bus.request(DmaLog, { since, limit: 20000 }, slow)).head;
+    const r = (await bus.request(DmaLog, { since, limit: PAGE_LIMIT }, slow)).head;
     return { items: r.records, next: r.next };
   });
   const ledger: LedgerEntry[] = await pageAll(async (since) => {
-    const r = (await bus.request(DmaLedger, { since, limit: 20000 }, slow)).head;
+    const r = (await bus.request(DmaLedger, { since, limit: PAGE_LIMIT }, slow)).head;
     return { items: r.entries, next: r.next };
   });
   const owners = async (mfns: number[]) =>

@@ -68,7 +68,7 @@ export function toScenario(f: ScenarioFile): Scenario {
       bs: w.bs ?? 4096,
       rw: (w.rw ?? 'randrw') as Scenario['workload']['rw'],
       verify: w.verify ?? true,
-      deadlineMs: w.deadlineMs ?? 2000,
+      deadlineMs: w.deadlineMs ?? 10_000,
     },
     checks: {
       allTranslated: f.checks?.allTranslated ?? false,

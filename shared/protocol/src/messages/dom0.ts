@@ -104,7 +104,7 @@ export const DmaLedger = requestMessage({
   service: 'dom0',
   object: 'dma',
   verb: 'ledger',
-  request: Obj({ since: Count, limit: Type.Integer({ minimum: 1, maximum: 20000 }) }),
+  request: Obj({ since: Count, limit: Type.Integer({ minimum: 1, maximum: 2000 }) }),
   reply: Obj({ entries: Type.Array(LedgerEntry), next: Count }),
 });
 

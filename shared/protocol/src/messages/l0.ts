@@ -163,7 +163,7 @@ export const DmaLog = requestMessage({
   service: 'l0',
   object: 'dma',
   verb: 'log',
-  request: Obj({ since: Count, limit: Type.Integer({ minimum: 1, maximum: 20000 }) }),
+  request: Obj({ since: Count, limit: Type.Integer({ minimum: 1, maximum: 2000 }) }),
   reply: Obj({ records: Type.Array(DmaRecord), next: Count, dropped: Count }),
 });
 
