@@ -13,6 +13,8 @@ need_apt=()
 command -v nats-server >/dev/null 2>&1 || need_apt+=(nats-server)
 [ -f /usr/include/linux/virtio_ring.h ] || need_apt+=(linux-libc-dev)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
+# The console's browser test drives Debian's chromium (no browser downloads).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}" >&2
   sudo=""

@@ -31,9 +31,15 @@ function ladder(access, spans, idx) {
     const row = [el('div', 'layer', layer), el('div', 'mono addr', a[key] || '—'), el('div', 'muted', '')];
     row.forEach((r) => r.dataset.layer = layer);
     if (layer === 'machine') {
-      const note = row[2]; note.className = 'verdict-' + verdict;
-      note.textContent = 'verdict ' + verdict + (a[A.frameOwner] ? ' — frame owned by ' + a[A.frameOwner] : '');
-      if (a[A.frameOwner]) { const o = el('span', 'owner mono', a[A.frameOwner]); o.hidden = true; note.append(o); }
+      const note = row[2];
+      const intent = a['nestlab.dma.intent'];
+      note.className = 'verdict-' + (intent === 'misdirected' ? 'misdirected' : verdict);
+      const owner = a[A.frameOwner];
+      const whose = owner === 'free' ? 'a free frame (scrubbed by Xen)' : owner ? 'a frame owned by ' + owner : '';
+      note.textContent = intent === 'misdirected'
+        ? 'MISDIRECTED (' + verdict + '): hit ' + whose + '; the driver meant ' + (a['nestlab.addr.machine.intended'] || '?')
+        : 'verdict ' + verdict + (intent ? ', ' + intent : '') + (whose ? ' — ' + whose : '');
+      if (owner) { const o = el('span', 'owner mono', owner); o.hidden = true; note.append(o); }
     }
     box.append(...row);
     if (i < LAYERS.length - 1) {
@@ -64,7 +70,9 @@ async function main() {
     row.onclick = () => { document.getElementById('attrs').textContent = JSON.stringify({ service: s.service, name: s.name, durationUs: s.endUs - s.startUs, attributes: s.attributes, links: s.links }, null, 2); };
     wf.append(row);
   }
-  const accesses = spans.filter((s) => s.attributes[A.dmaVerdict]);
+  // The oracle's judgement of an access supersedes the device's own span of it.
+  const judged = new Set(spans.filter((s) => s.attributes['nestlab.dma.intent']).map((s) => s.attributes[A.addrBus] + '>' + s.attributes[A.addrMachine]));
+  const accesses = spans.filter((s) => s.attributes[A.dmaVerdict] && (s.attributes['nestlab.dma.intent'] || !judged.has(s.attributes[A.addrBus] + '>' + s.attributes[A.addrMachine])));
   const rank = (s) => s.attributes[A.frameOwner] ? 0 : s.attributes[A.dmaVerdict] === 'faulted' ? 1 : 2;
   accesses.sort((a, b) => rank(a) - rank(b));
   const lw = document.getElementById('ladders');
