@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { consoleCmd, CONSOLE_HELP } from './cli/console-cmd.js';
 import { explain, EXPLAIN_HELP } from './cli/explain.js';
+import { faults, FAULTS_HELP } from './cli/faults.js';
 import { matrix, MATRIX_HELP } from './cli/matrix.js';
 import { run, RUN_HELP } from './cli/run.js';
 import { scenarios, SCENARIOS_HELP } from './cli/scenarios.js';
@@ -20,6 +21,7 @@ Commands:
   explain   a scenario's reasoning and its last run's first bad access, layer by layer
   trace     the spans of one I/O's trace from the console
   console   run only the console against a fleet elsewhere (containers)
+  faults    list, add or clear transport faults on the running fleet
   help      this text, or \`nestlab help <command>\`
 
 Run \`nestlab help <command>\` for a command's options.`;
@@ -32,6 +34,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   explain: { run: explain, help: EXPLAIN_HELP },
   trace: { run: traceCmd, help: TRACE_HELP },
   console: { run: consoleCmd, help: CONSOLE_HELP },
+  faults: { run: faults, help: FAULTS_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

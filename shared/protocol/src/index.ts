@@ -11,3 +11,4 @@ export * from './messages/l0.js';
 export * from './messages/xen.js';
 export * from './messages/iommu.js';
 export * from './messages/dom0.js';
+export * from './messages/faults.js';

@@ -2,7 +2,6 @@ import { context, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentele
 import {
   errors as natsErrors,
   headers as natsHeaders,
-  type Msg,
   type NatsConnection,
   type Subscription,
 } from '@nats-io/nats-core';
@@ -29,6 +28,10 @@ import {
 } from '@nestlab/telemetry';
 import type { Logger } from 'pino';
 import type { MetricsRegistry } from './metrics.js';
+import { FaultInjector, HeldMessage, applyFault, type Inbound } from './faults/index.js';
+
+// Fault control itself is never faulted, or an experiment could not be stopped.
+const CONTROL = /\.faults\.(set|list)$/;
 
 export interface Incoming<M extends MessageDef> {
   readonly head: RequestOf<M>;
@@ -56,6 +59,9 @@ export interface SendOptions {
  */
 export class Bus {
   private readonly subs: Subscription[] = [];
+  /** Transport faults injected on receipt; empty unless an experiment sets a plan. */
+  readonly faults = new FaultInjector();
+  private readonly held = new HeldMessage();
   private readonly received;
   private readonly rejected;
   private readonly sent;
@@ -91,16 +97,30 @@ export class Bus {
           this.log.warn({ err, kind: def.name }, 'subscription error');
           return;
         }
-        void this.dispatch(def, handler, msg);
+        this.receive(def, handler, msg);
       },
     });
     this.subs.push(sub);
   }
 
+  /** Transport faults (experiments) hit here, before decoding, as on a lossy link. */
+  private receive<M extends MessageDef>(def: M, handler: Handler<M>, msg: Inbound): void {
+    const decision =
+      this.faults.active && !CONTROL.test(msg.subject)
+        ? this.faults.decide(msg.subject, msg.data.length)
+        : null;
+    const deliver = (m: Inbound) => {
+      void this.dispatch(def, handler, m);
+      this.held.release();
+    };
+    if (!decision) deliver(msg);
+    else applyFault(decision, msg, deliver, this.held);
+  }
+
   private async dispatch<M extends MessageDef>(
     def: M,
     handler: Handler<M>,
-    msg: Msg,
+    msg: Inbound,
   ): Promise<void> {
     this.received.inc({ kind: def.name });
     let incoming: Incoming<M>;

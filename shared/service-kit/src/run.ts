@@ -1,6 +1,6 @@
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { Ping } from '@nestlab/protocol';
+import { FaultControl, Ping } from '@nestlab/protocol';
 import { startTelemetry } from '@nestlab/telemetry';
 import { createLogger, type Logger } from './log.js';
 import { buildAdminApp } from './admin.js';
@@ -60,6 +60,17 @@ export async function runService(mod: ServiceModule): Promise<RunningService> {
       ready: serviceReady,
     },
   }));
+
+  // Every service takes a transport-fault plan at run time (nestlab faults).
+  if (mod.token !== 'lab') {
+    const control = FaultControl[mod.token];
+    bus.handle(control.set, ({ head }) => {
+      bus.faults.set(head);
+      log.warn({ rules: head.rules.length, seed: head.seed }, 'fault plan set');
+      return { body: { rules: head.rules.length } };
+    });
+    bus.handle(control.list, () => ({ body: bus.faults.snapshot() }));
+  }
 
   const admin = buildAdminApp({
     service: mod.name,

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { FaultControl, type FaultPlan } from '@nestlab/protocol';
+import type { Bus } from '@nestlab/service-kit';
+import { startNatsServer, type NatsServerHandle } from '@nestlab/testing';
+import { labBus } from '../cli/lab-bus.js';
+import { startFleet, type Fleet } from '../fleet/fleet.js';
+import { runScenario } from '../run/orchestrator.js';
+import { findScenario } from '../scenarios/builtin.js';
+import type { Scenario } from '../scenarios/scenario.js';
+
+const SERVICES = ['l0', 'xen', 'dom0', 'iommu'] as const;
+
+describe('transport faults on a real fleet', () => {
+  let nats: NatsServerHandle;
+  let fleet: Fleet;
+  let bus: Bus;
+  let close: () => Promise<void>;
+  const scratch = mkdtempSync(join(tmpdir(), 'nestlab-faults-'));
+  const base = findScenario('xen-pv-dom0-dma-api') as Scenario;
+  const setAll = async (plan: FaultPlan) => {
+    for (const s of SERVICES) await bus.request(FaultControl[s].set, plan);
+  };
+
+  before(async () => {
+    nats = await startNatsServer();
+    fleet = await startFleet({
+      natsUrl: nats.url,
+      stack: 'ft',
+      adminBasePort: 0,
+      logDir: join(scratch, 'logs'),
+      env: { NESTLAB_DATA_DIR: join(scratch, 'data'), LOG_LEVEL: 'error' },
+    });
+    ({ bus, close } = await labBus(nats.url, 'ft'));
+  });
+  after(async () => {
+    await close?.();
+    await fleet?.stop();
+    await nats?.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('survives delayed memory traffic and duplicated interrupts, and logs what it injected', async () => {
+    await setAll({
+      seed: 7,
+      rules: [
+        {
+          id: 'slow-mem',
+          subject: 'nestlab.ft.l0.mem.access',
+          action: 'delay',
+          probability: 0.3,
+          delayMs: 2,
+          jitterMs: 5,
+        },
+        {
+          id: 'dup-irq',
+          subject: 'nestlab.ft.dom0.evtchn.*.notify',
+          action: 'duplicate',
+          probability: 0.5,
+        },
+      ],
+    });
+    const r = await runScenario(bus, base, { seed: 1, ios: 60, iodepth: 4 });
+    assert.equal(r.pass, true, JSON.stringify(r));
+    assert.equal(r.ios.verified, 60);
+    const l0 = (await bus.request(FaultControl.l0.list, {})).head;
+    const dom0 = (await bus.request(FaultControl.dom0.list, {})).head;
+    assert.ok(l0.injected.some((f) => f.rule === 'slow-mem'));
+    assert.ok(dom0.injected.some((f) => f.rule === 'dup-irq'));
+    assert.equal(
+      l0.injected.some((f) => f.rule === 'dup-irq'),
+      false,
+    );
+  });
+
+  it('shows the hang when every interrupt is lost, and ends by the deadline', async () => {
+    await setAll({
+      seed: 1,
+      rules: [{ id: 'lose-msi', subject: 'nestlab.ft.xen.irq.msi', action: 'drop' }],
+    });
+    const quick: Scenario = { ...base, workload: { ...base.workload, deadlineMs: 400 } };
+    const started = Date.now();
+    const r = await runScenario(bus, quick, { seed: 1, ios: 8, iodepth: 4 });
+    assert.equal(r.outcome, 'timeout', JSON.stringify(r));
+    assert.equal(r.ios.failed, 8);
+    assert.equal(r.errors['TIMEOUT'], 8);
+    assert.ok(Date.now() - started < 30_000);
+    await setAll({ seed: 0, rules: [] });
+    const again = await runScenario(bus, base, { seed: 1, ios: 16, iodepth: 4 });
+    assert.equal(again.pass, true, JSON.stringify(again));
+  });
+
+  it('refuses a malformed plan with a typed error and keeps the old one', async () => {
+    await setAll({
+      seed: 3,
+      rules: [{ id: 'keep', subject: 'nestlab.ft.iommu.>', action: 'drop', probability: 0 }],
+    });
+    await assert.rejects(
+      bus.request(FaultControl.l0.set, {
+        seed: 1,
+        rules: [{ id: 'Bad Id', subject: 'a..b', action: 'explode' }],
+      } as unknown as FaultPlan),
+      { code: 'SCHEMA_INVALID' },
+    );
+    const l0 = (await bus.request(FaultControl.l0.list, {})).head;
+    assert.deepEqual(
+      l0.plan.rules.map((r) => r.id),
+      ['keep'],
+    );
+    await setAll({ seed: 0, rules: [] });
+  });
+});

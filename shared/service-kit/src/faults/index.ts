@@ -1,0 +1,3 @@
+export * from './injector.js';
+export * from './apply.js';
+export * from './subject-match.js';
