@@ -42,7 +42,11 @@ export function emitOracleSpans(tracer: Tracer, judged: readonly JudgedAccess[])
           'nestlab.dma.what': r.what,
           ...(j.owner ? { [ATTR.frameOwner]: j.owner } : {}),
           ...(j.intendedMfn !== null
-            ? { 'nestlab.addr.machine.intended': toHex(BigInt(j.intendedMfn) << 12n) }
+            ? {
+                'nestlab.oracle.intended_machine': toHex(
+                  (BigInt(j.intendedMfn) << 12n) | (BigInt(r.bus) & 0xfffn),
+                ),
+              }
             : {}),
         },
       },

@@ -37,7 +37,7 @@ function ladder(access, spans, idx) {
       const owner = a[A.frameOwner];
       const whose = owner === 'free' ? 'a free frame (scrubbed by Xen)' : owner ? 'a frame owned by ' + owner : '';
       note.textContent = intent === 'misdirected'
-        ? 'MISDIRECTED (' + verdict + '): hit ' + whose + '; the driver meant ' + (a['nestlab.addr.machine.intended'] || '?')
+        ? 'MISDIRECTED (' + verdict + '): hit ' + whose + '; the driver meant ' + (a['nestlab.oracle.intended_machine'] || '?')
         : 'verdict ' + verdict + (intent ? ', ' + intent : '') + (whose ? ' — ' + whose : '');
       if (owner) { const o = el('span', 'owner mono', owner); o.hidden = true; note.append(o); }
     }
