@@ -30,4 +30,4 @@ fi
 
 echo "setup: building" >&2
 npx turbo run build --output-logs=errors-only
-chmod +x services/lab/dist/cli.js
+
