@@ -5,3 +5,4 @@ export * from './admin.js';
 export * from './service.js';
 export * from './run.js';
 export * from './log.js';
+export * from './random.js';

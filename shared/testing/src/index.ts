@@ -6,3 +6,5 @@ export {
 } from '@nestlab/nats-runner';
 export * from './free-port.js';
 export * from './wait.js';
+export * from './spawn-service.js';
+export * from './nats-call.js';

@@ -1,7 +1,8 @@
 // Test harness: runs a service's compiled server.js as its own process against
 // a test nats-server, exactly as `nestlab up` does, and waits for /readyz.
 import { spawn } from 'node:child_process';
-import { freePort, waitFor } from '@nestlab/testing';
+import { freePort } from './free-port.js';
+import { waitFor } from './wait.js';
 
 export interface SpawnedService {
   readonly adminUrl: string;

@@ -15,8 +15,8 @@ import {
   subjectOf,
 } from '@nestlab/protocol';
 import { startNatsServer, waitFor, type NatsServerHandle } from '@nestlab/testing';
-import { call, callError, callRawError, metricsText } from '../testing/nats-call.js';
-import { spawnService, type SpawnedService } from '../testing/spawn-service.js';
+import { call, callError, callRawError, metricsText } from '@nestlab/testing';
+import { spawnService, type SpawnedService } from '@nestlab/testing';
 
 const STACK = 'iommu-e2e';
 const BDF = '0000:00:04.0';

@@ -6,8 +6,7 @@ let current: Telemetry | null = null;
 export function startLabTelemetry(consoleUrl: string, stack: string): Telemetry {
   current ??= startTelemetry({ serviceName: 'lab', stack, otlpEndpoint: consoleUrl });
   return {
-    tracer: current.tracer,
-    exporting: current.exporting,
+    ...current,
     shutdown: async () => {
       const t = current;
       current = null;

@@ -22,8 +22,8 @@ import {
   type RequestOf,
 } from '@nestlab/protocol';
 import { startNatsServer, waitFor, type NatsServerHandle } from '@nestlab/testing';
-import { call, callError, callRawError, metricsText } from '../testing/nats-call.js';
-import { spawnService, type SpawnedService } from '../testing/spawn-service.js';
+import { call, callError, callRawError, metricsText } from '@nestlab/testing';
+import { spawnService, type SpawnedService } from '@nestlab/testing';
 import { FakeL0 } from './fake-l0.js';
 
 const STACK = 'xen-e2e';

@@ -1,5 +1,5 @@
 import type { FaultPlan, FaultRule, InjectedFault } from '@nestlab/protocol';
-import { hash32, prng } from './prng.js';
+import { floatRng as prng, hash32 } from '../random.js';
 import { subjectMatches } from './subject-match.js';
 
 export type FaultDecision =
