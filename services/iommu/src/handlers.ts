@@ -2,6 +2,7 @@ import { parseHex, toHex } from '@nestlab/addr';
 import {
   IommuConfigure,
   IommuFaults,
+  IommuLookup,
   IommuMap,
   IommuTranslate,
   IommuUnmap,
@@ -82,6 +83,27 @@ export class IommuService {
           this.m.faults.inc({ reason: err.code });
         throw err;
       }
+    });
+
+    bus.handle(IommuLookup, ({ head }) => {
+      const iova = parseHex('bus', head.iova);
+      const entry =
+        this.mode === 'translate' ? this.tables.lookup(head.bdf, Number(iova >> 12n)) : undefined;
+      const machine =
+        this.mode === 'passthrough'
+          ? iova
+          : entry
+            ? (BigInt(entry.mfn) << 12n) | (iova & 0xfffn)
+            : null;
+      return {
+        body: {
+          mode: this.mode,
+          mapped: machine !== null,
+          machine: machine === null ? null : toHex(machine),
+          read: this.mode === 'passthrough' || Boolean(entry?.read),
+          write: this.mode === 'passthrough' || Boolean(entry?.write),
+        },
+      };
     });
 
     bus.handle(IommuFaults, ({ head }) => ({

@@ -1,4 +1,6 @@
-import { ROOT_CONTEXT, TraceFlags, trace, type Tracer } from '@opentelemetry/api';
+import { ROOT_CONTEXT, TraceFlags, context, trace, type Tracer } from '@opentelemetry/api';
+import { FrameOwners, IommuLookup } from '@nestlab/protocol';
+import type { Bus } from '@nestlab/service-kit';
 import { toHex } from '@nestlab/addr';
 import { ATTR } from '@nestlab/telemetry';
 import type { JudgedAccess } from './oracle.js';
@@ -11,9 +13,15 @@ export const MAX_ORACLE_SPANS = 16;
  * Writes the oracle's verdict into the trace of the I/O that made the access,
  * as a child of the device's access span: all four layers, who translated,
  * and, for a misdirected access, whose frame it hit. This is what the
- * console's address ladder shows.
+ * console's address ladder shows. The judgement asks Xen (frame table) and
+ * the IOMMU (page tables, side-effect free) inside that span, so their view of
+ * the access is part of the same trace.
  */
-export function emitOracleSpans(tracer: Tracer, judged: readonly JudgedAccess[]): number {
+export async function emitOracleSpans(
+  tracer: Tracer,
+  judged: readonly JudgedAccess[],
+  bus?: Bus,
+): Promise<number> {
   let n = 0;
   for (const j of judged) {
     if (n >= MAX_ORACLE_SPANS) break;
@@ -52,6 +60,23 @@ export function emitOracleSpans(tracer: Tracer, judged: readonly JudgedAccess[])
       },
       parent,
     );
+    if (bus) {
+      await context.with(trace.setSpan(parent, span), async () => {
+        try {
+          if (r.machine) {
+            const owner = (
+              await bus.request(FrameOwners, { mfns: [Number(BigInt(r.machine) >> 12n)] })
+            ).head.owners[0];
+            if (owner) span.setAttribute('nestlab.oracle.xen_owner', owner);
+          }
+          const iommu = (await bus.request(IommuLookup, { bdf: r.bdf, iova: r.bus })).head;
+          span.setAttribute('nestlab.iommu.mode', iommu.mode);
+          span.setAttribute('nestlab.iommu.mapped', iommu.mapped);
+        } catch {
+          // The verdict stands without the layers' second opinion.
+        }
+      });
+    }
     span.end();
     n++;
   }

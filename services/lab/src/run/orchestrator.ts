@@ -166,7 +166,7 @@ export async function runScenario(
   const owners = async (mfns: number[]) =>
     (await bus.request(FrameOwners, { mfns }, slow)).head.owners;
   const verdict = await judge(records, ledger, owners);
-  emitOracleSpans(trace.getTracer('nestlab.lab'), verdict.notable);
+  await emitOracleSpans(trace.getTracer('nestlab.lab'), verdict.notable, bus);
 
   const outcome = decideOutcome(probe.ok, probe.error?.code ?? null, job, verdict, rogue);
   const m = verdict.firstMisdirected;

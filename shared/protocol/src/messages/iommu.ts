@@ -95,3 +95,23 @@ export const IommuFaults = requestMessage({
   request: Obj({ since: Count }),
   reply: Obj({ faults: Type.Array(IommuFault), next: Count }),
 });
+
+/**
+ * A side-effect-free look at the page tables (no fault logged, no IOTLB fill):
+ * what, if anything, a bus address maps to for a device. The oracle asks it
+ * when it judges an access, so the IOMMU's view is part of the verdict.
+ */
+export const IommuLookup = requestMessage({
+  name: 'iommu.lookup',
+  service: 'iommu',
+  object: 'pt',
+  verb: 'lookup',
+  request: Obj({ bdf: Bdf, iova: HexAddr }),
+  reply: Obj({
+    mode: IommuMode,
+    mapped: Type.Boolean(),
+    machine: Type.Union([HexAddr, Type.Null()]),
+    read: Type.Boolean(),
+    write: Type.Boolean(),
+  }),
+});
