@@ -40,6 +40,9 @@ function ladder(access, spans, idx) {
         ? 'MISDIRECTED (' + verdict + '): hit ' + whose + '; the driver meant ' + (a['nestlab.oracle.intended_machine'] || '?')
         : 'verdict ' + verdict + (intent ? ', ' + intent : '') + (whose ? ' — ' + whose : '');
       if (owner) { const o = el('span', 'owner mono', owner); o.hidden = true; note.append(o); }
+      if (a['nestlab.iommu.mode'] !== undefined) {
+        note.append(el('div', 'muted', 'IOMMU ' + a['nestlab.iommu.mode'] + (a['nestlab.iommu.mode'] === 'off' ? ' (not in the path)' : a['nestlab.iommu.mapped'] ? ': the bus address is mapped' : ': no mapping for this bus address')));
+      }
     }
     box.append(...row);
     if (i < LAYERS.length - 1) {
