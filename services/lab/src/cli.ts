@@ -3,6 +3,7 @@ import { consoleCmd, CONSOLE_HELP } from './cli/console-cmd.js';
 import { explain, EXPLAIN_HELP } from './cli/explain.js';
 import { faults, FAULTS_HELP } from './cli/faults.js';
 import { matrix, MATRIX_HELP } from './cli/matrix.js';
+import { reference, REFERENCE_HELP } from './cli/reference.js';
 import { run, RUN_HELP } from './cli/run.js';
 import { scenarios, SCENARIOS_HELP } from './cli/scenarios.js';
 import { traceCmd, TRACE_HELP } from './cli/trace.js';
@@ -22,6 +23,7 @@ Commands:
   trace     the spans of one I/O's trace from the console
   console   run only the console against a fleet elsewhere (containers)
   faults    list, add or clear transport faults on the running fleet
+  reference run a scenario on the real stack (QEMU + Xen + Linux) next to nestlab's run
   help      this text, or \`nestlab help <command>\`
 
 Run \`nestlab help <command>\` for a command's options.`;
@@ -35,6 +37,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   trace: { run: traceCmd, help: TRACE_HELP },
   console: { run: consoleCmd, help: CONSOLE_HELP },
   faults: { run: faults, help: FAULTS_HELP },
+  reference: { run: reference, help: REFERENCE_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

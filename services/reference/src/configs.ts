@@ -1,0 +1,157 @@
+/**
+ * Each seed scenario as a real configuration: which machine QEMU emulates,
+ * whether Xen boots first, which virtio-blk device, which driver in the
+ * guest. Facts behind the choices are in the package README.
+ */
+export type GuestMode =
+  'stock' | 'module-pseudo' | 'module-machine' | 'module-v1-only' | 'module-v1-phys';
+
+export interface RealConfig {
+  scenario: string;
+  /** One line: the real stack this run boots. */
+  summary: string;
+  xen: boolean;
+  machine: 'pc' | 'q35';
+  viommu: boolean;
+  /** -device virtio-blk-pci properties after drive/id. */
+  device: string;
+  mode: GuestMode;
+  /** Extra dom0/guest kernel arguments. */
+  kernelArgs: string[];
+  /** Requests the guest issues (half writes, half reads back). */
+  ios: number;
+  /** Fields not compared with the emulation, each with why the real stack differs by design. */
+  notCompared: Record<string, string>;
+}
+
+export interface Unsupported {
+  scenario: string;
+  unsupported: string;
+}
+
+const NO_VERSION_1 =
+  'the real pre-2016 driver runs on the legacy transport (no VERSION_1); the emulation offers the modern one';
+
+const CONFIGS: readonly RealConfig[] = [
+  {
+    scenario: 'kvm-guest-baseline',
+    summary:
+      'plain Linux 6.1 guest on QEMU (TCG, pc), legacy virtio-blk, nestlab_vblk with physical addresses',
+    xen: false,
+    machine: 'pc',
+    viommu: false,
+    device: 'disable-modern=on',
+    mode: 'module-pseudo',
+    kernelArgs: [],
+    ios: 8,
+    notCompared: { 'features.version1': NO_VERSION_1 },
+  },
+  {
+    scenario: 'xen-pv-dom0-dma-api',
+    summary:
+      'Xen 4.17 + Linux 6.1 PV dom0 on QEMU (TCG, pc), stock virtio_blk (DMA API via swiotlb-xen)',
+    xen: true,
+    machine: 'pc',
+    viommu: false,
+    device: '',
+    mode: 'stock',
+    kernelArgs: [],
+    ios: 16,
+    notCompared: {},
+  },
+  {
+    scenario: 'xen-pv-dom0-legacy',
+    summary:
+      'Xen 4.17 + Linux 6.1 PV dom0 on QEMU (TCG, pc), legacy virtio-blk, nestlab_vblk writing virt_to_phys()',
+    xen: true,
+    machine: 'pc',
+    viommu: false,
+    device: 'disable-modern=on',
+    mode: 'module-pseudo',
+    kernelArgs: [],
+    ios: 4,
+    notCompared: { 'features.version1': NO_VERSION_1 },
+  },
+  {
+    scenario: 'viommu-access-platform',
+    summary:
+      'plain Linux 6.1 guest on QEMU (TCG, q35 + intel-iommu), virtio-blk iommu_platform=on, stock driver',
+    xen: false,
+    machine: 'q35',
+    viommu: true,
+    device: 'disable-legacy=on,iommu_platform=on',
+    mode: 'stock',
+    kernelArgs: ['intel_iommu=on'],
+    ios: 16,
+    notCompared: {
+      stack:
+        'the real run has no Xen: Xen 4.17 under TCG with a vIOMMU is not part of this setup; the IOMMU path is the same',
+    },
+  },
+  {
+    scenario: 'viommu-legacy-bypass',
+    summary:
+      'plain Linux 6.1 guest on QEMU (TCG, q35 + intel-iommu), virtio-blk without iommu_platform, stock driver',
+    xen: false,
+    machine: 'q35',
+    viommu: true,
+    device: '',
+    mode: 'stock',
+    kernelArgs: ['intel_iommu=on'],
+    ios: 16,
+    notCompared: {
+      rogue:
+        'the real run cannot make QEMU issue an access outside every mapping; it shows the bypass by zero translations',
+    },
+  },
+  {
+    scenario: 'old-driver-rejects-feature',
+    summary:
+      'plain Linux 6.1 guest on QEMU (TCG, pc), modern virtio-blk iommu_platform=on, nestlab_vblk accepting only VERSION_1',
+    xen: false,
+    machine: 'pc',
+    viommu: false,
+    device: 'disable-legacy=on,iommu_platform=on',
+    mode: 'module-v1-only',
+    kernelArgs: [],
+    ios: 4,
+    notCompared: {},
+  },
+  {
+    scenario: 'physical-virtio-card',
+    summary:
+      'plain Linux 6.1 guest on QEMU (TCG, q35 + intel-iommu), virtio-blk iommu_platform=on, nestlab_vblk writing physical addresses',
+    xen: false,
+    machine: 'q35',
+    viommu: true,
+    device: 'disable-legacy=on,iommu_platform=on',
+    mode: 'module-v1-phys',
+    kernelArgs: ['intel_iommu=on'],
+    ios: 4,
+    notCompared: {
+      'features.accessPlatform':
+        'QEMU puts a device behind the vIOMMU only with iommu_platform=on, and then refuses a VERSION_1 driver that does not accept ACCESS_PLATFORM; so the real old driver accepts the bit and still writes physical addresses',
+    },
+  },
+];
+
+const UNSUPPORTED: readonly Unsupported[] = [
+  {
+    scenario: 'ppc64-virtio-bypass',
+    unsupported:
+      'needs a ppc64 (pseries) guest with a platform IOMMU: qemu-system-ppc64 and a ppc64el kernel are not part of this x86-64 setup, and TCG-emulating one is out of the 10-minute budget',
+  },
+];
+
+export function realConfig(id: string): RealConfig | Unsupported | null {
+  return (
+    CONFIGS.find((c) => c.scenario === id) ?? UNSUPPORTED.find((u) => u.scenario === id) ?? null
+  );
+}
+
+export const SUPPORTED_IDS: readonly string[] = CONFIGS.map((c) => c.scenario);
+export const UNSUPPORTED_IDS: readonly string[] = UNSUPPORTED.map((u) => u.scenario);
+
+export function isUnsupported(c: RealConfig | Unsupported): c is Unsupported {
+  return 'unsupported' in c;
+}

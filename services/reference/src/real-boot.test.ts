@@ -1,0 +1,76 @@
+// Slow: boots the real stack (Xen 4.17 + Linux 6.1 PV dom0 under QEMU TCG), ~70 s.
+// Runs only with NESTLAB_REFERENCE_REAL=1 after `nestlab reference --setup`;
+// .ci/run calls it explicitly.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { realConfig, type RealConfig } from './configs.js';
+import { runReal } from './run-real.js';
+import { loadSetup } from './setup-state.js';
+
+const enabled = process.env['NESTLAB_REFERENCE_REAL'] === '1';
+const skip = enabled
+  ? false
+  : 'set NESTLAB_REFERENCE_REAL=1 (after `nestlab reference --setup`) to boot the real stack';
+
+function cfg(id: string): RealConfig {
+  const c = realConfig(id);
+  assert.ok(c && !('unsupported' in c));
+  return c;
+}
+
+/** QEMU processes whose command line names this run's scratch dir. */
+function qemusUnder(dir: string): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+        return cmd.includes('qemu-system') && cmd.includes(dir);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe('real stack (slow)', () => {
+  it(
+    'xen-pv-dom0-legacy: the device reads the ring from the pseudo-physical address',
+    { skip },
+    async () => {
+      const setup = loadSetup();
+      const r = await runReal(cfg('xen-pv-dom0-legacy'), { setup });
+      assert.equal(r.outcome, 'misdirected-dma', JSON.stringify(r, null, 2));
+      assert.equal(r.ios.completed, 0);
+      assert.ok(r.ring.given && r.ring.driverMachine && r.ring.given !== r.ring.driverMachine);
+      assert.equal(
+        r.device.desc,
+        r.ring.given,
+        'QEMU uses the address the driver wrote, as machine',
+      );
+      assert.ok(r.dom0Machine, "Xen's log names dom0's machine range");
+      assert.ok(BigInt(r.ring.driverMachine) >= BigInt(r.dom0Machine.start));
+      assert.match(
+        r.device.availAtDriver ?? '',
+        /0x0001 0x0001/,
+        'the driver did publish avail idx 1',
+      );
+      assert.equal(qemusUnder('xen-pv-dom0-legacy-').length, 0);
+    },
+  );
+
+  it('xen-pv-dom0-dma-api: the stock driver works under Xen', { skip }, async () => {
+    const setup = loadSetup();
+    const r = await runReal(cfg('xen-pv-dom0-dma-api'), { setup });
+    assert.equal(r.outcome, 'ok', JSON.stringify(r, null, 2));
+    assert.equal(r.ios.verified, 16);
+    assert.equal(r.firstMisdirected, null);
+    assert.ok(r.dom0Machine && r.device.desc);
+    assert.ok(
+      BigInt(r.device.desc) >= BigInt(r.dom0Machine.start),
+      'the ring the device uses is dom0 machine memory',
+    );
+    assert.equal(qemusUnder('xen-pv-dom0-dma-api-').length, 0);
+  });
+});

@@ -1,0 +1,178 @@
+import type { RealConfig } from './configs.js';
+import { hex, num, sysfsFeaturesToHex, type GuestFacts } from './console-parse.js';
+
+/** The lab's outcomes (services/lab's Outcome), repeated here: this package must not depend on the lab. */
+export type Outcome =
+  | 'ok'
+  | 'misdirected-dma'
+  | 'iommu-fault'
+  | 'features-rejected'
+  | 'isolation-bypass'
+  | 'corruption'
+  | 'timeout';
+
+/** What QEMU's monitor and trace events said about the device. */
+export interface DeviceView {
+  /** Ring addresses the device model uses (x-query-virtio-queue-status). */
+  desc: string | null;
+  avail: string | null;
+  used: string | null;
+  /** Raw device status and the features the driver acked, per QEMU (x-query-virtio-status). */
+  status: number | null;
+  offered: string | null;
+  negotiated: string | null;
+  /** vIOMMU translations and faults counted from -trace vtd_dmar_translate / vtd_dmar_fault. */
+  translated: number | null;
+  faulted: number | null;
+  /** `xp` of the avail ring's header where the device looks and where the driver wrote it. */
+  availAtDevice: string | null;
+  availAtDriver: string | null;
+}
+
+/** A real run, in `nestlab run --json`'s shape where the field exists. */
+export interface RealReport {
+  scenario: string;
+  stack: string;
+  /** null: the run did not get far enough to say. */
+  outcome: Outcome | null;
+  ios: {
+    submitted: number;
+    completed: number;
+    verified: number;
+    corrupted: number;
+    failed: number;
+  };
+  dma: { translated: number | null; faulted: number | null };
+  features: { offered: string | null; negotiated: string | null };
+  driver: { ok: boolean; status: number | null; error: { code: string; message: string } | null };
+  ring: { driverPseudo: string | null; driverMachine: string | null; given: string | null };
+  device: DeviceView;
+  dom0Machine: { start: string; end: string } | null;
+  firstMisdirected: {
+    bus: string;
+    machine: string;
+    owner: string;
+    intendedMachine: string | null;
+    pseudo: string | null;
+    what: string;
+  } | null;
+  bootMs: number | null;
+  elapsedMs: number;
+  errors: string[];
+  explanation: string;
+}
+
+const bigHex = (v: string | undefined): string | null =>
+  v && /^0x[0-9a-f]+$/i.test(v) ? hex(BigInt(v)) : null;
+
+/** Turns what the guest printed and what QEMU said into the report (everything but timings). */
+export function buildReport(
+  cfg: RealConfig,
+  facts: GuestFacts,
+  device: DeviceView,
+  dom0Machine: RealReport['dom0Machine'],
+  errors: string[],
+): Omit<RealReport, 'bootMs' | 'elapsedMs'> {
+  const rejected = facts.get('driver') === 'features-rejected';
+  const ioDone = facts.get('io') === 'done';
+  const submitted = num(facts, 'submitted') ?? 0;
+  const completed =
+    cfg.mode === 'stock'
+      ? Math.min(num(facts, 'written') ?? 0, num(facts, 'read') ?? 0) * 2
+      : (num(facts, 'completed') ?? 0);
+  const ios = {
+    submitted: rejected ? 0 : submitted,
+    completed: rejected ? 0 : completed,
+    verified: num(facts, 'verified') ?? 0,
+    corrupted: num(facts, 'corrupted') ?? 0,
+    failed: rejected ? 0 : (num(facts, 'failed') ?? Math.max(0, submitted - completed)),
+  };
+  const stockFeatures = facts.get('features');
+  // The device's own view first (QEMU's monitor), then what the guest printed.
+  const negotiated = rejected
+    ? null
+    : (device.negotiated ??
+      (stockFeatures
+        ? sysfsFeaturesToHex(stockFeatures)
+        : bigHex(facts.get('features.negotiated'))));
+  const ring = {
+    driverPseudo: bigHex(facts.get('ring.pseudo')),
+    driverMachine: bigHex(facts.get('ring.machine')),
+    given: bigHex(facts.get('ring.given')),
+  };
+  const status = num(facts, 'status') ?? (facts.get('status') ? Number(facts.get('status')) : null);
+  const report: Omit<RealReport, 'bootMs' | 'elapsedMs'> = {
+    scenario: cfg.scenario,
+    stack: cfg.summary,
+    outcome: null,
+    ios,
+    dma: { translated: device.translated, faulted: device.faulted },
+    features: { offered: bigHex(facts.get('features.offered')) ?? device.offered, negotiated },
+    driver: {
+      ok: !rejected && !facts.has('error'),
+      status: device.status ?? (Number.isFinite(status) ? status : null),
+      error: rejected
+        ? {
+            code: 'FEATURES_REJECTED',
+            message: `the device cleared FEATURES_OK (status ${facts.get('status')})`,
+          }
+        : facts.has('error')
+          ? { code: 'GUEST_ERROR', message: facts.get('error') ?? '' }
+          : null,
+    },
+    ring,
+    device,
+    dom0Machine,
+    firstMisdirected: null,
+    errors,
+    explanation: '',
+  };
+  // The device used a ring address that is not where the driver's ring sits in machine memory.
+  const deviceDesc = device.desc ?? ring.given;
+  if (ring.driverMachine && deviceDesc && BigInt(deviceDesc) !== BigInt(ring.driverMachine)) {
+    const owner = facts.get('ring.given.owner') ?? 'unknown';
+    report.firstMisdirected = {
+      bus: deviceDesc,
+      machine: deviceDesc,
+      owner: owner === 'not-dom0' ? 'not-dom0 (Xen or free)' : owner,
+      intendedMachine: ring.driverMachine,
+      pseudo: ring.driverPseudo,
+      what: 'ring',
+    };
+  }
+  if (!ioDone && !rejected) {
+    errors.push('the guest did not report its I/O result');
+    return { ...report, explanation: 'The real run did not get far enough to judge.' };
+  }
+  report.outcome = classify(cfg, report);
+  report.explanation = explainReal(report);
+  return report;
+}
+
+export function classify(cfg: RealConfig, r: Omit<RealReport, 'bootMs' | 'elapsedMs'>): Outcome {
+  if (r.driver.error?.code === 'FEATURES_REJECTED') return 'features-rejected';
+  const all = r.ios.submitted > 0 && r.ios.completed === r.ios.submitted;
+  if (r.ios.corrupted > 0) return 'corruption';
+  if (all && r.ios.verified > 0)
+    return cfg.viommu && r.dma.translated === 0 ? 'isolation-bypass' : 'ok';
+  if ((r.dma.faulted ?? 0) > 0) return 'iommu-fault';
+  if (r.firstMisdirected) return 'misdirected-dma';
+  return 'timeout';
+}
+
+function explainReal(r: Omit<RealReport, 'bootMs' | 'elapsedMs'>): string {
+  switch (r.outcome) {
+    case 'misdirected-dma':
+      return `The driver put ${r.ring.given} (pseudo-physical) in the ring register; the device used ${r.firstMisdirected?.machine} as a machine address (${r.firstMisdirected?.owner}), while the ring sits at machine ${r.ring.driverMachine}. ${r.ios.failed} requests never completed.`;
+    case 'iommu-fault':
+      return `The device is behind the vIOMMU and the driver gave it unmapped physical addresses: ${r.dma.faulted} DMAR faults, ${r.ios.failed} requests never completed.`;
+    case 'features-rejected':
+      return 'QEMU cleared FEATURES_OK: the device has iommu_platform=on and the VERSION_1 driver did not accept ACCESS_PLATFORM; the driver set FAILED.';
+    case 'isolation-bypass':
+      return `I/O worked with the vIOMMU enabled, but the device went around it: ${r.dma.translated} translations.`;
+    case 'ok':
+      return `${r.ios.verified} blocks written and read back intact${r.dma.translated ? `, ${r.dma.translated} vIOMMU translations` : ''}.`;
+    default:
+      return `${r.ios.completed}/${r.ios.submitted} requests completed.`;
+  }
+}

@@ -1,0 +1,237 @@
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  ftruncateSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import type { RealConfig } from './configs.js';
+import { dom0MachineRange, parseGuestLines } from './console-parse.js';
+import { ReferenceError } from './errors.js';
+import { buildInitramfs } from './initramfs.js';
+import { withQemu } from './qemu-process.js';
+import { Qmp } from './qmp.js';
+import { qemuFeaturesToHex, qemuStatusToByte } from './qemu-features.js';
+import { buildReport, type DeviceView, type RealReport } from './real-report.js';
+import { referenceDir, type SetupState } from './setup-state.js';
+
+export interface RealRunOptions {
+  setup: SetupState;
+  /** Scratch space for this run (initramfs, disk, sockets); default under the reference dir. */
+  workDir?: string;
+  progress?: (line: string) => void;
+  /** Guest console lines, as they arrive (for --verbose). */
+  onConsole?: (line: string) => void;
+  /** Hard limit for the QEMU process; default 150 s with Xen, 90 s without. */
+  timeoutMs?: number;
+}
+
+const DEVICE_QOM = '/machine/peripheral/vblk/virtio-backend';
+
+/** The QEMU command line for a configuration. */
+export function qemuArgs(
+  cfg: RealConfig,
+  setup: SetupState,
+  files: { initrd: string; disk: string; qmp: string; trace: string },
+): string[] {
+  const guestArgs = [
+    'quiet',
+    `nestlab.mode=${cfg.mode}`,
+    `nestlab.ios=${cfg.ios}`,
+    ...cfg.kernelArgs,
+  ].join(' ');
+  for (const p of [setup.vmlinuz, files.initrd]) {
+    // QEMU's multiboot -initrd separates modules with commas.
+    if (p.includes(','))
+      throw new ReferenceError('UNSUPPORTED_SCENARIO', 'input', `path contains a comma: ${p}`);
+  }
+  const args = [
+    '-accel',
+    'tcg',
+    // A PV dom0 under TCG faults at its first iretq while SMAP is advertised.
+    '-cpu',
+    cfg.xen ? 'max,-smap' : 'max',
+    '-machine',
+    cfg.machine,
+    '-m',
+    cfg.xen ? '2048' : '1024',
+    '-nodefaults',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-serial',
+    'stdio',
+    '-qmp',
+    `unix:${files.qmp},server=on,wait=off`,
+  ];
+  // The vIOMMU must exist before the devices it translates for.
+  if (cfg.viommu)
+    args.push(
+      '-device',
+      'intel-iommu',
+      '-trace',
+      'vtd_dmar_translate',
+      '-trace',
+      'vtd_dmar_fault',
+      '-D',
+      files.trace,
+    );
+  args.push(
+    '-drive',
+    `file=${files.disk},format=raw,if=none,id=d0`,
+    '-device',
+    ['virtio-blk-pci', 'drive=d0', 'id=vblk', cfg.device].filter(Boolean).join(','),
+  );
+  if (cfg.xen) {
+    // QEMU's multiboot loader wants the uncompressed Xen ELF; dom0's kernel and initramfs are modules.
+    args.push(
+      '-kernel',
+      setup.xen,
+      '-append',
+      'console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M',
+      '-initrd',
+      `${setup.vmlinuz} console=hvc0 ${guestArgs},${files.initrd}`,
+    );
+  } else {
+    args.push(
+      '-kernel',
+      setup.vmlinuz,
+      '-initrd',
+      files.initrd,
+      '-append',
+      `console=ttyS0 ${guestArgs}`,
+    );
+  }
+  return args;
+}
+
+const field = (o: unknown, k: string): unknown =>
+  o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined;
+const hexOf = (v: unknown): string | null =>
+  typeof v === 'number' || typeof v === 'bigint' ? `0x${v.toString(16)}` : null;
+
+async function askDevice(qmp: Qmp, view: DeviceView, errors: string[]): Promise<void> {
+  try {
+    const q = await qmp.execute('x-query-virtio-queue-status', { path: DEVICE_QOM, queue: 0 });
+    view.desc = hexOf(field(q, 'vring-desc'));
+    view.avail = hexOf(field(q, 'vring-avail'));
+    view.used = hexOf(field(q, 'vring-used'));
+  } catch (e) {
+    errors.push(`x-query-virtio-queue-status: ${(e as Error).message}`);
+  }
+  try {
+    const s = await qmp.execute('x-query-virtio-status', { path: DEVICE_QOM });
+    view.status = qemuStatusToByte(field(s, 'status'));
+    view.offered = qemuFeaturesToHex(field(s, 'host-features'));
+    view.negotiated = qemuFeaturesToHex(field(s, 'guest-features'));
+  } catch (e) {
+    errors.push(`x-query-virtio-status: ${(e as Error).message}`);
+  }
+}
+
+/** Boots the real stack for one configuration, runs the guest workload, and always stops QEMU. */
+export async function runReal(cfg: RealConfig, opts: RealRunOptions): Promise<RealReport> {
+  const progress = opts.progress ?? (() => undefined);
+  const started = Date.now();
+  const base = opts.workDir ?? join(referenceDir(), 'runs');
+  const work = mkdtempSync(join(ensureDir(base), `${cfg.scenario}-`));
+  const files = {
+    initrd: buildInitramfs(opts.setup, work),
+    disk: join(work, 'disk.img'),
+    qmp: join(work, 'qmp.sock'),
+    trace: join(work, 'trace.log'),
+  };
+  const fd = openSync(files.disk, 'w');
+  ftruncateSync(fd, 64 * 2 ** 20);
+  closeSync(fd);
+  const errors: string[] = [];
+  const view: DeviceView = {
+    desc: null,
+    avail: null,
+    used: null,
+    status: null,
+    offered: null,
+    negotiated: null,
+    translated: null,
+    faulted: null,
+    availAtDevice: null,
+    availAtDriver: null,
+  };
+  let bootMs: number | null = null;
+  progress(`booting ${cfg.summary}`);
+  try {
+    const { lines, exit } = await withQemu(
+      {
+        binary: opts.setup.qemu,
+        args: qemuArgs(cfg, opts.setup, files),
+        timeoutMs: opts.timeoutMs ?? (cfg.xen ? 150_000 : 90_000),
+        ...(opts.onConsole ? { onLine: opts.onConsole } : {}),
+      },
+      async (q) => {
+        const qmp = await Qmp.connect(files.qmp).catch((cause: unknown) => {
+          const said = q.lines
+            .filter((l) => l.startsWith('[qemu]'))
+            .slice(-3)
+            .join(' ');
+          throw new ReferenceError(
+            'QEMU_START_FAILED',
+            'environment',
+            `QEMU did not start: ${said || (cause as Error).message}`,
+            { cause },
+          );
+        });
+        try {
+          const init = await q.waitForLine(/NESTLAB phase=init/, 1e9);
+          if (init) bootMs = Date.now() - started;
+          const done = await q.waitForLine(/NESTLAB phase=done/, 1e9);
+          if (!done)
+            errors.push(
+              q.running ? 'the guest did not finish' : 'QEMU exited before the guest finished',
+            );
+          if (q.running) {
+            await askDevice(qmp, view, errors);
+            await lookAtRings(qmp, q.lines, view);
+          }
+          await qmp.execute('quit').catch(() => undefined);
+        } finally {
+          qmp.close();
+        }
+      },
+    );
+    if (exit.timedOut) errors.push(`QEMU hit its hard timeout and was killed`);
+    if (cfg.viommu) countTrace(files.trace, view);
+    const facts = parseGuestLines(lines);
+    const report = buildReport(cfg, facts, view, cfg.xen ? dom0MachineRange(lines) : null, errors);
+    return { ...report, bootMs, elapsedMs: Date.now() - started };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** `xp` of the avail header where the device looks and where the driver wrote it (misdirection evidence). */
+async function lookAtRings(qmp: Qmp, lines: readonly string[], view: DeviceView): Promise<void> {
+  const facts = parseGuestLines(lines);
+  const qsize = Number(facts.get('queue.size') ?? 0);
+  const machine = facts.get('ring.machine');
+  if (!qsize || !view.avail || !machine) return;
+  const driverAvail = BigInt(machine) + BigInt(16 * qsize);
+  const xp = async (a: bigint) => (await qmp.hmp(`xp /2xh 0x${a.toString(16)}`)).trim();
+  view.availAtDevice = await xp(BigInt(view.avail)).catch(() => null);
+  view.availAtDriver = await xp(driverAvail).catch(() => null);
+}
+
+function countTrace(path: string, view: DeviceView): void {
+  if (!existsSync(path)) return;
+  const text = readFileSync(path, 'utf8');
+  view.translated = (text.match(/vtd_dmar_translate/g) ?? []).length;
+  view.faulted = (text.match(/vtd_dmar_fault/g) ?? []).length;
+}
+
+function ensureDir(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
