@@ -2,6 +2,7 @@
 // policy → queue → DRIVER_OK), interrupts, reset. Owns the per-run state.
 import {
   P2mGet,
+  deviceToken,
   type DriverGeneration,
   type DmaPolicy,
   type ReplyOf,
@@ -182,6 +183,8 @@ export class BlkDriver {
         eventIdx: progress.negotiated.has(VIRTIO_F.EVENT_IDX),
         notify: regs.notifyAddr(notifyOff),
         queueIndex: 0,
+        chainKeyPrefix: `${deviceToken(bdf)}.q0`,
+        tracer: this.d.tracer,
       });
       const zero = cpu.batch();
       ring.zeroStores(zero);
@@ -208,7 +211,16 @@ export class BlkDriver {
         broken: () => (this.live?.block === block ? this.brokenState() : DRIVER_GONE),
         onError: (err, what) => this.d.log.warn({ err: errorInfo(err), what }, 'I/O path error'),
       });
-      this.live = { bdf, regs, ring, block, routing, policy, pages, capacitySectors };
+      const live: Live = { bdf, regs, ring, block, routing, policy, pages, capacitySectors };
+      ring.completions.onUsed = (done) => {
+        if (this.live === live) for (const h of done) block.onUsed(h);
+      };
+      ring.completions.onError = (err) =>
+        this.d.log.warn(
+          { err: errorInfo(err) },
+          'used ring re-read after enabling callbacks failed',
+        );
+      this.live = live;
       return reply({ ok: true, error: null, ring: ring.describe() });
     } catch (err) {
       const e = errorInfo(err);
@@ -234,9 +246,7 @@ export class BlkDriver {
       vector: role === 'queue' ? String(QUEUE_VECTOR) : String(CONFIG_VECTOR),
     });
     if (role === 'queue') {
-      const done = await live.ring.harvest();
-      if (this.live !== live) return;
-      for (const h of done) live.block.onUsed(h.token);
+      await live.ring.interrupt();
       return;
     }
     // vp_config_changed → virtio_config_changed; NEEDS_RESET fails everything in flight.
@@ -269,6 +279,8 @@ export class BlkDriver {
               freeDescs: l.ring.freeDescs,
               kicks: l.ring.kicks,
               kicksSuppressed: l.ring.kicksSuppressed,
+              kickReads: l.ring.kickReads,
+              polls: l.ring.completions.polls,
               bogusUsed: l.ring.bogusUsed,
             },
             pages: { used: l.pages.usedPages, free: l.pages.freePages },

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { bench, BENCH_HELP } from './cli/bench.js';
 import { consoleCmd, CONSOLE_HELP } from './cli/console-cmd.js';
 import { explain, EXPLAIN_HELP } from './cli/explain.js';
 import { faults, FAULTS_HELP } from './cli/faults.js';
@@ -6,6 +7,7 @@ import { matrix, MATRIX_HELP } from './cli/matrix.js';
 import { reference, REFERENCE_HELP } from './cli/reference.js';
 import { run, RUN_HELP } from './cli/run.js';
 import { scenarios, SCENARIOS_HELP } from './cli/scenarios.js';
+import { soak, SOAK_HELP } from './cli/soak.js';
 import { traceCmd, TRACE_HELP } from './cli/trace.js';
 import { up, UP_HELP } from './cli/up.js';
 import { EXIT, UsageError } from './cli/usage.js';
@@ -24,6 +26,8 @@ Commands:
   console   run only the console against a fleet elsewhere (containers)
   faults    list, add or clear transport faults on the running fleet
   reference run a scenario on the real stack (QEMU + Xen + Linux) next to nestlab's run
+  bench     measure messages per I/O, latency, IOPS and memory as ratios against baselines
+  soak      run I/O and transport faults for a long time; watch memory and lost I/Os
   help      this text, or \`nestlab help <command>\`
 
 Run \`nestlab help <command>\` for a command's options.`;
@@ -38,6 +42,8 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   console: { run: consoleCmd, help: CONSOLE_HELP },
   faults: { run: faults, help: FAULTS_HELP },
   reference: { run: reference, help: REFERENCE_HELP },
+  bench: { run: bench, help: BENCH_HELP },
+  soak: { run: soak, help: SOAK_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -68,7 +74,8 @@ main(process.argv.slice(2)).then(
       e.code === 'SCENARIO_INVALID' ||
       e.code?.startsWith('ERR_PARSE_ARGS')
     ) {
-      process.stderr.write(`nestlab: ${e.message}\n`);
+      // Parser messages can carry a long multi-line dump of the input; the first line says it.
+      process.stderr.write(`nestlab: ${e.message.split('\n')[0]}\n`);
       process.exit(EXIT.usage);
     }
     process.stderr.write(`nestlab: ${e.message}\n`);

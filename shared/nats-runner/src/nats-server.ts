@@ -38,7 +38,10 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const bin = natsServerBinary();
   const dir = mkdtempSync(join(tmpdir(), 'nestlab-nats-'));
   const conf = join(dir, 'nats.conf');
-  writeFileSync(conf, `listen: "127.0.0.1:${opts.port ?? -1}"\n${opts.config ?? ''}\n`);
+  // 0600: the config may hold passwords (authorizationConfig).
+  writeFileSync(conf, `listen: "127.0.0.1:${opts.port ?? -1}"\n${opts.config ?? ''}\n`, {
+    mode: 0o600,
+  });
   const child = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const port = await new Promise<number>((resolve, reject) => {

@@ -39,6 +39,92 @@ describe('admin app', () => {
   });
 });
 
+describe('admin app: bad input at the edge', () => {
+  // A service's runtime-configuration route, as services add them through `routes`.
+  let configured: unknown = null;
+  const app = buildAdminApp({
+    service: 'svc',
+    metrics: new MetricsRegistry(),
+    readiness: () => ({ ready: true, nats: true, started: true }),
+    state: () => {
+      throw Object.assign(new Error('state exploded'), { code: 'STATE_BROKEN' });
+    },
+    routes: (a) => {
+      a.post('/config', async (req) => {
+        configured = req.body;
+        return { ok: true };
+      });
+      a.get('/boom', async () => {
+        throw new Error('handler bug');
+      });
+    },
+  });
+
+  it('refuses a body over 1 MiB with 413 and a code, and keeps the old configuration', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/config',
+      headers: { 'content-type': 'application/json' },
+      payload: `{"pad":"${'x'.repeat((1 << 20) + 16)}"}`,
+    });
+    assert.equal(res.statusCode, 413);
+    assert.equal(res.json().code, 'FST_ERR_CTP_BODY_TOO_LARGE');
+    assert.equal(configured, null);
+  });
+
+  it('refuses malformed JSON (400) and an unsupported content type (415), with codes', async () => {
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/config',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"a":',
+    });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.json().code, /^FST_ERR_CTP_/);
+    const xml = await app.inject({
+      method: 'POST',
+      url: '/config',
+      headers: { 'content-type': 'application/xml' },
+      payload: '<a/>',
+    });
+    assert.equal(xml.statusCode, 415);
+    assert.equal(xml.json().code, 'FST_ERR_CTP_INVALID_MEDIA_TYPE');
+    assert.equal(configured, null);
+  });
+
+  it('answers every wrong method and unknown path with a typed 404', async () => {
+    const cases: [string, string][] = [
+      ['POST', '/healthz'],
+      ['PUT', '/state'],
+      ['DELETE', '/metrics'],
+      ['PATCH', '/readyz'],
+      ['GET', '/config'],
+      ['GET', '/nope'],
+      ['GET', '/../state/..%2f..%2fetc%2fpasswd'],
+      ['GET', `/${'a'.repeat(8000)}`],
+    ];
+    for (const [method, url] of cases) {
+      const res = await app.inject({ method: method as 'GET', url });
+      assert.equal(res.statusCode, 404, `${method} ${url.slice(0, 40)}`);
+      assert.equal(res.json().code, 'NOT_FOUND');
+      assert.ok(res.json().message.length <= 9000);
+    }
+    const badUrl = await app.inject('/%ff%fe');
+    assert.equal(badUrl.statusCode, 400);
+    assert.equal(badUrl.json().code, 'FST_ERR_BAD_URL');
+  });
+
+  it('turns a throwing handler or state source into a 500 with a code; the app keeps serving', async () => {
+    const boom = await app.inject('/boom');
+    assert.equal(boom.statusCode, 500);
+    assert.deepEqual(boom.json(), { code: 'INTERNAL', message: 'handler bug' });
+    const state = await app.inject('/state');
+    assert.equal(state.statusCode, 500);
+    assert.equal(state.json().code, 'STATE_BROKEN');
+    assert.equal((await app.inject('/healthz')).statusCode, 200);
+  });
+});
+
 describe('loadConfig', () => {
   it('has defaults and names the bad variable', () => {
     const c = loadConfig('x', 7000, {});

@@ -1,7 +1,17 @@
-import { context, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  context,
+  trace,
+  type Context,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
 import {
   errors as natsErrors,
   headers as natsHeaders,
+  type MsgHdrs,
   type NatsConnection,
   type Subscription,
 } from '@nats-io/nats-core';
@@ -23,12 +33,18 @@ import {
   ATTR,
   MESSAGING,
   MESSAGING_SYSTEM_NATS,
+  extractBatchItems,
   extractTraceContext,
+  injectBatchItems,
   injectTraceContext,
+  linksOf,
+  withBatchItems,
+  type BatchItem,
 } from '@nestlab/telemetry';
 import type { Logger } from 'pino';
 import type { MetricsRegistry } from './metrics.js';
 import { FaultInjector, HeldMessage, applyFault, type Inbound } from './faults/index.js';
+import { ReplyInbox } from './reply-inbox.js';
 
 // Fault control itself is never faulted, or an experiment could not be stopped.
 const CONTROL = /\.faults\.(set|list)$/;
@@ -50,12 +66,19 @@ export interface SendOptions {
   params?: Record<string, string>;
   data?: Uint8Array;
   timeoutMs?: number;
+  /**
+   * A message that serves several I/Os: it travels in `parent` (default: the
+   * active context), its span links to every item, and each item's context
+   * rides along so the receiver can work in that item's own trace.
+   */
+  batch?: { parent?: Context; items: readonly BatchItem[] };
 }
 
 /**
  * The one place services touch NATS: every message is decoded, validated and
  * traced here, and every failure becomes a typed error reply or a counted,
  * logged drop. A handler's throw never reaches the process.
+ * Requests go out through one shared reply inbox (reply-inbox.ts).
  */
 export class Bus {
   private readonly subs: Subscription[] = [];
@@ -65,7 +88,10 @@ export class Bus {
   private readonly received;
   private readonly rejected;
   private readonly sent;
+  private readonly replied;
   private readonly failures;
+  private readonly replies: ReplyInbox;
+  private readonly subjects = new Map<MessageDef, string>();
 
   constructor(
     readonly nc: NatsConnection,
@@ -82,11 +108,19 @@ export class Bus {
       'nestlab_messages_rejected_total',
       'Messages refused as malformed, by kind and code',
     );
-    this.sent = metrics.counter('nestlab_messages_sent_total', 'Messages sent, by message kind');
+    this.sent = metrics.counter(
+      'nestlab_messages_sent_total',
+      'Requests and events sent, by message kind',
+    );
+    this.replied = metrics.counter(
+      'nestlab_replies_sent_total',
+      'Replies sent (ok or error), by message kind',
+    );
     this.failures = metrics.counter(
       'nestlab_requests_failed_total',
       'Outgoing requests that failed, by kind and code',
     );
+    this.replies = new ReplyInbox(nc, log);
   }
 
   /** Serves one message kind on this stack. */
@@ -117,6 +151,11 @@ export class Bus {
     else applyFault(decision, msg, deliver, this.held);
   }
 
+  private respond(def: MessageDef, msg: Inbound, payload: Uint8Array): void {
+    this.replied.inc({ kind: def.name });
+    msg.respond(payload);
+  }
+
   private async dispatch<M extends MessageDef>(
     def: M,
     handler: Handler<M>,
@@ -134,10 +173,13 @@ export class Bus {
         { subject: msg.subject, code: coded.code, reason: coded.message },
         'malformed message refused',
       );
-      if (msg.reply) msg.respond(encodeErrorReply(coded));
+      if (msg.reply) this.respond(def, msg, encodeErrorReply(coded));
       return;
     }
-    const parent = extractTraceContext(msg.headers);
+    const hdrs = msg.headers;
+    let parent = hdrs ? extractTraceContext(hdrs, ROOT_CONTEXT) : ROOT_CONTEXT;
+    const items = extractBatchItems(hdrs);
+    if (items) parent = withBatchItems(parent, items);
     const span = this.tracer.startSpan(
       `${def.name} process`,
       {
@@ -148,6 +190,7 @@ export class Bus {
           [MESSAGING.operationType]: 'process',
           [MESSAGING.bodySize]: msg.data.length,
         },
+        ...(items ? { links: linksOf(items.values()) } : {}),
       },
       parent,
     );
@@ -155,9 +198,8 @@ export class Bus {
       const out = await context.with(trace.setSpan(parent, span), () => handler(incoming));
       if (msg.reply && def.reply) {
         const reply = out as { body: ReplyOf<M>; data?: Uint8Array };
-        msg.respond(encodeReply(def, reply.body, reply.data), {
-          headers: injectTraceContext(natsHeaders()),
-        });
+        // Replies carry no trace context: the requester's span already frames the exchange.
+        this.respond(def, msg, encodeReply(def, reply.body, reply.data));
       }
     } catch (err) {
       const coded = toCodedError(err);
@@ -169,10 +211,34 @@ export class Bus {
           { kind: def.name, code: coded.code, reason: coded.message },
           'request refused',
         );
-      if (msg.reply) msg.respond(encodeErrorReply(coded));
+      if (msg.reply) this.respond(def, msg, encodeErrorReply(coded));
     } finally {
       span.end();
     }
+  }
+
+  private subjectFor(def: MessageDef, params?: Record<string, string>): string {
+    if (params) return subjectOf(def, this.stack, params);
+    let s = this.subjects.get(def);
+    if (s === undefined) this.subjects.set(def, (s = subjectOf(def, this.stack)));
+    return s;
+  }
+
+  private sendSpan(def: MessageDef, subject: string, kind: SpanKind, opts: SendOptions): Span {
+    const items = opts.batch?.items;
+    return this.tracer.startSpan(
+      `${def.name} send`,
+      {
+        kind,
+        attributes: {
+          [MESSAGING.system]: MESSAGING_SYSTEM_NATS,
+          [MESSAGING.destination]: subject,
+          [MESSAGING.operationType]: 'send',
+        },
+        ...(items && items.length > 0 ? { links: linksOf(items.map((i) => i.span)) } : {}),
+      },
+      opts.batch?.parent ?? context.active(),
+    );
   }
 
   /** Request/reply with a timeout; error replies come back as thrown RemoteErrors. */
@@ -181,23 +247,14 @@ export class Bus {
     head: RequestOf<M>,
     opts: SendOptions = {},
   ): Promise<{ head: ReplyOf<M>; data: Uint8Array }> {
-    const subject = subjectOf(def, this.stack, opts.params);
-    const span = this.tracer.startSpan(`${def.name} send`, {
-      kind: SpanKind.CLIENT,
-      attributes: {
-        [MESSAGING.system]: MESSAGING_SYSTEM_NATS,
-        [MESSAGING.destination]: subject,
-        [MESSAGING.operationType]: 'send',
-      },
-    });
-    const hdrs = injectTraceContext(natsHeaders(), trace.setSpan(context.active(), span));
+    const subject = this.subjectFor(def, opts.params);
+    const span = this.sendSpan(def, subject, SpanKind.CLIENT, opts);
     this.sent.inc({ kind: def.name });
     try {
-      const reply = await this.nc.request(subject, encodeRequest(def, head, opts.data), {
-        timeout: opts.timeoutMs ?? 5000,
-        headers: hdrs,
-      });
-      return decodeReply(def, subject, reply.data);
+      const hdrs = traceHeaders(span, opts.batch?.items);
+      const payload = encodeRequest(def, head, opts.data);
+      const reply = await this.replies.call(subject, payload, hdrs, opts.timeoutMs ?? 5000);
+      return decodeReply(def, subject, reply);
     } catch (err) {
       const mapped = mapNatsError(err, subject);
       const code = (mapped as { code?: string }).code ?? 'INTERNAL';
@@ -210,22 +267,34 @@ export class Bus {
     }
   }
 
-  /** Fire-and-forget, for what is fire-and-forget on hardware too (doorbells, MSIs). */
+  /** Fire-and-forget, for what is fire-and-forget on hardware too (doorbells, MSIs, posted writes). */
   publish<M extends MessageDef>(def: M, head: RequestOf<M>, opts: SendOptions = {}): void {
-    const subject = subjectOf(def, this.stack, opts.params);
+    const subject = this.subjectFor(def, opts.params);
+    const span = opts.batch ? this.sendSpan(def, subject, SpanKind.PRODUCER, opts) : undefined;
     this.sent.inc({ kind: def.name });
-    this.nc.publish(subject, encodeRequest(def, head, opts.data), {
-      headers: injectTraceContext(natsHeaders()),
-    });
+    const hdrs = span ? traceHeaders(span, opts.batch?.items) : traceHeaders(trace.getActiveSpan());
+    this.nc.publish(subject, encodeRequest(def, head, opts.data), hdrs ? { headers: hdrs } : {});
+    span?.end();
   }
 
   async close(): Promise<void> {
     for (const s of this.subs) s.unsubscribe();
     this.subs.length = 0;
+    this.replies.close();
   }
 }
 
+/** W3C trace context (and batch items) for a span; none when there is nothing to carry. */
+function traceHeaders(span: Span | undefined, items?: readonly BatchItem[]): MsgHdrs | undefined {
+  const sc = span?.spanContext();
+  if (!span || !sc || !trace.isSpanContextValid(sc)) return undefined;
+  const hdrs = injectTraceContext(natsHeaders(), trace.setSpan(ROOT_CONTEXT, span));
+  if (items && items.length > 0) injectBatchItems(hdrs, items);
+  return hdrs;
+}
+
 function mapNatsError(err: unknown, subject: string): Error {
+  if (err instanceof ProtocolError) return err;
   if (err instanceof natsErrors.NoRespondersError) {
     return new ProtocolError('NO_RESPONDERS', `nobody serves ${subject}`, 'transient', {
       cause: err,
@@ -235,19 +304,6 @@ function mapNatsError(err: unknown, subject: string): Error {
     return new ProtocolError('TIMEOUT', `no reply on ${subject} in time`, 'transient', {
       cause: err,
     });
-  }
-  if (err instanceof natsErrors.RequestError) {
-    const inner = (err as Error & { cause?: unknown }).cause;
-    if (inner instanceof natsErrors.NoRespondersError) {
-      return new ProtocolError('NO_RESPONDERS', `nobody serves ${subject}`, 'transient', {
-        cause: err,
-      });
-    }
-    if (inner instanceof natsErrors.TimeoutError) {
-      return new ProtocolError('TIMEOUT', `no reply on ${subject} in time`, 'transient', {
-        cause: err,
-      });
-    }
   }
   return err instanceof Error ? err : new Error(String(err));
 }

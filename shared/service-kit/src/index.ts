@@ -6,3 +6,4 @@ export * from './service.js';
 export * from './run.js';
 export * from './log.js';
 export * from './random.js';
+export * from './faults/domain.js';

@@ -1,10 +1,11 @@
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { FaultControl, Ping } from '@nestlab/protocol';
-import { startTelemetry } from '@nestlab/telemetry';
+import { startTelemetry, TelemetryConfigError } from '@nestlab/telemetry';
 import { createLogger, type Logger } from './log.js';
 import { buildAdminApp } from './admin.js';
 import { Bus } from './bus.js';
+import { DomainFaults } from './faults/domain.js';
 import { ConfigError, loadConfig, type ServiceConfig } from './config.js';
 import { MetricsRegistry } from './metrics.js';
 import type { ServiceContext, ServiceModule } from './service.js';
@@ -32,7 +33,16 @@ export async function runService(mod: ServiceModule): Promise<RunningService> {
     }
     throw err;
   }
-  const telemetry = startTelemetry({ serviceName: mod.name, stack: config.stack });
+  let telemetry: ReturnType<typeof startTelemetry>;
+  try {
+    telemetry = startTelemetry({ serviceName: mod.name, stack: config.stack });
+  } catch (err) {
+    if (err instanceof TelemetryConfigError) {
+      process.stderr.write(`${mod.name}: invalid configuration: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   const log = createLogger(mod.name, config.logLevel, { stack: config.stack });
   const metrics = new MetricsRegistry();
   const started = Date.now();
@@ -50,7 +60,8 @@ export async function runService(mod: ServiceModule): Promise<RunningService> {
   })();
 
   const bus = new Bus(nc, config.stack, telemetry.tracer, log, metrics);
-  const ctx: ServiceContext = { config, bus, log, metrics, tracer: telemetry.tracer };
+  const faults = new DomainFaults(mod.name);
+  const ctx: ServiceContext = { config, bus, log, metrics, tracer: telemetry.tracer, faults };
   bus.handle(Ping[mod.token], () => ({
     body: {
       service: mod.token,
@@ -69,7 +80,14 @@ export async function runService(mod: ServiceModule): Promise<RunningService> {
       log.warn({ rules: head.rules.length, seed: head.seed }, 'fault plan set');
       return { body: { rules: head.rules.length } };
     });
-    bus.handle(control.list, () => ({ body: bus.faults.snapshot() }));
+    bus.handle(control.list, () => ({
+      body: { ...bus.faults.snapshot(), domain: faults.events() },
+    }));
+    bus.handle(control.inject, async ({ head }) => {
+      const armed = await faults.arm(head);
+      log.warn({ kind: head.kind, count: head.count ?? 1, armed }, 'domain fault armed');
+      return { body: { armed } };
+    });
   }
 
   const admin = buildAdminApp({

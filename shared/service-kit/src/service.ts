@@ -3,6 +3,7 @@ import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { ServiceToken } from '@nestlab/protocol';
 import type { Bus } from './bus.js';
+import type { DomainFaults } from './faults/domain.js';
 import type { ServiceConfig } from './config.js';
 import type { MetricsRegistry } from './metrics.js';
 
@@ -13,6 +14,8 @@ export interface ServiceContext {
   readonly log: Logger;
   readonly metrics: MetricsRegistry;
   readonly tracer: Tracer;
+  /** Where the service declares the domain faults it owns (`faults.on(kind, handler)`). */
+  readonly faults: DomainFaults;
 }
 
 /** A service, as its app.ts defines it; service-kit runs it. */

@@ -1,3 +1,5 @@
 export * from './attributes.js';
 export * from './setup.js';
 export * from './nats-context.js';
+export * from './sampling.js';
+export * from './batch-items.js';

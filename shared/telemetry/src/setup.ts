@@ -8,6 +8,8 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import { ATTR } from './attributes.js';
+import { NoContextManager } from './no-context.js';
+import { IoBudgetSampler, configureSampling, ioTraceCapFromEnv } from './sampling.js';
 
 export interface TelemetryOptions {
   serviceName: string;
@@ -16,6 +18,8 @@ export interface TelemetryOptions {
   otlpEndpoint?: string;
   /** Extra processors (tests add an in-memory exporter). */
   spanProcessors?: SpanProcessor[];
+  /** I/O traces recorded per run; default NESTLAB_TRACE_IO_CAP, else DEFAULT_IO_TRACE_CAP. */
+  ioTraceCap?: number;
 }
 
 export interface Telemetry {
@@ -28,7 +32,9 @@ export interface Telemetry {
  * Starts the NodeSDK. Call it first in a service's server.ts, before the app
  * is built, so every span the app makes has a provider behind it. With no
  * endpoint configured the SDK still runs (trace context still propagates);
- * spans simply go nowhere.
+ * spans are then not recorded, and no context is carried across async hops
+ * (that costs a hook on every promise). With one, every I/O of a run is
+ * traced up to a cap (NESTLAB_TRACE_IO_CAP, default DEFAULT_IO_TRACE_CAP).
  */
 export function startTelemetry(opts: TelemetryOptions): Telemetry {
   const env = process.env;
@@ -44,11 +50,16 @@ export function startTelemetry(opts: TelemetryOptions): Telemetry {
       new BatchSpanProcessor({
         exporter: new OTLPTraceExporter({ url }),
         scheduledDelayMillis: 500,
+        // A busy run makes tens of thousands of spans a second: queue them rather than drop.
+        maxQueueSize: 1 << 17,
+        maxExportBatchSize: 4096,
       }),
     );
   }
-  // The SDK registers no tracer provider when it has no processor; a no-op one
-  // keeps real trace ids and context propagation even when nothing exports.
+  const recording = processors.length > 0;
+  // With nothing to export, spans are not recorded at all (the sampler says so),
+  // but the SDK still runs: real trace ids and context propagation stay.
+  configureSampling(recording, opts.ioTraceCap ?? ioTraceCapFromEnv(env));
   if (processors.length === 0) processors.push(new NoopSpanProcessor());
   const sdk = new NodeSDK({
     serviceName: opts.serviceName,
@@ -56,6 +67,9 @@ export function startTelemetry(opts: TelemetryOptions): Telemetry {
     autoDetectResources: false,
     spanProcessors: processors,
     instrumentations: [],
+    // OTEL_TRACES_SAMPLER, when set, is the user's choice; otherwise the I/O budget.
+    ...(env['OTEL_TRACES_SAMPLER'] ? {} : { sampler: new IoBudgetSampler() }),
+    ...(recording ? {} : { contextManager: new NoContextManager() }),
   });
   sdk.start();
   return {

@@ -1,21 +1,30 @@
 // The block layer over one virtqueue: one trace per I/O ('dom0.io'), DMA
 // mapping, ring posting, and completion (status, data, unmap) — each I/O ends
-// exactly once through the request tracker.
-import { addOffset, toHex } from '@nestlab/addr';
+// exactly once through the request tracker. The I/O's CPU stores ride with its
+// chain and its completion loads with the used-ring read, so the ring driver
+// can batch several I/Os into one message each way.
+import { addOffset, toHex, type PseudoPhysAddr } from '@nestlab/addr';
 import { ATTR } from '@nestlab/telemetry';
 import {
+  INVALID_SPAN_CONTEXT,
   ROOT_CONTEXT,
   SpanStatusCode,
   context,
   trace,
   type Context,
+  type Span,
   type Tracer,
 } from '@opentelemetry/api';
 import { errorInfo } from '../errors.js';
-import { tracedMap, type DmaMapping, type DmaPolicyImpl } from '../dma/policy.js';
+import {
+  tracedMap,
+  type DmaDirection,
+  type DmaMapping,
+  type DmaPolicyImpl,
+} from '../dma/policy.js';
 import type { CpuMemory } from '../mm/cpu-memory.js';
 import type { PageAllocator, PageRun } from '../mm/page-allocator.js';
-import type { SplitRingDriver } from '../virtio/split-ring-driver.js';
+import type { CpuStore, Harvested, SplitRingDriver } from '../virtio/split-ring-driver.js';
 import type { Dom0Metrics } from '../metrics.js';
 import { BLK_REQ_HEADER_SIZE } from '@nestlab/virtio';
 import {
@@ -27,7 +36,7 @@ import {
   statusError,
   type BlkIo,
 } from './blk-request.js';
-import type { RequestTracker } from './request-tracker.js';
+import type { LazyAbort, RequestTracker } from './request-tracker.js';
 
 export interface Completion {
   status: number;
@@ -47,6 +56,8 @@ export interface IoResult {
 interface IoState {
   readonly io: BlkIo;
   readonly ctx: Context;
+  /** The I/O's trace is recorded: worth child spans. */
+  readonly recording: boolean;
   readonly deadlineAt: number;
   pages?: PageRun;
   hdr?: DmaMapping;
@@ -66,6 +77,7 @@ export interface BlockDeviceDeps {
   readonly onError?: (err: unknown, what: string) => void;
 }
 
+const UNTRACED = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 const STATUS_SENTINEL = 0xff; // a status the device never writes: shows it did not write one
 const MAX_REQUEST_TIMEOUT_MS = 5000;
 const MIN_REQUEST_TIMEOUT_MS = 1000;
@@ -94,14 +106,19 @@ export class BlockDevice {
       },
     });
     const ctx = trace.setSpan(ROOT_CONTEXT, span);
-    const { outcome, signal } = this.d.tracker.start(io.id, deadlineMs);
+    const { outcome, abort } = this.d.tracker.start(io.id, deadlineMs);
     const broken = this.d.broken();
     if (broken !== null) {
       this.d.tracker.fail(io.id, broken.code, broken.message);
     } else {
-      const state: IoState = { io, ctx, deadlineAt: Date.now() + deadlineMs };
+      const state: IoState = {
+        io,
+        ctx,
+        recording: span.isRecording(),
+        deadlineAt: Date.now() + deadlineMs,
+      };
       void context
-        .with(ctx, () => this.start(state, signal))
+        .with(ctx, () => this.start(state, abort))
         .catch((err: unknown) => {
           const e = errorInfo(err);
           this.d.tracker.fail(io.id, e.code, e.message);
@@ -138,60 +155,58 @@ export class BlockDevice {
     );
   }
 
-  private async start(s: IoState, signal: AbortSignal): Promise<void> {
+  private async start(s: IoState, abort: LazyAbort): Promise<void> {
     const { io } = s;
     const { tracer, policy } = this.d;
     this.states.set(io.id, s);
     try {
-      s.pages = this.d.pages.alloc(requestPages(io.len));
-      s.hdr = await tracedMap(
-        tracer,
-        policy,
-        s.pages.addr,
-        STATUS_OFFSET + 1,
-        'bidirectional',
-        'header+status',
-      );
-      signal.throwIfAborted();
-      const data = dataAddr(s.pages.addr);
-      s.data = await tracedMap(
-        tracer,
-        policy,
-        data,
-        io.len,
-        io.op === 'read' ? 'from-device' : 'to-device',
-        'data',
-      );
-      signal.throwIfAborted();
+      const pages = this.d.pages.alloc(requestPages(io.len));
+      s.pages = pages;
+      // Header+status and data are mapped side by side (two hypercalls in flight under an IOMMU).
+      const map = (pseudo: PseudoPhysAddr, len: number, dir: DmaDirection, what: string) =>
+        s.recording
+          ? tracedMap(tracer, policy, pseudo, len, dir, what)
+          : policy.map(pseudo, len, dir);
+      const maps = await Promise.allSettled([
+        map(pages.addr, STATUS_OFFSET + 1, 'bidirectional', 'header+status'),
+        map(dataAddr(pages.addr), io.len, io.op === 'read' ? 'from-device' : 'to-device', 'data'),
+      ]);
+      if (maps[0].status === 'fulfilled') s.hdr = maps[0].value;
+      if (maps[1].status === 'fulfilled') s.data = maps[1].value;
+      for (const m of maps) if (m.status === 'rejected') throw m.reason;
+      if (abort.aborted) throw abort.signal.reason;
     } catch (err) {
       await this.release(s);
       throw err;
     }
-    const batch = this.d.cpu.batch();
+    const { hdr, data, pages } = s as Required<IoState>;
     const head = new Uint8Array(STATUS_OFFSET + 1);
     head.set(blkHeader(io));
     head[STATUS_OFFSET] = STATUS_SENTINEL;
-    batch.write(s.pages.addr, head);
+    const stores: CpuStore[] = [{ addr: pages.addr, bytes: head }];
     if (io.op === 'write' && io.data) {
-      batch.write(dataAddr(s.pages.addr), io.data);
+      stores.push({ addr: dataAddr(pages.addr), bytes: io.data });
       // swiotlb_tbl_map_single copies a to-device buffer into its bounce slot.
-      if (s.data.bounce !== null) batch.write(s.data.bounce, io.data);
+      if (data.bounce !== null) stores.push({ addr: data.bounce, bytes: io.data });
     }
+    const loads = [{ addr: addOffset(pages.addr, STATUS_OFFSET), len: 1 }];
+    if (io.op === 'read') loads.push({ addr: data.bounce ?? dataAddr(pages.addr), len: io.len });
     const buffers = [
-      { bus: s.hdr.bus, len: BLK_REQ_HEADER_SIZE, writable: false },
-      { bus: s.data.bus, len: io.len, writable: io.op === 'read' },
-      { bus: addOffset(s.hdr.bus, STATUS_OFFSET), len: 1, writable: true },
+      { bus: hdr.bus, len: BLK_REQ_HEADER_SIZE, writable: false },
+      { bus: data.bus, len: io.len, writable: io.op === 'read' },
+      { bus: addOffset(hdr.bus, STATUS_OFFSET), len: 1, writable: true },
     ];
+    const root = trace.getSpanContext(s.ctx);
     try {
-      await tracer.startActiveSpan('dom0.ring.post', async (span) => {
+      await this.child(s, 'dom0.ring.post', async (span) => {
         try {
-          const r = await this.d.ring.post(buffers, io.id, batch, {
-            ioIds: [io.id],
-            signal,
-            timeoutMs: this.timeout(s),
-          });
+          const r = await this.d.ring.post(
+            { token: io.id, buffers, stores, loads, ...(root ? { io: root } : {}) },
+            { signal: () => abort.signal, timeoutMs: this.timeout(s) },
+          );
           span.setAttribute('nestlab.ring.head', r.head);
           span.setAttribute('nestlab.ring.kicked', r.kicked);
+          span.setAttribute('nestlab.ring.batched', r.batched);
           this.d.metrics.kicks.inc({ outcome: r.kicked ? 'sent' : 'suppressed' });
         } finally {
           span.end();
@@ -200,20 +215,21 @@ export class BlockDevice {
     } catch (err) {
       // Aborted while waiting for descriptors: nothing reached the ring. Otherwise the
       // device may have seen the chain: keep its buffers until it completes.
-      if (signal.aborted && err === signal.reason) await this.release(s);
+      if (abort.abortedBy(err)) await this.release(s);
       throw err;
     }
   }
 
-  /** A used element for `id` (from the interrupt's harvest). */
-  onUsed(id: string): void {
+  /** A used element for an I/O (from the interrupt's harvest), with its completion loads. */
+  onUsed(h: Harvested<string>): void {
+    const id = h.token;
     const s = this.states.get(id);
     if (s === undefined) {
       this.unknownCompletions++;
       return;
     }
     void context
-      .with(s.ctx, () => this.finish(s))
+      .with(s.ctx, () => this.finish(s, h.loads))
       .catch((err: unknown) => {
         const e = errorInfo(err);
         this.d.tracker.fail(id, e.code, e.message);
@@ -221,27 +237,21 @@ export class BlockDevice {
       });
   }
 
-  private async finish(s: IoState): Promise<void> {
-    await this.d.tracer.startActiveSpan('dom0.io.complete', async (span) => {
+  private async finish(s: IoState, loads: Uint8Array[]): Promise<void> {
+    await this.child(s, 'dom0.io.complete', async (span) => {
       try {
         const { io } = s;
         const pages = s.pages!;
-        const b = this.d.cpu.batch();
-        const hs = b.read(addOffset(pages.addr, STATUS_OFFSET), 1);
-        const from = s.data?.bounce ?? dataAddr(pages.addr);
-        const hd = io.op === 'read' ? b.read(from, io.len) : undefined;
-        const r = await b.commit({ ioIds: [io.id], timeoutMs: this.timeout(s) });
-        const status = r.get(hs)[0]!;
-        // A copy: the reply may be a Buffer view into NATS's read buffer (Buffer#slice does not copy).
-        const data = hd === undefined ? undefined : new Uint8Array(r.get(hd));
+        const status = loads[0]?.[0] ?? STATUS_SENTINEL;
+        const data = io.op === 'read' ? loads[1] : undefined;
         span.setAttribute('nestlab.blk.status', status);
         if (data !== undefined && s.data?.bounce) {
-          // sync_single_for_cpu: copy the bounce slot back into the caller's buffer.
+          // sync_single_for_cpu: copy the bounce slot back into the caller's buffer (stores, posted).
           span.setAttribute('nestlab.dma.bounce', toHex(s.data.bounce));
-          await this.d.cpu.write(dataAddr(pages.addr), data, {
-            ioIds: [io.id],
-            timeoutMs: this.timeout(s),
-          });
+          this.d.cpu
+            .batch()
+            .write(dataAddr(pages.addr), data)
+            .post({ ioIds: [io.id] });
         }
         await this.release(s);
         if (!this.d.tracker.complete(io.id, { status, ...(data ? { data } : {}) })) {
@@ -254,14 +264,20 @@ export class BlockDevice {
     });
   }
 
+  /** A child span of the I/O; when the I/O is not traced, none at all (not even a no-op one). */
+  private child<R>(s: IoState, name: string, fn: (span: Span) => Promise<R>): Promise<R> {
+    return s.recording ? this.d.tracer.startActiveSpan(name, fn) : fn(UNTRACED);
+  }
+
   /** Unmaps and frees; a failed unmap keeps the pages (the device may still reach them). */
   private async release(s: IoState): Promise<void> {
     this.states.delete(s.io.id);
-    try {
-      if (s.data) await this.d.policy.unmap(s.data);
-      if (s.hdr) await this.d.policy.unmap(s.hdr);
-    } catch (err) {
-      this.d.onError?.(err, `unmapping ${s.io.id}`);
+    // Both unmaps at once (two hypercalls in flight under an IOMMU).
+    const maps = [s.data, s.hdr].filter((m): m is DmaMapping => m !== undefined);
+    const out = await Promise.allSettled(maps.map((m) => this.d.policy.unmap(m)));
+    const failed = out.find((o) => o.status === 'rejected');
+    if (failed) {
+      this.d.onError?.(failed.reason, `unmapping ${s.io.id}`);
       return;
     }
     if (s.pages) this.d.pages.release(s.pages);

@@ -67,6 +67,7 @@ describe('one trace per I/O', () => {
       'dom0.dma.map',
       'dom0.dma.map',
       'dom0.io.complete',
+      'dom0.ring.harvest',
       'dom0.ring.post',
     ]);
     for (const m of children.filter((c) => c.name === 'dom0.dma.map')) {
@@ -77,6 +78,15 @@ describe('one trace per I/O', () => {
     }
     // The register double's handler span joined the I/O's trace through the NATS headers.
     const served = inTrace.filter((x) => x.name === 'l0.mem.access process');
-    assert.ok(served.length >= 2, 'ring post + completion reads travel in the I/O trace');
+    assert.ok(served.length >= 2, 'ring post + used-ring read travel in the I/O trace');
+    const harvest = children.find((c) => c.name === 'dom0.ring.harvest');
+    assert.ok(
+      inTrace.some(
+        (x) =>
+          x.name === 'l0.mem.access send' &&
+          x.parentSpanContext?.spanId === harvest?.spanContext().spanId,
+      ),
+      'the used-ring read (with the status load) is sent under the harvest',
+    );
   });
 });

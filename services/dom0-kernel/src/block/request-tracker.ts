@@ -10,7 +10,49 @@ export type IoOutcome<V> =
 interface Pending<V> {
   resolve: (o: IoOutcome<V>) => void;
   timer: NodeJS.Timeout;
-  abort: AbortController;
+  abort: LazyAbort;
+}
+
+/**
+ * The abort signal of one I/O, made only when someone asks for it: most I/Os
+ * never wait for anything abortable, and a signal per I/O was a measurable
+ * share of the submit path.
+ */
+export class LazyAbort {
+  private ctrl: AbortController | null = null;
+  private reason: unknown = undefined;
+  private done = false;
+
+  get signal(): AbortSignal {
+    if (this.ctrl === null) {
+      this.ctrl = new AbortController();
+      if (this.done) this.ctrl.abort(this.reason);
+    }
+    return this.ctrl.signal;
+  }
+
+  get aborted(): boolean {
+    return this.done;
+  }
+
+  /** Whether `err` is what aborting this I/O threw at a waiter. */
+  abortedBy(err: unknown): boolean {
+    return this.done && this.ctrl !== null && err === this.ctrl.signal.reason;
+  }
+
+  abort(reason: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    this.reason = reason;
+    this.ctrl?.abort(reason);
+  }
+}
+
+export interface Tracked<V> {
+  readonly outcome: Promise<IoOutcome<V>>;
+  /** Aborts when the I/O fails, so the submit path can stop early. */
+  readonly signal: AbortSignal;
+  readonly abort: LazyAbort;
 }
 
 const REMEMBER_SETTLED = 65536;
@@ -31,11 +73,11 @@ export class RequestTracker<V> {
    * Starts tracking; the promise settles exactly once. The signal aborts when
    * the I/O fails, so the submit path can stop early.
    */
-  start(id: string, deadlineMs: number): { outcome: Promise<IoOutcome<V>>; signal: AbortSignal } {
+  start(id: string, deadlineMs: number): Tracked<V> {
     if (this.pending.has(id) || this.settled.has(id)) {
       throw new Dom0Error('NOT_READY', `I/O id ${id} is already in use`, { kind: 'internal' });
     }
-    const abort = new AbortController();
+    const abort = new LazyAbort();
     const outcome = new Promise<IoOutcome<V>>((resolve) => {
       const timer = setTimeout(
         () => this.fail(id, 'TIMEOUT', `I/O ${id} did not complete within ${deadlineMs} ms`),
@@ -43,7 +85,13 @@ export class RequestTracker<V> {
       );
       this.pending.set(id, { resolve, timer, abort });
     });
-    return { outcome, signal: abort.signal };
+    return {
+      outcome,
+      abort,
+      get signal() {
+        return abort.signal;
+      },
+    };
   }
 
   isPending(id: string): boolean {

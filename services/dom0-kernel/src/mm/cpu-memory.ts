@@ -2,9 +2,13 @@
 // so every pseudo-physical access is translated page by page through the P2M
 // copy; MMIO (BAR) accesses use machine addresses as mapped by the kernel.
 // One batch becomes one MemAccess, RAM ops first in program order, then MMIO:
-// posted RAM writes are ordered before the doorbell, as on real hardware.
+// posted RAM writes are ordered before the doorbell, as on real hardware. A
+// batch of stores only (no loads) may be posted: published without waiting
+// for a reply, like a CPU's stores and a PCIe posted write; NATS keeps one
+// connection's messages in order and L0 applies them in arrival order.
 import { pageSpans, toHex, type MachineAddr, type PseudoPhysAddr } from '@nestlab/addr';
 import { MemAccess, type MemOp } from '@nestlab/protocol';
+import type { SendOptions } from '@nestlab/service-kit';
 import type { BusPort } from '../bus-port.js';
 import { Dom0Error } from '../errors.js';
 import type { P2mCopy } from './p2m-copy.js';
@@ -25,6 +29,8 @@ interface Op {
 export interface CommitOptions {
   ioIds?: string[];
   timeoutMs?: number;
+  /** The batch serves several I/Os: its trace parent and the items (see Bus SendOptions). */
+  batch?: SendOptions['batch'];
 }
 
 export class CpuMemory {
@@ -48,10 +54,15 @@ export class CpuMemory {
   }
 }
 
+type Section = 'ram' | 'mmio' | 'tail';
+
 export class CpuBatch {
   private readonly ram: Op[] = [];
   private readonly mmio: Op[] = [];
-  private readonly reads: { ram: boolean; index: number; len: number }[] = [];
+  /** RAM ops after the register accesses (loads that look at what a doorbell did). */
+  private readonly tail: Op[] = [];
+  private readonly reads: { section: Section; index: number; len: number }[] = [];
+  private afterMmio = false;
 
   constructor(
     private readonly bus: BusPort,
@@ -59,27 +70,37 @@ export class CpuBatch {
   ) {}
 
   get empty(): boolean {
-    return this.ram.length === 0 && this.mmio.length === 0;
+    return this.ram.length === 0 && this.mmio.length === 0 && this.tail.length === 0;
+  }
+
+  /** RAM ops from here on go after the register accesses, in program order. */
+  thenAfterMmio(): this {
+    this.afterMmio = true;
+    return this;
+  }
+
+  private get ramOps(): Op[] {
+    return this.afterMmio ? this.tail : this.ram;
+  }
+
+  get hasReads(): boolean {
+    return this.reads.length > 0;
   }
 
   write(addr: PseudoPhysAddr, bytes: Uint8Array): this {
+    const ops = this.ramOps;
     for (const s of pageSpans(addr, bytes.byteLength)) {
-      push(
-        this.ram,
-        'write',
-        this.machine(s.addr),
-        s.len,
-        bytes.subarray(s.offset, s.offset + s.len),
-      );
+      push(ops, 'write', this.machine(s.addr), s.len, bytes.subarray(s.offset, s.offset + s.len));
     }
     return this;
   }
 
   /** Returns a handle for the result. */
   read(addr: PseudoPhysAddr, len: number): number {
-    const before = readBytes(this.ram);
-    for (const s of pageSpans(addr, len)) push(this.ram, 'read', this.machine(s.addr), s.len);
-    this.reads.push({ ram: true, index: before, len });
+    const ops = this.ramOps;
+    const before = readBytes(ops);
+    for (const s of pageSpans(addr, len)) push(ops, 'read', this.machine(s.addr), s.len);
+    this.reads.push({ section: this.afterMmio ? 'tail' : 'ram', index: before, len });
     return this.reads.length - 1;
   }
 
@@ -91,7 +112,7 @@ export class CpuBatch {
   mmioRead(addr: MachineAddr, len: number): number {
     const before = readBytes(this.mmio);
     this.mmio.push({ op: 'read', addr, len, parts: [] });
-    this.reads.push({ ram: false, index: before, len });
+    this.reads.push({ section: 'mmio', index: before, len });
     return this.reads.length - 1;
   }
 
@@ -101,11 +122,10 @@ export class CpuBatch {
     return t.addr;
   }
 
-  /** Sends the batch (in as few MemAccess messages as the size limit allows). */
-  async commit(opts: CommitOptions = {}): Promise<BatchResult> {
-    const all = [...this.ram, ...this.mmio];
-    const ramReadBytes = readBytes(this.ram);
-    const chunks: Uint8Array[] = [];
+  /** The ops in message-sized chunks (each under the size and op-count limits). */
+  private chunks(): Op[][] {
+    const all = [...this.ram, ...this.mmio, ...this.tail];
+    const out: Op[][] = [];
     let start = 0;
     while (start < all.length) {
       let end = start;
@@ -116,32 +136,53 @@ export class CpuBatch {
         bytes += next;
         end++;
       }
-      chunks.push(await this.send(all.slice(start, end), opts));
+      out.push(all.slice(start, end));
       start = end;
     }
+    return out;
+  }
+
+  /**
+   * Posts a batch of stores (RAM and register writes) without waiting for a
+   * reply. Nothing tells the driver if L0 refuses one: the I/O it served then
+   * ends by its deadline, as a lost posted write would on hardware.
+   */
+  post(opts: CommitOptions = {}): void {
+    if (this.reads.length > 0)
+      throw new Dom0Error('BAD_REPLY', 'a batch with loads cannot be posted', { kind: 'internal' });
+    for (const ops of this.chunks()) {
+      const { head, payload } = message(ops, opts);
+      this.bus.publish(MemAccess, head, {
+        ...(payload.byteLength > 0 ? { data: payload } : {}),
+        ...(opts.batch ? { batch: opts.batch } : {}),
+      });
+    }
+  }
+
+  /** Sends the batch (in as few MemAccess messages as the size limit allows). */
+  async commit(opts: CommitOptions = {}): Promise<BatchResult> {
+    const base = {
+      ram: 0,
+      mmio: readBytes(this.ram),
+      tail: readBytes(this.ram) + readBytes(this.mmio),
+    };
+    const chunks: Uint8Array[] = [];
+    for (const ops of this.chunks()) chunks.push(await this.send(ops, opts));
     const data = concat(chunks);
     return new BatchResult(
-      this.reads.map((r) => (r.ram ? r.index : ramReadBytes + r.index)),
+      this.reads.map((r) => base[r.section] + r.index),
       this.reads.map((r) => r.len),
       data,
     );
   }
 
   private async send(ops: Op[], opts: CommitOptions): Promise<Uint8Array> {
-    const head: MemOp[] = ops.map((o) => ({ op: o.op, addr: toHex(o.addr), len: o.len }));
-    const payload = concat(ops.filter((o) => o.op === 'write').flatMap((o) => o.parts));
-    const reply = await this.bus.request(
-      MemAccess,
-      {
-        requester: { kind: 'cpu', domain: DOM0_DOMID },
-        ops: head,
-        ...(opts.ioIds && opts.ioIds.length > 0 ? { ioIds: opts.ioIds.slice(0, 4096) } : {}),
-      },
-      {
-        ...(payload.byteLength > 0 ? { data: payload } : {}),
-        ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-      },
-    );
+    const { head, payload } = message(ops, opts);
+    const reply = await this.bus.request(MemAccess, head, {
+      ...(payload.byteLength > 0 ? { data: payload } : {}),
+      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+      ...(opts.batch ? { batch: opts.batch } : {}),
+    });
     const want = readBytes(ops);
     if (reply.data.byteLength !== want) {
       throw new Dom0Error(
@@ -151,6 +192,17 @@ export class CpuBatch {
     }
     return reply.data;
   }
+}
+
+function message(ops: Op[], opts: CommitOptions) {
+  const mops: MemOp[] = ops.map((o) => ({ op: o.op, addr: toHex(o.addr), len: o.len }));
+  const payload = concat(ops.filter((o) => o.op === 'write').flatMap((o) => o.parts));
+  const head = {
+    requester: { kind: 'cpu' as const, domain: DOM0_DOMID },
+    ops: mops,
+    ...(opts.ioIds && opts.ioIds.length > 0 ? { ioIds: opts.ioIds.slice(0, 4096) } : {}),
+  };
+  return { head, payload };
 }
 
 export class BatchResult {

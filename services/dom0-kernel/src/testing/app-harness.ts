@@ -8,7 +8,7 @@ import {
   type ReplyOf,
   type RequestOf,
 } from '@nestlab/protocol';
-import type { ServiceModule } from '@nestlab/service-kit';
+import { DomainFaults, type ServiceModule } from '@nestlab/service-kit';
 import type { FeatureSet } from '@nestlab/virtio';
 import { trace } from '@opentelemetry/api';
 import { pino } from 'pino';
@@ -46,6 +46,7 @@ export class AppHarness {
       log: pino({ level: 'silent' }),
       metrics: h.metrics,
       tracer: trace.getTracer('dom0-test'),
+      faults: new DomainFaults('dom0-kernel'),
     });
     await flush(h);
     return new AppHarness(h, mod);

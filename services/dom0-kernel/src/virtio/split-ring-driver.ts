@@ -2,15 +2,16 @@
 // virtqueue_add_split / virtqueue_kick_prepare_split / virtqueue_get_buf_ctx_split).
 // The ring is ONE coherent DMA region in the legacy layout; the driver writes
 // it with CPU stores (pseudo-physical) and gives the device its bus addresses.
+//
+// Batching (what blk-mq plugging and virtio_blk's commit_rqs do): chains
+// posted in one turn of the event loop go out together — their buffers'
+// stores, descriptors, avail entries, ONE avail.idx store and at most one
+// doorbell in one MemAccess, posted (no reply) unless something must be read
+// back. On an interrupt, ONE MemAccess reads the used ring (used-reader.ts).
 import { addOffset, toHex, type BusAddr, type PseudoPhysAddr } from '@nestlab/addr';
 import {
-  DESC_SIZE,
-  VRING_DESC_F,
   availRingOffset,
   decodeU16,
-  decodeUsedElem,
-  descOffset,
-  encodeDesc,
   encodeU16,
   legacyRingLayout,
   splitRingLayout,
@@ -18,63 +19,74 @@ import {
   vringNeedEvent,
   type LegacyRingLayout,
 } from '@nestlab/virtio';
-import { Dom0Error } from '../errors.js';
-import type { CoherentRegion } from '../dma/policy.js';
-import type { CpuBatch, CpuMemory } from '../mm/cpu-memory.js';
-import type { MachineAddr } from '@nestlab/addr';
+import { context, trace, type Context } from '@opentelemetry/api';
+import type { CommitOptions, CpuBatch, CpuMemory } from '../mm/cpu-memory.js';
+import { chainStores, usesIndirect } from './chain-stores.js';
+import { DescPool } from './desc-pool.js';
+import { RingCompletions } from './ring-completions.js';
+import {
+  POLL_MAX_CHAINS,
+  u16,
+  type ChainRequest,
+  type CpuStore,
+  type InFlight,
+  type PostResult,
+  type RingOptions,
+} from './ring-types.js';
+import { UsedReader } from './used-reader.js';
 
-export interface RingBuffer {
-  bus: BusAddr;
-  len: number;
-  writable: boolean;
-}
+export * from './ring-types.js';
 
-export interface RingOptions {
-  size: number;
-  ring: CoherentRegion;
-  /** Room for one 3-entry indirect table per descriptor, when INDIRECT_DESC was negotiated. */
-  indirectPool: CoherentRegion | null;
-  eventIdx: boolean;
-  notify: MachineAddr;
-  queueIndex: number;
-}
-
-export interface Harvested<T> {
-  token: T;
-  len: number;
-}
-
-export const INDIRECT_ENTRIES = 3;
-const u16 = (n: number) => n & 0xffff;
-
-interface Waiter {
-  n: number;
-  resolve: (first: number[]) => void;
-  reject: (err: unknown) => void;
+interface Plugged<T> {
+  readonly head: number;
+  readonly req: ChainRequest<T>;
+  readonly ringStores: CpuStore[];
+  readonly ctx: Context;
+  readonly timeoutMs: number | undefined;
+  resolve(r: PostResult): void;
+  reject(err: unknown): void;
 }
 
 export class SplitRingDriver<T extends string = string> {
   readonly layout: LegacyRingLayout;
-  private readonly next: number[];
-  private freeList: number[];
-  private readonly inFlight = new Map<number, { token: T; descs: number[] }>();
-  private readonly waiters: Waiter[] = [];
+  private readonly descs: DescPool;
+  private readonly inFlight = new Map<number, InFlight<T>>();
+  private readonly used: UsedReader<T>;
   private availIdx = 0;
-  private lastUsed = 0;
-  private postChain: Promise<unknown> = Promise.resolve();
-  private drainChain: Promise<unknown> = Promise.resolve();
-  private drainQueued = false;
+  private plug: Plugged<T>[] = [];
+  private flushQueued = false;
+  /** Interrupts, harvests, polls; set its onUsed / onError to receive completions. */
+  readonly completions: RingCompletions<T>;
   kicks = 0;
   kicksSuppressed = 0;
-  bogusUsed = 0;
+  /** Batches that had to read avail_event before deciding on a kick. */
+  kickReads = 0;
 
   constructor(
     private readonly mem: CpuMemory,
     readonly opts: RingOptions,
   ) {
     this.layout = legacyRingLayout(opts.size);
-    this.next = Array.from({ length: opts.size }, (_, i) => i + 1);
-    this.freeList = Array.from({ length: opts.size }, (_, i) => i);
+    this.descs = new DescPool(opts.size);
+    const l = splitRingLayout(opts.size);
+    const used = this.layout.usedOffset;
+    this.used = new UsedReader<T>(
+      mem,
+      opts.size,
+      {
+        usedIdx: this.pseudo(used + 2),
+        availEvent: this.pseudo(used + l.used.availEvent),
+        usedElem: (slot) => this.pseudo(used + usedElemOffset(slot)),
+      },
+      opts.eventIdx,
+      this.inFlight,
+      (d) => this.descs.release(d),
+    );
+    this.completions = new RingCompletions<T>(mem, opts, this.used, this.inFlight, {
+      usedIdx: this.pseudo(used + 2),
+      usedEvent: this.pseudo(this.layout.availOffset + l.avail.usedEvent),
+      availEvent: this.pseudo(used + l.used.availEvent),
+    });
   }
 
   get size(): number {
@@ -96,204 +108,146 @@ export class SplitRingDriver<T extends string = string> {
     return this.inFlight.size;
   }
   get freeDescs(): number {
-    return this.freeList.length;
+    return this.descs.available;
   }
-
-  /** Takes descriptors now or waits for them (FIFO); `signal` abandons the wait. */
-  private reserve(n: number, signal?: AbortSignal): Promise<number[]> {
-    if (n > this.size) {
-      return Promise.reject(
-        new Dom0Error('NO_MEMORY', `a chain of ${n} does not fit a queue of ${this.size}`),
-      );
-    }
-    if (this.waiters.length === 0 && this.freeList.length >= n)
-      return Promise.resolve(this.take(n));
-    return new Promise((resolve, reject) => {
-      const w: Waiter = { n, resolve, reject };
-      this.waiters.push(w);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          const i = this.waiters.indexOf(w);
-          if (i >= 0) this.waiters.splice(i, 1);
-          reject(signal.reason);
-        },
-        { once: true },
-      );
-    });
-  }
-
-  private take(n: number): number[] {
-    return this.freeList.splice(0, n);
-  }
-
-  private release(descs: number[]): void {
-    this.freeList.push(...descs);
-    while (this.waiters.length > 0 && this.freeList.length >= this.waiters[0]!.n) {
-      const w = this.waiters.shift()!;
-      w.resolve(this.take(w.n));
-    }
+  get bogusUsed(): number {
+    return this.used.bogusUsed;
   }
 
   /**
-   * Adds a chain, publishes it in the avail ring and kicks the device if it
-   * wants a notification. `batch` may already hold the request's own buffer
-   * stores: they travel in the same MemAccess, before the ring stores.
+   * Adds a chain and queues it for this turn's batch; resolves once the batch
+   * has gone out (and the device was kicked if it wanted a notification).
    */
   async post(
-    buffers: readonly RingBuffer[],
-    token: T,
-    batch: CpuBatch,
-    opts: { ioIds?: string[]; signal?: AbortSignal; timeoutMs?: number } = {},
-  ): Promise<{ head: number; kicked: boolean }> {
-    const indirect =
-      this.opts.indirectPool !== null && buffers.length > 1 && buffers.length <= INDIRECT_ENTRIES;
-    const descs = await this.reserve(indirect ? 1 : buffers.length, opts.signal);
+    req: ChainRequest<T>,
+    opts: { signal?: () => AbortSignal; timeoutMs?: number } = {},
+  ): Promise<PostResult> {
+    const pool = this.opts.indirectPool;
+    const n = usesIndirect(pool, req.buffers) ? 1 : req.buffers.length;
+    const descs = await this.descs.reserve(n, opts.signal);
     const head = descs[0]!;
-    if (indirect) {
-      const pool = this.opts.indirectPool!;
-      const tableOff = head * INDIRECT_ENTRIES * DESC_SIZE;
-      const table = new Uint8Array(buffers.length * DESC_SIZE);
-      buffers.forEach((b, i) =>
-        table.set(
-          encodeDesc({
-            addr: b.bus,
-            len: b.len,
-            flags:
-              (b.writable ? VRING_DESC_F.WRITE : 0) |
-              (i + 1 < buffers.length ? VRING_DESC_F.NEXT : 0),
-            next: i + 1 < buffers.length ? i + 1 : 0,
-          }),
-          i * DESC_SIZE,
-        ),
-      );
-      batch.write(addOffset(pool.pages.addr, tableOff), table);
-      batch.write(
-        this.pseudo(descOffset(head)),
-        encodeDesc({
-          addr: addOffset(pool.mapping.bus, tableOff),
-          len: table.byteLength,
-          flags: VRING_DESC_F.INDIRECT,
-          next: 0,
-        }),
-      );
-    } else {
-      buffers.forEach((b, i) => {
-        const last = i + 1 === buffers.length;
-        batch.write(
-          this.pseudo(descOffset(descs[i]!)),
-          encodeDesc({
-            addr: b.bus,
-            len: b.len,
-            flags: (b.writable ? VRING_DESC_F.WRITE : 0) | (last ? 0 : VRING_DESC_F.NEXT),
-            next: last ? 0 : descs[i + 1]!,
-          }),
-        );
-      });
-    }
-    this.inFlight.set(head, { token, descs });
-    // The avail ring is shared state: posts are serialised (the vq lock).
-    const run = this.postChain.then(() => this.publish(head, batch, opts));
-    this.postChain = run.catch(() => undefined);
-    return run;
+    const ringStores = chainStores(this.opts.ring.pages.addr, pool, descs, req.buffers);
+    this.inFlight.set(head, { req, descs, sent: false });
+    return new Promise<PostResult>((resolve, reject) => {
+      const ctx = context.active();
+      this.plug.push({ head, req, ringStores, ctx, timeoutMs: opts.timeoutMs, resolve, reject });
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        // Everything posted before the event loop turns joins this batch (plugging).
+        setImmediate(() => this.flush());
+      }
+    });
   }
 
-  private async publish(
-    head: number,
-    batch: CpuBatch,
-    opts: { ioIds?: string[]; timeoutMs?: number },
-  ): Promise<{ head: number; kicked: boolean }> {
+  /**
+   * Sends the plugged chains: a due used_event store first, their stores, avail
+   * entries, one avail.idx, and the kick when it is known to be due. Posted
+   * unless something must be read back: avail_event (kick undecided) or
+   * used.idx (a used_event store that completions may have raced).
+   */
+  private flush(): void {
+    this.flushQueued = false;
+    const chains = this.plug;
+    this.plug = [];
+    if (chains.length === 0) return;
+    // Poll only an idle ring (nothing else the device could complete, no harvest under way)
+    // and a small batch: a big one keeps the device busy long enough that harvesting its
+    // rounds as they complete (interrupts) overlaps the two sides better than one wait.
+    const c = this.completions;
+    const idle = chains.length <= POLL_MAX_CHAINS && c.quiet && !c.sentInFlight();
     const old = this.availIdx;
-    const now = u16(old + 1);
+    const now = u16(old + chains.length);
+    // Without EVENT_IDX the driver may always notify (spec 2.7.7.2 says SHOULD NOT when
+    // used.flags has NO_NOTIFY); with it, a kick is due when avail_event == old, and the
+    // last value read says so for certain: the device only moves it forward, up to old.
+    const known = this.used.availEvent;
+    const kickNow = !this.opts.eventIdx || (known !== null && vringNeedEvent(known, now, old));
+    const polling = idle && kickNow;
+    const b = this.mem.batch();
+    if (polling && this.opts.eventIdx) c.quietFor(b, chains.length);
+    const due = polling && this.opts.eventIdx ? null : c.takeUsedEvent(b);
+    for (const c of chains) {
+      for (const s of c.req.stores) b.write(s.addr, s.bytes);
+      for (const s of c.ringStores) b.write(s.addr, s.bytes);
+      const f = this.inFlight.get(c.head);
+      if (f) f.sent = true;
+    }
     const avail = this.layout.availOffset;
-    batch.write(this.pseudo(avail + availRingOffset(old & (this.size - 1))), encodeU16(head));
-    batch.write(this.pseudo(avail + 2), encodeU16(now));
+    chains.forEach((c, i) => {
+      const slot = u16(old + i) & (this.size - 1);
+      b.write(this.pseudo(avail + availRingOffset(slot)), encodeU16(c.head));
+    });
+    b.write(this.pseudo(avail + 2), encodeU16(now));
     this.availIdx = now;
-    const doorbell = encodeU16(this.opts.queueIndex);
-    const commit = {
-      ...(opts.ioIds ? { ioIds: opts.ioIds } : {}),
-      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+    const prefix = this.opts.chainKeyPrefix;
+    const items = chains.flatMap((c) => {
+      const span = trace.getSpanContext(c.ctx);
+      return span && prefix ? [{ key: `${prefix}.${c.head}`, span }] : [];
+    });
+    const commit: CommitOptions = {
+      ioIds: chains.map((c) => c.req.token),
+      ...(chains[0]!.timeoutMs ? { timeoutMs: chains[0]!.timeoutMs } : {}),
+      batch: { parent: chains[0]!.ctx, items },
     };
-    if (!this.opts.eventIdx) {
-      // Without EVENT_IDX the driver may always notify (spec 2.7.7.2 says SHOULD NOT when
-      // used.flags has NO_NOTIFY); doing so keeps stores + doorbell in one ordered batch.
-      batch.mmioWrite(this.opts.notify, doorbell);
-      await batch.commit(commit);
+    const settle = (kicked: boolean) => {
+      for (const c of chains) c.resolve({ head: c.head, kicked, batched: chains.length });
+    };
+    const fail = (err: unknown) => {
+      for (const c of chains) c.reject(err);
+    };
+    const doorbell = encodeU16(this.opts.queueIndex);
+    if (kickNow) {
+      b.mmioWrite(this.opts.notify, doorbell);
       this.kicks++;
-      return { head, kicked: true };
+      if (polling) {
+        settle(true);
+        return c.poll(b, commit);
+      }
+      // Otherwise loads never share a message with the doorbell: L0 answers such a message
+      // only once the device has drained, and a used.idx re-read must not wait for that.
+      try {
+        b.post(commit);
+      } catch (err) {
+        return fail(err);
+      }
+      settle(true);
+      if (due?.recheck) c.recheck(this.mem.batch(), commit);
+      return;
     }
     // virtqueue_kick_prepare_split: after the avail idx store, read avail_event.
-    const availEventOff = this.layout.usedOffset + splitRingLayout(this.size).used.availEvent;
-    const h = batch.read(this.pseudo(availEventOff), 2);
-    const event = decodeU16((await batch.commit(commit)).get(h));
-    if (!vringNeedEvent(event, now, old)) {
-      this.kicksSuppressed++;
-      return { head, kicked: false };
-    }
-    await this.mem.batch().mmioWrite(this.opts.notify, doorbell).commit(commit);
-    this.kicks++;
-    return { head, kicked: true };
-  }
-
-  /** On a used-buffer interrupt: collects completed chains; drains run one at a time. */
-  harvest(opts: { timeoutMs?: number } = {}): Promise<Harvested<T>[]> {
-    if (this.drainQueued) return Promise.resolve([]);
-    this.drainQueued = true;
-    const run = this.drainChain.then(() => {
-      this.drainQueued = false;
-      return this.drainOnce(opts.timeoutMs);
-    });
-    this.drainChain = run.catch(() => undefined);
-    return run;
-  }
-
-  private async drainOnce(timeoutMs?: number): Promise<Harvested<T>[]> {
-    const usedOff = this.layout.usedOffset;
-    const idxAddr = this.pseudo(usedOff + 2);
-    const commit = timeoutMs ? { timeoutMs } : {};
-    let idx = decodeU16(await this.mem.read(idxAddr, 2, commit));
-    const out: Harvested<T>[] = [];
-    for (let round = 0; round < 4 && idx !== this.lastUsed; round++) {
-      const n = u16(idx - this.lastUsed);
-      if (n > this.size) {
-        throw new Dom0Error(
-          'BLK_BAD_STATUS',
-          `used.idx jumped ${n} entries ahead (queue size ${this.size})`,
-        );
-      }
-      const b = this.mem.batch();
-      const elems: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const slot = u16(this.lastUsed + i) & (this.size - 1);
-        elems.push(b.read(this.pseudo(usedOff + usedElemOffset(slot)), 8));
-      }
-      if (this.opts.eventIdx) {
-        // virtqueue_enable_cb_prepare: interrupt me when used.idx passes what I have seen.
-        b.write(
-          this.pseudo(this.layout.availOffset + splitRingLayout(this.size).avail.usedEvent),
-          encodeU16(idx),
-        );
-      }
-      const again = b.read(idxAddr, 2);
-      const r = await b.commit({
-        ...commit,
-        ioIds: [...this.inFlight.values()].map((e) => e.token).slice(0, 64),
-      });
-      for (const h of elems) {
-        const { id, len } = decodeUsedElem(r.get(h));
-        const e = id < this.size ? this.inFlight.get(id) : undefined;
-        if (e === undefined) {
-          this.bogusUsed++;
-          continue;
+    this.kickReads++;
+    const ev = b.read(this.availEventAddr, 2);
+    const idx = due?.recheck ? b.read(this.usedIdxAddr, 2) : -1;
+    b.commit(commit).then(
+      (r) => {
+        const event = decodeU16(r.get(ev));
+        this.used.availEvent = event;
+        if (idx >= 0) c.afterRecheck(decodeU16(r.get(idx)));
+        if (!vringNeedEvent(event, now, old)) {
+          this.kicksSuppressed++;
+          return settle(false);
         }
-        this.inFlight.delete(id);
-        this.release(e.descs);
-        out.push({ token: e.token, len });
-      }
-      this.lastUsed = idx;
-      idx = decodeU16(r.get(again));
-    }
-    return out;
+        this.mem.batch().mmioWrite(this.opts.notify, doorbell).post(commit);
+        this.kicks++;
+        settle(true);
+      },
+      (err: unknown) => {
+        if (idx >= 0) c.afterRecheck(null);
+        fail(err);
+      },
+    );
+  }
+
+  private get availEventAddr(): PseudoPhysAddr {
+    return this.pseudo(this.layout.usedOffset + splitRingLayout(this.size).used.availEvent);
+  }
+  private get usedIdxAddr(): PseudoPhysAddr {
+    return this.pseudo(this.layout.usedOffset + 2);
+  }
+
+  /** A used-buffer interrupt: harvest, and hand what completed to completions.onUsed. */
+  interrupt(opts: { timeoutMs?: number } = {}): Promise<void> {
+    return this.completions.interrupt(opts);
   }
 
   /** Zeroes for the whole ring (dma_alloc_coherent returns zeroed memory). */

@@ -3,6 +3,7 @@
 // seed. Two I/Os never touch one block at the same time (the later waits),
 // so "the last acknowledged write" of a block is always well defined.
 import type { IoReport, Workload } from '@nestlab/protocol';
+import { resetIoTraceBudget } from '@nestlab/telemetry';
 import { SECTOR_SIZE } from '@nestlab/virtio';
 import type { BlkIo, BlkOp } from '../block/blk-request.js';
 import type { IoResult } from '../block/block-device.js';
@@ -68,6 +69,8 @@ export async function runJob(
   idPrefix: string,
 ): Promise<IoReport> {
   const started = Date.now();
+  // Every run gets the same trace budget (the first N I/Os of each job are traced).
+  resetIoTraceBudget();
   const report: IoReport = {
     submitted: 0,
     completed: 0,

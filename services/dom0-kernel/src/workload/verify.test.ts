@@ -27,6 +27,14 @@ describe('block verification', () => {
     assert.equal(m.check(7, new Uint8Array(4096)), false, 'zeros after a write are corruption');
     const other = blockContent({ seed: 42, block: 8, generation: 1 }, 4096);
     assert.equal(m.check(7, other), false, "another block's content is corruption");
+    for (const at of [0, 12, 29, 100, 4095]) {
+      const bad = blockContent(g1, 4096);
+      bad[at]! ^= 0x40;
+      assert.equal(m.check(7, bad), false, `a flipped bit at byte ${at} is corruption`);
+    }
+    const unaligned = new Uint8Array(4097);
+    unaligned.set(blockContent(g1, 4096), 1);
+    assert.equal(m.check(7, unaligned.subarray(1)), true, 'any alignment of the read buffer');
   });
 
   it('accepts old or new content after a write that failed', () => {

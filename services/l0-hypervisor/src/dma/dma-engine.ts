@@ -7,19 +7,20 @@ import {
   crossing,
   machineAddr,
   pageSpans,
-  toHex,
 } from '@nestlab/addr';
 import type { BusAddr, MachineAddr, Translation } from '@nestlab/addr';
 import type { DmaRecord, DmaVerdict, IommuAttachment } from '@nestlab/protocol';
 import { isCodedError } from '@nestlab/protocol';
 import type { MachineMemory } from '../memory/machine-memory.js';
 import type { L0Metrics } from '../metrics.js';
-import type { DmaLog } from './dma-log.js';
+import { formatDmaRecord, type DmaLog, type RawDmaRecord } from './dma-log.js';
 import type { Iotlb } from './iotlb.js';
 import type { DmaTracer } from './dma-trace.js';
 import { type TraceBudget } from './dma-trace.js';
 
-export type DmaWhat = 'desc' | 'indirect' | 'avail' | 'used' | 'buffer' | 'rogue';
+export const WHATS = ['desc', 'indirect', 'avail', 'used', 'buffer', 'rogue'] as const;
+export type DmaWhat = (typeof WHATS)[number];
+const VERDICTS: readonly DmaVerdict[] = ['translated', 'bypass', 'direct', 'faulted'];
 
 /** What the engine needs to know about the device doing the access. */
 export interface DmaDevice {
@@ -39,26 +40,49 @@ export interface IommuAnswer {
 export type IommuTranslateFn = (bdf: string, iova: BusAddr, write: boolean) => Promise<IommuAnswer>;
 
 export interface DmaResult {
-  ok: boolean;
+  readonly ok: boolean;
   /** Bytes read (reads only; partial up to the failing span). */
-  data: Uint8Array;
-  records: DmaRecord[];
+  readonly data: Uint8Array;
+  /** The logged records of this access (formatted on first use: the ring path never asks). */
+  readonly records: DmaRecord[];
   /** Code of the first failing span. */
-  fault?: string;
+  readonly fault?: string;
 }
 
-interface SpanOutcome {
-  dev: DmaDevice;
-  what: DmaWhat;
-  write: boolean;
-  budget: TraceBudget | undefined;
-  bus: BusAddr;
-  len: number;
+type Logged = { seq: number; raw: RawDmaRecord };
+
+class Result implements DmaResult {
+  private formatted: DmaRecord[] | undefined;
+  constructor(
+    readonly ok: boolean,
+    readonly data: Uint8Array,
+    private readonly logged: readonly Logged[],
+    readonly fault?: string,
+  ) {}
+  get records(): DmaRecord[] {
+    return (this.formatted ??= this.logged.map((l) => formatDmaRecord(l.seq, l.raw)));
+  }
+}
+
+const result = (ok: boolean, data: Uint8Array, logged: readonly Logged[], fault?: string) =>
+  new Result(ok, data, logged, fault);
+
+/** One access in progress. */
+interface Access {
+  readonly dev: DmaDevice;
+  readonly what: DmaWhat;
+  /** What a write stores; undefined for a read. */
+  readonly bytes: Uint8Array | undefined;
+  readonly budget: TraceBudget | undefined;
+  /** What a read returns (filled span by span). */
+  readonly out: Uint8Array;
+  readonly logged: Logged[];
+}
+
+interface ToMachine {
   verdict: DmaVerdict;
-  fault: string | undefined;
-  tr?: Translation<MachineAddr> | null;
-  host?: bigint | null;
-  startedAt?: number;
+  tr: Translation<MachineAddr> | null;
+  fault?: string;
 }
 
 const viaIommu = crossing({ fn: 'iommuTranslate', from: 'bus', to: 'machine', by: 'iommu' });
@@ -70,6 +94,10 @@ const viaPassthrough = crossing({
 });
 
 export class DmaEngine {
+  private readonly pending: number[] = new Array<number>(VERDICTS.length * WHATS.length).fill(0);
+  private readonly faults = new Map<string, number>();
+  private flushQueued = false;
+
   constructor(
     private readonly mem: MachineMemory,
     private readonly iotlb: Iotlb,
@@ -79,15 +107,32 @@ export class DmaEngine {
     private readonly translateFn: IommuTranslateFn,
   ) {}
 
-  read(dev: DmaDevice, bus: BusAddr, len: number, what: DmaWhat, budget?: TraceBudget) {
+  read(
+    dev: DmaDevice,
+    bus: BusAddr,
+    len: number,
+    what: DmaWhat,
+    budget?: TraceBudget,
+  ): Promise<DmaResult> {
     return this.access(dev, bus, len, what, undefined, budget);
   }
 
-  write(dev: DmaDevice, bus: BusAddr, bytes: Uint8Array, what: DmaWhat, budget?: TraceBudget) {
+  write(
+    dev: DmaDevice,
+    bus: BusAddr,
+    bytes: Uint8Array,
+    what: DmaWhat,
+    budget?: TraceBudget,
+  ): Promise<DmaResult> {
     return this.access(dev, bus, bytes.byteLength, what, bytes, budget);
   }
 
-  private async access(
+  /**
+   * Runs synchronously while every span translates locally (no IOMMU, bypass,
+   * an IOTLB hit); only a miss that must ask the IOMMU makes it wait. Most
+   * device accesses are local, and the ring path makes a dozen per request.
+   */
+  private access(
     dev: DmaDevice,
     bus: BusAddr,
     len: number,
@@ -95,59 +140,86 @@ export class DmaEngine {
     bytes: Uint8Array | undefined,
     budget: TraceBudget | undefined,
   ): Promise<DmaResult> {
-    const write = bytes !== undefined;
-    const out = new Uint8Array(write ? 0 : len);
-    const records: DmaRecord[] = [];
-    const base = { dev, what, write, budget };
+    const a: Access = {
+      dev,
+      what,
+      bytes,
+      budget,
+      out: new Uint8Array(bytes ? 0 : len),
+      logged: [],
+    };
     let spans: { addr: BusAddr; len: number; offset: number }[];
     try {
       spans = pageSpans(bus, len);
     } catch {
-      const rec = this.finish({ ...base, bus, len, verdict: 'faulted', fault: 'ADDR_WRAP' });
-      return { ok: false, data: out, records: [rec], fault: 'ADDR_WRAP' };
+      const rec = this.finish(a, bus, len, 'faulted', 'ADDR_WRAP', null, null, Date.now());
+      return Promise.resolve(result(false, a.out, [rec], 'ADDR_WRAP'));
     }
-    for (const span of spans) {
-      const startedAt = Date.now();
-      const { verdict, tr, fault } = await this.toMachine(dev, span.addr, write);
-      // Then machine → host-phys by memslot; a machine address with no RAM is not accessed.
-      const host = tr?.ok ? this.mem.memslots.translate(tr.addr, span.len) : null;
-      const hostFault = fault ?? (host?.ok ? undefined : 'MEMORY_UNREACHABLE');
-      const rec = this.finish({
-        ...base,
-        bus: span.addr,
-        len: span.len,
-        verdict,
-        fault: hostFault,
-        tr,
-        host: host?.ok ? host.addr : null,
-        startedAt,
-      });
-      records.push(rec);
-      if (!host?.ok) return { ok: false, data: out, records, fault: hostFault ?? 'INTERNAL' };
-      if (bytes) this.mem.ram.write(host.addr, bytes.subarray(span.offset, span.offset + span.len));
-      else out.set(this.mem.ram.read(host.addr, span.len), span.offset);
-    }
-    return { ok: true, data: out, records };
+    return this.spans(a, spans, 0);
   }
 
-  /** The bus → machine crossing the device's attachment and features call for. */
-  private async toMachine(
-    dev: DmaDevice,
-    bus: BusAddr,
-    write: boolean,
-  ): Promise<{ verdict: DmaVerdict; tr: Translation<MachineAddr> | null; fault?: string }> {
+  private spans(
+    a: Access,
+    spans: readonly { addr: BusAddr; len: number; offset: number }[],
+    from: number,
+  ): Promise<DmaResult> {
+    const write = a.bytes !== undefined;
+    for (let i = from; i < spans.length; i++) {
+      const span = spans[i]!;
+      const startedAt = Date.now();
+      const local = this.toMachineLocal(a.dev, span.addr, write);
+      if (local === null) {
+        // An IOTLB miss: ask the IOMMU, then carry on with the remaining spans.
+        return this.toMachineRemote(a.dev, span.addr, write).then((m) => {
+          const r = this.apply(a, span, m, startedAt);
+          return r ?? this.spans(a, spans, i + 1);
+        });
+      }
+      const r = this.apply(a, span, local, startedAt);
+      if (r) return Promise.resolve(r);
+    }
+    return Promise.resolve(result(true, a.out, a.logged));
+  }
+
+  /** Machine → host-phys by memslot, the access itself, its record; a result when it failed. */
+  private apply(
+    a: Access,
+    span: { addr: BusAddr; len: number; offset: number },
+    m: ToMachine,
+    startedAt: number,
+  ): DmaResult | undefined {
+    // A machine address with no RAM is not accessed.
+    const host = m.tr?.ok ? this.mem.memslots.translate(m.tr.addr, span.len) : null;
+    const fault = m.fault ?? (host?.ok ? undefined : 'MEMORY_UNREACHABLE');
+    const hostAddr = host?.ok ? host.addr : null;
+    const rec = this.finish(a, span.addr, span.len, m.verdict, fault, m.tr, hostAddr, startedAt);
+    a.logged.push(rec);
+    if (hostAddr === null) return result(false, a.out, a.logged, fault ?? 'INTERNAL');
+    if (a.bytes)
+      this.mem.ram.write(hostAddr, a.bytes.subarray(span.offset, span.offset + span.len));
+    else this.mem.ram.readInto(hostAddr, span.len, a.out, span.offset);
+    return undefined;
+  }
+
+  /** The bus → machine crossing when it needs no IOMMU round trip; null on an IOTLB miss. */
+  private toMachineLocal(dev: DmaDevice, bus: BusAddr, write: boolean): ToMachine | null {
+    if (dev.iommu === 'none') return { verdict: 'direct', tr: busAsMachineDirect(bus) };
     const translate =
       dev.iommu === 'physical' ||
       ((dev.iommu === 'virtio' || dev.iommu === 'virtio-exempt') && dev.accessPlatform());
-    if (dev.iommu === 'none') return { verdict: 'direct', tr: busAsMachineDirect(bus) };
     if (!translate) return { verdict: 'bypass', tr: busAsMachineBypass(bus) };
-
     const cached = this.iotlb.lookup(dev.bdf, bus, write);
+    if (!cached) return null;
+    const c = cached.by === 'iommu' ? viaIommu : viaPassthrough;
+    return {
+      verdict: 'translated',
+      tr: c.ok(bus, machineAddr(cached.machinePage + (bus & 0xfffn))),
+    };
+  }
+
+  /** An IOTLB miss: the IOMMU translates (and the answer is cached), or the access faults. */
+  private async toMachineRemote(dev: DmaDevice, bus: BusAddr, write: boolean): Promise<ToMachine> {
     const offset = bus & 0xfffn;
-    if (cached) {
-      const c = cached.by === 'iommu' ? viaIommu : viaPassthrough;
-      return { verdict: 'translated', tr: c.ok(bus, machineAddr(cached.machinePage + offset)) };
-    }
     try {
       const a = await this.translateFn(dev.bdf, bus, write);
       const c = a.by === 'iommu' ? viaIommu : viaPassthrough;
@@ -167,36 +239,68 @@ export class DmaEngine {
     }
   }
 
+  /** Counters are bumped once per turn of the event loop, not once per 4 KiB access. */
+  private count(verdict: DmaVerdict, what: DmaWhat, fault: string | undefined): void {
+    const k = VERDICTS.indexOf(verdict) * WHATS.length + WHATS.indexOf(what);
+    this.pending[k] = (this.pending[k] ?? 0) + 1;
+    if (fault) this.faults.set(fault, (this.faults.get(fault) ?? 0) + 1);
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setImmediate(() => this.flushCounts());
+  }
+
+  /** Moves the pending access counts into the metrics. */
+  flushCounts(): void {
+    this.flushQueued = false;
+    this.pending.forEach((n, k) => {
+      if (!n) return;
+      const verdict = VERDICTS[Math.floor(k / WHATS.length)] ?? 'faulted';
+      const what = WHATS[k % WHATS.length] ?? 'rogue';
+      this.metrics.dmaAccesses.inc({ verdict, what }, n);
+    });
+    this.pending.fill(0);
+    for (const [code, n] of this.faults) this.metrics.dmaFaults.inc({ code }, n);
+    this.faults.clear();
+  }
+
   /** Logs, counts and traces one span's outcome. */
-  private finish(o: SpanOutcome): DmaRecord {
-    const { dev, what, write, bus, len, verdict, fault, budget } = o;
-    const machine = o.tr?.ok ? o.tr.addr : null;
-    const host = o.host ?? null;
-    const ids = this.tracer.record(budget, {
-      what,
+  private finish(
+    a: Access,
+    bus: BusAddr,
+    len: number,
+    verdict: DmaVerdict,
+    fault: string | undefined,
+    tr: Translation<MachineAddr> | null,
+    host: bigint | null,
+    startedAt: number,
+  ): Logged {
+    const write = a.bytes !== undefined;
+    const machine = tr?.ok ? tr.addr : null;
+    const ids = this.tracer.record(a.budget, () => ({
+      what: a.what,
       write,
       bus,
       machine,
       host,
       verdict,
       fault,
-      by: o.tr?.step.by,
-      fn: o.tr?.step.fn,
-      startedAt: o.startedAt ?? Date.now(),
-    });
-    this.metrics.dmaAccesses.inc({ verdict, what });
-    if (fault) this.metrics.dmaFaults.inc({ code: fault });
-    return this.log.append({
-      bdf: dev.bdf,
-      what,
+      by: tr?.step.by,
+      fn: tr?.step.fn,
+      startedAt,
+    }));
+    this.count(verdict, a.what, fault);
+    const raw: RawDmaRecord = {
+      bdf: a.dev.bdf,
+      what: a.what,
       write,
-      bus: toHex(bus),
+      bus,
       len,
-      machine: machine === null ? null : toHex(machine),
-      hostPhys: host === null ? null : toHex(host),
+      machine,
+      hostPhys: host,
       verdict,
       ...(fault ? { fault } : {}),
-      ...ids,
-    });
+      ...(ids.traceId ? { traceId: ids.traceId, spanId: ids.spanId } : {}),
+    };
+    return { seq: this.log.appendRaw(raw), raw };
   }
 }

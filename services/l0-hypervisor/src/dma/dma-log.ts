@@ -1,17 +1,57 @@
-import type { DmaRecord } from '@nestlab/protocol';
+import { toHex } from '@nestlab/addr';
+import type { DmaRecord, DmaVerdict } from '@nestlab/protocol';
 
 export const DMA_LOG_CAPACITY = 200_000;
+
+/**
+ * One access as the DMA engine logs it on its hot path: addresses stay
+ * bigints and become the wire's hex strings only when someone reads the log.
+ */
+export interface RawDmaRecord {
+  readonly bdf: string;
+  readonly what: DmaRecord['what'];
+  readonly write: boolean;
+  readonly bus: bigint;
+  readonly len: number;
+  readonly machine: bigint | null;
+  readonly hostPhys: bigint | null;
+  readonly verdict: DmaVerdict;
+  readonly fault?: string;
+  readonly traceId?: string;
+  readonly spanId?: string;
+}
+
+type Entry = { readonly seq: number; readonly raw: RawDmaRecord } | DmaRecord;
+
+export function formatDmaRecord(seq: number, r: RawDmaRecord): DmaRecord {
+  return {
+    seq,
+    bdf: r.bdf,
+    what: r.what,
+    write: r.write,
+    bus: toHex(r.bus),
+    len: r.len,
+    machine: r.machine === null ? null : toHex(r.machine),
+    hostPhys: r.hostPhys === null ? null : toHex(r.hostPhys),
+    verdict: r.verdict,
+    ...(r.fault ? { fault: r.fault } : {}),
+    ...(r.traceId ? { traceId: r.traceId } : {}),
+    ...(r.spanId ? { spanId: r.spanId } : {}),
+  };
+}
+
+const materialize = (e: Entry): DmaRecord => ('raw' in e ? formatDmaRecord(e.seq, e.raw) : e);
 
 /**
  * Bounded log of device memory accesses for one run (L0Configure clears it
  * and restarts seq at 0); the oldest records are overwritten when full.
  */
 export class DmaLog {
-  private readonly buf: (DmaRecord | undefined)[];
+  private readonly buf: (Entry | undefined)[];
   private nextSeq = 0;
 
   constructor(readonly capacity = DMA_LOG_CAPACITY) {
-    this.buf = new Array<DmaRecord | undefined>(capacity);
+    this.buf = new Array<Entry | undefined>(capacity);
   }
 
   clear(): void {
@@ -24,6 +64,13 @@ export class DmaLog {
     this.buf[this.nextSeq % this.capacity] = rec;
     this.nextSeq++;
     return rec;
+  }
+
+  /** The hot path's append: no formatting until the record is read. Returns its seq. */
+  appendRaw(raw: RawDmaRecord): number {
+    const seq = this.nextSeq++;
+    this.buf[seq % this.capacity] = { seq, raw };
+    return seq;
   }
 
   /** Seq of the oldest record still held. */
@@ -46,7 +93,7 @@ export class DmaLog {
     const records: DmaRecord[] = [];
     for (let s = from; s < to; s++) {
       const r = this.buf[s % this.capacity];
-      if (r) records.push(r);
+      if (r) records.push(materialize(r));
     }
     // A since beyond the head (a caller that saw an earlier process) restarts at the head.
     const next = to > from ? to : Math.min(from, this.nextSeq);

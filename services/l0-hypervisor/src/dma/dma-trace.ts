@@ -26,6 +26,7 @@ export function traceBudget(span: Span, spans = DMA_SPANS_PER_REQUEST): TraceBud
 
 /** Puts the access counts on the request span before it ends. */
 export function closeBudget(b: TraceBudget): void {
+  if (!b.span.isRecording()) return;
   b.span.setAttribute(DMA_ATTR.accesses, b.total);
   b.span.setAttribute(DMA_ATTR.untraced, b.untraced);
 }
@@ -43,52 +44,55 @@ export interface DmaSpanInfo {
   startedAt: number;
 }
 
+type Ids = { traceId?: string; spanId?: string };
+const NONE: Ids = {};
+
+function ids(s: Span | undefined): Ids {
+  const sc = s?.spanContext();
+  return sc && trace.isSpanContextValid(sc) ? { traceId: sc.traceId, spanId: sc.spanId } : NONE;
+}
+
 export class DmaTracer {
   constructor(private readonly tracer: Tracer) {}
 
   /**
    * Records one page-span access as a child span (within budget). Returns the
    * trace id and the id of the span that stands for the access: its own, or
-   * the request's once the budget is spent. Empty when nothing is traced.
+   * the request's once the budget is spent or nothing records. Empty when
+   * there is no trace at all.
    */
-  record(
-    budget: TraceBudget | undefined,
-    info: DmaSpanInfo,
-  ): { traceId?: string; spanId?: string } {
+  record(budget: TraceBudget | undefined, info: () => DmaSpanInfo): Ids {
     const parent = budget?.span ?? trace.getActiveSpan();
-    const ids = (s: Span | undefined) => {
-      const sc = s?.spanContext();
-      return sc && trace.isSpanContextValid(sc) ? { traceId: sc.traceId, spanId: sc.spanId } : {};
-    };
     if (budget) {
       budget.total++;
-      if (budget.left <= 0) {
+      if (budget.left <= 0 || !budget.span.isRecording()) {
         budget.untraced++;
         return ids(parent);
       }
       budget.left--;
-    }
+    } else if (!parent?.isRecording()) return ids(parent);
+    const i = info();
     const ctx = budget ? trace.setSpan(context.active(), budget.span) : context.active();
     const span = this.tracer.startSpan(
-      `l0.dma ${info.what}`,
+      `l0.dma ${i.what}`,
       {
-        startTime: info.startedAt,
+        startTime: i.startedAt,
         attributes: {
-          [ATTR.addrBus]: toHex(info.bus),
-          ...(info.machine === null ? {} : { [ATTR.addrMachine]: toHex(info.machine) }),
-          ...(info.host === null ? {} : { [ATTR.addrHostPhys]: toHex(info.host) }),
-          ...(info.by ? { [ATTR.translationBy]: info.by } : {}),
-          ...(info.fn ? { [ATTR.translationFn]: info.fn } : {}),
-          [ATTR.dmaVerdict]: info.verdict,
-          [DMA_ATTR.what]: info.what,
-          [DMA_ATTR.write]: info.write,
+          [ATTR.addrBus]: toHex(i.bus),
+          ...(i.machine === null ? {} : { [ATTR.addrMachine]: toHex(i.machine) }),
+          ...(i.host === null ? {} : { [ATTR.addrHostPhys]: toHex(i.host) }),
+          ...(i.by ? { [ATTR.translationBy]: i.by } : {}),
+          ...(i.fn ? { [ATTR.translationFn]: i.fn } : {}),
+          [ATTR.dmaVerdict]: i.verdict,
+          [DMA_ATTR.what]: i.what,
+          [DMA_ATTR.write]: i.write,
         },
       },
       ctx,
     );
-    if (info.fault) {
-      span.setAttribute(ATTR.errorCode, info.fault);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: info.fault });
+    if (i.fault) {
+      span.setAttribute(ATTR.errorCode, i.fault);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: i.fault });
     }
     span.end();
     return ids(span);

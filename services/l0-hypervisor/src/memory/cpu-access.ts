@@ -1,11 +1,19 @@
 // MemAccess: CPU loads and stores at machine addresses, in order. RAM goes
 // through the memslots after the ownership check Xen's page tables imply
 // (CpuFrames); addresses in a BAR are register accesses (ARCHITECTURE §4 step 3).
+//
+// Ordering: messages take effect in the order they arrive. RAM ops and
+// register reads run synchronously; a register write that starts device work
+// (the doorbell) does not hold up later messages when it is the message's
+// last op — stores then doorbell is a posted write, as on PCIe. Only ops that
+// follow a register write inside one message wait for it, and later messages
+// queue behind those.
 import { PAGE_SHIFT, machineAddr, pageSpans, parseHex, toHex } from '@nestlab/addr';
 import type { MachineAddr } from '@nestlab/addr';
 import type { MemOp, Requester } from '@nestlab/protocol';
 import { L0Error } from '../errors.js';
 import type { PciBus } from '../pci/bus.js';
+import { noteChainTraces } from '../virtio/chain-traces.js';
 import type { CpuFrames } from './cpu-frames.js';
 import type { MachineMemory } from './machine-memory.js';
 
@@ -21,7 +29,19 @@ export interface CpuAccessResult {
   data: Uint8Array;
 }
 
-export async function cpuAccess(
+interface Run {
+  readonly deps: CpuAccessDeps;
+  readonly requester: Requester;
+  readonly ops: readonly MemOp[];
+  readonly data: Uint8Array;
+  readonly reads: Uint8Array[];
+  /** Register writes still settling (their errors still count for the reply). */
+  readonly pending: Promise<void>[];
+  next: number;
+  at: number;
+}
+
+export function cpuAccess(
   deps: CpuAccessDeps,
   requester: Requester,
   ops: readonly MemOp[],
@@ -29,33 +49,77 @@ export async function cpuAccess(
 ): Promise<CpuAccessResult> {
   const writeBytes = ops.reduce((n, op) => n + (op.op === 'write' ? op.len : 0), 0);
   if (writeBytes !== data.byteLength) {
-    throw new L0Error(
-      'DATA_LENGTH_MISMATCH',
-      `write ops need ${writeBytes} data bytes, the message carries ${data.byteLength}`,
+    return Promise.reject(
+      new L0Error(
+        'DATA_LENGTH_MISMATCH',
+        `write ops need ${writeBytes} data bytes, the message carries ${data.byteLength}`,
+      ),
     );
   }
-  const reads: Uint8Array[] = [];
-  let at = 0;
-  for (const [i, op] of ops.entries()) {
-    const addr = parseAddr(op.addr, i);
-    const payload = op.op === 'write' ? data.subarray(at, (at += op.len)) : undefined;
-    try {
-      const out = await one(deps, requester, addr, op.len, payload);
-      if (out) reads.push(out);
-    } catch (err) {
-      if (err instanceof L0Error)
-        throw new L0Error(err.code, `op ${i}: ${err.message}`, { kind: err.kind });
-      throw err;
+  noteChainTraces(deps.bus);
+  const run: Run = { deps, requester, ops, data, reads: [], pending: [], next: 0, at: 0 };
+  const held = deps.mem.cpuHold;
+  return held === null ? proceed(run) : held.then(() => proceed(run));
+}
+
+/** Runs ops synchronously until one must be waited for; then holds later messages. */
+function proceed(run: Run): Promise<CpuAccessResult> {
+  try {
+    while (run.next < run.ops.length) {
+      const i = run.next++;
+      const wait = step(run, i);
+      if (wait !== undefined && run.next < run.ops.length) {
+        // Ops after a register write see what it did (a drained queue): wait, and make
+        // every later message wait too, so arrival order still holds.
+        const rest = wait.then(() => proceed(run));
+        const hold = rest.then(
+          () => undefined,
+          () => undefined,
+        );
+        run.deps.mem.cpuHold = hold;
+        void hold.then(() => {
+          if (run.deps.mem.cpuHold === hold) run.deps.mem.cpuHold = null;
+        });
+        return rest;
+      }
+      if (wait !== undefined) run.pending.push(wait);
     }
+  } catch (err) {
+    return Promise.reject(err);
   }
-  const total = reads.reduce((n, r) => n + r.byteLength, 0);
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const r of reads) {
-    out.set(r, o);
-    o += r.byteLength;
+  const result = () => ({ readLens: run.reads.map((r) => r.byteLength), data: concat(run.reads) });
+  if (run.pending.length === 0) return Promise.resolve(result());
+  return Promise.all(run.pending).then(result);
+}
+
+/** One op; returns a promise only for a register write that has work in flight. */
+function step(run: Run, i: number): Promise<void> | undefined {
+  const op = run.ops[i]!;
+  const addr = parseAddr(op.addr, i);
+  const payload = op.op === 'write' ? run.data.subarray(run.at, (run.at += op.len)) : undefined;
+  try {
+    const bar = run.deps.bus.barAt(addr, op.len);
+    if (bar) {
+      // MMIO: any domain may touch BARs (fixed decision); Xen decides who maps them.
+      if (!payload) {
+        run.reads.push(bar.fn.transport.read(bar.offset, op.len));
+        return undefined;
+      }
+      return bar.fn.transport.write(bar.offset, payload).catch((err: unknown) => {
+        throw withIndex(err, i);
+      });
+    }
+    ram(run.deps, run.requester, addr, op.len, payload, run.reads);
+    return undefined;
+  } catch (err) {
+    throw withIndex(err, i);
   }
-  return { readLens: reads.map((r) => r.byteLength), data: out };
+}
+
+function withIndex(err: unknown, i: number): unknown {
+  return err instanceof L0Error
+    ? new L0Error(err.code, `op ${i}: ${err.message}`, { kind: err.kind })
+    : err;
 }
 
 function parseAddr(text: string, i: number): MachineAddr {
@@ -66,36 +130,27 @@ function parseAddr(text: string, i: number): MachineAddr {
   }
 }
 
-async function one(
+function ram(
   deps: CpuAccessDeps,
   requester: Requester,
   addr: MachineAddr,
   len: number,
   payload: Uint8Array | undefined,
-): Promise<Uint8Array | undefined> {
-  const bar = deps.bus.barAt(addr, len);
-  if (bar) {
-    // MMIO: any domain may touch BARs (fixed decision); Xen decides who maps them.
-    if (payload) {
-      await bar.fn.transport.write(bar.offset, payload);
-      return undefined;
-    }
-    return bar.fn.transport.read(bar.offset, len);
-  }
+  reads: Uint8Array[],
+): void {
   if (deps.bus.overlapsBar(addr, len)) {
     throw new L0Error('MEMORY_UNREACHABLE', `${toHex(addr)}+${len} straddles a BAR edge`);
   }
   if (addr + BigInt(len) > 1n << 64n) {
     throw new L0Error('MEMORY_UNREACHABLE', `${toHex(addr)}+${len} wraps 2^64`);
   }
-  // Check every page first, so a refused op has no partial effect.
-  const spans = pageSpans(addr, len).map((s) => {
-    const host = deps.mem.memslots.translate(s.addr, s.len);
-    if (!host.ok) {
-      throw new L0Error('MEMORY_UNREACHABLE', `${toHex(s.addr)} is neither RAM nor a BAR`);
-    }
-    return { ...s, host: host.addr };
-  });
+  // One memslot must hold the whole op (slots are GiB-sized; an op is at most 1 MiB), and
+  // every page is checked first, so a refused op has no partial effect.
+  const host = deps.mem.memslots.translate(addr, len);
+  if (!host.ok) {
+    const first = firstUnreachable(deps, addr, len);
+    throw new L0Error('MEMORY_UNREACHABLE', `${toHex(first)} is neither RAM nor a BAR`);
+  }
   if (requester.kind === 'cpu') {
     const first = Number(addr >> BigInt(PAGE_SHIFT));
     const last = Number(machineAddr(addr + BigInt(len - 1)) >> BigInt(PAGE_SHIFT));
@@ -106,11 +161,25 @@ async function one(
       );
     }
   }
-  if (payload) {
-    for (const s of spans) deps.mem.ram.write(s.host, payload.subarray(s.offset, s.offset + s.len));
-    return undefined;
+  if (payload) deps.mem.ram.write(host.addr, payload);
+  else reads.push(deps.mem.ram.read(host.addr, len));
+}
+
+/** The first page of an op that no memslot holds (for the error message). */
+function firstUnreachable(deps: CpuAccessDeps, addr: MachineAddr, len: number): bigint {
+  for (const s of pageSpans(addr, len)) {
+    if (!deps.mem.memslots.translate(s.addr, s.len).ok) return s.addr;
   }
-  const out = new Uint8Array(len);
-  for (const s of spans) out.set(deps.mem.ram.read(s.host, s.len), s.offset);
+  return addr;
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.byteLength;
+  }
   return out;
 }

@@ -29,11 +29,16 @@ export class GuestRam {
 
   read(addr: HostPhysAddr, len: number): Uint8Array {
     const out = new Uint8Array(len);
-    GuestRam.each(addr, len, (page, off, at, n) => {
-      const p = this.pages.get(page);
-      if (p) out.set(p.subarray(off, off + n), at);
-    });
+    this.readInto(addr, len, out, 0);
     return out;
+  }
+
+  /** Reads into `out` at `at` (which must be zero-filled there: untouched pages are not copied). */
+  readInto(addr: HostPhysAddr, len: number, out: Uint8Array, at: number): void {
+    GuestRam.each(addr, len, (page, off, done, n) => {
+      const p = this.pages.get(page);
+      if (p) out.set(p.subarray(off, off + n), at + done);
+    });
   }
 
   write(addr: HostPhysAddr, bytes: Uint8Array): void {

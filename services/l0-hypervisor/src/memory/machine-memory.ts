@@ -5,6 +5,8 @@ import { Memslots } from './memslots.js';
 export class MachineMemory {
   readonly ram = new GuestRam();
   memslots: Memslots;
+  /** CPU accesses queue behind this while a message's ops wait for a register write. */
+  cpuHold: Promise<void> | null = null;
 
   constructor(ramBytes: bigint) {
     this.memslots = new Memslots(ramBytes);

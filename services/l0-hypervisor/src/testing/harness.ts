@@ -8,7 +8,13 @@ import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Msi, decodeRequest, subjectOf } from '@nestlab/protocol';
 import type { MessageDef, ReplyOf, RequestOf } from '@nestlab/protocol';
-import { Bus, MetricsRegistry, type SendOptions, type ServiceModule } from '@nestlab/service-kit';
+import {
+  Bus,
+  DomainFaults,
+  MetricsRegistry,
+  type SendOptions,
+  type ServiceModule,
+} from '@nestlab/service-kit';
 import { startNatsServer, type NatsServerHandle } from '@nestlab/testing';
 import { pino } from 'pino';
 import { createL0Hypervisor, type L0Options } from '../app.js';
@@ -95,6 +101,7 @@ export async function startL0(
     log,
     metrics,
     tracer,
+    faults: new DomainFaults('l0-hypervisor'),
   });
   await svcNc.flush();
 

@@ -1,8 +1,19 @@
-// Device-side processing of a split virtqueue on a doorbell (spec 2.7):
-// pop chains through the DMA engine, serve them, publish used entries, and
-// interrupt as EVENT_IDX / NO_INTERRUPT allow. Serialized per queue; at most
-// `size` chains per notify, then it yields, so a driver cannot make it spin.
-import { context, trace, SpanStatusCode, type Span, type Tracer } from '@opentelemetry/api';
+// Device-side processing of a split virtqueue on a doorbell (spec 2.7). Each
+// pass takes every chain the driver has made available (one read of their
+// avail entries), walks them through the DMA engine, serves them side by
+// side, then publishes their used elements with ONE used.idx store and at
+// most one interrupt, as EVENT_IDX / NO_INTERRUPT allow (interrupt
+// coalescing: what a batch completes, one interrupt reports). Serialized per
+// queue; at most `size` chains per notify, then it yields, so a driver cannot
+// make it spin.
+import {
+  ROOT_CONTEXT,
+  SpanStatusCode,
+  context,
+  trace,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
 import { toHex } from '@nestlab/addr';
 import {
   VIRTIO_BLK_S,
@@ -17,20 +28,38 @@ import {
   usedIdxWrite,
   walkChain,
 } from '@nestlab/virtio';
-import type { SplitQueue } from '@nestlab/virtio';
+import type { DescChain, SplitQueue } from '@nestlab/virtio';
 import type { DiskBackend } from '../blk/disk-backend.js';
-import { executeBlkRequest } from '../blk/request.js';
+import { executeBlkRequest, type BlkOutcome } from '../blk/request.js';
 import type { DmaEngine } from '../dma/dma-engine.js';
-import { closeBudget, traceBudget } from '../dma/dma-trace.js';
+import { closeBudget, traceBudget, type TraceBudget } from '../dma/dma-trace.js';
 import type { L0Metrics } from '../metrics.js';
 import type { VirtioBlkDevice } from './blk-device.js';
+import { takeChainTrace } from './chain-traces.js';
 import { DeviceRingMemory } from './ring-access.js';
 import type { VirtQueue } from './virtqueue.js';
 
 /** Largest indirect table we walk (QEMU's VIRTQUEUE_MAX_SIZE). */
 const MAX_INDIRECT = 1024;
+/**
+ * Chains served per round. Each round publishes its used entries (and may
+ * interrupt) before the next starts, and the device yields to the event loop
+ * in between, so the driver can harvest and refill while the device works on
+ * the rest. Rounds of 8 or 16 measured slower than one round for a queue of
+ * 32 on a 2-core machine (more interrupts and harvests for the same work),
+ * so a round is as big as the queues the lab runs.
+ */
+export const CHAINS_PER_ROUND = 64;
 const BLK_TYPE_NAMES: Record<number, string> = { 0: 'in', 1: 'out', 4: 'flush', 8: 'get_id' };
 const u16 = (n: number) => n & 0xffff;
+
+/** One chain taken from the ring, with the span its accesses are traced under. */
+interface Popped {
+  readonly chain: DescChain;
+  readonly span: Span;
+  readonly budget: TraceBudget;
+  readonly mem: DeviceRingMemory;
+}
 
 export class QueueProcessor {
   private readonly tails = new Map<number, Promise<void>>();
@@ -76,14 +105,16 @@ export class QueueProcessor {
       while (handled < q.size && this.live(epoch)) {
         const p = await pendingAvail(mem, sq.value, q.lastAvail);
         if (!p.ok) return dev.fail(p.error);
-        if (p.value.pending === 0) return;
-        for (let i = 0; i < p.value.pending && handled < q.size; i++, handled++) {
-          if (!(await this.one(q, sq.value, epoch, span))) return;
-        }
+        const n = Math.min(p.value.pending, q.size - handled, CHAINS_PER_ROUND);
+        if (n === 0) return;
+        if (handled > 0) await new Promise<void>((r) => setImmediate(r));
+        handled += n;
+        if (!(await this.batch(q, sq.value, epoch, mem, span, n))) return;
       }
       // Bounded per notify: come back later for whatever the driver added meanwhile.
       if (handled >= q.size && this.live(epoch)) setImmediate(() => void this.notify(index));
     } finally {
+      span.setAttribute('nestlab.virtio.chains', handled);
       closeBudget(budget);
       span.end();
     }
@@ -93,68 +124,161 @@ export class QueueProcessor {
     return this.dev.epoch === epoch && this.dev.status.running && !this.dev.disposed;
   }
 
-  /** Pops and serves one chain; false when the device stopped. */
-  private async one(q: VirtQueue, sq: SplitQueue, epoch: number, parent: Span): Promise<boolean> {
+  /** Takes `n` available chains, serves them together, publishes them; false when the device stopped. */
+  private async batch(
+    q: VirtQueue,
+    sq: SplitQueue,
+    epoch: number,
+    ring: DeviceRingMemory,
+    notify: Span,
+    n: number,
+  ): Promise<boolean> {
     const dev = this.dev;
-    const span = this.tracer.startSpan(
-      'l0.device.request',
-      { attributes: { 'nestlab.virtio.avail_idx': q.lastAvail } },
-      trace.setSpan(context.active(), parent),
-    );
-    const budget = traceBudget(span);
-    const mem = new DeviceRingMemory(this.dma, dev, sq, budget);
-    const stop = (code: string, message: string) => {
-      span.setStatus({ code: SpanStatusCode.ERROR, message });
-      span.setAttribute('nestlab.error.code', code);
-      if (this.dev.epoch === epoch) dev.fail({ code, message });
-      return false;
-    };
-    try {
-      const entry = await readRing(mem, availRingAddr(sq, q.lastAvail), 2, 'avail.ring entry');
-      if (!entry.ok) return stop(entry.error.code, entry.error.message);
-      const chain = await walkChain(mem, sq, decodeU16(entry.value), {
-        indirect: dev.status.has(VIRTIO_F.INDIRECT_DESC),
-        maxIndirectEntries: MAX_INDIRECT,
-      });
-      if (!chain.ok) return stop(chain.error.code, chain.error.message);
-      if (!this.live(epoch)) return false;
-      q.lastAvail = u16(q.lastAvail + 1);
-      const eventIdx = dev.status.has(VIRTIO_F.EVENT_IDX);
-      // QEMU virtqueue_pop: publish avail_event = last_avail_idx as soon as the chain is taken.
-      if (eventIdx) {
-        const w = availEventWrite(sq, q.lastAvail);
-        if (!(await mem.writeRing(w.addr, w.bytes)))
-          return stop('MEMORY_UNREACHABLE', 'cannot write avail_event');
+    const heads = await this.availEntries(ring, sq, q.lastAvail, n);
+    if (heads === null) return false;
+    const popped: Popped[] = [];
+    // A bad chain stops the device, but only after the good ones before it are served.
+    let bad: { code: string; message: string } | null = null;
+    for (const head of heads) {
+      const p = await this.pop(q, sq, epoch, notify, head);
+      if (p === null) return this.endAll(popped);
+      if ('code' in p) {
+        bad = p;
+        break;
       }
-      span.setAttribute('nestlab.virtio.head', chain.value.headIndex);
-      const out = await executeBlkRequest(chain.value, mem.buffers(), this.disk, dev.serial);
-      if (out.kind === 'broken') return stop(out.error.code, out.error.message);
-      this.count(out.type, out.status);
-      span.setAttributes({
-        'nestlab.blk.type': BLK_TYPE_NAMES[out.type] ?? String(out.type),
-        'nestlab.blk.sector': toHex(out.sector),
-        'nestlab.blk.status': out.status,
-      });
+      popped.push(p);
+    }
+    const eventIdx = dev.status.has(VIRTIO_F.EVENT_IDX);
+    // QEMU virtqueue_pop: publish avail_event = last_avail_idx once the chains are taken.
+    if (popped.length > 0 && eventIdx) {
+      const w = availEventWrite(sq, q.lastAvail);
+      if (!(await ring.writeRing(w.addr, w.bytes))) {
+        this.endAll(popped);
+        return this.stop(epoch, 'MEMORY_UNREACHABLE', 'cannot write avail_event');
+      }
+    }
+    const outs = await Promise.all(
+      popped.map((p) => executeBlkRequest(p.chain, p.mem.buffers(), this.disk, dev.serial)),
+    );
+    try {
       // A reset while we worked: the ring is no longer ours to write.
       if (!this.live(epoch)) return false;
       const old = q.usedIdx;
-      const next = u16(old + 1);
-      const elem = usedElemWrite(sq, old, chain.value.headIndex, out.written);
-      if (!(await mem.writeRing(elem.addr, elem.bytes)))
-        return stop('MEMORY_UNREACHABLE', 'cannot write used elem');
-      const idx = usedIdxWrite(sq, next);
-      if (!(await mem.writeRing(idx.addr, idx.bytes)))
-        return stop('MEMORY_UNREACHABLE', 'cannot write used.idx');
-      q.usedIdx = next;
-      const irq = await shouldInterrupt(mem, sq, eventIdx, old, next);
-      if (!irq.ok) return stop(irq.error.code, irq.error.message);
-      span.setAttribute('nestlab.virtio.interrupt', irq.value);
-      if (irq.value) dev.raiseQueue(q);
-      return true;
+      let next = old;
+      let broken: BlkOutcome | null = null;
+      for (const [i, p] of popped.entries()) {
+        const out = outs[i]!;
+        if (out.kind === 'broken') {
+          broken = out;
+          markFailed(p.span, out.error.code, out.error.message);
+          break;
+        }
+        this.count(out.type, out.status);
+        p.span.setAttributes({
+          'nestlab.blk.type': BLK_TYPE_NAMES[out.type] ?? String(out.type),
+          'nestlab.blk.sector': toHex(out.sector),
+          'nestlab.blk.status': out.status,
+        });
+        const elem = usedElemWrite(sq, next, p.chain.headIndex, out.written);
+        if (!(await p.mem.writeRing(elem.addr, elem.bytes))) {
+          markFailed(p.span, 'MEMORY_UNREACHABLE', 'cannot write used elem');
+          broken = out;
+          break;
+        }
+        next = u16(next + 1);
+      }
+      if (next !== old) {
+        const idx = usedIdxWrite(sq, next);
+        if (!(await ring.writeRing(idx.addr, idx.bytes)))
+          return this.stop(epoch, 'MEMORY_UNREACHABLE', 'cannot write used.idx');
+        q.usedIdx = next;
+        const irq = await shouldInterrupt(ring, sq, eventIdx, old, next);
+        if (!irq.ok) return this.stop(epoch, irq.error.code, irq.error.message);
+        for (const p of popped) p.span.setAttribute('nestlab.virtio.interrupt', irq.value);
+        if (irq.value) dev.raiseQueue(q);
+      }
+      if (broken?.kind === 'broken')
+        return this.stop(epoch, broken.error.code, broken.error.message);
+      if (broken) return this.stop(epoch, 'MEMORY_UNREACHABLE', 'cannot write used elem');
+      return bad === null ? true : this.stop(epoch, bad.code, bad.message);
     } finally {
+      this.endAll(popped);
+    }
+  }
+
+  /** The heads of the next `n` avail entries, in one read per contiguous stretch of the ring. */
+  private async availEntries(
+    ring: DeviceRingMemory,
+    sq: SplitQueue,
+    from: number,
+    n: number,
+  ): Promise<number[] | null> {
+    const heads: number[] = [];
+    while (heads.length < n) {
+      const idx = u16(from + heads.length);
+      const slot = idx & (sq.size - 1);
+      const take = Math.min(n - heads.length, sq.size - slot);
+      const raw = await readRing(ring, availRingAddr(sq, idx), 2 * take, 'avail.ring entries');
+      if (!raw.ok) {
+        this.dev.fail(raw.error);
+        return null;
+      }
+      for (let i = 0; i < take; i++) heads.push(decodeU16(raw.value, 2 * i));
+    }
+    return heads;
+  }
+
+  /**
+   * Walks one chain in the trace of the I/O that posted it (when the driver
+   * said which; else under the notify span). Null when the device stopped.
+   */
+  private async pop(
+    q: VirtQueue,
+    sq: SplitQueue,
+    epoch: number,
+    notify: Span,
+    head: number,
+  ): Promise<Popped | { code: string; message: string } | null> {
+    const dev = this.dev;
+    const posted = takeChainTrace(dev, q.index, head);
+    const parent = posted
+      ? trace.setSpanContext(ROOT_CONTEXT, posted)
+      : trace.setSpan(context.active(), notify);
+    const span = this.tracer.startSpan(
+      'l0.device.request',
+      {
+        attributes: { 'nestlab.virtio.avail_idx': q.lastAvail, 'nestlab.virtio.head': head },
+        ...(posted ? { links: [{ context: notify.spanContext() }] } : {}),
+      },
+      parent,
+    );
+    const budget = traceBudget(span);
+    const mem = new DeviceRingMemory(this.dma, dev, sq, budget);
+    const chain = await walkChain(mem, sq, head, {
+      indirect: dev.status.has(VIRTIO_F.INDIRECT_DESC),
+      maxIndirectEntries: MAX_INDIRECT,
+    });
+    if (!chain.ok || !this.live(epoch)) {
+      if (!chain.ok) markFailed(span, chain.error.code, chain.error.message);
       closeBudget(budget);
       span.end();
+      return chain.ok ? null : { code: chain.error.code, message: chain.error.message };
     }
+    q.lastAvail = u16(q.lastAvail + 1);
+    return { chain: chain.value, span, budget, mem };
+  }
+
+  private endAll(popped: Popped[]): false {
+    for (const p of popped.splice(0)) {
+      closeBudget(p.budget);
+      p.span.end();
+    }
+    return false;
+  }
+
+  private stop(epoch: number, code: string, message: string): false {
+    if (this.dev.epoch === epoch) this.dev.fail({ code, message });
+    return false;
   }
 
   private count(type: number, status: number): void {
@@ -164,4 +288,9 @@ export class QueueProcessor {
     else r.unsupp++;
     this.metrics.blkRequests.inc({ type: BLK_TYPE_NAMES[type] ?? 'other', status: String(status) });
   }
+}
+
+function markFailed(span: Span, code: string, message: string): void {
+  span.setStatus({ code: SpanStatusCode.ERROR, message });
+  span.setAttribute('nestlab.error.code', code);
 }

@@ -48,11 +48,12 @@ export async function withFleet<T>(
       adminBasePort: 0,
       logDir: join(scratch, 'logs'),
       env: { NESTLAB_DATA_DIR: join(scratch, 'data'), LOG_LEVEL: 'warn' },
+      auth: true,
     });
     natsUrl = fleet.natsUrl;
   }
   const telemetry = consoleUrl ? startLabTelemetry(consoleUrl, stack) : null;
-  const { bus, close } = await labBus(natsUrl, stack);
+  const { bus, close } = await labBus(natsUrl, stack, fleet?.labAuth ?? announced?.labAuth);
   try {
     return await work(bus, { consoleUrl });
   } finally {

@@ -44,9 +44,16 @@ export async function up(argv: string[]): Promise<number> {
     ...(values['nats-url'] ? { natsUrl: values['nats-url'] } : {}),
     ...(values.stack ? { stack: values.stack } : {}),
     onProgress: (line) => process.stderr.write(`nestlab: ${line}\n`),
+    auth: true,
   });
   const { fleet, consoleUrl } = lab;
-  announceFleet({ natsUrl: fleet.natsUrl, stack: fleet.stack, consoleUrl, pid: process.pid });
+  announceFleet({
+    natsUrl: fleet.natsUrl,
+    stack: fleet.stack,
+    consoleUrl,
+    pid: process.pid,
+    ...(fleet.labAuth ? { labAuth: fleet.labAuth } : {}),
+  });
   const endpoints = Object.fromEntries(fleet.services.map((s) => [s.service.name, s.adminUrl]));
   if (values.json) {
     process.stdout.write(

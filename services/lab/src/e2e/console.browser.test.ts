@@ -66,13 +66,30 @@ describe('the lab console in a real browser', () => {
     assert.ok(last?.firstMisdirected);
 
     await row.locator('a.trace-link').click();
-    // Spans reach the console in batches; reload until the oracle's verdict is in the trace.
-    let ladder = page.locator('.ladder[data-verdict]').first();
-    for (let i = 0; i < 40 && (await page.locator('.ladder .owner').count()) === 0; i++) {
+    // Each service exports its spans in its own batches: reload until the
+    // oracle's verdict and every service's spans are in the trace.
+    const wanted = ['dom0-kernel', 'l0-hypervisor', 'xen', 'iommu', 'lab'];
+    const servicesShown = () =>
+      page
+        .locator('.wf-row')
+        .evaluateAll((rows) => [
+          ...new Set(
+            rows.map(
+              (r) => (r as unknown as { dataset: Record<string, string> }).dataset['service'],
+            ),
+          ),
+        ]);
+    for (let i = 0; i < 60; i++) {
+      const shown = await servicesShown();
+      if (
+        (await page.locator('.ladder .owner').count()) > 0 &&
+        wanted.every((s) => shown.includes(s))
+      )
+        break;
       await page.waitForTimeout(500);
       await page.reload();
-      ladder = page.locator('.ladder').first();
     }
+    const ladder = page.locator('.ladder').first();
     const addr = (layer: string) => ladder.locator(`.addr[data-layer="${layer}"]`).textContent();
     for (const layer of ['pseudo_phys', 'bus', 'machine', 'host_phys']) {
       assert.match((await addr(layer)) ?? '', /^0x[0-9a-f]+$/, layer);
@@ -82,17 +99,11 @@ describe('the lab console in a real browser', () => {
     // The legacy driver's bus address is its pseudo-physical address: the 2014 bug, on screen.
     assert.equal(await addr('bus'), await addr('pseudo_phys'));
     assert.equal((await page.locator('.wf-row').count()) > 0, true);
-    const services = await page
-      .locator('.wf-row')
-      .evaluateAll((rows) => [
-        ...new Set(
-          rows.map((r) => (r as unknown as { dataset: Record<string, string> }).dataset['service']),
-        ),
-      ]);
+    const services = await servicesShown();
     // The legacy I/O itself only crosses dom0 and L0 (no IOMMU, no completion
     // interrupt); Xen's frame table and the IOMMU appear through the oracle,
     // which asks both about the access inside the I/O's trace.
-    for (const s of ['dom0-kernel', 'l0-hypervisor', 'xen', 'iommu', 'lab']) {
+    for (const s of wanted) {
       assert.ok(services.includes(s), `${s} in ${services.join(',')}`);
     }
 

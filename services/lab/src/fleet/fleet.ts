@@ -1,5 +1,12 @@
 import { mkdirSync } from 'node:fs';
-import { startNatsServer, type NatsServerHandle } from '@nestlab/nats-runner';
+import {
+  authorizationConfig,
+  generateStackAuth,
+  startNatsServer,
+  type NatsCredential,
+  type NatsServerHandle,
+  type StackAuth,
+} from '@nestlab/nats-runner';
 import { spawnService, stopProcess, type ServiceProcess } from './child.js';
 import { anyFreePort, portIsFree } from './ports.js';
 import { fleetServices } from './services.js';
@@ -16,6 +23,12 @@ export interface FleetOptions {
   env?: NodeJS.ProcessEnv;
   readyTimeoutMs?: number;
   onProgress?: (line: string) => void;
+  /**
+   * Per-service NATS users on the nats-server we start: each service and the
+   * lab get their own password and only their stack's subjects (the matrix of
+   * deploy/nats/nats.conf). Ignored with `natsUrl`: that server has its own.
+   */
+  auth?: boolean;
 }
 
 export interface Fleet {
@@ -23,6 +36,10 @@ export interface Fleet {
   readonly stack: string;
   readonly services: readonly ServiceProcess[];
   readonly nats: NatsServerHandle | null;
+  /** Every seat's credentials when started with `auth`, else null. */
+  readonly auth: StackAuth | null;
+  /** The lab's own seat (CLI, console) on this fleet's NATS, when started with `auth`. */
+  readonly labAuth: NatsCredential | null;
   /** Stops every service (SIGTERM) and then NATS; returns each service's exit. */
   stop(): Promise<Record<string, number | string>>;
 }
@@ -45,17 +62,21 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
 
   let nats: NatsServerHandle | null = null;
   let natsUrl = opts.natsUrl;
+  const auth = opts.auth && !natsUrl ? generateStackAuth(stack) : null;
   if (!natsUrl) {
     // 0 = any free port (the server picks one); otherwise the wanted port if it is free.
     const wanted = opts.natsPort ?? 4222;
     const port = wanted === 0 || !(await portIsFree(wanted)) ? undefined : wanted;
     try {
-      nats = await startNatsServer(port === undefined ? {} : { port });
+      nats = await startNatsServer({
+        ...(port === undefined ? {} : { port }),
+        ...(auth ? { config: authorizationConfig([auth]) } : {}),
+      });
     } catch (err) {
       throw new FleetError('NATS_START_FAILED', (err as Error).message);
     }
     natsUrl = nats.url;
-    progress(`nats-server ready at ${natsUrl}`);
+    progress(`nats-server ready at ${natsUrl}${auth ? ' (a user per service)' : ''}`);
   }
 
   const env: NodeJS.ProcessEnv = {
@@ -75,14 +96,16 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     const base = opts.adminBasePort ?? 7701;
     for (const svc of fleetServices()) {
       const port = base === 0 ? await anyFreePort() : base + svc.portOffset;
-      services.push(spawnService(svc, env, port, opts.logDir));
+      const seat = auth?.credentials[svc.token];
+      const svcEnv = seat ? { ...env, NATS_USER: seat.user, NATS_PASS: seat.pass } : env;
+      services.push(spawnService(svc, svcEnv, port, opts.logDir));
     }
     await Promise.all(services.map((p) => waitReady(p, opts.readyTimeoutMs ?? 20_000, progress)));
   } catch (err) {
     await stop();
     throw err;
   }
-  return { natsUrl, stack, services, nats, stop };
+  return { natsUrl, stack, services, nats, auth, labAuth: auth?.credentials.lab ?? null, stop };
 }
 
 async function waitReady(

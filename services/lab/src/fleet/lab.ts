@@ -1,7 +1,7 @@
 import { buildConsole } from '../console/app.js';
-import { labBus } from '../cli/lab-bus.js';
 import { startLabTelemetry } from '../run/lab-telemetry.js';
 import { startFleet, type Fleet, type FleetOptions } from './fleet.js';
+import { labSeat } from './lab-seat.js';
 
 export interface Lab {
   readonly fleet: Fleet;
@@ -28,7 +28,7 @@ export async function startLab(opts: FleetOptions & { consolePort?: number }): P
     throw err;
   }
   const telemetry = startLabTelemetry(consoleUrl, fleet.stack);
-  const { bus, close } = await labBus(fleet.natsUrl, fleet.stack);
+  const { bus, close } = await labSeat(fleet.natsUrl, fleet.stack, fleet.labAuth);
   consoleApp.attachBus(bus);
   return {
     fleet,

@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { NatsCredential } from '@nestlab/nats-runner';
 
 /** Where a running `nestlab up` announces itself, so `run`, `matrix` and `trace` find it. */
 export interface FleetRecord {
@@ -7,6 +8,8 @@ export interface FleetRecord {
   stack: string;
   consoleUrl: string;
   pid: number;
+  /** The lab's NATS seat when the fleet runs with per-service users (the file is then 0600). */
+  labAuth?: NatsCredential;
 }
 
 export const fleetFile = () =>
@@ -14,7 +17,8 @@ export const fleetFile = () =>
 
 export function announceFleet(rec: FleetRecord): void {
   mkdirSync(dirname(fleetFile()), { recursive: true });
-  writeFileSync(fleetFile(), `${JSON.stringify(rec)}\n`);
+  writeFileSync(fleetFile(), `${JSON.stringify(rec)}\n`, { mode: 0o600 });
+  chmodSync(fleetFile(), 0o600); // an older file keeps its mode on overwrite
 }
 
 export function withdrawFleet(): void {

@@ -40,7 +40,7 @@ export function parseScenarioText(text: string, file: string): ScenarioFile {
       `not valid YAML: ${yamlError.message.split('\n')[0]}`,
     );
   }
-  const value: unknown = doc.toJS();
+  const value = toPlainValue(doc, file);
   if (check.check(value)) return value;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ScenarioFileError(
@@ -68,6 +68,23 @@ export function parseScenarioText(text: string, file: string): ScenarioFile {
     field,
     describe(first?.message ?? 'does not match the schema', first?.schema),
   );
+}
+
+/** The document as plain data; aliases that point nowhere, loop or explode are refused. */
+function toPlainValue(doc: ReturnType<typeof parseDocument>, file: string): unknown {
+  let value: unknown;
+  try {
+    // A small alias budget stops "billion laughs" documents from growing without bound.
+    value = doc.toJS({ maxAliasCount: 50 });
+  } catch (err) {
+    throw new ScenarioFileError(file, null, null, `not valid YAML: ${(err as Error).message}`);
+  }
+  try {
+    JSON.stringify(value);
+  } catch {
+    throw new ScenarioFileError(file, null, null, 'not valid YAML: an alias refers to itself');
+  }
+  return value;
 }
 
 function describe(message: string, schema: unknown): string {

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Count, HexAddr, Obj, U16 } from '../schema-kit.js';
+import { Count, HexAddr, Obj, U16, U32 } from '../schema-kit.js';
 import { eventMessage, requestMessage } from '../message.js';
 import { FeatureBits } from './common.js';
 
@@ -58,8 +58,42 @@ export const Workload = Obj({
   deadlineMs: Type.Integer({ minimum: 1, maximum: 600_000 }),
   /** Bytes of the disk the workload may touch, from sector 0. */
   spanBytes: Count,
+  /**
+   * Issue a FLUSH after every N writes (fio's fsync=N); 0 or absent: never.
+   * A write is durable once a FLUSH issued after its completion completes.
+   */
+  fsyncEvery: Type.Optional(Count),
+  /** Return every I/O's record in the report (experiments judge them); at most 20k I/Os. */
+  history: Type.Optional(Type.Boolean()),
 });
 export type Workload = Static<typeof Workload>;
+
+/** What a block held or was given: the stamp of the write that produced it. */
+export const BlockStampWire = Obj({ seed: U32, block: Count, generation: U32 });
+
+/**
+ * One I/O as the workload saw it. Writes carry the stamp they wrote; reads
+ * what they found (`zeros`, `garbage`, or a stamp). `durable`: a FLUSH issued
+ * after this write completed has completed too.
+ */
+export const IoRecord = Obj({
+  i: Count,
+  op: Type.Union([Type.Literal('read'), Type.Literal('write'), Type.Literal('flush')]),
+  /** Block index (bs-sized) on the disk; 0 for a FLUSH. */
+  block: Count,
+  ok: Type.Boolean(),
+  /** The error code when not ok. */
+  code: Type.Optional(Type.String()),
+  wrote: Type.Optional(BlockStampWire),
+  read: Type.Optional(Type.Union([BlockStampWire, Type.Literal('zeros'), Type.Literal('garbage')])),
+  /** For reads with verify: whether the workload accepted the data. */
+  verified: Type.Optional(Type.Boolean()),
+  durable: Type.Optional(Type.Boolean()),
+  /** Milliseconds since the job started. */
+  startMs: Count,
+  endMs: Count,
+});
+export type IoRecord = Static<typeof IoRecord>;
 
 export const IoReport = Obj({
   submitted: Count,
@@ -71,6 +105,8 @@ export const IoReport = Obj({
   latencyUs: Obj({ p50: Count, p99: Count }),
   elapsedMs: Count,
   traceIds: Type.Array(Type.String()),
+  /** Every I/O, in submission order, when the workload asked for `history`. */
+  history: Type.Optional(Type.Array(IoRecord, { maxItems: 20_000 })),
 });
 export type IoReport = Static<typeof IoReport>;
 

@@ -49,6 +49,49 @@ export const InjectedFault = Obj({
 });
 export type InjectedFault = Static<typeof InjectedFault>;
 
+/**
+ * Domain faults: hazards of the virtualization stack itself, armed on the
+ * service that owns the state. Each kind belongs to one service; the others
+ * refuse it with FAULT_KIND_UNSUPPORTED.
+ *  l0:    device-reset (reset the virtio device now, mid-queue), lose-msi
+ *         (drop the next `count` interrupts), lose-doorbell (ignore the next
+ *         `count` queue notifies)
+ *  iommu: stale-iotlb (the next `count` invalidations are lost, or late by
+ *         `delayMs`), unmap-in-flight (unmap the newest live mapping now)
+ *  xen:   p2m-change (move the frame behind the newest DMA-mapped page to a
+ *         new machine frame, balloon-like)
+ */
+export const DOMAIN_FAULT_KINDS = [
+  'device-reset',
+  'lose-msi',
+  'lose-doorbell',
+  'stale-iotlb',
+  'unmap-in-flight',
+  'p2m-change',
+] as const;
+export type DomainFaultKind = (typeof DOMAIN_FAULT_KINDS)[number];
+
+export const DomainFaultRequest = Obj({
+  kind: Type.Union(DOMAIN_FAULT_KINDS.map((k) => Type.Literal(k))),
+  /** How many events the fault hits (default 1). */
+  count: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+  /** Let this many matching events pass first (default 0). */
+  after: Type.Optional(Count),
+  /** For late rather than lost events (stale-iotlb). */
+  delayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000 })),
+});
+export type DomainFaultRequest = Static<typeof DomainFaultRequest>;
+
+/** One domain fault that fired: what it hit, in words a log reader understands. */
+export const DomainFaultEvent = Obj({
+  kind: Type.String(),
+  /** 0-based: which hit of this arming. */
+  n: Count,
+  atMs: Count,
+  detail: Type.String({ maxLength: 512 }),
+});
+export type DomainFaultEvent = Static<typeof DomainFaultEvent>;
+
 function control(service: ServiceToken) {
   return {
     set: requestMessage({
@@ -65,7 +108,22 @@ function control(service: ServiceToken) {
       object: 'faults',
       verb: 'list',
       request: Obj({}),
-      reply: Obj({ plan: FaultPlan, injected: Type.Array(InjectedFault), dropped: Count }),
+      reply: Obj({
+        plan: FaultPlan,
+        injected: Type.Array(InjectedFault),
+        dropped: Count,
+        /** Domain faults that fired since start (newest last, bounded). */
+        domain: Type.Array(DomainFaultEvent),
+      }),
+    }),
+    inject: requestMessage({
+      name: `${service}.faults.inject`,
+      service,
+      object: 'faults',
+      verb: 'inject',
+      request: DomainFaultRequest,
+      /** `armed`: events the fault will still hit (0 when it fired at once). */
+      reply: Obj({ armed: Count }),
     }),
   };
 }

@@ -1,0 +1,59 @@
+// Free descriptors of one ring and the requests waiting for some (FIFO): a
+// chain that does not fit now waits, and gives up when its I/O is aborted.
+import { Dom0Error } from '../errors.js';
+
+interface Waiter {
+  n: number;
+  resolve: (first: number[]) => void;
+  reject: (err: unknown) => void;
+}
+
+export class DescPool {
+  private readonly free: number[];
+  private readonly waiters: Waiter[] = [];
+
+  constructor(readonly size: number) {
+    this.free = Array.from({ length: size }, (_, i) => i);
+  }
+
+  get available(): number {
+    return this.free.length;
+  }
+
+  /** Takes `n` descriptors now or waits for them; `signal` (asked for only then) abandons the wait. */
+  reserve(n: number, abortSignal?: () => AbortSignal): Promise<number[]> {
+    if (n > this.size) {
+      return Promise.reject(
+        new Dom0Error('NO_MEMORY', `a chain of ${n} does not fit a queue of ${this.size}`),
+      );
+    }
+    if (this.waiters.length === 0 && this.free.length >= n) return Promise.resolve(this.take(n));
+    const signal = abortSignal?.();
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const w: Waiter = { n, resolve, reject };
+      this.waiters.push(w);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.waiters.indexOf(w);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(signal.reason);
+        },
+        { once: true },
+      );
+    });
+  }
+
+  release(descs: readonly number[]): void {
+    for (const d of descs) this.free.push(d);
+    while (this.waiters.length > 0 && this.free.length >= this.waiters[0]!.n) {
+      const w = this.waiters.shift()!;
+      w.resolve(this.take(w.n));
+    }
+  }
+
+  private take(n: number): number[] {
+    return this.free.splice(0, n);
+  }
+}

@@ -1,0 +1,108 @@
+// Per-service NATS credentials for a server we start ourselves (the embedded
+// fleet), with the same least-privilege matrix as deploy/nats/nats.conf, but
+// per stack: where compose's config says `nestlab.*.…` (any stack) this one
+// names the stack, so a stack's services cannot read or write another
+// stack's subjects on a shared server. nats-runner's auth.test.ts checks the
+// matrix against deploy/nats/nats.conf, so the two cannot drift apart.
+import { randomBytes } from 'node:crypto';
+
+/** The seats on a stack's NATS: the lab (CLI and console) and the four services. */
+export const NATS_ROLES = ['lab', 'l0', 'xen', 'dom0', 'iommu'] as const;
+export type NatsRole = (typeof NATS_ROLES)[number];
+
+export interface NatsPermissions {
+  readonly publish: readonly string[];
+  readonly subscribe: readonly string[];
+}
+
+/**
+ * What each role may publish and subscribe to, with `S` standing for the stack
+ * token (deploy/nats/nats.conf has `*` there). Requesters subscribe to their
+ * inboxes; responders answer through allow_responses.
+ */
+export const ROLE_PERMISSIONS: Readonly<Record<NatsRole, NatsPermissions>> = {
+  lab: { publish: ['nestlab.S.>'], subscribe: ['nestlab.S.>', '_INBOX.>'] },
+  l0: {
+    publish: ['nestlab.S.iommu.pt.translate', 'nestlab.S.xen.irq.msi'],
+    subscribe: ['nestlab.S.l0.>', 'nestlab.S.iommu.iotlb.invalidate', '_INBOX.>'],
+  },
+  xen: {
+    publish: [
+      'nestlab.S.l0.mmu.update',
+      'nestlab.S.iommu.pt.map',
+      'nestlab.S.iommu.pt.unmap',
+      'nestlab.S.dom0.evtchn.*.notify',
+    ],
+    subscribe: ['nestlab.S.xen.>', '_INBOX.>'],
+  },
+  dom0: {
+    publish: [
+      'nestlab.S.l0.mem.access',
+      'nestlab.S.l0.pci.config',
+      'nestlab.S.l0.dev.*.notify',
+      'nestlab.S.xen.hypercall.>',
+      'nestlab.S.xen.p2m.get',
+    ],
+    subscribe: ['nestlab.S.dom0.>', '_INBOX.>'],
+  },
+  iommu: {
+    publish: ['nestlab.S.iommu.iotlb.invalidate'],
+    subscribe: ['nestlab.S.iommu.>', '_INBOX.>'],
+  },
+};
+
+export interface NatsCredential {
+  readonly user: string;
+  readonly pass: string;
+}
+
+export interface StackAuth {
+  readonly stack: string;
+  readonly credentials: Readonly<Record<NatsRole, NatsCredential>>;
+}
+
+const STACK_TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The role's permissions for one stack: `S` replaced by the stack token. */
+export function permissionsFor(role: NatsRole, stack: string): NatsPermissions {
+  if (!STACK_TOKEN.test(stack)) {
+    throw new RangeError(`stack ${JSON.stringify(stack)} is not a subject token (A-Z a-z 0-9 _ -)`);
+  }
+  const fill = (subjects: readonly string[]) =>
+    subjects.map((s) => s.replace(/^nestlab\.S\./, `nestlab.${stack}.`));
+  const p = ROLE_PERMISSIONS[role];
+  return { publish: fill(p.publish), subscribe: fill(p.subscribe) };
+}
+
+/** Fresh random passwords for every role of a stack; user names are `<role>-<stack>`. */
+export function generateStackAuth(stack: string): StackAuth {
+  permissionsFor('lab', stack); // validates the token
+  const credentials = Object.fromEntries(
+    NATS_ROLES.map((role) => [
+      role,
+      { user: `${role}-${stack}`, pass: randomBytes(18).toString('base64url') },
+    ]),
+  ) as Record<NatsRole, NatsCredential>;
+  return { stack, credentials };
+}
+
+const quoted = (s: string) => JSON.stringify(s);
+const list = (subjects: readonly string[]) => `[${subjects.map(quoted).join(', ')}]`;
+
+/**
+ * The `authorization` block for nats-server: one user per role per stack, no
+ * anonymous access. Pass it as startNatsServer's `config`.
+ */
+export function authorizationConfig(stacks: readonly StackAuth[]): string {
+  const users = stacks.flatMap((s) =>
+    NATS_ROLES.map((role) => {
+      const c = s.credentials[role];
+      const p = permissionsFor(role, s.stack);
+      return (
+        `    { user: ${quoted(c.user)}, password: ${quoted(c.pass)}, permissions: ` +
+        `{ publish: ${list(p.publish)}, subscribe: ${list(p.subscribe)}, allow_responses: true } }`
+      );
+    }),
+  );
+  return `authorization {\n  users: [\n${users.join('\n')}\n  ]\n}\n`;
+}
