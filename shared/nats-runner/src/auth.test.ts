@@ -33,9 +33,11 @@ function composeMatrix(): Record<string, { publish: string[]; subscribe: string[
       ]
         // compose's lab drives every stack (`nestlab.>`); a stack's lab seat drives its own.
         .map((x) =>
-          (x[1] ?? '').replace(/^nestlab\.(\*\.|>$)/, (_m, g: string) =>
-            g === '>' ? 'nestlab.S.>' : 'nestlab.S.',
-          ),
+          (x[1] ?? '')
+            .replace(/^nestlab\.(\*\.|>$)/, (_m, g: string) =>
+              g === '>' ? 'nestlab.S.>' : 'nestlab.S.',
+            )
+            .replace(/^_INBOX\.\*\./, '_INBOX.S.'),
         )
         .sort();
     out[(m[1] ?? '').toLowerCase()] = { publish: field('publish'), subscribe: field('subscribe') };
@@ -48,8 +50,14 @@ interface Probe {
   errors: string[];
 }
 
-async function seat(url: string, c: NatsCredential): Promise<Probe> {
-  const nc = await connect({ servers: url, user: c.user, pass: c.pass, reconnect: false });
+async function seat(url: string, c: NatsCredential, inboxPrefix?: string): Promise<Probe> {
+  const nc = await connect({
+    servers: url,
+    user: c.user,
+    pass: c.pass,
+    reconnect: false,
+    ...(inboxPrefix ? { inboxPrefix } : {}),
+  });
   const errors: string[] = [];
   void (async () => {
     for await (const s of nc.status())
@@ -105,6 +113,13 @@ describe('per-stack NATS permissions', () => {
     ]);
     assert.throws(() => permissionsFor('l0', 'a.b'), RangeError);
     assert.throws(() => generateStackAuth('>'), RangeError);
+  });
+
+  it('give each seat its own inbox prefix', () => {
+    for (const role of NATS_ROLES) {
+      const inboxes = permissionsFor(role, 's7').subscribe.filter((s) => s.startsWith('_INBOX'));
+      assert.deepEqual(inboxes, [`_INBOX.s7.${role}.>`], role);
+    }
   });
 
   describe('on a real nats-server with two stacks', () => {
@@ -183,6 +198,26 @@ describe('per-stack NATS permissions', () => {
       });
     }
 
+    it("no seat can read another seat's replies; its own inbox works for request/reply", async () => {
+      const xen = await as(a, 'xen');
+      const l0Inbox = '_INBOX.a.l0.>';
+      assert.deepEqual(await subscribeDenied(xen, ['_INBOX.>', l0Inbox]), ['_INBOX.>', l0Inbox]);
+      // dom0 asks Xen with its own prefix; Xen answers through allow_responses.
+      const dom0 = await seat(server.url, a.credentials.dom0, '_INBOX.a.dom0');
+      probes.push(dom0);
+      const xenSeat = await seat(server.url, a.credentials.xen);
+      probes.push(xenSeat);
+      const served = xenSeat.nc.subscribe('nestlab.a.xen.p2m.get', {
+        callback: (_e, m) => void m.respond(new TextEncoder().encode('ok')),
+      });
+      await xenSeat.nc.flush();
+      const rep = await dom0.nc.request('nestlab.a.xen.p2m.get', new Uint8Array(0), {
+        timeout: 2000,
+      });
+      assert.equal(new TextDecoder().decode(rep.data), 'ok');
+      served.unsubscribe();
+    });
+
     it("a stack's services can neither read nor write another stack's subjects", async () => {
       for (const role of NATS_ROLES) {
         const p = await as(a, role);
@@ -190,7 +225,8 @@ describe('per-stack NATS permissions', () => {
         const theirs = permissionsFor(role, 'b');
         const pubs = theirs.publish.map((s) => s.replace(/\*/g, '7').replace(/>$/, 'x'));
         assert.deepEqual(await publishDenied(p, pubs), pubs, `${role}@a publishing in stack b`);
-        const subs = theirs.subscribe.filter((s) => s.startsWith('nestlab.'));
+        // Their subjects and their replies: every inbox of stack b is closed to stack a.
+        const subs = theirs.subscribe;
         assert.deepEqual(await subscribeDenied(p, subs), subs, `${role}@a subscribing in stack b`);
         assert.ok(own.subscribe.every((s) => !s.startsWith('nestlab.b.')));
       }

@@ -17,14 +17,15 @@ export interface NatsPermissions {
 
 /**
  * What each role may publish and subscribe to, with `S` standing for the stack
- * token (deploy/nats/nats.conf has `*` there). Requesters subscribe to their
- * inboxes; responders answer through allow_responses.
+ * token (deploy/nats/nats.conf has `*` there). Requesters subscribe only to
+ * their own inbox prefix `_INBOX.S.<role>` (protocol's inboxPrefix);
+ * responders answer through allow_responses.
  */
 export const ROLE_PERMISSIONS: Readonly<Record<NatsRole, NatsPermissions>> = {
-  lab: { publish: ['nestlab.S.>'], subscribe: ['nestlab.S.>', '_INBOX.>'] },
+  lab: { publish: ['nestlab.S.>'], subscribe: ['nestlab.S.>', '_INBOX.S.lab.>'] },
   l0: {
     publish: ['nestlab.S.iommu.pt.translate', 'nestlab.S.xen.irq.msi'],
-    subscribe: ['nestlab.S.l0.>', 'nestlab.S.iommu.iotlb.invalidate', '_INBOX.>'],
+    subscribe: ['nestlab.S.l0.>', 'nestlab.S.iommu.iotlb.invalidate', '_INBOX.S.l0.>'],
   },
   xen: {
     publish: [
@@ -33,7 +34,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<NatsRole, NatsPermissions>> = {
       'nestlab.S.iommu.pt.unmap',
       'nestlab.S.dom0.evtchn.*.notify',
     ],
-    subscribe: ['nestlab.S.xen.>', '_INBOX.>'],
+    subscribe: ['nestlab.S.xen.>', '_INBOX.S.xen.>'],
   },
   dom0: {
     publish: [
@@ -43,11 +44,11 @@ export const ROLE_PERMISSIONS: Readonly<Record<NatsRole, NatsPermissions>> = {
       'nestlab.S.xen.hypercall.>',
       'nestlab.S.xen.p2m.get',
     ],
-    subscribe: ['nestlab.S.dom0.>', '_INBOX.>'],
+    subscribe: ['nestlab.S.dom0.>', '_INBOX.S.dom0.>'],
   },
   iommu: {
     publish: ['nestlab.S.iommu.iotlb.invalidate'],
-    subscribe: ['nestlab.S.iommu.>', '_INBOX.>'],
+    subscribe: ['nestlab.S.iommu.>', '_INBOX.S.iommu.>'],
   },
 };
 
@@ -69,7 +70,7 @@ export function permissionsFor(role: NatsRole, stack: string): NatsPermissions {
     throw new RangeError(`stack ${JSON.stringify(stack)} is not a subject token (A-Z a-z 0-9 _ -)`);
   }
   const fill = (subjects: readonly string[]) =>
-    subjects.map((s) => s.replace(/^nestlab\.S\./, `nestlab.${stack}.`));
+    subjects.map((s) => s.replace(/^(nestlab|_INBOX)\.S\./, `$1.${stack}.`));
   const p = ROLE_PERMISSIONS[role];
   return { publish: fill(p.publish), subscribe: fill(p.subscribe) };
 }

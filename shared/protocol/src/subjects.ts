@@ -34,6 +34,14 @@ export function subject(
 export const serviceWildcard = (stack: string, service: ServiceToken) =>
   `nestlab.${assertToken('stack', stack)}.${service}.>`;
 
+/**
+ * Where one seat of one stack receives its replies: `_INBOX.<stack>.<seat>`.
+ * NATS permissions let each seat subscribe only under its own prefix, so no
+ * one reads another seat's (or another stack's) replies.
+ */
+export const inboxPrefix = (stack: string, seat: ServiceToken) =>
+  `_INBOX.${assertToken('stack', stack)}.${seat}`;
+
 /** A PCI address like 0000:00:04.0 as one subject token: pci-0000-00-04-0. */
 export function deviceToken(bdf: string): string {
   const m = /^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/i.exec(bdf);

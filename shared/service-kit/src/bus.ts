@@ -99,6 +99,8 @@ export class Bus {
     private readonly tracer: Tracer,
     private readonly log: Logger,
     metrics: MetricsRegistry,
+    /** Where replies come back (protocol's inboxPrefix for this seat); default `_INBOX`. */
+    inboxPrefix?: string,
   ) {
     this.received = metrics.counter(
       'nestlab_messages_received_total',
@@ -120,7 +122,7 @@ export class Bus {
       'nestlab_requests_failed_total',
       'Outgoing requests that failed, by kind and code',
     );
-    this.replies = new ReplyInbox(nc, log);
+    this.replies = new ReplyInbox(nc, log, inboxPrefix);
   }
 
   /** Serves one message kind on this stack. */

@@ -27,6 +27,8 @@ export class ReplyInbox {
   constructor(
     private readonly nc: NatsConnection,
     private readonly log: Logger,
+    /** The seat's own inbox prefix (NATS permissions allow only that); default `_INBOX`. */
+    private readonly inboxPrefix?: string,
   ) {}
 
   /** Publishes with a reply token on the shared inbox and waits for that token's reply. */
@@ -59,7 +61,7 @@ export class ReplyInbox {
 
   private ensure(): { prefix: string; sub: Subscription } {
     if (this.inbox) return this.inbox;
-    const prefix = createInbox();
+    const prefix = createInbox(this.inboxPrefix);
     const sub = this.nc.subscribe(`${prefix}.*`, {
       callback: (err, msg) => {
         if (err) {

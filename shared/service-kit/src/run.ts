@@ -1,6 +1,6 @@
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { FaultControl, Ping } from '@nestlab/protocol';
+import { FaultControl, Ping, inboxPrefix } from '@nestlab/protocol';
 import { startTelemetry, TelemetryConfigError } from '@nestlab/telemetry';
 import { createLogger, type Logger } from './log.js';
 import { buildAdminApp } from './admin.js';
@@ -47,7 +47,8 @@ export async function runService(mod: ServiceModule): Promise<RunningService> {
   const metrics = new MetricsRegistry();
   const started = Date.now();
 
-  const nc = await connectWithRetry(config, log);
+  const inbox = inboxPrefix(config.stack, mod.token);
+  const nc = await connectWithRetry(config, log, inbox);
   let natsUp = true;
   let serviceReady = false;
   void (async () => {
@@ -59,7 +60,7 @@ export async function runService(mod: ServiceModule): Promise<RunningService> {
     }
   })();
 
-  const bus = new Bus(nc, config.stack, telemetry.tracer, log, metrics);
+  const bus = new Bus(nc, config.stack, telemetry.tracer, log, metrics, inbox);
   const faults = new DomainFaults(mod.name);
   const ctx: ServiceContext = { config, bus, log, metrics, tracer: telemetry.tracer, faults };
   bus.handle(Ping[mod.token], () => ({
@@ -132,7 +133,11 @@ export async function runService(mod: ServiceModule): Promise<RunningService> {
   return { config, adminUrl: address, nc, stop };
 }
 
-async function connectWithRetry(config: ServiceConfig, log: Logger): Promise<NatsConnection> {
+async function connectWithRetry(
+  config: ServiceConfig,
+  log: Logger,
+  inbox: string,
+): Promise<NatsConnection> {
   // The first connection is retried too: in compose the server may come up after us.
   for (let attempt = 1; ; attempt++) {
     try {
@@ -141,6 +146,7 @@ async function connectWithRetry(config: ServiceConfig, log: Logger): Promise<Nat
         name: `${config.service}@${config.stack}`,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
+        inboxPrefix: inbox,
         ...(config.natsUser ? { user: config.natsUser, pass: config.natsPass } : {}),
       });
     } catch (err) {

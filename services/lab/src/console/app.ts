@@ -4,8 +4,10 @@ import { runScenario } from '../run/orchestrator.js';
 import type { RunReport } from '../run/report.js';
 import { lastReport, saveReport } from '../run/store.js';
 import { catalogue } from '../scenarios/builtin.js';
+import { registerFaultRoutes } from './faults-routes.js';
 import { LiveCounts } from './live-counts.js';
 import { OtlpError, decodeOtlp } from './otlp.js';
+import { faultsPage } from './pages/faults-page.js';
 import { scenariosPage } from './pages/scenarios-page.js';
 import { tracePage } from './pages/trace-page.js';
 import { TraceStore } from './trace-store.js';
@@ -109,9 +111,13 @@ export function buildConsole(
       }
     },
   );
+  registerFaultRoutes(app, () => bus);
   app.get('/api/live', async () => ({ running, ...live.snapshot(), stats: store.stats() }));
 
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(scenariosPage()));
+  app.get('/faults', async (_req, reply) =>
+    reply.type('text/html; charset=utf-8').send(faultsPage()),
+  );
   app.get<{ Params: { id: string } }>('/trace/:id', async (req, reply) =>
     reply.type('text/html; charset=utf-8').send(tracePage(req.params.id)),
   );

@@ -1,5 +1,6 @@
 import { connect } from '@nats-io/transport-node';
 import type { NatsCredential } from '@nestlab/nats-runner';
+import { inboxPrefix } from '@nestlab/protocol';
 import { trace } from '@opentelemetry/api';
 import { Bus, MetricsRegistry, createLogger } from '@nestlab/service-kit';
 
@@ -16,9 +17,14 @@ export async function labSeat(
 ): Promise<{ bus: Bus; close(): Promise<void> }> {
   const user = auth?.user ?? process.env['NATS_USER'];
   const pass = auth?.pass ?? process.env['NATS_PASS'];
+  const inbox = inboxPrefix(stack, 'lab');
   const nc = await connect({
     servers: natsUrl.split(','),
     name: `nestlab-cli@${stack}`,
+    inboxPrefix: inbox,
+    // Like the services: an experiment may restart nats-server under the lab's feet.
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
     ...(user && pass ? { user, pass } : {}),
   });
   const bus = new Bus(
@@ -27,6 +33,7 @@ export async function labSeat(
     trace.getTracer('nestlab.lab'),
     createLogger('lab', 'silent'),
     new MetricsRegistry(),
+    inbox,
   );
   return {
     bus,

@@ -8,6 +8,7 @@ export function layout(title: string, body: string, script: string): string {
   body { font: 14px/1.45 system-ui, sans-serif; color: var(--fg); margin: 0; }
   header { padding: 12px 24px; border-bottom: 1px solid var(--line); display:flex; gap:16px; align-items:baseline; }
   header a { color: inherit; text-decoration: none; font-weight: 600; }
+  header a.nav { font-weight: 400; color: var(--muted); }
   main { padding: 16px 24px; }
   table { border-collapse: collapse; width: 100%; }
   th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
@@ -28,7 +29,7 @@ export function layout(title: string, body: string, script: string): string {
   .verdict-misdirected { color: var(--bad); font-weight: 600; } .verdict-faulted { color: var(--warn); font-weight: 600; }
   #attrs { white-space: pre-wrap; background:#f7f8fb; padding: 8px; border-radius: 4px; }
 </style></head>
-<body><header><a href="/">nestlab console</a><span class="muted">${title}</span></header>
+<body><header><a href="/">nestlab console</a><a href="/" class="nav">scenarios</a><a href="/faults" class="nav">faults</a><span class="muted">${title}</span></header>
 <main>${body}</main>
 <script>${script}</script></body></html>`;
 }
