@@ -12,6 +12,7 @@ export const PROTOCOL_ERROR_CODES = [
   'TIMEOUT',
   'NO_RESPONDERS',
   'INTERNAL',
+  'OVERLOADED',
 ] as const;
 export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];
 

@@ -145,3 +145,47 @@ describe('loadConfig', () => {
     );
   });
 });
+
+describe('admin app under pressure', () => {
+  const build = (pressure: Parameters<typeof buildAdminApp>[0]['pressure']) =>
+    buildAdminApp({
+      service: 'svc',
+      metrics: new MetricsRegistry(),
+      readiness: () => ({ ready: true, nats: true, started: true }),
+      state: () => ({ ok: true }),
+      pressure,
+    });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('answers 503 UNDER_PRESSURE after a stalled event loop, keeps /healthz, recovers', async () => {
+    const app = build({ maxEventLoopDelayMs: 50, sampleIntervalMs: 100 });
+    try {
+      assert.equal((await app.inject('/state')).statusCode, 200);
+      const until = Date.now() + 400;
+      while (Date.now() < until); // a stalled loop, as under a flood of synchronous work
+      await sleep(150);
+      const res = await app.inject('/state');
+      assert.equal(res.statusCode, 503);
+      assert.equal(res.json().code, 'UNDER_PRESSURE');
+      assert.match(res.json().message, /event loop lag/);
+      assert.ok(res.headers['retry-after']);
+      assert.equal((await app.inject('/healthz')).statusCode, 200);
+      await sleep(350); // calm samples clear the condition
+      assert.equal((await app.inject('/state')).statusCode, 200);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('answers 503 when the heap is over its limit', async () => {
+    const app = build({ maxHeapUsedBytes: 1, sampleIntervalMs: 50 });
+    try {
+      await sleep(120);
+      const res = await app.inject('/metrics');
+      assert.equal(res.statusCode, 503);
+      assert.match(res.json().message, /heap/);
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { MetricsRegistry } from './metrics.js';
+import { guardPressure, type PressureLimits } from './pressure.js';
 
 export interface AdminSources {
   service: string;
@@ -9,11 +10,14 @@ export interface AdminSources {
   metrics: MetricsRegistry;
   /** Extra routes a service adds (state inspection, runtime configuration). */
   routes?: (app: FastifyInstance) => void;
+  /** Overload limits for the 503 guard (defaults: 2 s event-loop lag, 1.5 GiB heap). */
+  pressure?: Partial<PressureLimits>;
 }
 
 /** The admin app, built without listening so tests can `inject()` into it. */
 export function buildAdminApp(src: AdminSources): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
+  guardPressure(app, src.pressure);
   app.get('/healthz', async () => ({ status: 'ok', service: src.service }));
   app.get('/readyz', async (_req, reply) => {
     const r = src.readiness();

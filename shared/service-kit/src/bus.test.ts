@@ -100,6 +100,28 @@ describe('Bus: requests over one shared inbox, replies counted, batch items', ()
     assert.equal((await client.request(Echo, { n: 7, delayMs: 0 })).head.n, 8);
   });
 
+  it('answers OVERLOADED beyond maxInFlight handlers, counts the shed, and serves again after', async () => {
+    service.maxInFlight = 4;
+    try {
+      const results = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) => client.request(Echo, { n: i, delayMs: 200 })),
+      );
+      const ok = results.filter((r) => r.status === 'fulfilled').length;
+      const overloaded = results.filter(
+        (r) => r.status === 'rejected' && (r.reason as { code?: string }).code === 'OVERLOADED',
+      ).length;
+      assert.equal(ok, 4);
+      assert.equal(overloaded, 6);
+      assert.equal(
+        serviceMetrics.counter('nestlab_messages_shed_total', '').get({ kind: 'test.echo' }),
+        6,
+      );
+    } finally {
+      service.maxInFlight = 4096;
+    }
+    assert.equal((await client.request(Echo, { n: 1, delayMs: 0 })).head.n, 2);
+  });
+
   it('fails a request nobody serves with NO_RESPONDERS, fast', async () => {
     const started = Date.now();
     await assert.rejects(client.request(Nobody, {}, { timeoutMs: 5000 }), {

@@ -87,6 +87,7 @@ export class Bus {
   private readonly held = new HeldMessage();
   private readonly received;
   private readonly rejected;
+  private readonly shed;
   private readonly sent;
   private readonly replied;
   private readonly failures;
@@ -110,6 +111,10 @@ export class Bus {
       'nestlab_messages_rejected_total',
       'Messages refused as malformed, by kind and code',
     );
+    this.shed = metrics.counter(
+      'nestlab_messages_shed_total',
+      'Messages refused because maxInFlight handlers were already running, by kind',
+    );
     this.sent = metrics.counter(
       'nestlab_messages_sent_total',
       'Requests and events sent, by message kind',
@@ -124,6 +129,14 @@ export class Bus {
     );
     this.replies = new ReplyInbox(nc, log, inboxPrefix);
   }
+
+  /**
+   * Handlers running at once, across every kind this bus serves. Beyond the
+   * limit a request is answered OVERLOADED (transient: retry later) and an
+   * event is shed and counted, so a flood cannot grow memory without bound.
+   */
+  maxInFlight = 4096;
+  private inFlight = 0;
 
   /** Serves one message kind on this stack. */
   handle<M extends MessageDef>(def: M, handler: Handler<M>): void {
@@ -164,6 +177,35 @@ export class Bus {
     msg: Inbound,
   ): Promise<void> {
     this.received.inc({ kind: def.name });
+    if (this.inFlight >= this.maxInFlight) {
+      this.shed.inc({ kind: def.name });
+      if (msg.reply)
+        this.respond(
+          def,
+          msg,
+          encodeErrorReply(
+            new ProtocolError(
+              'OVERLOADED',
+              `${this.maxInFlight} messages already in progress`,
+              'transient',
+            ),
+          ),
+        );
+      return;
+    }
+    this.inFlight++;
+    try {
+      await this.process(def, handler, msg);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async process<M extends MessageDef>(
+    def: M,
+    handler: Handler<M>,
+    msg: Inbound,
+  ): Promise<void> {
     let incoming: Incoming<M>;
     try {
       const decoded = decodeRequest(def, msg.data);
