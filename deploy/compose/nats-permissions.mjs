@@ -1,6 +1,7 @@
 // Checks the composed NATS enforces per-service permissions (deploy/nats/nats.conf):
-// the xen user publishing on an l0 subject, or subscribing to l0's subjects,
-// gets the server's async "Permissions Violation"; the same user publishing on
+// the xen user publishing on an l0 subject it has no business with (PCI
+// config), or subscribing to l0's subjects, gets the server's async
+// "Permissions Violation"; the same user publishing on
 // a subject Xen does emit (an event channel notify) gets none; a wrong
 // password is refused. Prints one JSON object; exits 0 when every check holds.
 // Env: NATS_URL, NESTLAB_STACK, NESTLAB_XEN_PASS.
@@ -53,7 +54,7 @@ async function wrongPassword() {
   }
 }
 
-const denied = await publishAs('xen', pass, `nestlab.${stack}.l0.mem.access`);
+const denied = await publishAs('xen', pass, `nestlab.${stack}.l0.pci.config`);
 const allowed = await publishAs('xen', pass, `nestlab.${stack}.dom0.evtchn.4095.notify`);
 const deniedSub = await subscribeAs('xen', pass, `nestlab.${stack}.l0.>`);
 const refused = await wrongPassword();

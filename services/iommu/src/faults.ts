@@ -17,21 +17,43 @@ export class FaultLog {
   private entries: Fault[] = [];
   private head = 0;
   private nextSeq = 0;
+  /** Sees every new fault (the journal keeps them across restarts). */
+  onRecord: ((f: Fault) => void) | undefined;
 
   constructor(readonly capacity = 10_000) {}
 
   record(f: Omit<Fault, 'seq' | 'atMs'>): Fault {
     const fault: Fault = { ...f, seq: this.nextSeq++, atMs: Date.now() };
+    this.push(fault);
+    this.onRecord?.(fault);
+    return fault;
+  }
+
+  private push(fault: Fault): void {
     if (this.entries.length < this.capacity) this.entries.push(fault);
     else {
       this.entries[this.head] = fault;
       this.head = (this.head + 1) % this.capacity;
     }
-    return fault;
+  }
+
+  /** Puts back a fault read from the journal, with its own seq and time. */
+  restore(fault: Fault): void {
+    this.nextSeq = Math.max(this.nextSeq, fault.seq + 1);
+    this.push(fault);
+  }
+
+  /** The next sequence number (kept across restarts, so pollers never go backwards). */
+  get next(): number {
+    return this.nextSeq;
+  }
+
+  set next(seq: number) {
+    this.nextSeq = Math.max(this.nextSeq, seq);
   }
 
   /** Oldest first. */
-  private ordered(): Fault[] {
+  ordered(): Fault[] {
     return [...this.entries.slice(this.head), ...this.entries.slice(0, this.head)];
   }
 

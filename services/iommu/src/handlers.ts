@@ -12,22 +12,68 @@ import {
 import type { ServiceContext } from '@nestlab/service-kit';
 import { IommuError } from './errors.js';
 import { FaultLog } from './faults.js';
+import { LiveMaps, type LiveMap } from './live-maps.js';
 import { iommuMetrics } from './metrics.js';
 import { PageTables } from './page-table.js';
+import { IommuJournal, journalPath, type IommuRecord } from './persist/iommu-journal.js';
 import { recordStep } from './span-attrs.js';
 import { checkMfns, firstPageOf, translate } from './translate.js';
 
 const FAULTS_PER_REPLY = 1000;
 
+/** One IOTLB invalidation owed after an unmap; `mfn`: what the first page mapped to. */
+export interface Invalidation {
+  readonly bdf: string;
+  readonly iova: string;
+  readonly pages: number;
+  readonly mfn: number | undefined;
+}
+
 export class IommuService {
   mode: IommuMode = 'off';
   readonly tables = new PageTables();
   readonly faults = new FaultLog();
+  readonly live = new LiveMaps();
+  /** Hooks of the armed domain faults (domain-faults.ts). */
+  onMapped: ((m: LiveMap) => void) | undefined;
+  /** Returns true when it took over (lost or delayed) this invalidation. */
+  onInvalidate: ((inv: Invalidation) => boolean) | undefined;
+  private journal: IommuJournal | undefined;
   private readonly m;
 
-  constructor(private readonly ctx: ServiceContext) {
+  constructor(
+    readonly ctx: ServiceContext,
+    private readonly dataDir?: string,
+  ) {
     this.m = iommuMetrics(ctx.metrics);
     this.m.mappedPages.set(() => this.tables.mappedPages);
+    this.faults.onRecord = (f) => this.persist({ t: 'fault', f });
+  }
+
+  /** Comes back with the tables of the last run, as a restarted IOMMU finds them in RAM. */
+  restore(): void {
+    if (!this.dataDir) return;
+    const path = journalPath(this.dataDir, this.ctx.config.stack);
+    const { journal, replayed } = IommuJournal.open(path, this, this.ctx.log);
+    this.journal = journal;
+    if (replayed > 0)
+      this.ctx.log.warn(
+        {
+          path,
+          mode: this.mode,
+          mappedPages: this.tables.mappedPages,
+          nextFault: this.faults.next,
+        },
+        'restored the page tables of the previous run',
+      );
+  }
+
+  private persist(rec: IommuRecord): void {
+    this.journal?.write(rec);
+  }
+
+  close(): void {
+    this.journal?.close();
   }
 
   register(): void {
@@ -37,6 +83,8 @@ export class IommuService {
       this.mode = head.mode;
       this.tables.clear();
       this.faults.clear();
+      this.live.clear();
+      this.persist({ t: 'cfg', mode: head.mode });
       this.ctx.log.info({ mode: head.mode }, 'configured');
       return { body: { mode: this.mode } };
     });
@@ -46,7 +94,18 @@ export class IommuService {
       const first = firstPageOf(parseHex('bus', head.iova), head.mfns.length);
       checkMfns(head.mfns);
       const mapped = this.tables.map(head.bdf, first, head.mfns, head.read, head.write);
+      this.persist({
+        t: 'map',
+        bdf: head.bdf,
+        page: first,
+        mfns: head.mfns,
+        r: head.read,
+        w: head.write,
+      });
+      const live = { bdf: head.bdf, first, pages: mapped };
+      this.live.add(live);
       this.m.maps.inc({}, mapped);
+      this.onMapped?.(live);
       return { body: { mapped } };
     });
 
@@ -56,13 +115,10 @@ export class IommuService {
     bus.handle(IommuUnmap, async ({ head }) => {
       this.requireOn();
       const first = firstPageOf(parseHex('bus', head.iova), head.pages);
-      const { unmapped, absent } = this.tables.unmap(head.bdf, first, head.pages);
-      this.m.unmaps.inc({}, unmapped);
-      if (absent > 0) this.m.unmapAbsent.inc({}, absent);
-      bus.publish(IotlbInvalidate, { bdf: head.bdf, iova: head.iova, pages: head.pages });
-      this.m.invalidations.inc();
-      // The server has the invalidate before anyone can see the reply.
-      await bus.nc.flush();
+      const was = this.tables.lookup(head.bdf, first);
+      const unmapped = this.unmap(head.bdf, first, head.pages);
+      const inv = { bdf: head.bdf, iova: head.iova, pages: head.pages, mfn: was?.mfn };
+      if (!this.onInvalidate?.(inv)) await this.invalidate(inv);
       return { body: { unmapped } };
     });
 
@@ -109,6 +165,24 @@ export class IommuService {
     bus.handle(IommuFaults, ({ head }) => ({
       body: this.faults.since(head.since, FAULTS_PER_REPLY),
     }));
+  }
+
+  /** Clears the entries (and journals it); returns how many were mapped. */
+  unmap(bdf: string, first: number, pages: number): number {
+    const { unmapped, absent } = this.tables.unmap(bdf, first, pages);
+    this.persist({ t: 'unmap', bdf, page: first, pages });
+    this.live.remove(bdf, first, pages);
+    this.m.unmaps.inc({}, unmapped);
+    if (absent > 0) this.m.unmapAbsent.inc({}, absent);
+    return unmapped;
+  }
+
+  /** Publishes the IOTLB invalidation and waits until the server has it. */
+  async invalidate(inv: Invalidation): Promise<void> {
+    this.ctx.bus.publish(IotlbInvalidate, { bdf: inv.bdf, iova: inv.iova, pages: inv.pages });
+    this.m.invalidations.inc();
+    // The server has the invalidate before anyone can see the reply.
+    await this.ctx.bus.nc.flush();
   }
 
   private requireOn(): void {

@@ -61,6 +61,20 @@ export class DevicePageTable {
     if (leaf.used === 0) this.leaves.delete(key);
     return true;
   }
+
+  /** Every present entry, as [page, entry]. */
+  *entries(): Generator<[number, PageEntry]> {
+    for (const [key, leaf] of this.leaves) {
+      for (let i = 0; i < LEAF; i++) {
+        const perm = leaf.perm[i]!;
+        if (perm & PRESENT)
+          yield [
+            key * LEAF + i,
+            { mfn: leaf.mfn[i]!, read: (perm & READ) !== 0, write: (perm & WRITE) !== 0 },
+          ];
+      }
+    }
+  }
 }
 
 export class PageTables {
@@ -102,6 +116,12 @@ export class PageTables {
 
   clear(): void {
     this.domains.clear();
+  }
+
+  /** Every present entry of every domain (what a snapshot keeps). */
+  *entries(): Generator<{ bdf: string; page: number } & PageEntry> {
+    for (const [bdf, pt] of this.domains)
+      for (const [page, e] of pt.entries()) yield { bdf, page, ...e };
   }
 
   get mappedPages(): number {

@@ -1,6 +1,9 @@
 import { resolve } from 'node:path';
 import type { RequestOf, L0Configure } from '@nestlab/protocol';
 import { FeatureSet, VIRTIO_BLK_F, VIRTIO_F } from '@nestlab/virtio';
+import { DEFAULT_DISK_CACHE, type DiskCacheOptions } from './blk/disk-backend.js';
+import { L0Error } from './errors.js';
+import type { RamBacking } from './machine.js';
 
 export type L0ConfigureRequest = RequestOf<typeof L0Configure>;
 
@@ -39,4 +42,36 @@ export function defaultConfiguration(): L0ConfigureRequest {
 /** NESTLAB_DATA_DIR, default `.nestlab/data` under the working directory. */
 export function dataDirFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   return resolve(env['NESTLAB_DATA_DIR'] ?? '.nestlab/data');
+}
+
+/** L0's own settings from the environment (beside service-kit's NATS_URL, ADMIN_PORT...). */
+export interface L0Settings {
+  readonly disk: DiskCacheOptions;
+  readonly ramBacking: RamBacking;
+}
+
+const MiB = 1 << 20;
+
+/**
+ * NESTLAB_L0_WRITE_CACHE_MIB (dirty data kept before write-back, default 16),
+ * NESTLAB_L0_RAM_BACKING (file | anon, default file) and the test-only
+ * NESTLAB_L0_UNSAFE_FLUSH=1. A bad value is a CONFIG_INVALID error: the
+ * process must not start with a setting it misread.
+ */
+export function l0SettingsFromEnv(env: NodeJS.ProcessEnv = process.env): L0Settings {
+  const bad = (name: string, why: string) =>
+    new L0Error('CONFIG_INVALID', `${name}=${env[name] ?? ''}: ${why}`);
+  const mibText = env['NESTLAB_L0_WRITE_CACHE_MIB'] ?? '';
+  const mib = mibText === '' ? DEFAULT_DISK_CACHE.cacheLimitBytes / MiB : Number(mibText);
+  if (!Number.isInteger(mib) || mib < 0 || mib > 4096)
+    throw bad('NESTLAB_L0_WRITE_CACHE_MIB', 'want a whole number of MiB from 0 to 4096');
+  const backing = env['NESTLAB_L0_RAM_BACKING'] || 'file';
+  if (backing !== 'file' && backing !== 'anon')
+    throw bad('NESTLAB_L0_RAM_BACKING', 'want file or anon');
+  const unsafe = env['NESTLAB_L0_UNSAFE_FLUSH'] ?? '';
+  if (!['', '0', '1'].includes(unsafe)) throw bad('NESTLAB_L0_UNSAFE_FLUSH', 'want 1 or 0');
+  return {
+    disk: { cacheLimitBytes: mib * MiB, unsafeFlush: unsafe === '1' },
+    ramBacking: backing,
+  };
 }

@@ -1,25 +1,32 @@
 // Everything L0 emulates for one run: memory, CPU frame grants, the PCI bus
 // with its devices, and the DMA engine they share.
+import { rm } from 'node:fs/promises';
 import type { Tracer } from '@opentelemetry/api';
 import { toHex } from '@nestlab/addr';
-import type { ReplyOf, L0Configure, DeviceSetup } from '@nestlab/protocol';
+import type { ReplyOf, L0Configure, DeviceSetup, DomainFaultKind } from '@nestlab/protocol';
 import { FeatureSet, isValidQueueSize, SECTOR_SIZE } from '@nestlab/virtio';
-import { DiskBackend, diskImagePath } from './blk/disk-backend.js';
+import { DiskBackend, diskImagePath, type DiskCacheOptions } from './blk/disk-backend.js';
 import type { L0ConfigureRequest } from './config.js';
 import { DmaEngine, type IommuTranslateFn } from './dma/dma-engine.js';
 import { DmaLog } from './dma/dma-log.js';
 import { DmaTracer } from './dma/dma-trace.js';
 import { Iotlb } from './dma/iotlb.js';
 import { L0Error } from './errors.js';
-import { CpuFrames } from './memory/cpu-frames.js';
+import { EventFault } from './faults/event-fault.js';
+import { CpuFrames, type FrameRange } from './memory/cpu-frames.js';
 import { MachineMemory } from './memory/machine-memory.js';
 import { Memslots } from './memory/memslots.js';
+import { RamFile, ramFilePath } from './memory/ram-file.js';
 import type { L0Metrics } from './metrics.js';
 import { FIRST_BAR_BASE, VIRTIO_BAR_INDEX, VIRTIO_BAR_SIZE } from './pci/bar-layout.js';
 import { PciBus } from './pci/bus.js';
+import type { SavedL0State, StateFile } from './persist/state-file.js';
 import { VirtioBlkDevice } from './virtio/blk-device.js';
 import { VirtioPciTransport } from './virtio/pci-transport.js';
 import { QueueProcessor } from './virtio/queue-processor.js';
+
+/** How guest RAM is backed: a sparse file in the data dir (survives a crash) or process memory. */
+export type RamBacking = 'file' | 'anon';
 
 export interface MachineOptions {
   readonly stack: string;
@@ -27,7 +34,13 @@ export interface MachineOptions {
   readonly tracer: Tracer;
   readonly metrics: L0Metrics;
   readonly translate: IommuTranslateFn;
+  readonly disk: DiskCacheOptions;
+  readonly ramBacking: RamBacking;
+  /** Where the configuration and CPU frame grants are kept for a respawn; null: not kept. */
+  readonly state: StateFile | null;
   raiseMsi(bdf: string, vector: number): void;
+  /** A domain fault hit something (ServiceContext.faults.fired). */
+  faultFired(kind: DomainFaultKind, detail: string): void;
 }
 
 export class Machine {
@@ -37,7 +50,11 @@ export class Machine {
   readonly iotlb: Iotlb;
   readonly dmaLog = new DmaLog();
   readonly dma: DmaEngine;
+  /** Domain faults armed against the devices' interrupts and doorbells. */
+  readonly lostMsi = new EventFault();
+  readonly lostDoorbell = new EventFault();
   private queue: Promise<unknown> = Promise.resolve();
+  private config: L0ConfigureRequest | null = null;
 
   constructor(private readonly opts: MachineOptions) {
     this.iotlb = new Iotlb(opts.metrics.iotlbHits, opts.metrics.iotlbMisses);
@@ -53,16 +70,73 @@ export class Machine {
 
   /** L0Configure: one at a time; RAM emptied, grants, IOTLB and DMA log dropped, devices rebuilt. */
   configure(req: L0ConfigureRequest): Promise<ReplyOf<typeof L0Configure>> {
-    const run = this.queue.then(() => this.doConfigure(req));
+    return this.serialized(async () => {
+      const reply = await this.doConfigure(req, false);
+      this.config = req;
+      await this.persist();
+      return reply;
+    });
+  }
+
+  /**
+   * A respawn after a crash: the crashed run's configuration again, with its
+   * disk images and guest RAM as they were and its CPU frame grants; the
+   * devices come up in reset state, as after power-on.
+   */
+  restore(saved: SavedL0State): Promise<ReplyOf<typeof L0Configure>> {
+    return this.serialized(async () => {
+      const config = {
+        ...saved.config,
+        devices: saved.config.devices.map((d) => ({ ...d, freshDisk: false })),
+      };
+      const reply = await this.doConfigure(config, true);
+      for (const [domain, ranges] of Object.entries(saved.frames))
+        this.frames.set(Number(domain), ranges);
+      this.config = saved.config;
+      return reply;
+    });
+  }
+
+  /** CpuFrames: replaces a domain's grants, kept for a respawn before the reply goes out. */
+  async setFrames(domain: number, ranges: readonly FrameRange[]): Promise<number> {
+    const frames = this.frames.set(domain, ranges);
+    await this.persist();
+    return frames;
+  }
+
+  faultFired(kind: DomainFaultKind, detail: string): void {
+    this.opts.faultFired(kind, detail);
+  }
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async doConfigure(req: L0ConfigureRequest): Promise<ReplyOf<typeof L0Configure>> {
+  private async persist(): Promise<void> {
+    if (!this.opts.state || !this.config) return;
+    try {
+      await this.opts.state.save({ config: this.config, frames: this.frames.export() });
+    } catch (cause) {
+      throw new L0Error('DISK_IO', `cannot save L0 state for a respawn: ${String(cause)}`, {
+        cause,
+      });
+    }
+  }
+
+  private async doConfigure(
+    req: L0ConfigureRequest,
+    restored: boolean,
+  ): Promise<ReplyOf<typeof L0Configure>> {
     const memslots = new Memslots(BigInt(req.ramBytes));
     req.devices.forEach((d, i) => checkDevice(d, i, req.devices));
     await this.shutdownDevices();
-    this.mem.reset(memslots);
+    const ramFile =
+      this.opts.ramBacking === 'file'
+        ? await RamFile.open(ramFilePath(this.opts.dataDir, this.opts.stack), !restored)
+        : null;
+    this.mem.reset(memslots, ramFile, restored);
     this.frames.clear();
     this.iotlb.clear();
     this.dmaLog.clear();
@@ -70,10 +144,16 @@ export class Machine {
     for (const [i, setup] of req.devices.entries()) {
       const barBase = FIRST_BAR_BASE + BigInt(i * VIRTIO_BAR_SIZE);
       const path = diskImagePath(this.opts.dataDir, this.opts.stack, setup.bdf);
-      const disk = await DiskBackend.open(path, setup.diskBytes, setup.freshDisk);
+      const disk = await DiskBackend.open(path, setup.diskBytes, setup.freshDisk, this.opts.disk);
       const dev = new VirtioBlkDevice(setup.bdf, setup, barBase, disk, {
         metrics: this.opts.metrics,
-        raiseMsi: (bdf, vector) => this.opts.raiseMsi(bdf, vector),
+        raiseMsi: (bdf, vector) => {
+          if (this.lostMsi.hit()) {
+            this.faultFired('lose-msi', `${bdf} MSI vector ${vector} not sent`);
+            return;
+          }
+          this.opts.raiseMsi(bdf, vector);
+        },
       });
       const processor = new QueueProcessor(
         dev,
@@ -82,8 +162,16 @@ export class Machine {
         this.opts.tracer,
         this.opts.metrics,
       );
-      const transport = new VirtioPciTransport(dev, this.opts.metrics, (q) => processor.notify(q));
-      this.pci.add({ dev, transport, processor });
+      const doorbell = (q: number): Promise<void> => {
+        if (this.lostDoorbell.hit()) {
+          this.opts.metrics.notifiesDropped.inc({ reason: 'fault' });
+          this.faultFired('lose-doorbell', `${setup.bdf} queue ${q} notify ignored`);
+          return Promise.resolve();
+        }
+        return processor.notify(q);
+      };
+      const transport = new VirtioPciTransport(dev, this.opts.metrics, doorbell);
+      this.pci.add({ dev, transport, processor, doorbell });
       reply.push({
         bdf: setup.bdf,
         bars: [{ index: VIRTIO_BAR_INDEX, addr: toHex(barBase), bytes: VIRTIO_BAR_SIZE }],
@@ -110,9 +198,14 @@ export class Machine {
     await Promise.all(old.map((fn) => fn.dev.disk.close()));
   }
 
+  /** A clean stop (power-off): caches written back; nothing left for a respawn. */
   async close(): Promise<void> {
     await this.queue;
     await this.shutdownDevices();
+    const ram = this.mem.ram.backing.file;
+    this.mem.ram.clear();
+    await this.opts.state?.remove();
+    if (ram) await rm(ram, { force: true });
   }
 }
 

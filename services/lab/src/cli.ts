@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { bench, BENCH_HELP } from './cli/bench.js';
 import { consoleCmd, CONSOLE_HELP } from './cli/console-cmd.js';
+import { experiment, EXPERIMENT_HELP } from './cli/experiment.js';
+import { experiments, EXPERIMENTS_HELP } from './cli/experiments.js';
 import { explain, EXPLAIN_HELP } from './cli/explain.js';
 import { faults, FAULTS_HELP } from './cli/faults.js';
 import { matrix, MATRIX_HELP } from './cli/matrix.js';
@@ -24,7 +26,9 @@ Commands:
   explain   a scenario's reasoning and its last run's first bad access, layer by layer
   trace     the spans of one I/O's trace from the console
   console   run only the console against a fleet elsewhere (containers)
-  faults    list, add or clear transport faults on the running fleet
+  faults    list, add or clear transport faults, inject domain faults, on the running fleet
+  experiments list the failure-injection experiments
+  experiment  run one experiment (faults at logical points) and judge its history
   reference run a scenario on the real stack (QEMU + Xen + Linux) next to nestlab's run
   bench     measure messages per I/O, latency, IOPS and memory as ratios against baselines
   soak      run I/O and transport faults for a long time; watch memory and lost I/Os
@@ -41,6 +45,8 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   trace: { run: traceCmd, help: TRACE_HELP },
   console: { run: consoleCmd, help: CONSOLE_HELP },
   faults: { run: faults, help: FAULTS_HELP },
+  experiments: { run: experiments, help: EXPERIMENTS_HELP },
+  experiment: { run: experiment, help: EXPERIMENT_HELP },
   reference: { run: reference, help: REFERENCE_HELP },
   bench: { run: bench, help: BENCH_HELP },
   soak: { run: soak, help: SOAK_HELP },
@@ -72,6 +78,7 @@ main(process.argv.slice(2)).then(
     if (
       err instanceof UsageError ||
       e.code === 'SCENARIO_INVALID' ||
+      e.code === 'EXPERIMENT_INVALID' ||
       e.code?.startsWith('ERR_PARSE_ARGS')
     ) {
       // Parser messages can carry a long multi-line dump of the input; the first line says it.

@@ -2,23 +2,86 @@
 // outgoing calls to L0 and the IOMMU with their failures mapped to XenErrors.
 import { CpuFrames, isCodedError } from '@nestlab/protocol';
 import type { ServiceContext } from '@nestlab/service-kit';
+import type { DmaMap } from './domains/dma-maps.js';
 import type { XenState } from './domains/xen-state.js';
 import { EventChannels } from './irq/event-channels.js';
 import { xenMetrics, type XenMetrics } from './metrics.js';
+import { XenJournal, journalPath, type XenRecord } from './persist/xen-journal.js';
 import { Serial } from './serial.js';
 import { XenError, type XenErrorCode } from './errors.js';
 
 const MAX_CPU_RANGES = 1 << 16;
-const L0_TIMEOUT_MS = 3000;
+export const L0_TIMEOUT_MS = 3000;
+const RESYNC_ATTEMPTS = 40;
+const RESYNC_PAUSE_MS = 500;
 
 export class XenService {
   current: XenState | undefined;
   readonly evtchn = new EventChannels();
   readonly metrics: XenMetrics;
   readonly serial = new Serial();
+  /** Sees every IOMMU mapping Xen programmed (the p2m-change fault hooks in here). */
+  onMapped: ((m: DmaMap) => void) | undefined;
+  private journal: XenJournal | undefined;
 
-  constructor(readonly ctx: ServiceContext) {
+  constructor(
+    readonly ctx: ServiceContext,
+    private readonly dataDir?: string,
+  ) {
     this.metrics = xenMetrics(ctx.metrics);
+  }
+
+  /**
+   * Comes back with the domains of the last run (its configuration and all
+   * that happened since), then tells L0 again which frames their CPUs may
+   * touch, in the background: L0 may be restarting too.
+   */
+  restore(): void {
+    if (!this.dataDir) return;
+    const path = journalPath(this.dataDir, this.ctx.config.stack);
+    const { journal, replayed } = XenJournal.open(path, this, this.ctx.log);
+    this.journal = journal;
+    if (replayed === 0 || !this.current) return;
+    this.ctx.log.warn(
+      { path, records: replayed, ...this.current.summary().frameTable.framesByOwner },
+      'restored the domains of the previous run',
+    );
+    void this.resync(this.current);
+  }
+
+  persist(rec: XenRecord): void {
+    this.journal?.write(rec);
+  }
+
+  close(): void {
+    this.journal?.close();
+  }
+
+  /** Records a mapping Xen programmed into the IOMMU. */
+  mapped(state: XenState, m: DmaMap): void {
+    state.dmaMaps.add(m);
+    this.persist({ t: 'map', m });
+    this.onMapped?.(m);
+  }
+
+  private async resync(state: XenState): Promise<void> {
+    for (let attempt = 1; attempt <= RESYNC_ATTEMPTS; attempt++) {
+      try {
+        const done = await this.serial.run(async () => {
+          // A configure since the restart has pushed its own frames (checked in
+          // turn, so an old frame set never lands after a newer one).
+          if (this.current !== state) return false;
+          for (const id of state.domains.keys()) await this.pushCpuFrames(state, id);
+          return true;
+        });
+        if (!done) return;
+        this.ctx.log.info({ attempt }, 'CpuFrames pushed again after restart');
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, RESYNC_PAUSE_MS));
+      }
+    }
+    this.ctx.log.warn('L0 did not take the CpuFrames update after restart');
   }
 
   require(): XenState {

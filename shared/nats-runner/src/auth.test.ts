@@ -37,7 +37,7 @@ function composeMatrix(): Record<string, { publish: string[]; subscribe: string[
             .replace(/^nestlab\.(\*\.|>$)/, (_m, g: string) =>
               g === '>' ? 'nestlab.S.>' : 'nestlab.S.',
             )
-            .replace(/^_INBOX\.\*\./, '_INBOX.S.'),
+            .replace(/^_INBOX\.\*\.(?=.)/, '_INBOX.S.'),
         )
         .sort();
     out[(m[1] ?? '').toLowerCase()] = { publish: field('publish'), subscribe: field('subscribe') };
@@ -110,6 +110,7 @@ describe('per-stack NATS permissions', () => {
     assert.deepEqual(permissionsFor('l0', 's7').publish, [
       'nestlab.s7.iommu.pt.translate',
       'nestlab.s7.xen.irq.msi',
+      '_INBOX.s7.>',
     ]);
     assert.throws(() => permissionsFor('l0', 'a.b'), RangeError);
     assert.throws(() => generateStackAuth('>'), RangeError);
@@ -174,7 +175,7 @@ describe('per-stack NATS permissions', () => {
         deniedSub: 'nestlab.a.xen.>',
       },
       xen: {
-        denied: 'nestlab.a.l0.mem.access',
+        denied: 'nestlab.a.l0.pci.config',
         allowed: 'nestlab.a.dom0.evtchn.7.notify',
         deniedSub: 'nestlab.a.l0.>',
       },

@@ -18,21 +18,25 @@ export interface NatsPermissions {
 /**
  * What each role may publish and subscribe to, with `S` standing for the stack
  * token (deploy/nats/nats.conf has `*` there). Requesters subscribe only to
- * their own inbox prefix `_INBOX.S.<role>` (protocol's inboxPrefix);
- * responders answer through allow_responses.
+ * their own inbox prefix `_INBOX.S.<role>` (protocol's inboxPrefix), so no
+ * one reads another's replies. Services may publish into their stack's
+ * inboxes: allow_responses grants die with a nats-server restart, and a
+ * request received before one must still get its reply after it.
  */
 export const ROLE_PERMISSIONS: Readonly<Record<NatsRole, NatsPermissions>> = {
   lab: { publish: ['nestlab.S.>'], subscribe: ['nestlab.S.>', '_INBOX.S.lab.>'] },
   l0: {
-    publish: ['nestlab.S.iommu.pt.translate', 'nestlab.S.xen.irq.msi'],
+    publish: ['nestlab.S.iommu.pt.translate', 'nestlab.S.xen.irq.msi', '_INBOX.S.>'],
     subscribe: ['nestlab.S.l0.>', 'nestlab.S.iommu.iotlb.invalidate', '_INBOX.S.l0.>'],
   },
   xen: {
     publish: [
       'nestlab.S.l0.mmu.update',
+      'nestlab.S.l0.mem.access',
       'nestlab.S.iommu.pt.map',
       'nestlab.S.iommu.pt.unmap',
       'nestlab.S.dom0.evtchn.*.notify',
+      '_INBOX.S.>',
     ],
     subscribe: ['nestlab.S.xen.>', '_INBOX.S.xen.>'],
   },
@@ -43,11 +47,12 @@ export const ROLE_PERMISSIONS: Readonly<Record<NatsRole, NatsPermissions>> = {
       'nestlab.S.l0.dev.*.notify',
       'nestlab.S.xen.hypercall.>',
       'nestlab.S.xen.p2m.get',
+      '_INBOX.S.>',
     ],
     subscribe: ['nestlab.S.dom0.>', '_INBOX.S.dom0.>'],
   },
   iommu: {
-    publish: ['nestlab.S.iommu.iotlb.invalidate'],
+    publish: ['nestlab.S.iommu.iotlb.invalidate', '_INBOX.S.>'],
     subscribe: ['nestlab.S.iommu.>', '_INBOX.S.iommu.>'],
   },
 };

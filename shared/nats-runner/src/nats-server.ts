@@ -8,7 +8,13 @@ export interface NatsServerHandle {
   readonly port: number;
   /** Stops the server and waits for it to exit. Safe to call twice. */
   stop(): Promise<void>;
-  /** The server process, for tests that kill it on purpose. */
+  /**
+   * Kills the server (SIGKILL, as a crash would), waits `downMs`, and starts
+   * it again on the same port with the same config; resolves once it accepts
+   * clients. Clients that reconnect forever find it again at the same URL.
+   */
+  restart(downMs?: number): Promise<void>;
+  /** The current server process, for tests that kill it on purpose (changes on restart). */
   readonly process: ChildProcess;
 }
 
@@ -33,29 +39,33 @@ export function natsServerBinary(): string {
   return bin;
 }
 
-/** Starts a real nats-server on a free loopback port and resolves once it accepts clients. */
-export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServerHandle> {
-  const bin = natsServerBinary();
-  const dir = mkdtempSync(join(tmpdir(), 'nestlab-nats-'));
+function writeConfig(dir: string, port: number | undefined, extra: string | undefined): string {
   const conf = join(dir, 'nats.conf');
   // 0600: the config may hold passwords (authorizationConfig).
-  writeFileSync(conf, `listen: "127.0.0.1:${opts.port ?? -1}"\n${opts.config ?? ''}\n`, {
-    mode: 0o600,
-  });
+  writeFileSync(conf, `listen: "127.0.0.1:${port ?? -1}"\n${extra ?? ''}\n`, { mode: 0o600 });
+  return conf;
+}
+
+/** Spawns nats-server with `conf`; resolves with its port once it says it is ready. */
+function launch(
+  bin: string,
+  conf: string,
+  timeoutMs: number,
+): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`nats-server did not become ready in time:\n${log}`)),
-      opts.startTimeoutMs ?? 10_000,
-    );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`nats-server did not become ready in time:\n${log}`));
+    }, timeoutMs);
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
       log += chunk;
       const m = /Listening for client connections on [^\s]+:(\d+)/.exec(log);
       if (m && log.includes('Server is ready')) {
         clearTimeout(timer);
-        resolve(Number(m[1]));
+        resolve({ child, port: Number(m[1]) });
       }
     });
     child.once('exit', (code) => {
@@ -63,17 +73,53 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
       reject(new Error(`nats-server exited with ${code} before it was ready:\n${log}`));
     });
   });
+}
+
+function ended(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill(signal);
+  });
+}
+
+/** Starts a real nats-server on a free loopback port and resolves once it accepts clients. */
+export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServerHandle> {
+  const bin = natsServerBinary();
+  const dir = mkdtempSync(join(tmpdir(), 'nestlab-nats-'));
+  const timeoutMs = opts.startTimeoutMs ?? 10_000;
+  const first = await launch(bin, writeConfig(dir, opts.port, opts.config), timeoutMs);
+  const port = first.port;
+  let child = first.child;
+  // A restart pins the port the first start got, so clients find the server again.
+  const pinned = writeConfig(dir, port, opts.config);
   let stopped: Promise<void> | undefined;
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
-    process: child,
+    get process() {
+      return child;
+    },
+    async restart(downMs = 0) {
+      if (stopped) throw new Error('nats-server was stopped; it cannot be restarted');
+      await ended(child, 'SIGKILL');
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+      // The kernel may hold the port briefly after a kill: retry within the start timeout.
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        try {
+          ({ child } = await launch(bin, pinned, timeoutMs));
+          return;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    },
     stop() {
-      stopped ??= new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }).finally(() => rmSync(dir, { recursive: true, force: true }));
+      stopped ??= ended(child, 'SIGTERM').finally(() =>
+        rmSync(dir, { recursive: true, force: true }),
+      );
       return stopped;
     },
   };

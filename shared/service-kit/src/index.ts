@@ -7,3 +7,5 @@ export * from './run.js';
 export * from './log.js';
 export * from './random.js';
 export * from './faults/domain.js';
+export * from './faults/countdown.js';
+export * from './journal.js';

@@ -8,3 +8,4 @@ export * from './free-port.js';
 export * from './wait.js';
 export * from './spawn-service.js';
 export * from './nats-call.js';
+export * from './process-control.js';

@@ -41,11 +41,24 @@ const broken = (code: 'BAD_BLK_REQUEST' | 'MEMORY_UNREACHABLE', msg: string): Bl
   error: new VirtioError(code, msg),
 });
 
+/** How a request relates to the others served with it. */
+export interface RequestOrder {
+  /** No VIRTIO_BLK_F_FLUSH negotiated: a write must be durable when it completes. */
+  readonly writeThrough?: boolean;
+  /**
+   * Settles when the requests taken from the ring before this one have: a
+   * FLUSH covers every write made available before it, even one still
+   * gathering its data (QEMU virtio_blk_handle_flush posts them first).
+   */
+  readonly before?: Promise<unknown>;
+}
+
 export async function executeBlkRequest(
   chain: DescChain,
   io: BufferIo,
   disk: DiskBackend,
   serial: string,
+  order: RequestOrder = {},
 ): Promise<BlkOutcome> {
   const layout = splitBlkRequest(chain.buffers);
   if (!layout.ok) return { kind: 'broken', error: layout.error };
@@ -62,7 +75,7 @@ export async function executeBlkRequest(
     // Data in the wrong direction: refuse this request, keep the device usable.
     result = { status: VIRTIO_BLK_S.IOERR, written: 0 };
   } else {
-    result = await serve(type, sector, data, dataLen, io, disk, serial);
+    result = await serve(type, sector, data, dataLen, io, disk, serial, order);
   }
   if (!(await io.write(status, Uint8Array.of(result.status)))) {
     return broken('MEMORY_UNREACHABLE', 'cannot write the blk status byte');
@@ -78,6 +91,7 @@ async function serve(
   io: BufferIo,
   disk: DiskBackend,
   serial: string,
+  order: RequestOrder,
 ): Promise<{ status: VirtioBlkStatus; written: number }> {
   const ioerr = { status: VIRTIO_BLK_S.IOERR, written: 0 } as const;
   try {
@@ -89,7 +103,7 @@ async function serve(
         if (type === VIRTIO_BLK_T.OUT) {
           const bytes = await gather(io, data, dataLen);
           if (!bytes) return ioerr;
-          await disk.write(offset, bytes);
+          await disk.write(offset, bytes, order.writeThrough ?? false);
           return { status: VIRTIO_BLK_S.OK, written: 0 };
         }
         const bytes = await disk.read(offset, dataLen);
@@ -97,6 +111,7 @@ async function serve(
         return n === dataLen ? { status: VIRTIO_BLK_S.OK, written: n } : { ...ioerr, written: n };
       }
       case VIRTIO_BLK_T.FLUSH:
+        await order.before;
         await disk.flush();
         return { status: VIRTIO_BLK_S.OK, written: 0 };
       case VIRTIO_BLK_T.GET_ID: {

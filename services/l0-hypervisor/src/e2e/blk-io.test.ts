@@ -48,7 +48,7 @@ describe('virtio-blk requests through the ring, to a real image file', () => {
   });
   after(() => h?.stop());
 
-  it('writes (OUT) then reads (IN) sectors; the data lands in the image at sector*512', async () => {
+  it('writes (OUT) then reads (IN) sectors; FLUSH puts the data in the image at sector*512', async () => {
     await init(BASE);
     const data = pattern(1024, 3);
     d.mem.write(0x21800n, data); // crosses a page boundary
@@ -67,10 +67,11 @@ describe('virtio-blk requests through the ring, to a real image file', () => {
     assert.equal(await status(0x20100n), VIRTIO_BLK_S.OK);
     assert.deepEqual(h.msis, [{ bdf: DEFAULT_BDF, vector: 1 }]);
 
-    const image = await readFile(diskImagePath(h.dataDir, h.stack, DEFAULT_BDF));
-    assert.equal(image.byteLength, 64 << 20);
-    assert.deepEqual(Uint8Array.from(image.subarray(5 * 512, 5 * 512 + 1024)), data);
-    assert.ok(image.subarray(0, 5 * 512).every((b) => b === 0));
+    const imagePath = diskImagePath(h.dataDir, h.stack, DEFAULT_BDF);
+    // Write-back cache: completed, not yet in the file until a FLUSH.
+    const before = await readFile(imagePath);
+    assert.equal(before.byteLength, 64 << 20);
+    assert.ok(before.subarray(5 * 512, 5 * 512 + 1024).every((b) => b === 0));
 
     const inHead = ring.addChain(
       blkBuffers(d.mem, {
@@ -90,9 +91,18 @@ describe('virtio-blk requests through the ring, to a real image file', () => {
     assert.equal(await status(0x30100n), VIRTIO_BLK_S.OK);
     assert.deepEqual(await d.read(0x31000n, 512), data.subarray(0, 512));
     assert.deepEqual(await d.read(0x33000n, 512), data.subarray(512));
+
+    ring.addChain(
+      blkBuffers(d.mem, { type: VIRTIO_BLK_T.FLUSH, header: 0x20200n, status: 0x20300n }),
+    );
+    await kickAndSettle();
+    assert.equal(await status(0x20300n), VIRTIO_BLK_S.OK);
+    const image = await readFile(imagePath);
+    assert.deepEqual(Uint8Array.from(image.subarray(5 * 512, 5 * 512 + 1024)), data);
+    assert.ok(image.subarray(0, 5 * 512).every((b) => b === 0));
     const st = await d.state();
-    assert.equal(st.requests.done, 2);
-    assert.equal(st.queues[0]?.lastAvail, 2);
+    assert.equal(st.requests.done, 3);
+    assert.equal(st.queues[0]?.lastAvail, 3);
     assert.equal(st.brokenReason, null);
   });
 

@@ -41,7 +41,7 @@ export function registerDeviceHandlers(ctx: ServiceContext, m: Machine, metrics:
       metrics.notifiesDropped.inc({ reason: 'no-device' });
       return;
     }
-    await fn.processor.notify(head.queue);
+    await fn.doorbell(head.queue);
   });
 
   ctx.bus.handle(DeviceState, ({ head }) => ({ body: device(m, head.bdf).dev.state() }));

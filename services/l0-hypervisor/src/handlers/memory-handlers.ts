@@ -24,7 +24,7 @@ export function registerMemoryHandlers(ctx: ServiceContext, m: Machine, metrics:
     }
   });
 
-  ctx.bus.handle(CpuFramesMsg, ({ head }) => ({
-    body: { frames: m.frames.set(head.domain, head.ranges) },
+  ctx.bus.handle(CpuFramesMsg, async ({ head }) => ({
+    body: { frames: await m.setFrames(head.domain, head.ranges) },
   }));
 }

@@ -5,6 +5,12 @@ interface Range {
   last: number;
 }
 
+/** A run of frames as CpuFrames carries it. */
+export interface FrameRange {
+  readonly first: number;
+  readonly count: number;
+}
+
 /**
  * Which machine frames each domain's CPU may touch, as Xen last said with
  * CpuFrames (a full replacement per domain). Ranges are kept sorted and
@@ -13,7 +19,7 @@ interface Range {
 export class CpuFrames {
   private readonly byDomain = new Map<number, Range[]>();
 
-  set(domain: number, ranges: readonly { first: number; count: number }[]): number {
+  set(domain: number, ranges: readonly FrameRange[]): number {
     const sorted: Range[] = [];
     for (const r of ranges) {
       if (r.count === 0) continue;
@@ -53,6 +59,15 @@ export class CpuFrames {
 
   clear(): void {
     this.byDomain.clear();
+  }
+
+  /** Every domain's grants as CpuFrames ranges (what a respawned L0 sets again). */
+  export(): Record<string, FrameRange[]> {
+    const out: Record<string, FrameRange[]> = {};
+    for (const [d, rs] of this.byDomain) {
+      out[String(d)] = rs.map((r) => ({ first: r.first, count: r.last - r.first + 1 }));
+    }
+    return out;
   }
 
   summary(): Record<string, number> {

@@ -1,5 +1,6 @@
 import { PAGE_SHIFT, PAGE_SIZE } from '@nestlab/addr';
 import type { HostPhysAddr } from '@nestlab/addr';
+import type { RamFile } from './ram-file.js';
 
 const PAGE_MASK = BigInt(PAGE_SIZE - 1);
 
@@ -7,9 +8,18 @@ const PAGE_MASK = BigInt(PAGE_SIZE - 1);
  * L0's RAM backing, addressed by host-physical address. Pages exist once
  * written, so a 4 GiB guest costs only what it touched; untouched memory
  * reads as zeros (as freshly allocated anonymous memory does).
+ *
+ * With a file attached, every store is written through to it, so the guest's
+ * memory outlives a crash of this process; after a respawn the pages are
+ * loaded from the file when first touched.
  */
 export class GuestRam {
   private readonly pages = new Map<number, Uint8Array>();
+  private file: RamFile | null = null;
+  /** The file may hold pages the map has not loaded yet (a respawn). */
+  private fileHasPages = false;
+  /** Stores the file refused (the guest keeps running on the in-memory copy). */
+  fileErrors = 0;
 
   /** Calls fn for each page-bounded piece of [addr, addr+len). */
   private static each(
@@ -36,24 +46,59 @@ export class GuestRam {
   /** Reads into `out` at `at` (which must be zero-filled there: untouched pages are not copied). */
   readInto(addr: HostPhysAddr, len: number, out: Uint8Array, at: number): void {
     GuestRam.each(addr, len, (page, off, done, n) => {
-      const p = this.pages.get(page);
+      const p = this.pages.get(page) ?? this.load(page);
       if (p) out.set(p.subarray(off, off + n), at + done);
     });
   }
 
   write(addr: HostPhysAddr, bytes: Uint8Array): void {
     GuestRam.each(addr, bytes.byteLength, (page, off, at, n) => {
-      let p = this.pages.get(page);
+      let p = this.pages.get(page) ?? this.load(page);
       if (!p) {
         p = new Uint8Array(PAGE_SIZE);
         this.pages.set(page, p);
       }
       p.set(bytes.subarray(at, at + n), off);
     });
+    if (!this.file) return;
+    try {
+      this.file.write(Number(addr), bytes);
+    } catch {
+      this.fileErrors++;
+    }
+  }
+
+  /** A page the file holds from before a respawn, now kept in the map; undefined when zeros. */
+  private load(page: number): Uint8Array | undefined {
+    if (!this.fileHasPages || !this.file) return undefined;
+    const p = new Uint8Array(PAGE_SIZE);
+    try {
+      if (!this.file.readPage(page * PAGE_SIZE, p)) return undefined;
+    } catch {
+      this.fileErrors++;
+      return undefined;
+    }
+    this.pages.set(page, p);
+    return p;
+  }
+
+  /**
+   * Empties the in-memory pages and backs RAM with `file` (or nothing).
+   * `restored`: the file holds a crashed run's memory, loaded page by page.
+   */
+  attach(file: RamFile | null, restored: boolean): void {
+    this.file?.close();
+    this.pages.clear();
+    this.file = file;
+    this.fileHasPages = file !== null && restored;
   }
 
   clear(): void {
-    this.pages.clear();
+    this.attach(null, false);
+  }
+
+  get backing(): { file: string | null; errors: number } {
+    return { file: this.file?.path ?? null, errors: this.fileErrors };
   }
 
   get touchedPages(): number {

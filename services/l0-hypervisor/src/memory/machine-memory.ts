@@ -1,5 +1,6 @@
 import { GuestRam } from './guest-ram.js';
 import { Memslots } from './memslots.js';
+import type { RamFile } from './ram-file.js';
 
 /** L0's guest-physical memory as a whole: the RAM backing and the memslots that map it. */
 export class MachineMemory {
@@ -12,9 +13,12 @@ export class MachineMemory {
     this.memslots = new Memslots(ramBytes);
   }
 
-  /** A new run: RAM emptied, memslots rebuilt for the new size. */
-  reset(memslots: Memslots): void {
-    this.ram.clear();
+  /**
+   * A new run: memslots rebuilt for the new size, RAM emptied — unless
+   * `restored`, where `file` holds the memory of the run L0 crashed in.
+   */
+  reset(memslots: Memslots, file: RamFile | null = null, restored = false): void {
+    this.ram.attach(file, restored);
     this.memslots = memslots;
   }
 
@@ -23,6 +27,7 @@ export class MachineMemory {
       ramBytes: Number(this.memslots.ramBytes),
       touchedPages: this.ram.touchedPages,
       touchedBytes: this.ram.touchedBytes,
+      backing: this.ram.backing,
       memslots: this.memslots.slots.map((s) => ({
         machine: `0x${s.machine.toString(16)}`,
         hostPhys: `0x${s.hostPhys.toString(16)}`,

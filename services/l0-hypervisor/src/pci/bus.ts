@@ -8,6 +8,8 @@ export interface PciFunction {
   readonly dev: VirtioBlkDevice;
   readonly transport: VirtioPciTransport;
   readonly processor: QueueProcessor;
+  /** A queue notify as the device receives it (a lost doorbell fault may eat it). */
+  readonly doorbell: (queue: number) => Promise<void>;
 }
 
 /** Config access result for a slot with nothing in it: all ones, as a master abort gives. */

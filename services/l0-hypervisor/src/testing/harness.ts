@@ -40,6 +40,8 @@ export interface L0Harness extends L0Client {
   readonly module: ServiceModule;
   /** The service's registry: what /metrics would show. */
   readonly metrics: MetricsRegistry;
+  /** The service's domain-fault switchboard (what FaultControl.l0.inject / list reach). */
+  readonly faults: DomainFaults;
 }
 
 export async function startClient(natsUrl: string, stack: string): Promise<L0Client> {
@@ -88,6 +90,7 @@ export async function startL0(
   const metrics = new MetricsRegistry();
   const svcBus = new Bus(svcNc, stack, tracer, log, metrics);
   const module = createL0Hypervisor({ ...opts, dataDir });
+  const faults = new DomainFaults('l0-hypervisor');
   await module.start({
     config: {
       service: 'l0-hypervisor',
@@ -101,7 +104,7 @@ export async function startL0(
     log,
     metrics,
     tracer,
-    faults: new DomainFaults('l0-hypervisor'),
+    faults,
   });
   await svcNc.flush();
 
@@ -112,6 +115,7 @@ export async function startL0(
     nats,
     module,
     metrics,
+    faults,
     async stop() {
       await module.stop?.();
       await svcBus.close();

@@ -16,6 +16,7 @@ import {
 } from '@opentelemetry/api';
 import { toHex } from '@nestlab/addr';
 import {
+  VIRTIO_BLK_F,
   VIRTIO_BLK_S,
   VIRTIO_F,
   availEventWrite,
@@ -104,7 +105,8 @@ export class QueueProcessor {
     try {
       while (handled < q.size && this.live(epoch)) {
         const p = await pendingAvail(mem, sq.value, q.lastAvail);
-        if (!p.ok) return dev.fail(p.error);
+        // A failure after a reset is the old ring's, not the device's new state.
+        if (!p.ok) return void this.stop(epoch, p.error.code, p.error.message);
         const n = Math.min(p.value.pending, q.size - handled, CHAINS_PER_ROUND);
         if (n === 0) return;
         if (handled > 0) await new Promise<void>((r) => setImmediate(r));
@@ -134,7 +136,7 @@ export class QueueProcessor {
     n: number,
   ): Promise<boolean> {
     const dev = this.dev;
-    const heads = await this.availEntries(ring, sq, q.lastAvail, n);
+    const heads = await this.availEntries(ring, sq, q.lastAvail, n, epoch);
     if (heads === null) return false;
     const popped: Popped[] = [];
     // A bad chain stops the device, but only after the good ones before it are served.
@@ -157,9 +159,18 @@ export class QueueProcessor {
         return this.stop(epoch, 'MEMORY_UNREACHABLE', 'cannot write avail_event');
       }
     }
-    const outs = await Promise.all(
-      popped.map((p) => executeBlkRequest(p.chain, p.mem.buffers(), this.disk, dev.serial)),
-    );
+    const writeThrough = !dev.status.has(VIRTIO_BLK_F.FLUSH);
+    const serving: Promise<BlkOutcome>[] = [];
+    let before: Promise<unknown> = Promise.resolve();
+    for (const p of popped) {
+      const out = executeBlkRequest(p.chain, p.mem.buffers(), this.disk, dev.serial, {
+        writeThrough,
+        before,
+      });
+      serving.push(out);
+      before = Promise.allSettled([before, out]);
+    }
+    const outs = await Promise.all(serving);
     try {
       // A reset while we worked: the ring is no longer ours to write.
       if (!this.live(epoch)) return false;
@@ -212,6 +223,7 @@ export class QueueProcessor {
     sq: SplitQueue,
     from: number,
     n: number,
+    epoch: number,
   ): Promise<number[] | null> {
     const heads: number[] = [];
     while (heads.length < n) {
@@ -220,7 +232,7 @@ export class QueueProcessor {
       const take = Math.min(n - heads.length, sq.size - slot);
       const raw = await readRing(ring, availRingAddr(sq, idx), 2 * take, 'avail.ring entries');
       if (!raw.ok) {
-        this.dev.fail(raw.error);
+        this.stop(epoch, raw.error.code, raw.error.message);
         return null;
       }
       for (let i = 0; i < take; i++) heads.push(decodeU16(raw.value, 2 * i));
@@ -253,7 +265,7 @@ export class QueueProcessor {
       parent,
     );
     const budget = traceBudget(span);
-    const mem = new DeviceRingMemory(this.dma, dev, sq, budget);
+    const mem = new DeviceRingMemory(this.dma, dev, sq, budget, () => this.live(epoch));
     const chain = await walkChain(mem, sq, head, {
       indirect: dev.status.has(VIRTIO_F.INDIRECT_DESC),
       maxIndirectEntries: MAX_INDIRECT,

@@ -22,6 +22,8 @@ export class DeviceRingMemory implements RingMemory {
     private readonly dev: DmaDevice,
     q: SplitQueue,
     private readonly budget?: TraceBudget,
+    /** False once the device was reset: an abandoned request does no more DMA. */
+    private readonly live: () => boolean = () => true,
   ) {
     const l = splitRingLayout(q.size);
     this.areas = [
@@ -56,11 +58,12 @@ export class DeviceRingMemory implements RingMemory {
   buffers(): BufferIo {
     return {
       read: async (addr, len) => {
+        if (!this.live()) return null;
         const r = await this.dma.read(this.dev, addr, len, 'buffer', this.budget);
         return r.ok ? r.data : null;
       },
       write: async (addr, bytes) =>
-        (await this.dma.write(this.dev, addr, bytes, 'buffer', this.budget)).ok,
+        this.live() && (await this.dma.write(this.dev, addr, bytes, 'buffer', this.budget)).ok,
     };
   }
 }

@@ -1,20 +1,33 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import { FaultControl, FaultPlan, validator, type FaultRule } from '@nestlab/protocol';
+import {
+  DOMAIN_FAULT_KINDS,
+  FaultControl,
+  FaultPlan,
+  validator,
+  type DomainFaultKind,
+  type DomainFaultRequest,
+  type FaultRule,
+} from '@nestlab/protocol';
 import type { Bus } from '@nestlab/service-kit';
 import { withFleet } from './session.js';
-import { EXIT, UsageError } from './usage.js';
+import { EXIT, UsageError, intOption } from './usage.js';
 
-export const FAULTS_HELP = `nestlab faults list|add|clear [--json] [--nats-url URL] [--stack ID]
+export const FAULTS_HELP = `nestlab faults list|add|clear|inject [--json] [--nats-url URL] [--stack ID]
 
 Transport faults on a running fleet (\`nestlab up\`), applied where each
-service receives messages: drop, delay, duplicate, reorder, corrupt.
+service receives messages: drop, delay, duplicate, reorder, corrupt; and
+domain faults armed on the service that owns the state.
 
-  nestlab faults list [--json]             the plan and the faults injected so far, per service
+  nestlab faults list [--json]             the plan, the faults injected so far and the domain faults fired, per service
   nestlab faults add --file F              add the rules of a fault file (YAML: {seed, rules: [...]})
   nestlab faults add --subject P --action A [--probability X] [--delay-ms N] [--id ID] [--seed S]
   nestlab faults clear                     remove every rule
+  nestlab faults inject <service> <kind> [--count N] [--after N] [--delay-ms N]
+                                           arm a domain fault: ${DOMAIN_FAULT_KINDS.join(', ')}
+                                           (l0: device-reset, lose-msi, lose-doorbell; iommu: stale-iotlb,
+                                           unmap-in-flight; xen: p2m-change)
 
 A rule: {id, subject (NATS pattern, e.g. nestlab.s1.l0.dev.*.notify), action,
 probability?, after?, limit?, delayMs?, jitterMs?, bytes?}. Decisions come from
@@ -50,6 +63,40 @@ function ruleFromFlags(v: Record<string, string | boolean | undefined>): FaultRu
   return rule as FaultRule;
 }
 
+/** `inject <service> <kind>` and its options, checked before any fleet is touched. */
+function injectionFrom(
+  positionals: string[],
+  v: Record<string, string | boolean | undefined>,
+): { service: (typeof SERVICES)[number]; req: DomainFaultRequest } {
+  const [, service, kind] = positionals;
+  if (positionals.length !== 3 || !service || !kind)
+    throw new UsageError('faults inject takes <service> <kind> (see `nestlab help faults`)');
+  if (!(SERVICES as readonly string[]).includes(service))
+    throw new UsageError(
+      `unknown service ${JSON.stringify(service)}; one of ${SERVICES.join(', ')}`,
+    );
+  if (!(DOMAIN_FAULT_KINDS as readonly string[]).includes(kind))
+    throw new UsageError(
+      `unknown domain fault ${JSON.stringify(kind)}; one of ${DOMAIN_FAULT_KINDS.join(', ')}`,
+    );
+  const num = (name: string, min: number, max: number) => {
+    const raw = v[name];
+    return typeof raw === 'string' ? intOption(name, raw, 0, min, max) : undefined;
+  };
+  const count = num('count', 1, 1_000_000);
+  const after = num('after', 0, 1e9);
+  const delayMs = num('delay-ms', 0, 60_000);
+  return {
+    service: service as (typeof SERVICES)[number],
+    req: {
+      kind: kind as DomainFaultKind,
+      ...(count === undefined ? {} : { count }),
+      ...(after === undefined ? {} : { after }),
+      ...(delayMs === undefined ? {} : { delayMs }),
+    },
+  };
+}
+
 export function loadFaultFile(path: string): FaultPlan {
   let doc: unknown;
   try {
@@ -77,6 +124,8 @@ export async function faults(argv: string[]): Promise<number> {
       'delay-ms': { type: 'string' },
       id: { type: 'string' },
       seed: { type: 'string' },
+      count: { type: 'string' },
+      after: { type: 'string' },
       'nats-url': { type: 'string' },
       stack: { type: 'string' },
     },
@@ -84,9 +133,14 @@ export async function faults(argv: string[]): Promise<number> {
     allowPositionals: true,
   });
   const verb = positionals[0];
-  if (!verb || !['list', 'add', 'clear'].includes(verb) || positionals.length !== 1) {
-    throw new UsageError('faults takes one of: list, add, clear (see `nestlab help faults`)');
+  if (!verb || !['list', 'add', 'clear', 'inject'].includes(verb)) {
+    throw new UsageError(
+      'faults takes one of: list, add, clear, inject (see `nestlab help faults`)',
+    );
   }
+  if (verb !== 'inject' && positionals.length !== 1)
+    throw new UsageError(`faults ${verb} takes no further words (see \`nestlab help faults\`)`);
+  const injection = verb === 'inject' ? injectionFrom(positionals, values) : null;
   const adding = verb === 'add' ? (values.file ? loadFaultFile(values.file) : null) : null;
   const rule = verb === 'add' && !values.file ? ruleFromFlags(values) : null;
   const session = {
@@ -101,6 +155,13 @@ export async function faults(argv: string[]): Promise<number> {
   }
   return withFleet(session, async (bus) => {
     if (verb === 'clear') await setAll(bus, { seed: 0, rules: [] });
+    if (injection) {
+      const { armed } = (await bus.request(FaultControl[injection.service].inject, injection.req))
+        .head;
+      process.stderr.write(
+        `nestlab: ${injection.req.kind} armed on ${injection.service}${armed ? ` (${armed} events to hit)` : ' (fired at once)'}\n`,
+      );
+    }
     if (verb === 'add') {
       const before = (await fetchOne(bus, 'l0')).plan;
       const extra = adding ? adding.rules : rule ? [rule] : [];
@@ -123,6 +184,12 @@ export async function faults(argv: string[]): Promise<number> {
         const n = state[s]?.injected.length ?? 0;
         if (n) process.stdout.write(`  injected in ${s}: ${n}\n`);
       }
+      const domain = SERVICES.flatMap((s) => (state[s]?.domain ?? []).map((e) => ({ s, e })));
+      process.stdout.write(
+        domain.length ? `domain faults fired: ${domain.length}\n` : 'no domain faults fired\n',
+      );
+      for (const { s, e } of domain)
+        process.stdout.write(`  ${s.padEnd(6)} ${e.kind.padEnd(16)} #${e.n} ${e.detail}\n`);
     }
     return EXIT.ok;
   });

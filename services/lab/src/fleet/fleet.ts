@@ -42,12 +42,25 @@ export interface Fleet {
   readonly labAuth: NatsCredential | null;
   /** Stops every service (SIGTERM) and then NATS; returns each service's exit. */
   stop(): Promise<Record<string, number | string>>;
+  /** SIGKILLs one service (by name or token), as a crash would; resolves once it has exited. */
+  kill(service: string): Promise<number | string>;
+  /**
+   * Starts a killed service again with the same env, admin port and log file
+   * (appended); resolves once it is ready. It gets no configuration from the
+   * lab: what it had, it must restore by itself.
+   */
+  respawn(service: string): Promise<ServiceProcess>;
 }
 
 export class FleetError extends Error {
   override readonly name = 'FleetError';
   constructor(
-    readonly code: 'NATS_START_FAILED' | 'SERVICE_EXITED' | 'SERVICE_NOT_READY',
+    readonly code:
+      | 'NATS_START_FAILED'
+      | 'SERVICE_EXITED'
+      | 'SERVICE_NOT_READY'
+      | 'UNKNOWN_SERVICE'
+      | 'SERVICE_RUNNING',
     message: string,
   ) {
     super(message);
@@ -86,6 +99,8 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     NESTLAB_STACK: stack,
   };
   const services: ServiceProcess[] = [];
+  /** How each service was started, so a respawn repeats it exactly. */
+  const launches = new Map<string, { env: NodeJS.ProcessEnv; port: number }>();
   const stop = async () => {
     const exits: Record<string, number | string> = {};
     for (const p of [...services].reverse()) exits[p.service.name] = await stopProcess(p);
@@ -98,6 +113,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       const port = base === 0 ? await anyFreePort() : base + svc.portOffset;
       const seat = auth?.credentials[svc.token];
       const svcEnv = seat ? { ...env, NATS_USER: seat.user, NATS_PASS: seat.pass } : env;
+      launches.set(svc.name, { env: svcEnv, port });
       services.push(spawnService(svc, svcEnv, port, opts.logDir));
     }
     await Promise.all(services.map((p) => waitReady(p, opts.readyTimeoutMs ?? 20_000, progress)));
@@ -105,7 +121,50 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     await stop();
     throw err;
   }
-  return { natsUrl, stack, services, nats, auth, labAuth: auth?.credentials.lab ?? null, stop };
+  const indexOf = (service: string) => {
+    const i = services.findIndex((p) => p.service.name === service || p.service.token === service);
+    if (i < 0)
+      throw new FleetError(
+        'UNKNOWN_SERVICE',
+        `no service ${JSON.stringify(service)} in this fleet (${services.map((p) => p.service.token).join(', ')})`,
+      );
+    return i;
+  };
+  const running = (p: ServiceProcess) =>
+    p.process.exitCode === null && p.process.signalCode === null;
+  const kill = async (service: string) => {
+    const p = services[indexOf(service)]!;
+    if (running(p)) p.process.kill('SIGKILL');
+    const how = await p.exited;
+    progress(`${p.service.name} killed (${how})`);
+    return how;
+  };
+  const respawn = async (service: string) => {
+    const i = indexOf(service);
+    const old = services[i]!;
+    if (running(old))
+      throw new FleetError(
+        'SERVICE_RUNNING',
+        `${old.service.name} is still running; kill it first`,
+      );
+    await old.exited; // its log stream is closed before the new process appends
+    const how = launches.get(old.service.name)!;
+    const p = spawnService(old.service, how.env, how.port, opts.logDir);
+    services[i] = p;
+    await waitReady(p, opts.readyTimeoutMs ?? 20_000, progress);
+    return p;
+  };
+  return {
+    natsUrl,
+    stack,
+    services,
+    nats,
+    auth,
+    labAuth: auth?.credentials.lab ?? null,
+    stop,
+    kill,
+    respawn,
+  };
 }
 
 async function waitReady(

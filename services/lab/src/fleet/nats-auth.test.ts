@@ -28,7 +28,7 @@ const OUTSIDE: Record<string, { publish: string; allowed: string; subscribe: str
     subscribe: `nestlab.${STACK}.xen.>`,
   },
   xen: {
-    publish: `nestlab.${STACK}.l0.mem.access`,
+    publish: `nestlab.${STACK}.l0.pci.config`,
     allowed: `nestlab.${STACK}.dom0.evtchn.9.notify`,
     subscribe: `nestlab.${STACK}.dom0.>`,
   },

@@ -28,29 +28,41 @@ export function userScenarioDir(): string {
 }
 
 export function parseScenarioText(text: string, file: string): ScenarioFile {
+  return parseYamlFile(text, file, check, {
+    fail: (line, field, reason) => new ScenarioFileError(file, line, field, reason),
+    notMapping: 'must be a YAML mapping of scenario fields (id, title, expected, …)',
+  });
+}
+
+/** How a YAML file kind reports its errors (scenario files, experiment files). */
+export interface YamlFileKind {
+  fail(line: number | null, field: string | null, reason: string): Error;
+  /** The reason given when the document is not a mapping. */
+  notMapping: string;
+}
+
+/**
+ * Parses YAML text and validates it against a TypeBox check; errors name the
+ * line of the deepest node that exists on the failing path, and the field.
+ */
+export function parseYamlFile<T>(
+  text: string,
+  file: string,
+  schema: { check(v: unknown): v is T; errorsOf(v: unknown): Iterable<ValueErrorLike> },
+  kind: YamlFileKind,
+): T {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const yamlError = doc.errors[0];
   if (yamlError) {
     const at = yamlError.linePos?.[0]?.line ?? null;
-    throw new ScenarioFileError(
-      file,
-      at,
-      null,
-      `not valid YAML: ${yamlError.message.split('\n')[0]}`,
-    );
+    throw kind.fail(at, null, `not valid YAML: ${yamlError.message.split('\n')[0]}`);
   }
-  const value = toPlainValue(doc, file);
-  if (check.check(value)) return value;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ScenarioFileError(
-      file,
-      1,
-      null,
-      'must be a YAML mapping of scenario fields (id, title, expected, …)',
-    );
-  }
-  const first = [...check.errorsOf(value)][0];
+  const value = toPlainValue(doc, kind);
+  if (schema.check(value)) return value;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw kind.fail(1, null, kind.notMapping);
+  const first = [...schema.errorsOf(value)][0];
   const path = (first?.path ?? '').split('/').filter(Boolean);
   // Point at the deepest node that exists: for a missing field, its parent.
   let line: number | null = null;
@@ -62,27 +74,32 @@ export function parseScenarioText(text: string, file: string): ScenarioFile {
     if (isNode(node) && node.range) line = lines.linePos(node.range[0]).line;
   }
   const field = path.length ? path.join('.') : null;
-  throw new ScenarioFileError(
-    file,
+  throw kind.fail(
     line,
     field,
     describe(first?.message ?? 'does not match the schema', first?.schema),
   );
 }
 
+interface ValueErrorLike {
+  readonly path: string;
+  readonly message: string;
+  readonly schema?: unknown;
+}
+
 /** The document as plain data; aliases that point nowhere, loop or explode are refused. */
-function toPlainValue(doc: ReturnType<typeof parseDocument>, file: string): unknown {
+function toPlainValue(doc: ReturnType<typeof parseDocument>, kind: YamlFileKind): unknown {
   let value: unknown;
   try {
     // A small alias budget stops "billion laughs" documents from growing without bound.
     value = doc.toJS({ maxAliasCount: 50 });
   } catch (err) {
-    throw new ScenarioFileError(file, null, null, `not valid YAML: ${(err as Error).message}`);
+    throw kind.fail(null, null, `not valid YAML: ${(err as Error).message}`);
   }
   try {
     JSON.stringify(value);
   } catch {
-    throw new ScenarioFileError(file, null, null, 'not valid YAML: an alias refers to itself');
+    throw kind.fail(null, null, 'not valid YAML: an alias refers to itself');
   }
   return value;
 }

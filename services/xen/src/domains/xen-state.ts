@@ -1,5 +1,6 @@
 // Everything one XenConfigure builds: the frame table and each domain's P2M.
 // Replaced wholesale on the next XenConfigure.
+import { DmaMaps } from './dma-maps.js';
 import { buildDom0Layout, type LayoutConfig, type LayoutRegion } from './dom0-layout.js';
 import { domOwner, type FrameTable } from './frame-table.js';
 import type { FrameRun } from './machine-ram.js';
@@ -19,6 +20,8 @@ export class XenState {
   readonly frameTable: FrameTable;
   readonly domains = new Map<number, Domain>();
   readonly regions: LayoutRegion[];
+  /** What this configuration's domains had Xen map into the IOMMU. */
+  readonly dmaMaps = new DmaMaps();
 
   constructor(readonly config: XenConfig) {
     const layout = buildDom0Layout(config);
@@ -50,6 +53,7 @@ export class XenState {
         pages: d.p2m.pages,
         p2mRanges: d.p2m.rangeCount,
       })),
+      dmaMaps: this.dmaMaps.size,
       frameTable: { runs: this.frameTable.runCount, framesByOwner: this.frameTable.summary() },
       layout: this.regions.map((r) => ({
         pseudo: { first: r.pseudo.first, count: r.pseudo.count },

@@ -21,6 +21,7 @@ export function registerConfigure(xen: XenService): void {
       });
       xen.current = state;
       xen.evtchn.clear();
+      xen.persist({ t: 'cfg', config: state.config });
       const dom0 = state.domain(0);
       xen.ctx.log.info(
         { present: head.present, seed: head.seed, p2mRanges: dom0.p2m.rangeCount },

@@ -57,20 +57,31 @@ export function registerIommuHypercalls(xen: XenService): void {
       } catch (err) {
         throw remoteFailure('IOMMU_UNAVAILABLE', 'IommuMap failed', err, true);
       }
+      xen.mapped(state, {
+        domain: head.domain,
+        bdf: head.bdf,
+        iova: toHex(iova),
+        pfns: head.pfns,
+        mfns,
+        write: head.write,
+      });
       return { body: { mfns } };
     }),
   );
 
   bus.handle(IommuUnmapHypercall, ({ head }) =>
     counted('iommu_unmap', async () => {
-      xen.require().domain(head.domain);
-      checkIova(head.iova, head.pages);
+      const state = xen.require();
+      state.domain(head.domain);
+      const iova = toHex(checkIova(head.iova, head.pages));
       try {
         const reply = await bus.request(IommuUnmap, {
           bdf: head.bdf,
           iova: head.iova,
           pages: head.pages,
         });
+        state.dmaMaps.remove(head.bdf, iova, head.pages);
+        xen.persist({ t: 'unmap', bdf: head.bdf, iova, pages: head.pages });
         return { body: { unmapped: reply.head.unmapped } };
       } catch (err) {
         throw remoteFailure('IOMMU_UNAVAILABLE', 'IommuUnmap failed', err, true);

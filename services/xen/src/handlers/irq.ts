@@ -10,6 +10,7 @@ export function registerIrq(xen: XenService): void {
     try {
       xen.require().domain(head.domain);
       const port = xen.evtchn.bind(head.domain, head.bdf, head.vector);
+      xen.persist({ t: 'bind', domain: head.domain, bdf: head.bdf, vector: head.vector });
       xen.metrics.hypercalls.inc({ op: 'bind_msi', result: 'ok' });
       log.debug({ ...head, port }, 'msi bound');
       return { body: { port } };

@@ -35,6 +35,7 @@ export function registerMemory(xen: XenService): void {
           revertExchange(state, plan);
           throw err;
         }
+        xen.persist({ t: 'xchg', domain: head.domain, pfns: head.pfns, mfnFirst: plan.mfnFirst });
         const first = head.pfns[0]!;
         recordStep(state.domain(head.domain).p2m.translate(pseudoPhysOfFrame(pfn(first))).step, {
           [ATTR.frameOwner]: `dom${head.domain}`,

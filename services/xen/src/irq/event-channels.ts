@@ -33,6 +33,14 @@ export class EventChannels {
     throw new XenError('NO_FREE_PORT', `dom${domain} has no free event channel port`);
   }
 
+  /** Puts back a binding read from the journal, port and all. */
+  restore(b: Binding): void {
+    this.byIrq.set(key(b.bdf, b.vector), { ...b });
+    const used = this.usedPorts.get(b.domain) ?? new Set<number>();
+    used.add(b.port);
+    this.usedPorts.set(b.domain, used);
+  }
+
   lookup(bdf: string, vector: number): Binding | undefined {
     return this.byIrq.get(key(bdf, vector));
   }

@@ -1,0 +1,187 @@
+// The p2m-change fault against a real L0 (memory, CPU frame checks, DMA
+// engine) and a real IOMMU, each its own built process in the monorepo.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/nats-core';
+import {
+  DeviceDma,
+  FaultControl,
+  FrameOwners,
+  IommuConfigure,
+  IommuMapHypercall,
+  IommuUnmapHypercall,
+  L0Configure,
+  MemAccess,
+  P2mGet,
+  XenConfigure,
+} from '@nestlab/protocol';
+import { FeatureSet, VIRTIO_F } from '@nestlab/virtio';
+import { call, callError, startNatsServer, waitFor } from '@nestlab/testing';
+import {
+  callData,
+  sigkill,
+  spawnService,
+  type NatsServerHandle,
+  type SpawnedService,
+} from '@nestlab/testing';
+
+const STACK = 'xen-p2m';
+const BDF = '0000:00:04.0';
+const MIB = 2 ** 20;
+const entry = (svc: string) =>
+  fileURLToPath(new URL(`../../../${svc}/dist/server.js`, import.meta.url));
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
+  let nats: NatsServerHandle;
+  let nc: NatsConnection;
+  let dataDir: string;
+  let xen: SpawnedService;
+  const others: SpawnedService[] = [];
+
+  const p2mOf = async (pfn: number) => {
+    const { ranges } = await call(nc, STACK, P2mGet, { domain: 0 });
+    const r = ranges.find((x) => x.pfn <= pfn && pfn < x.pfn + x.count);
+    return r && r.mfn + (pfn - r.pfn);
+  };
+  /** dom0's CPU at a machine frame (L0 checks the frame is dom0's). */
+  const cpu = (op: 'read' | 'write', mfn: number, data?: number[]) =>
+    callData(
+      nc,
+      STACK,
+      MemAccess,
+      {
+        requester: { kind: 'cpu', domain: 0 },
+        ops: [{ op, addr: hex(mfn * 4096), len: data?.length ?? 4 }],
+      },
+      data ? Uint8Array.from(data) : undefined,
+    );
+  const mapPfn = (iova: string, pfn: number) =>
+    call(nc, STACK, IommuMapHypercall, { domain: 0, bdf: BDF, iova, pfns: [pfn], write: true });
+  const events = async () =>
+    (await call(nc, STACK, FaultControl.xen.list, {})).domain.filter(
+      (e) => e.kind === 'p2m-change',
+    );
+
+  before(async () => {
+    nats = await startNatsServer();
+    dataDir = await mkdtemp(join(tmpdir(), 'nestlab-xen-p2m-'));
+    process.env['NESTLAB_DATA_DIR'] = dataDir;
+    // One at a time: each gets the whole readiness deadline on a busy machine.
+    for (const svc of ['iommu', 'l0-hypervisor'])
+      others.push(await spawnService(entry(svc), nats.url, STACK));
+    xen = await spawnService(entry('xen'), nats.url, STACK);
+    nc = await connect({ servers: nats.url });
+  });
+  after(async () => {
+    await nc?.close();
+    await Promise.all([xen, ...others].map((s) => s?.stop()));
+    await nats?.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('is refused while there is no P2M', async () => {
+    const err = await callError(nc, STACK, FaultControl.xen.inject, { kind: 'p2m-change' });
+    assert.equal(err.code, 'FAULT_NOT_APPLICABLE');
+  });
+
+  it('copies the page, remaps the pfn, hands the old frame back; the device still DMAs there', async () => {
+    await call(nc, STACK, L0Configure, {
+      ramBytes: 64 * MIB,
+      devices: [
+        {
+          bdf: BDF,
+          transport: 'pci',
+          offer: FeatureSet.of(VIRTIO_F.VERSION_1, VIRTIO_F.ACCESS_PLATFORM).toHex(),
+          requireAccessPlatform: false,
+          iommu: 'physical',
+          queueSizeMax: 8,
+          diskBytes: MIB,
+          freshDisk: true,
+        },
+      ],
+    });
+    await call(nc, STACK, IommuConfigure, { mode: 'translate' });
+    await call(nc, STACK, XenConfigure, {
+      present: true,
+      machineBytes: 64 * MIB,
+      dom0Bytes: 32 * MIB,
+      seed: 3,
+      passthrough: [BDF],
+    });
+    const { ranges } = await call(nc, STACK, P2mGet, { domain: 0 });
+    const pfn = ranges[ranges.length - 1]!.pfn;
+    const from = (await p2mOf(pfn))!;
+    await cpu('write', from, [7, 7, 7, 7]);
+    assert.deepEqual(await mapPfn('0x100000000', pfn), { mfns: [from] });
+
+    assert.deepEqual(await call(nc, STACK, FaultControl.xen.inject, { kind: 'p2m-change' }), {
+      armed: 0,
+    });
+    const to = (await p2mOf(pfn))!;
+    assert.notEqual(to, from);
+    const owners = await call(nc, STACK, FrameOwners, { mfns: [from, to] });
+    assert.deepEqual(owners.owners, ['free', 'dom0']);
+    assert.deepEqual([...(await cpu('read', to)).data], [7, 7, 7, 7], 'contents copied');
+    const refused = await callData(nc, STACK, MemAccess, {
+      requester: { kind: 'cpu', domain: 0 },
+      ops: [{ op: 'read', addr: hex(from * 4096), len: 4 }],
+    }).catch((e: unknown) => e as Error);
+    assert.ok(refused instanceof Error, 'L0 no longer lets dom0 touch the old frame');
+    const [ev] = await events();
+    assert.equal(
+      ev!.detail,
+      `dom0 pfn ${hex(pfn)}: mfn ${hex(from)} -> ${hex(to)} (DMA-mapped for ${BDF} at iova 0x100000000; the IOMMU still points at ${hex(from)})`,
+    );
+
+    // The hazard: the device's write lands in the old frame, dom0 never sees it.
+    const dma = await callData(
+      nc,
+      STACK,
+      DeviceDma,
+      { bdf: BDF, bus: '0x100000000', len: 4, write: true },
+      Uint8Array.of(1, 2, 3, 4),
+    );
+    assert.equal(dma.head.record.machine, hex(from * 4096));
+    assert.deepEqual([...(await cpu('read', to)).data], [7, 7, 7, 7]);
+
+    // The move is part of what Xen keeps across a crash.
+    await sigkill(nc, STACK, 'xen', xen);
+    xen = await spawnService(entry('xen'), nats.url, STACK);
+    assert.equal(await p2mOf(pfn), to);
+    assert.deepEqual((await call(nc, STACK, FrameOwners, { mfns: [from, to] })).owners, [
+      'free',
+      'dom0',
+    ]);
+  });
+
+  it('with no DMA-mapped page, strikes the next iommu_map right after its reply', async () => {
+    await call(nc, STACK, IommuUnmapHypercall, {
+      domain: 0,
+      bdf: BDF,
+      iova: '0x100000000',
+      pages: 1,
+    });
+    assert.deepEqual(await call(nc, STACK, FaultControl.xen.inject, { kind: 'p2m-change' }), {
+      armed: 1,
+    });
+    const { ranges } = await call(nc, STACK, P2mGet, { domain: 0 });
+    const pfn = ranges[0]!.pfn;
+    const from = (await p2mOf(pfn))!;
+    assert.deepEqual(await mapPfn('0x100001000', pfn), { mfns: [from] }, 'mapped as it was');
+    const to = await waitFor('the move', async () => {
+      const now = await p2mOf(pfn);
+      return now !== from ? now : undefined;
+    });
+    assert.deepEqual((await call(nc, STACK, FrameOwners, { mfns: [from, to!] })).owners, [
+      'free',
+      'dom0',
+    ]);
+    assert.equal((await events()).length, 1, 'counted by this process since its restart');
+  });
+});

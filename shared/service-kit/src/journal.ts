@@ -1,0 +1,137 @@
+// An append-only JSON-lines journal in the data dir: what lets the service
+// come back after a SIGKILL with the state its real counterpart keeps in RAM.
+// Appends are synchronous writes (the page cache outlives a killed process,
+// so no fsync); a torn or unreadable tail is ignored with a warning and cut
+// off, never a crash. Compaction rewrites the file as one snapshot record,
+// atomically (write tmp, rename).
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export interface JournalLog {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+/** Checks one parsed line; returns the record or undefined when it is not one. */
+export type RecordGuard<R> = (value: unknown) => R | undefined;
+
+export interface OpenedJournal<R> {
+  readonly journal: Journal<R>;
+  /** The valid records, oldest first (up to the first bad line). */
+  readonly records: R[];
+}
+
+export class Journal<R> {
+  private fd: number | undefined;
+  private failed = false;
+  /** Records appended since the file was last rewritten. */
+  appended = 0;
+
+  private constructor(
+    readonly path: string,
+    private readonly log: JournalLog,
+  ) {}
+
+  /** Reads what survives of `path` and opens it for appending. */
+  static open<R>(path: string, guard: RecordGuard<R>, log: JournalLog): OpenedJournal<R> {
+    const journal = new Journal<R>(path, log);
+    const records: R[] = [];
+    let text = '';
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        log.warn({ path, err: (err as Error).message }, 'journal unreadable; starting empty');
+    }
+    const lines = text.split('\n');
+    // Everything after the last newline is a write the kill cut short.
+    const tail = lines.pop() ?? '';
+    let bad = tail === '' ? 0 : 1;
+    for (const [i, line] of lines.entries()) {
+      const rec = parseLine(line, guard);
+      if (rec === undefined) {
+        bad += lines.length - i;
+        break;
+      }
+      records.push(rec);
+    }
+    if (bad > 0) {
+      log.warn(
+        { path, ignored: bad, kept: records.length },
+        'journal tail torn or invalid; ignored',
+      );
+      // Cut it off, or the next append would glue onto the torn line.
+      journal.rewrite(records);
+    } else {
+      journal.reopen();
+      journal.appended = records.length;
+    }
+    return { journal, records };
+  }
+
+  append(rec: R): void {
+    this.write(`${JSON.stringify(rec)}\n`);
+    this.appended++;
+  }
+
+  /** Replaces the whole file with `records` (tmp + rename, so a kill leaves old or new). */
+  rewrite(records: readonly R[]): void {
+    const tmp = `${this.path}.tmp`;
+    try {
+      mkdirSync(dirname(this.path), { recursive: true });
+      const fd = openSync(tmp, 'w');
+      try {
+        writeSync(fd, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, this.path);
+      this.appended = records.length;
+    } catch (err) {
+      this.fail(err);
+    }
+    this.reopen();
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private reopen(): void {
+    this.close();
+    try {
+      mkdirSync(dirname(this.path), { recursive: true });
+      this.fd = openSync(this.path, 'a');
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private write(text: string): void {
+    if (this.fd === undefined) return;
+    try {
+      writeSync(this.fd, text);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** Persistence is best effort: the service keeps serving from memory. */
+  private fail(err: unknown): void {
+    if (!this.failed)
+      this.log.error(
+        { path: this.path, err: (err as Error).message },
+        'journal write failed; state will not survive a restart',
+      );
+    this.failed = true;
+  }
+}
+
+function parseLine<R>(line: string, guard: RecordGuard<R>): R | undefined {
+  try {
+    return guard(JSON.parse(line));
+  } catch {
+    return undefined;
+  }
+}
