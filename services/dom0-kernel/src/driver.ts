@@ -1,5 +1,11 @@
 // The virtio-blk driver's lifecycle: configure, probe (PCI → init → DMA
 // policy → queue → DRIVER_OK), interrupts, reset. Owns the per-run state.
+// Recovery (what a real driver does when its device stops answering): a
+// hung queue is first polled (a lost MSI leaves completions in the used
+// ring), then the device is reset, re-initialized and its queue set up
+// again on the same ring memory; every I/O not yet completed is resubmitted
+// (recovery.ts). NEEDS_RESET, a device found reset (L0 restarted) and a
+// broken used ring take the same path.
 import {
   P2mGet,
   deviceToken,
@@ -31,7 +37,13 @@ import {
 } from './virtio/interrupts.js';
 import { driverOk, negotiate, type InitProgress } from './virtio/init.js';
 import { ModernRegs } from './virtio/pci-modern.js';
-import { INDIRECT_ENTRIES, SplitRingDriver } from './virtio/split-ring-driver.js';
+import {
+  INDIRECT_ENTRIES,
+  type RingOptions,
+  type SplitRingDriver,
+} from './virtio/split-ring-driver.js';
+import { HangWatch, type RecoveryStats } from './recovery.js';
+import { setupQueue } from './virtio/queue-setup.js';
 
 export interface DriverConfig {
   generation: DriverGeneration;
@@ -54,10 +66,14 @@ export const DEFAULT_CONFIG: DriverConfig = {
 
 export type ProbeReply = ReplyOf<typeof DriverProbe>;
 
-interface Live {
+export interface Live {
   readonly bdf: string;
   readonly regs: ModernRegs;
-  readonly ring: SplitRingDriver;
+  readonly cpu: CpuMemory;
+  /** Replaced by each device reset. */
+  ring: SplitRingDriver;
+  readonly ringOpts: RingOptions;
+  readonly negotiated: FeatureSet;
   readonly block: BlockDevice;
   readonly routing: InterruptRouting;
   readonly policy: DmaPolicyImpl;
@@ -70,6 +86,8 @@ export interface DriverDeps {
   readonly tracer: Tracer;
   readonly log: Logger;
   readonly metrics: Dom0Metrics;
+  /** Hung-queue timeout; default min(1000 ms, the shortest in-flight deadline / 4). */
+  readonly hangMs?: number;
 }
 
 const floorPow2 = (n: number) => 2 ** Math.floor(Math.log2(n));
@@ -84,11 +102,68 @@ export class BlkDriver {
   private p2m: P2mCopy | null = null;
   lastProbe: ProbeReply | null = null;
   unknownEvents = 0;
+  private readonly watch: HangWatch;
 
-  constructor(private readonly d: DriverDeps) {}
+  constructor(private readonly d: DriverDeps) {
+    this.watch = new HangWatch({
+      live: () => this.live,
+      metrics: d.metrics,
+      log: d.log,
+      config: () => this.config,
+      ...(d.hangMs !== undefined ? { hangMs: d.hangMs } : {}),
+      wire: (live, ring) => this.wire(live, ring),
+      giveUp: (live, reason) => this.giveUp(live, reason),
+    });
+  }
+
+  get recovery(): RecoveryStats {
+    return this.watch.stats;
+  }
+
+  /** Routes a ring's completions and errors to the block layer and the recovery path. */
+  private wire(live: Live, ring: SplitRingDriver): void {
+    ring.completions.onUsed = (done) => {
+      if (this.live === live && live.ring === ring) for (const h of done) live.block.onUsed(h);
+    };
+    ring.completions.onError = (err) => {
+      if (this.live === live && live.ring === ring) this.ringError(live, err);
+    };
+  }
+
+  /** A used-ring read failed: a broken ring fails everything in flight at once and resets. */
+  private ringError(live: Live, err: unknown): void {
+    const e = errorInfo(err);
+    if (e.code === 'DEVICE_BROKEN') {
+      this.tracker.failAll('DEVICE_BROKEN', e.message);
+      void this.watch.recover(live, 'device-broken');
+      return;
+    }
+    this.d.log.warn({ err: e }, 'used ring read failed');
+  }
+
+  /** Recovery cannot bring the device back as it was: fail and refuse I/O until re-probed. */
+  private giveUp(live: Live, reason: string): void {
+    if (this.live !== live) return;
+    this.brokenReason = reason;
+    this.tracker.failAll('DEVICE_NEEDS_RESET', reason);
+  }
+
+  /**
+   * Before a job: a device found in reset (L0 restarted) or NEEDS_RESET is
+   * brought back first, so the job does not wait out a hang timeout.
+   */
+  async ensureLive(): Promise<void> {
+    const live = this.live;
+    if (live === null || this.brokenReason !== null) return;
+    await this.watch.checkDevice(live);
+  }
 
   get block(): BlockDevice | null {
     return this.live?.block ?? null;
+  }
+  /** The features of the live device, or null before a successful probe. */
+  get negotiated(): FeatureSet | null {
+    return this.live?.negotiated ?? null;
   }
   get capacityBytes(): bigint | null {
     const c = this.live?.capacitySectors;
@@ -109,13 +184,25 @@ export class BlkDriver {
 
   reset(reason: string): void {
     this.tracker.failAll('DRIVER_RESET', reason);
+    this.live?.ring.close(reason);
+    this.watch.stop();
     this.live = null;
     this.brokenReason = null;
     this.lastProbe = null;
   }
 
-  async probe(): Promise<ProbeReply> {
+  /** Probes run one at a time: two must never interleave their register writes. */
+  private probing: Promise<unknown> = Promise.resolve();
+
+  probe(): Promise<ProbeReply> {
+    const run = this.probing.then(() => this.probeOnce());
+    this.probing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async probeOnce(): Promise<ProbeReply> {
     this.reset('driver re-probed');
+    await this.watch.settle();
     const { bus } = this.d;
     const progress: InitProgress = {
       status: 0,
@@ -176,7 +263,7 @@ export class BlkDriver {
         ? await policy.allocCoherent(size * INDIRECT_ENTRIES * DESC_SIZE)
         : null;
       const notifyOff = await regs.read('queue_notify_off');
-      const ring = new SplitRingDriver(cpu, {
+      const ringOpts: RingOptions = {
         size,
         ring: ringRegion,
         indirectPool,
@@ -185,19 +272,12 @@ export class BlkDriver {
         queueIndex: 0,
         chainKeyPrefix: `${deviceToken(bdf)}.q0`,
         tracer: this.d.tracer,
-      });
-      const zero = cpu.batch();
-      ring.zeroStores(zero);
-      await zero.commit();
-      const addrs = ring.busAddrs;
-      await regs.write('queue_desc', addrs.desc);
-      await regs.write('queue_driver', addrs.driver);
-      await regs.write('queue_device', addrs.device);
-      await regs.write('queue_msix_vector', QUEUE_VECTOR);
-      if ((await regs.read('queue_msix_vector')) !== QUEUE_VECTOR) {
-        throw new Dom0Error('QUEUE_UNAVAILABLE', 'device did not take queue_msix_vector 1');
-      }
-      await regs.write('queue_enable', 1);
+        onDeviceError: (code, detail) => {
+          this.d.metrics.deviceErrors.inc({ code });
+          this.d.log.warn({ code, detail }, 'device misbehaved');
+        },
+      };
+      const ring = await setupQueue(cpu, regs, ringOpts);
       await driverOk(regs, progress);
 
       const block: BlockDevice = new BlockDevice({
@@ -211,16 +291,22 @@ export class BlkDriver {
         broken: () => (this.live?.block === block ? this.brokenState() : DRIVER_GONE),
         onError: (err, what) => this.d.log.warn({ err: errorInfo(err), what }, 'I/O path error'),
       });
-      const live: Live = { bdf, regs, ring, block, routing, policy, pages, capacitySectors };
-      ring.completions.onUsed = (done) => {
-        if (this.live === live) for (const h of done) block.onUsed(h);
+      const live: Live = {
+        bdf,
+        regs,
+        cpu,
+        ring,
+        ringOpts,
+        negotiated: progress.negotiated,
+        block,
+        routing,
+        policy,
+        pages,
+        capacitySectors,
       };
-      ring.completions.onError = (err) =>
-        this.d.log.warn(
-          { err: errorInfo(err) },
-          'used ring re-read after enabling callbacks failed',
-        );
+      this.wire(live, ring);
       this.live = live;
+      this.watch.start();
       return reply({ ok: true, error: null, ring: ring.describe() });
     } catch (err) {
       const e = errorInfo(err);
@@ -245,15 +331,18 @@ export class BlkDriver {
     this.d.metrics.interrupts.inc({
       vector: role === 'queue' ? String(QUEUE_VECTOR) : String(CONFIG_VECTOR),
     });
+    // Never throw into the event handler: a failed harvest or status read is handled here.
     if (role === 'queue') {
-      await live.ring.interrupt();
+      const ring = live.ring;
+      await ring.interrupt().catch((err: unknown) => {
+        if (this.live === live && live.ring === ring) this.ringError(live, err);
+      });
       return;
     }
-    // vp_config_changed → virtio_config_changed; NEEDS_RESET fails everything in flight.
-    const status = await live.regs.read('device_status');
-    if (status & VIRTIO_STATUS.NEEDS_RESET && this.live === live) {
-      this.brokenReason = `device ${live.bdf} set NEEDS_RESET (status 0x${status.toString(16)})`;
-      this.tracker.failAll('DEVICE_NEEDS_RESET', this.brokenReason);
+    // vp_config_changed → virtio_config_changed; NEEDS_RESET: reset, re-init, resubmit.
+    const status = await live.regs.read('device_status').catch(() => null);
+    if (status !== null && status & VIRTIO_STATUS.NEEDS_RESET && this.live === live) {
+      void this.watch.recover(live, 'needs-reset');
     }
   }
 
@@ -271,6 +360,11 @@ export class BlkDriver {
         duplicate: this.tracker.duplicate,
       },
       unknownEvents: this.unknownEvents,
+      recovery: {
+        ...this.watch.stats,
+        resubmitted: l?.block.resubmitted ?? 0,
+        retries: l?.block.retries ?? 0,
+      },
       ...(l
         ? {
             ring: {
@@ -285,6 +379,7 @@ export class BlkDriver {
             },
             pages: { used: l.pages.usedPages, free: l.pages.freePages },
             buffersHeld: l.block.buffersHeld,
+            unknownCompletions: l.block.unknownCompletions,
             capacitySectors: l.capacitySectors?.toString() ?? null,
           }
         : {}),

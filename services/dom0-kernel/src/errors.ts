@@ -35,6 +35,14 @@ export const DOM0_ERROR_CODE_KIND = {
   BAD_WORKLOAD: 'input',
   /** A reply from another service that does not make sense (wrong lengths, counts). */
   BAD_REPLY: 'internal',
+  /** The device completed a used id that names no chain in flight (never posted, or done). */
+  USED_ID_NOT_POSTED: 'guest',
+  /** The device claimed to write more bytes (used.len) than the chain's writable buffers hold. */
+  USED_LEN_TOO_LONG: 'guest',
+  /** The used ring is beyond repair (used.idx jumped past the queue size): everything in flight fails. */
+  DEVICE_BROKEN: 'guest',
+  /** A workload asked for a history longer than a report may carry. */
+  HISTORY_TOO_LONG: 'input',
 } as const satisfies Record<string, ErrorKind>;
 
 export type Dom0ErrorCode = keyof typeof DOM0_ERROR_CODE_KIND;

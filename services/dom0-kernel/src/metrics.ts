@@ -6,6 +6,14 @@ export interface Dom0Metrics {
   readonly kicks: Counter;
   readonly interrupts: Counter;
   readonly lateCompletions: Counter;
+  /** Device misbehaviour the driver caught, by code (USED_ID_NOT_POSTED, USED_LEN_TOO_LONG, DEVICE_BROKEN). */
+  readonly deviceErrors: Counter;
+  /** Device resets by the driver's recovery path, by reason. */
+  readonly resets: Counter;
+  /** Completions found by polling after a lost interrupt. */
+  readonly lostInterrupts: Counter;
+  /** Completed, not yet durable writes written again after a device reset. */
+  readonly rewritesAfterReset: Counter;
 }
 
 const LATENCY_BUCKETS_US = [
@@ -32,6 +40,22 @@ export function dom0Metrics(reg: MetricsRegistry, inFlight: () => number): Dom0M
     lateCompletions: reg.counter(
       'nestlab_dom0_late_completions_total',
       'Completions ignored: I/O already ended (late) or completed twice (duplicate)',
+    ),
+    deviceErrors: reg.counter(
+      'nestlab_dom0_device_errors_total',
+      'Device misbehaviour caught by the driver, by error code',
+    ),
+    resets: reg.counter(
+      'nestlab_dom0_device_resets_total',
+      'Device resets by the recovery path (hung queue, NEEDS_RESET, device found reset, broken ring), by reason',
+    ),
+    lostInterrupts: reg.counter(
+      'nestlab_dom0_lost_interrupts_recovered_total',
+      'Hung-queue polls that found completions whose interrupt never came',
+    ),
+    rewritesAfterReset: reg.counter(
+      'nestlab_dom0_rewrites_after_reset_total',
+      'Completed writes no FLUSH had made durable, written again after a device reset (its volatile cache may be gone)',
     ),
   };
 }

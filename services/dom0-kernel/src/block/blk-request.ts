@@ -10,7 +10,8 @@ import {
 } from '@nestlab/virtio';
 import type { Dom0ErrorCode } from '../errors.js';
 
-export type BlkOp = 'read' | 'write';
+/** FLUSH (VIRTIO_BLK_T_FLUSH): header and status only, no data; len 0. */
+export type BlkOp = 'read' | 'write' | 'flush';
 
 export interface BlkIo {
   readonly id: string;
@@ -23,9 +24,14 @@ export interface BlkIo {
 
 export function blkHeader(io: BlkIo): Uint8Array {
   return encodeBlkHeader({
-    type: io.op === 'read' ? VIRTIO_BLK_T.IN : VIRTIO_BLK_T.OUT,
+    type:
+      io.op === 'read'
+        ? VIRTIO_BLK_T.IN
+        : io.op === 'write'
+          ? VIRTIO_BLK_T.OUT
+          : VIRTIO_BLK_T.FLUSH,
     reserved: 0,
-    sector: io.sector,
+    sector: io.op === 'flush' ? 0n : io.sector,
   });
 }
 
@@ -35,6 +41,10 @@ export const requestPages = (len: number): number => 1 + Math.ceil(len / PAGE_SI
 export const dataAddr = (base: PseudoPhysAddr): PseudoPhysAddr => addOffset(base, PAGE_SIZE);
 
 export function checkIo(io: BlkIo): void {
+  if (io.op === 'flush') {
+    if (io.len !== 0) throw new RangeError('a FLUSH carries no data (len 0)');
+    return;
+  }
   if (io.len <= 0 || io.len % SECTOR_SIZE !== 0)
     throw new RangeError(`I/O length ${io.len} is not a multiple of 512`);
   if (io.op === 'write' && io.data?.byteLength !== io.len)

@@ -3,6 +3,10 @@
 // exactly once through the request tracker. The I/O's CPU stores ride with its
 // chain and its completion loads with the used-ring read, so the ring driver
 // can batch several I/Os into one message each way.
+// Recovery (driver.ts decides when): the ring can be replaced after a device
+// reset; every I/O still pending is posted again on the new ring with its
+// stores (header, data, bounce) rewritten, and buffers of I/Os that already
+// ended are released, since a reset device can no longer reach them.
 import { addOffset, toHex, type PseudoPhysAddr } from '@nestlab/addr';
 import { ATTR } from '@nestlab/telemetry';
 import {
@@ -24,7 +28,12 @@ import {
 } from '../dma/policy.js';
 import type { CpuMemory } from '../mm/cpu-memory.js';
 import type { PageAllocator, PageRun } from '../mm/page-allocator.js';
-import type { CpuStore, Harvested, SplitRingDriver } from '../virtio/split-ring-driver.js';
+import type {
+  ChainRequest,
+  CpuStore,
+  Harvested,
+  SplitRingDriver,
+} from '../virtio/split-ring-driver.js';
 import type { Dom0Metrics } from '../metrics.js';
 import { BLK_REQ_HEADER_SIZE } from '@nestlab/virtio';
 import {
@@ -41,6 +50,8 @@ import type { LazyAbort, RequestTracker } from './request-tracker.js';
 export interface Completion {
   status: number;
   data?: Uint8Array;
+  /** The device epoch the completion was harvested in (see BlockDevice.epoch). */
+  epoch?: number;
 }
 
 export interface IoResult {
@@ -51,6 +62,12 @@ export interface IoResult {
   readonly data?: Uint8Array;
   readonly latencyUs: number;
   readonly traceId: string;
+  /**
+   * The device epoch the I/O completed in (completed I/Os only). A FLUSH
+   * covers only writes its device instance completed: one of another epoch
+   * may have been lost with the volatile cache of a reset device.
+   */
+  readonly epoch?: number;
 }
 
 interface IoState {
@@ -59,9 +76,16 @@ interface IoState {
   /** The I/O's trace is recorded: worth child spans. */
   readonly recording: boolean;
   readonly deadlineAt: number;
+  readonly deadlineMs: number;
+  readonly abort: LazyAbort;
   pages?: PageRun;
   hdr?: DmaMapping;
   data?: DmaMapping;
+  /** The chain as built once its buffers were mapped: what a resubmit posts again. */
+  chain?: ChainRequest<string>;
+  /** The ring it was last posted on, and when. */
+  ring?: SplitRingDriver;
+  postedAt?: number;
 }
 
 export interface BlockDeviceDeps {
@@ -77,6 +101,15 @@ export interface BlockDeviceDeps {
   readonly onError?: (err: unknown, what: string) => void;
 }
 
+/** Failures of another service that is away for a while (restarting): worth retrying. */
+export const isTransient = (err: unknown): boolean => {
+  const { code } = errorInfo(err);
+  return code === 'NO_RESPONDERS' || code === 'TIMEOUT';
+};
+const RETRY_FIRST_MS = 10;
+const RETRY_MAX_MS = 250;
+const UNMAP_RETRIES = 12;
+
 const UNTRACED = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 const STATUS_SENTINEL = 0xff; // a status the device never writes: shows it did not write one
 const MAX_REQUEST_TIMEOUT_MS = 5000;
@@ -86,8 +119,96 @@ export class BlockDevice {
   private readonly states = new Map<string, IoState>();
   /** Used elements naming no I/O of ours. */
   unknownCompletions = 0;
+  /** Chains posted again on a new ring after a device reset. */
+  resubmitted = 0;
+  /** Hypercalls (maps, unmaps) retried because Xen or the IOMMU did not answer. */
+  retries = 0;
+  /**
+   * Bumped by every device reset and re-init (resume): the device instance the
+   * ring talks to. A reset device (L0 restarted, or reset by us) may have lost
+   * its volatile write cache, so completions of an older epoch are not covered
+   * by a FLUSH of this one.
+   */
+  epoch = 0;
+  private ring: SplitRingDriver;
+  /** While the device is being reset: posts wait here for the new ring. */
+  private suspended: { promise: Promise<void>; resume: () => void } | null = null;
+  /** When the used ring last moved, or the queue last went from idle to busy. */
+  private lastProgressAt = Date.now();
 
-  constructor(private readonly d: BlockDeviceDeps) {}
+  constructor(private readonly d: BlockDeviceDeps) {
+    this.ring = d.ring;
+  }
+
+  /** The ring in use now (it changes after a device reset). */
+  get currentRing(): SplitRingDriver {
+    return this.ring;
+  }
+
+  /**
+   * Pending I/Os (not yet ended) whose chain went to the ring, and how long
+   * the used ring has not moved; null when none is waiting on the device.
+   */
+  stall(now = Date.now()): { ms: number; minDeadlineMs: number } | null {
+    let min = Infinity;
+    let firstPost = Infinity;
+    for (const s of this.states.values()) {
+      if (s.postedAt !== undefined && this.d.tracker.isPending(s.io.id)) {
+        min = Math.min(min, s.deadlineMs);
+        firstPost = Math.min(firstPost, s.postedAt);
+      }
+    }
+    if (min === Infinity) return null;
+    // The clock runs from the last progress, or from the oldest post if the queue was idle then.
+    return { ms: now - Math.max(this.lastProgressAt, firstPost), minDeadlineMs: min };
+  }
+
+  /** Something completed: the queue is not hung. */
+  progressed(): void {
+    this.lastProgressAt = Date.now();
+  }
+
+  /** The device is about to be reset: the old ring is closed, posts wait for the new one. */
+  suspend(): void {
+    if (this.suspended !== null) return;
+    let resume!: () => void;
+    const promise = new Promise<void>((r) => (resume = r));
+    this.suspended = { promise, resume };
+  }
+
+  get isSuspended(): boolean {
+    return this.suspended !== null;
+  }
+
+  /**
+   * The device was reset and `ring` set up on it: every pending I/O that had
+   * reached the old ring is posted again (same data, stores rewritten); the
+   * buffers of I/Os that ended meanwhile are released.
+   */
+  resume(ring: SplitRingDriver): number {
+    this.ring = ring;
+    this.epoch++;
+    const again: IoState[] = [];
+    for (const s of [...this.states.values()]) {
+      if (s.chain === undefined) continue; // still mapping: it posts on the new ring itself
+      if (this.d.tracker.isPending(s.io.id)) again.push(s);
+      else void this.release(s);
+    }
+    const sus = this.suspended;
+    this.suspended = null;
+    this.lastProgressAt = Date.now();
+    for (const s of again) {
+      this.resubmitted++;
+      void context
+        .with(s.ctx, () => this.post(s, true))
+        .catch((err: unknown) => {
+          const e = errorInfo(err);
+          this.d.tracker.fail(s.io.id, e.code, e.message);
+        });
+    }
+    sus?.resume();
+    return again.length;
+  }
 
   get buffersHeld(): number {
     return this.states.size;
@@ -116,6 +237,8 @@ export class BlockDevice {
         ctx,
         recording: span.isRecording(),
         deadlineAt: Date.now() + deadlineMs,
+        deadlineMs,
+        abort,
       };
       void context
         .with(ctx, () => this.start(state, abort))
@@ -136,6 +259,7 @@ export class BlockDevice {
         ? { code, message: o.ok ? `device status ${o.value.status}` : o.message }
         : {}),
       ...(o.ok && o.value.data ? { data: o.value.data } : {}),
+      ...(o.ok ? { epoch: o.value.epoch ?? this.epoch } : {}),
     };
     this.d.metrics.ios.inc({ op: io.op, result: code ?? 'ok' });
     if (code === null) this.d.metrics.latency.observe(latencyUs);
@@ -164,59 +288,117 @@ export class BlockDevice {
       s.pages = pages;
       // Header+status and data are mapped side by side (two hypercalls in flight under an IOMMU).
       const map = (pseudo: PseudoPhysAddr, len: number, dir: DmaDirection, what: string) =>
-        s.recording
-          ? tracedMap(tracer, policy, pseudo, len, dir, what)
-          : policy.map(pseudo, len, dir);
+        this.retrying(s, abort, () =>
+          s.recording
+            ? tracedMap(tracer, policy, pseudo, len, dir, what)
+            : policy.map(pseudo, len, dir),
+        );
       const maps = await Promise.allSettled([
         map(pages.addr, STATUS_OFFSET + 1, 'bidirectional', 'header+status'),
-        map(dataAddr(pages.addr), io.len, io.op === 'read' ? 'from-device' : 'to-device', 'data'),
+        io.op === 'flush'
+          ? Promise.resolve(undefined)
+          : map(
+              dataAddr(pages.addr),
+              io.len,
+              io.op === 'read' ? 'from-device' : 'to-device',
+              'data',
+            ),
       ]);
       if (maps[0].status === 'fulfilled') s.hdr = maps[0].value;
-      if (maps[1].status === 'fulfilled') s.data = maps[1].value;
+      if (maps[1].status === 'fulfilled' && maps[1].value) s.data = maps[1].value;
       for (const m of maps) if (m.status === 'rejected') throw m.reason;
       if (abort.aborted) throw abort.signal.reason;
     } catch (err) {
       await this.release(s);
       throw err;
     }
-    const { hdr, data, pages } = s as Required<IoState>;
+    s.chain = this.chain(s);
+    await this.post(s);
+  }
+
+  /** The I/O's chain: header, data (none for FLUSH), status; its stores and completion loads. */
+  private chain(s: IoState): ChainRequest<string> {
+    const { io, hdr, data, pages } = s as IoState & { hdr: DmaMapping; pages: PageRun };
     const head = new Uint8Array(STATUS_OFFSET + 1);
     head.set(blkHeader(io));
     head[STATUS_OFFSET] = STATUS_SENTINEL;
     const stores: CpuStore[] = [{ addr: pages.addr, bytes: head }];
-    if (io.op === 'write' && io.data) {
+    if (io.op === 'write' && io.data && data) {
       stores.push({ addr: dataAddr(pages.addr), bytes: io.data });
       // swiotlb_tbl_map_single copies a to-device buffer into its bounce slot.
       if (data.bounce !== null) stores.push({ addr: data.bounce, bytes: io.data });
     }
     const loads = [{ addr: addOffset(pages.addr, STATUS_OFFSET), len: 1 }];
-    if (io.op === 'read') loads.push({ addr: data.bounce ?? dataAddr(pages.addr), len: io.len });
+    if (io.op === 'read' && data)
+      loads.push({ addr: data.bounce ?? dataAddr(pages.addr), len: io.len });
     const buffers = [
       { bus: hdr.bus, len: BLK_REQ_HEADER_SIZE, writable: false },
-      { bus: data.bus, len: io.len, writable: io.op === 'read' },
+      ...(data ? [{ bus: data.bus, len: io.len, writable: io.op === 'read' }] : []),
       { bus: addOffset(hdr.bus, STATUS_OFFSET), len: 1, writable: true },
     ];
     const root = trace.getSpanContext(s.ctx);
+    return { token: io.id, buffers, stores, loads, ...(root ? { io: root } : {}) };
+  }
+
+  /** Posts the I/O's chain on the current ring (waiting out a device reset). */
+  private async post(s: IoState, resubmit = false): Promise<void> {
+    const { abort } = s;
+    while (this.suspended !== null) await this.suspended.promise;
+    const ring = this.ring;
+    const chain = s.chain!;
+    s.ring = ring;
+    s.postedAt = Date.now();
     try {
       await this.child(s, 'dom0.ring.post', async (span) => {
         try {
-          const r = await this.d.ring.post(
-            { token: io.id, buffers, stores, loads, ...(root ? { io: root } : {}) },
-            { signal: () => abort.signal, timeoutMs: this.timeout(s) },
-          );
+          const r = await ring.post(chain, {
+            signal: () => abort.signal,
+            timeoutMs: this.timeout(s),
+          });
           span.setAttribute('nestlab.ring.head', r.head);
           span.setAttribute('nestlab.ring.kicked', r.kicked);
           span.setAttribute('nestlab.ring.batched', r.batched);
+          if (resubmit) span.setAttribute('nestlab.io.resubmitted', true);
           this.d.metrics.kicks.inc({ outcome: r.kicked ? 'sent' : 'suppressed' });
         } finally {
           span.end();
         }
       });
     } catch (err) {
-      // Aborted while waiting for descriptors: nothing reached the ring. Otherwise the
-      // device may have seen the chain: keep its buffers until it completes.
-      if (abort.abortedBy(err)) await this.release(s);
+      // Aborted while waiting for descriptors: nothing reached the ring.
+      if (abort.abortedBy(err)) {
+        await this.release(s);
+        throw err;
+      }
+      // The ring was replaced under the post (device reset): the resubmit posts it again.
+      if (s.ring !== this.ring || this.suspended !== null || ring.closed) return;
+      // L0 away (restarting): the chain may or may not be there; the hung-queue
+      // watch resets the device and resubmits once L0 answers again.
+      if (isTransient(err)) {
+        this.d.onError?.(err, `posting ${s.io.id} (left to recovery)`);
+        return;
+      }
+      // Otherwise the device may have seen the chain: keep its buffers until it completes.
       throw err;
+    }
+  }
+
+  /**
+   * A hypercall that Xen or the IOMMU did not answer (NO_RESPONDERS, TIMEOUT:
+   * restarting) is tried again with backoff until it works or the I/O ends
+   * (its deadline fails it TIMEOUT and aborts this).
+   */
+  private async retrying<R>(s: IoState, abort: LazyAbort, fn: () => Promise<R>): Promise<R> {
+    for (let wait = RETRY_FIRST_MS; ; wait = Math.min(RETRY_MAX_MS, wait * 2)) {
+      try {
+        return await fn();
+      } catch (err) {
+        const left = s.deadlineAt - Date.now();
+        if (!isTransient(err) || abort.aborted || left < -RETRY_MAX_MS) throw err;
+        this.retries++;
+        await new Promise((r) => setTimeout(r, Math.max(1, Math.min(wait, left))));
+        if (abort.aborted) throw abort.signal.reason;
+      }
     }
   }
 
@@ -224,12 +406,15 @@ export class BlockDevice {
   onUsed(h: Harvested<string>): void {
     const id = h.token;
     const s = this.states.get(id);
+    // Harvested from the current ring: the current device instance completed it.
+    const epoch = this.epoch;
+    this.lastProgressAt = Date.now();
     if (s === undefined) {
       this.unknownCompletions++;
       return;
     }
     void context
-      .with(s.ctx, () => this.finish(s, h.loads))
+      .with(s.ctx, () => this.finish(s, h.loads, epoch))
       .catch((err: unknown) => {
         const e = errorInfo(err);
         this.d.tracker.fail(id, e.code, e.message);
@@ -237,7 +422,7 @@ export class BlockDevice {
       });
   }
 
-  private async finish(s: IoState, loads: Uint8Array[]): Promise<void> {
+  private async finish(s: IoState, loads: Uint8Array[], epoch: number): Promise<void> {
     await this.child(s, 'dom0.io.complete', async (span) => {
       try {
         const { io } = s;
@@ -254,7 +439,7 @@ export class BlockDevice {
             .post({ ioIds: [io.id] });
         }
         await this.release(s);
-        if (!this.d.tracker.complete(io.id, { status, ...(data ? { data } : {}) })) {
+        if (!this.d.tracker.complete(io.id, { status, epoch, ...(data ? { data } : {}) })) {
           this.d.metrics.lateCompletions.inc();
           span.setAttribute('nestlab.io.late', true);
         }
@@ -269,12 +454,25 @@ export class BlockDevice {
     return s.recording ? this.d.tracer.startActiveSpan(name, fn) : fn(UNTRACED);
   }
 
+  /** An unmap Xen or the IOMMU did not answer is tried again a few times (they may be restarting). */
+  private async unmap(m: DmaMapping): Promise<void> {
+    for (let i = 0, wait = RETRY_FIRST_MS; ; i++, wait = Math.min(RETRY_MAX_MS, wait * 2)) {
+      try {
+        return await this.d.policy.unmap(m);
+      } catch (err) {
+        if (!isTransient(err) || i >= UNMAP_RETRIES) throw err;
+        this.retries++;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
   /** Unmaps and frees; a failed unmap keeps the pages (the device may still reach them). */
   private async release(s: IoState): Promise<void> {
     this.states.delete(s.io.id);
     // Both unmaps at once (two hypercalls in flight under an IOMMU).
     const maps = [s.data, s.hdr].filter((m): m is DmaMapping => m !== undefined);
-    const out = await Promise.allSettled(maps.map((m) => this.d.policy.unmap(m)));
+    const out = await Promise.allSettled(maps.map((m) => this.unmap(m)));
     const failed = out.find((o) => o.status === 'rejected');
     if (failed) {
       this.d.onError?.(failed.reason, `unmapping ${s.io.id}`);

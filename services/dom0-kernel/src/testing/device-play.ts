@@ -21,7 +21,14 @@ import type { XenDouble } from './xen-double.js';
 export class DevicePlay {
   lastAvail = 0;
   usedIdx = 0;
+  /** The backing store: what survives the device (L0) dying. */
   readonly disk = new Map<bigint, Uint8Array>();
+  /**
+   * A volatile write-back cache (like L0's): writes land here and reach `disk`
+   * only with a FLUSH; reads see the cache first. Off: writes go to `disk`.
+   */
+  volatileCache = false;
+  readonly cache = new Map<bigint, Uint8Array>();
   readonly mem: RingMemory;
 
   constructor(
@@ -66,6 +73,13 @@ export class DevicePlay {
     };
   }
 
+  /** What a SIGKILL of L0 does to the cache: completed, unflushed writes are gone. */
+  loseCache(): number {
+    const n = this.cache.size;
+    this.cache.clear();
+    return n;
+  }
+
   /** How many chains the driver has published that this device has not taken. */
   pending(): number {
     const idx = new DataView(this.read(busAddr(this.queue.avail + 2n), 2).buffer).getUint16(
@@ -94,9 +108,18 @@ export class DevicePlay {
     let pos = 0;
     for (const s of req.data) {
       const sector = hdr.sector + BigInt(pos / 512);
-      if (hdr.type === VIRTIO_BLK_T.OUT) this.disk.set(sector, this.read(s.addr, s.len));
-      else this.write(s.addr, this.disk.get(sector) ?? new Uint8Array(s.len));
+      if (hdr.type === VIRTIO_BLK_T.OUT)
+        (this.volatileCache ? this.cache : this.disk).set(sector, this.read(s.addr, s.len));
+      else
+        this.write(
+          s.addr,
+          this.cache.get(sector) ?? this.disk.get(sector) ?? new Uint8Array(s.len),
+        );
       pos += s.len;
+    }
+    if (hdr.type === VIRTIO_BLK_T.FLUSH && status === 0) {
+      for (const [sector, bytes] of this.cache) this.disk.set(sector, bytes);
+      this.cache.clear();
     }
     this.write(req.status, new Uint8Array([status]));
     const elem = usedElemWrite(

@@ -53,6 +53,11 @@ export class DescPool {
     }
   }
 
+  /** The ring is gone (device reset): every waiter gets `err`. */
+  rejectWaiters(err: unknown): void {
+    for (const w of this.waiters.splice(0)) w.reject(err);
+  }
+
   private take(n: number): number[] {
     return this.free.splice(0, n);
   }

@@ -44,7 +44,12 @@ export interface RingOptions {
   chainKeyPrefix?: string;
   /** For the harvest's span in the oldest in-flight I/O's trace. */
   tracer?: Tracer;
+  /** Device misbehaviour the ring caught and survived (counted by the caller, never thrown). */
+  onDeviceError?: (code: DeviceErrorCode, detail: string) => void;
 }
+
+/** What a used-ring read can catch a device doing; DEVICE_BROKEN is thrown, the others reported. */
+export type DeviceErrorCode = 'USED_ID_NOT_POSTED' | 'USED_LEN_TOO_LONG' | 'DEVICE_BROKEN';
 
 export interface Harvested<T> {
   token: T;

@@ -20,6 +20,7 @@ import {
   type LegacyRingLayout,
 } from '@nestlab/virtio';
 import { context, trace, type Context } from '@opentelemetry/api';
+import { Dom0Error } from '../errors.js';
 import type { CommitOptions, CpuBatch, CpuMemory } from '../mm/cpu-memory.js';
 import { chainStores, usesIndirect } from './chain-stores.js';
 import { DescPool } from './desc-pool.js';
@@ -57,6 +58,8 @@ export class SplitRingDriver<T extends string = string> {
   private flushQueued = false;
   /** Interrupts, harvests, polls; set its onUsed / onError to receive completions. */
   readonly completions: RingCompletions<T>;
+  /** Set once the device was reset under this ring: nothing more goes out or is harvested. */
+  private closedBy: Dom0Error | null = null;
   kicks = 0;
   kicksSuppressed = 0;
   /** Batches that had to read avail_event before deciding on a kick. */
@@ -81,6 +84,7 @@ export class SplitRingDriver<T extends string = string> {
       opts.eventIdx,
       this.inFlight,
       (d) => this.descs.release(d),
+      (code, detail) => opts.onDeviceError?.(code, detail),
     );
     this.completions = new RingCompletions<T>(mem, opts, this.used, this.inFlight, {
       usedIdx: this.pseudo(used + 2),
@@ -124,7 +128,9 @@ export class SplitRingDriver<T extends string = string> {
   ): Promise<PostResult> {
     const pool = this.opts.indirectPool;
     const n = usesIndirect(pool, req.buffers) ? 1 : req.buffers.length;
+    if (this.closedBy !== null) throw this.closedBy;
     const descs = await this.descs.reserve(n, opts.signal);
+    if (this.closedBy !== null) throw this.closedBy;
     const head = descs[0]!;
     const ringStores = chainStores(this.opts.ring.pages.addr, pool, descs, req.buffers);
     this.inFlight.set(head, { req, descs, sent: false });
@@ -150,6 +156,10 @@ export class SplitRingDriver<T extends string = string> {
     const chains = this.plug;
     this.plug = [];
     if (chains.length === 0) return;
+    if (this.closedBy !== null) {
+      for (const c of chains) c.reject(this.closedBy);
+      return;
+    }
     // Poll only an idle ring (nothing else the device could complete, no harvest under way)
     // and a small batch: a big one keeps the device busy long enough that harvesting its
     // rounds as they complete (interrupts) overlaps the two sides better than one wait.
@@ -247,7 +257,24 @@ export class SplitRingDriver<T extends string = string> {
 
   /** A used-buffer interrupt: harvest, and hand what completed to completions.onUsed. */
   interrupt(opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.closedBy !== null) return Promise.resolve();
     return this.completions.interrupt(opts);
+  }
+
+  get closed(): boolean {
+    return this.closedBy !== null;
+  }
+
+  /**
+   * The device was reset: this ring's memory belongs to the next ring now.
+   * Chains not yet sent and posts waiting for descriptors fail with
+   * DRIVER_RESET; the caller resubmits what it still wants on the new ring.
+   */
+  close(reason: string): void {
+    if (this.closedBy !== null) return;
+    this.closedBy = new Dom0Error('DRIVER_RESET', reason);
+    this.descs.rejectWaiters(this.closedBy);
+    this.completions.onUsed = null;
   }
 
   /** Zeroes for the whole ring (dma_alloc_coherent returns zeroed memory). */

@@ -7,7 +7,7 @@ import type { PseudoPhysAddr } from '@nestlab/addr';
 import { decodeU16, decodeUsedElem } from '@nestlab/virtio';
 import { Dom0Error } from '../errors.js';
 import type { BatchResult, CommitOptions, CpuBatch, CpuMemory } from '../mm/cpu-memory.js';
-import { u16, type Harvested, type InFlight } from './ring-types.js';
+import { u16, type DeviceErrorCode, type Harvested, type InFlight } from './ring-types.js';
 
 /** Chains whose completion loads a harvest reads along with used.idx, at least. */
 const MIN_SPECULATIVE_LOADS = 8;
@@ -43,6 +43,7 @@ export class UsedReader<T> {
     private readonly eventIdx: boolean,
     private readonly inFlight: Map<number, InFlight<T>>,
     private readonly release: (descs: readonly number[]) => void,
+    private readonly report: (code: DeviceErrorCode, detail: string) => void = () => undefined,
   ) {}
 
   /** Adds the loads of a used-ring read to `b`. */
@@ -81,10 +82,10 @@ export class UsedReader<T> {
     const n = u16(idx - this.lastUsed);
     if (n === 0) return false;
     if (n > this.size) {
-      throw new Dom0Error(
-        'BLK_BAD_STATUS',
-        `used.idx jumped ${n} entries ahead (queue size ${this.size})`,
-      );
+      // Nothing in this ring can be trusted any more: the caller fails what is in flight and resets.
+      const why = `used.idx jumped ${n} entries ahead of ${this.lastUsed} (queue size ${this.size})`;
+      this.report('DEVICE_BROKEN', why);
+      throw new Dom0Error('DEVICE_BROKEN', why);
     }
     const { window } = look;
     // More used than were in flight when the read went out: the rest in another read.
@@ -96,7 +97,16 @@ export class UsedReader<T> {
       const f = id < this.size ? this.inFlight.get(id) : undefined;
       if (f === undefined) {
         this.bogusUsed++;
+        this.report('USED_ID_NOT_POSTED', `used id ${id} names no chain in flight`);
         continue;
+      }
+      // The lie is counted; the I/O still ends per its status byte (Linux ignores used.len for blk).
+      const writable = f.req.buffers.reduce((sum, b) => sum + (b.writable ? b.len : 0), 0);
+      if (len > writable) {
+        this.report(
+          'USED_LEN_TOO_LONG',
+          `used.len ${len} for chain ${id} with ${writable} writable bytes`,
+        );
       }
       this.inFlight.delete(id);
       this.release(f.descs);

@@ -7,7 +7,7 @@ import type { IommuMode } from '@nestlab/protocol';
 import { FAULT_REASONS, type Fault, type FaultLog } from '../faults.js';
 import type { LiveMaps } from '../live-maps.js';
 import type { PageTables } from '../page-table.js';
-import { Journal, type JournalLog } from '@nestlab/service-kit';
+import { StateJournal, type JournalLog } from '@nestlab/service-kit';
 
 /** [bdf, page, mfn, read, write] */
 type PageRow = [string, number, number, boolean, boolean];
@@ -42,44 +42,13 @@ const COMPACT_EVERY = 20_000;
 export const journalPath = (dataDir: string, stack: string) =>
   join(dataDir, `${stack}-iommu.journal`);
 
-export class IommuJournal {
-  private constructor(
-    private readonly journal: Journal<IommuRecord>,
-    private readonly mem: IommuMemory,
-  ) {}
+export type IommuJournal = StateJournal<IommuRecord, IommuMemory>;
 
+export const IommuJournal = {
   /** Opens the journal and replays it into `mem`; returns how many records were applied. */
-  static open(
-    path: string,
-    mem: IommuMemory,
-    log: JournalLog,
-  ): { journal: IommuJournal; replayed: number } {
-    const { journal, records } = Journal.open(path, asRecord, log);
-    let replayed = 0;
-    for (const r of records) {
-      try {
-        apply(mem, r);
-        replayed++;
-      } catch (err) {
-        // Only a hand-edited journal gets here: keep what applied, drop the rest.
-        log.warn({ path, at: replayed, err: (err as Error).message }, 'journal record refused');
-        break;
-      }
-    }
-    // Start the new run from one snapshot: small file, and any bad tail is gone.
-    if (records.length > 0) journal.rewrite([snapshot(mem)]);
-    return { journal: new IommuJournal(journal, mem), replayed };
-  }
-
-  write(rec: IommuRecord): void {
-    this.journal.append(rec);
-    if (this.journal.appended >= COMPACT_EVERY) this.journal.rewrite([snapshot(this.mem)]);
-  }
-
-  close(): void {
-    this.journal.close();
-  }
-}
+  open: (path: string, mem: IommuMemory, log: JournalLog) =>
+    StateJournal.open(path, { guard: asRecord, apply, snapshot }, mem, log, COMPACT_EVERY),
+};
 
 export function apply(mem: IommuMemory, r: IommuRecord): void {
   switch (r.t) {

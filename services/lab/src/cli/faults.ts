@@ -3,14 +3,20 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import {
   DOMAIN_FAULT_KINDS,
-  FaultControl,
   FaultPlan,
   validator,
   type DomainFaultKind,
   type DomainFaultRequest,
   type FaultRule,
 } from '@nestlab/protocol';
-import type { Bus } from '@nestlab/service-kit';
+import {
+  DOMAIN_FAULT_OWNER,
+  FAULT_SERVICES,
+  addFleetRules,
+  clearFleetPlan,
+  injectDomainFault,
+  readFleetFaults,
+} from '../faults/fleet-faults.js';
 import { withFleet } from './session.js';
 import { EXIT, UsageError, intOption } from './usage.js';
 
@@ -34,20 +40,8 @@ probability?, after?, limit?, delayMs?, jitterMs?, bytes?}. Decisions come from
 a PRNG seeded by the plan's seed and the rule id: the same seed and message
 order inject the same faults.`;
 
-const SERVICES = ['l0', 'xen', 'dom0', 'iommu'] as const;
+const SERVICES = FAULT_SERVICES;
 const plan = validator(FaultPlan);
-
-async function current(bus: Bus) {
-  const out: Record<string, Awaited<ReturnType<typeof fetchOne>>> = {};
-  for (const s of SERVICES) out[s] = await fetchOne(bus, s);
-  return out;
-}
-async function fetchOne(bus: Bus, s: (typeof SERVICES)[number]) {
-  return (await bus.request(FaultControl[s].list, {})).head;
-}
-async function setAll(bus: Bus, p: FaultPlan): Promise<void> {
-  for (const s of SERVICES) await bus.request(FaultControl[s].set, p);
-}
 
 function ruleFromFlags(v: Record<string, string | boolean | undefined>): FaultRule {
   const rule: Record<string, unknown> = {
@@ -79,6 +73,8 @@ function injectionFrom(
     throw new UsageError(
       `unknown domain fault ${JSON.stringify(kind)}; one of ${DOMAIN_FAULT_KINDS.join(', ')}`,
     );
+  const owner = DOMAIN_FAULT_OWNER[kind as DomainFaultKind];
+  if (owner !== service) throw new UsageError(`${kind} is a fault of ${owner}, not of ${service}`);
   const num = (name: string, min: number, max: number) => {
     const raw = v[name];
     return typeof raw === 'string' ? intOption(name, raw, 0, min, max) : undefined;
@@ -154,22 +150,19 @@ export async function faults(argv: string[]): Promise<number> {
       throw new UsageError('no running fleet: start `nestlab up` or pass --nats-url');
   }
   return withFleet(session, async (bus) => {
-    if (verb === 'clear') await setAll(bus, { seed: 0, rules: [] });
+    if (verb === 'clear') await clearFleetPlan(bus);
     if (injection) {
-      const { armed } = (await bus.request(FaultControl[injection.service].inject, injection.req))
-        .head;
+      const armed = await injectDomainFault(bus, injection.service, injection.req);
       process.stderr.write(
         `nestlab: ${injection.req.kind} armed on ${injection.service}${armed ? ` (${armed} events to hit)` : ' (fired at once)'}\n`,
       );
     }
     if (verb === 'add') {
-      const before = (await fetchOne(bus, 'l0')).plan;
       const extra = adding ? adding.rules : rule ? [rule] : [];
-      const ids = new Set(extra.map((r) => r.id));
-      const seed = adding?.seed ?? (values.seed === undefined ? before.seed : Number(values.seed));
-      await setAll(bus, { seed, rules: [...before.rules.filter((r) => !ids.has(r.id)), ...extra] });
+      const seed = adding?.seed ?? (values.seed === undefined ? undefined : Number(values.seed));
+      await addFleetRules(bus, extra, seed);
     }
-    const state = await current(bus);
+    const state = await readFleetFaults(bus);
     if (values.json) process.stdout.write(`${JSON.stringify({ services: state }, null, 2)}\n`);
     else {
       const rules = state.l0?.plan.rules ?? [];

@@ -59,11 +59,16 @@ describe('the lab console in a real browser', () => {
     const report = (await (await fetch(`${lab.consoleUrl}/api/scenarios`)).json()) as {
       scenarios: {
         id: string;
-        lastRun: { firstMisdirected: { owner: string; bus: string; machine: string } } | null;
+        lastRun: {
+          firstMisdirected: { owner: string; bus: string; machine: string; traceId: string | null };
+        } | null;
       }[];
     };
     const last = report.scenarios.find((s) => s.id === 'xen-pv-dom0-legacy')?.lastRun;
     assert.ok(last?.firstMisdirected);
+    // The row links the trace that holds the first misdirected access.
+    const link = await row.locator('a.trace-link').getAttribute('href');
+    assert.equal(link, `/trace/${last.firstMisdirected.traceId}`);
 
     await row.locator('a.trace-link').click();
     // Each service exports its spans in its own batches: reload until the
@@ -89,7 +94,8 @@ describe('the lab console in a real browser', () => {
       await page.waitForTimeout(500);
       await page.reload();
     }
-    const ladder = page.locator('.ladder').first();
+    // The oracle's ladder: the access as judged, with the owner of the frame it hit.
+    const ladder = page.locator('.ladder:has(.owner)').first();
     const addr = (layer: string) => ladder.locator(`.addr[data-layer="${layer}"]`).textContent();
     for (const layer of ['pseudo_phys', 'bus', 'machine', 'host_phys']) {
       assert.match((await addr(layer)) ?? '', /^0x[0-9a-f]+$/, layer);

@@ -1,22 +1,13 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validator } from '@nestlab/protocol';
-import { parseYamlFile } from '../scenarios/load.js';
+import { YamlFileError, loadIdFile, loadIdFolders, parseYamlFile } from '../files/yaml-file.js';
 import { ExperimentFile } from './file-schema.js';
 
 /** An experiment file that cannot be used: names the file, the line and field, and why. */
-export class ExperimentFileError extends Error {
+export class ExperimentFileError extends YamlFileError {
   override readonly name = 'ExperimentFileError';
   readonly code = 'EXPERIMENT_INVALID';
-  constructor(
-    readonly file: string,
-    readonly line: number | null,
-    readonly field: string | null,
-    readonly reason: string,
-  ) {
-    super(`${file}${line ? `:${line}` : ''}: ${field ? `${field}: ` : ''}${reason}`);
-  }
 }
 
 const check = validator(ExperimentFile);
@@ -48,51 +39,15 @@ export function parseExperimentText(text: string, file: string): ExperimentFile 
 }
 
 export function loadExperimentFile(path: string): ExperimentFile {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ExperimentFileError(path, null, null, `cannot read: ${(err as Error).message}`);
-  }
-  const e = parseExperimentText(text, path);
-  const stem = basename(path).replace(/\.ya?ml$/, '');
-  if (stem !== e.id)
-    throw new ExperimentFileError(
-      path,
-      null,
-      'id',
-      `is ${e.id} but the file is named ${basename(path)}`,
-    );
-  return e;
+  return loadIdFile(path, parseExperimentText, failExperiment);
 }
 
 /** Every experiment: shipped ones, then the user's folder; a user file may not reuse a shipped id. */
 export function loadAllExperiments(
   dirs: string[] = [BUILTIN_EXPERIMENTS, userExperimentDir()],
 ): ExperimentFile[] {
-  const byId = new Map<string, { e: ExperimentFile; file: string }>();
-  for (const dir of dirs) {
-    let names: string[];
-    try {
-      names = readdirSync(dir)
-        .filter((n) => /\.ya?ml$/.test(n))
-        .sort();
-    } catch {
-      continue; // a user folder that does not exist holds no experiments
-    }
-    for (const name of names) {
-      const file = join(dir, name);
-      const e = loadExperimentFile(file);
-      const seen = byId.get(e.id);
-      if (seen)
-        throw new ExperimentFileError(
-          file,
-          null,
-          'id',
-          `${e.id} is already defined by ${seen.file}`,
-        );
-      byId.set(e.id, { e, file });
-    }
-  }
-  return [...byId.values()].map((v) => v.e);
+  return loadIdFolders(dirs, loadExperimentFile, failExperiment);
 }
+
+const failExperiment = (file: string, field: string | null, reason: string) =>
+  new ExperimentFileError(file, null, field, reason);

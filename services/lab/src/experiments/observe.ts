@@ -64,6 +64,8 @@ export interface IoSummary {
   ok: number;
   failed: number;
   flushes: number;
+  /** Writes the driver issued again after a device reset lost them (same stamp as an earlier write). */
+  rewrites: number;
   durableWrites: number;
   errors: Record<string, number>;
   jobs: { job: number; kind: 'workload' | 'verify'; ios: number; seed: number; crashed: boolean }[];
@@ -75,6 +77,7 @@ export function summarize(jobs: readonly JobSummary[], ops: readonly HistoryOp[]
     ok: 0,
     failed: 0,
     flushes: 0,
+    rewrites: 0,
     durableWrites: 0,
     errors: {},
     jobs: [],
@@ -94,10 +97,19 @@ export function summarize(jobs: readonly JobSummary[], ops: readonly HistoryOp[]
     });
     if (j.crashed) fail(j.lostCode ?? 'DOM0_CRASHED', j.ios);
   }
+  const stamps = new Set<string>();
   for (const o of ops) {
     if (o.op === 'flush') {
       s.flushes++;
       continue;
+    }
+    if (o.op === 'write' && o.wrote) {
+      const stamp = `${o.job}/${o.wrote.seed}/${o.wrote.block}/${o.wrote.generation}`;
+      if (stamps.has(stamp)) {
+        s.rewrites++;
+        continue;
+      }
+      stamps.add(stamp);
     }
     if (o.ok) s.ok++;
     else fail(o.code ?? 'UNKNOWN');

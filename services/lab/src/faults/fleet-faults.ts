@@ -4,6 +4,7 @@
 // the console's faults panel and the `nestlab faults` command.
 import {
   FaultControl,
+  type DomainFaultKind,
   type DomainFaultRequest,
   type FaultPlan,
   type FaultRule,
@@ -12,6 +13,16 @@ import type { Bus } from '@nestlab/service-kit';
 
 export const FAULT_SERVICES = ['l0', 'xen', 'dom0', 'iommu'] as const;
 export type FaultService = (typeof FAULT_SERVICES)[number];
+
+/** Which service owns each domain fault kind (the others refuse it). */
+export const DOMAIN_FAULT_OWNER: Readonly<Record<DomainFaultKind, FaultService>> = {
+  'device-reset': 'l0',
+  'lose-msi': 'l0',
+  'lose-doorbell': 'l0',
+  'stale-iotlb': 'iommu',
+  'unmap-in-flight': 'iommu',
+  'p2m-change': 'xen',
+};
 
 export type ServiceFaults = Awaited<ReturnType<typeof readOne>>;
 

@@ -210,6 +210,7 @@ export async function runScenario(
             : null,
           hostPhys: m.record.hostPhys,
           what: m.record.what,
+          traceId: m.record.traceId ?? null,
         }
       : null,
     rogue: rogue

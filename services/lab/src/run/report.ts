@@ -35,6 +35,8 @@ export interface RunReport {
     pseudo: string | null;
     hostPhys: string | null;
     what: string;
+    /** The trace holding this access (with batching, not always the first I/O's). */
+    traceId: string | null;
   } | null;
   rogue: { bus: string; verdict: string; machine: string | null; owner: string | null } | null;
   errors: Record<string, number>;

@@ -10,7 +10,7 @@ import type { DmaMap } from '../domains/dma-maps.js';
 import { mfnsOwnedBy } from '../domains/ownership.js';
 import { XenState, type XenConfig } from '../domains/xen-state.js';
 import type { Binding, EventChannels } from '../irq/event-channels.js';
-import { Journal, type JournalLog } from '@nestlab/service-kit';
+import { StateJournal, type JournalLog } from '@nestlab/service-kit';
 
 interface Run {
   first: number;
@@ -50,46 +50,13 @@ const COMPACT_EVERY = 20_000;
 export const journalPath = (dataDir: string, stack: string) =>
   join(dataDir, `${stack}-xen.journal`);
 
-export class XenJournal {
-  private constructor(
-    private readonly journal: Journal<XenRecord>,
-    private readonly mem: XenMemory,
-  ) {}
+export type XenJournal = StateJournal<XenRecord, XenMemory>;
 
-  static open(
-    path: string,
-    mem: XenMemory,
-    log: JournalLog,
-  ): { journal: XenJournal; replayed: number } {
-    const { journal, records } = Journal.open(path, asRecord, log);
-    let replayed = 0;
-    for (const r of records) {
-      try {
-        apply(mem, r);
-        replayed++;
-      } catch (err) {
-        // Only a hand-edited journal gets here: keep what applied, drop the rest.
-        log.warn({ path, at: replayed, err: (err as Error).message }, 'journal record refused');
-        break;
-      }
-    }
-    // Start the new run from one snapshot: small file, and any bad tail is gone.
-    const snap = snapshot(mem);
-    if (records.length > 0) journal.rewrite(snap ? [snap] : []);
-    return { journal: new XenJournal(journal, mem), replayed };
-  }
-
-  write(rec: XenRecord): void {
-    this.journal.append(rec);
-    if (this.journal.appended < COMPACT_EVERY) return;
-    const snap = snapshot(this.mem);
-    if (snap) this.journal.rewrite([snap]);
-  }
-
-  close(): void {
-    this.journal.close();
-  }
-}
+export const XenJournal = {
+  /** Opens the journal and replays it into `mem`; returns how many records were applied. */
+  open: (path: string, mem: XenMemory, log: JournalLog) =>
+    StateJournal.open(path, { guard: asRecord, apply, snapshot }, mem, log, COMPACT_EVERY),
+};
 
 /** Moves one pfn to another machine frame (P2M, M2P and ownership). */
 export function movePfn(

@@ -1,15 +1,6 @@
 import { DOMAIN_FAULT_KINDS } from '@nestlab/protocol';
+import { DOMAIN_FAULT_OWNER } from '../../faults/fleet-faults.js';
 import { layout } from './layout.js';
-
-/** Which service owns each domain fault kind (the others refuse it). */
-const OWNER: Record<(typeof DOMAIN_FAULT_KINDS)[number], string> = {
-  'device-reset': 'l0',
-  'lose-msi': 'l0',
-  'lose-doorbell': 'l0',
-  'stale-iotlb': 'iommu',
-  'unmap-in-flight': 'iommu',
-  'p2m-change': 'xen',
-};
 
 /** The faults panel: the transport plan, what each service injected, domain faults armed and fired. */
 export function faultsPage(): string {
@@ -32,7 +23,7 @@ From a shell: <code>nestlab faults list|add|clear</code>, <code>nestlab experime
 <table id="services"><thead><tr><th>service</th><th>injected</th><th>dropped</th><th>latest</th></tr></thead><tbody></tbody></table>
 <h3>Domain faults</h3>
 <form id="inject" style="margin:10px 0; display:flex; gap:8px; align-items:center">
-  <select name="kind">${DOMAIN_FAULT_KINDS.map((k) => `<option value="${k}" data-service="${OWNER[k]}">${k} (${OWNER[k]})</option>`).join('')}</select>
+  <select name="kind">${DOMAIN_FAULT_KINDS.map((k) => `<option value="${k}" data-service="${DOMAIN_FAULT_OWNER[k]}">${k} (${DOMAIN_FAULT_OWNER[k]})</option>`).join('')}</select>
   <input name="count" placeholder="count" size="5">
   <button type="submit" class="inject">Arm</button>
 </form>

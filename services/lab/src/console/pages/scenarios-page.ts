@@ -4,7 +4,7 @@ import { layout } from './layout.js';
 export function scenariosPage(): string {
   const body = `
 <h2>Scenarios</h2>
-<table id="scenarios"><thead><tr><th>scenario</th><th>expected</th><th>observed</th><th></th><th>first trace</th><th></th></tr></thead><tbody></tbody></table>
+<table id="scenarios"><thead><tr><th>scenario</th><th>expected</th><th>observed</th><th></th><th>trace</th><th></th></tr></thead><tbody></tbody></table>
 <h3>Live DMA verdicts</h3>
 <div id="live" class="mono muted">idle</div>
 <p class="muted">From a shell: <code>nestlab run &lt;scenario&gt;</code>, <code>nestlab matrix</code>, <code>nestlab trace &lt;traceId&gt;</code>.</p>`;
@@ -22,7 +22,9 @@ async function load() {
     const r = s.lastRun;
     tr.append(cell(r ? r.outcome : '—', 'observed'), cell(r ? (r.pass ? 'PASS' : 'FAIL') : '', r ? (r.pass ? 'pass' : 'fail') : ''));
     const tc = cell('');
-    if (r && r.traceIds && r.traceIds[0]) { const a = document.createElement('a'); a.href = '/trace/' + r.traceIds[0]; a.textContent = r.traceIds[0].slice(0, 12) + '…'; a.className = 'trace-link mono'; tc.append(a); }
+    // Link the trace of the first wrong access when there is one: that is where the ladder is.
+    const tid = r && ((r.firstMisdirected && r.firstMisdirected.traceId) || (r.traceIds && r.traceIds[0]));
+    if (tid) { const a = document.createElement('a'); a.href = '/trace/' + tid; a.textContent = tid.slice(0, 12) + '…'; a.className = 'trace-link mono'; tc.append(a); }
     tr.append(tc);
     const bc = cell(''); const b = document.createElement('button'); b.textContent = 'Run'; b.className = 'run'; b.disabled = !s.runnable;
     b.onclick = async () => {
