@@ -65,6 +65,8 @@ export function createL0Hypervisor(options: L0Options = {}): ServiceModule {
         },
       });
       machine = m;
+      // Guest RAM stores reach their file before any message that may depend on them.
+      ctx.bus.beforeSend(() => m.mem.ram.flush());
       // Restore before subscribing: a store that raced the restore would be lost with it.
       await bringUp(ctx, m, state);
       registerMemoryHandlers(ctx, m, metrics);

@@ -137,6 +137,20 @@ export class Bus {
    */
   maxInFlight = 4096;
   private inFlight = 0;
+  private readonly beforeSendHooks: (() => void)[] = [];
+
+  /**
+   * Runs `fn` (synchronously) before every message this bus sends: state a
+   * service keeps back (L0's guest RAM on its way to a file) is out before
+   * anyone can act on a message that depends on it.
+   */
+  beforeSend(fn: () => void): void {
+    this.beforeSendHooks.push(fn);
+  }
+
+  private sending(): void {
+    for (const fn of this.beforeSendHooks) fn();
+  }
 
   /** Serves one message kind on this stack. */
   handle<M extends MessageDef>(def: M, handler: Handler<M>): void {
@@ -167,6 +181,7 @@ export class Bus {
   }
 
   private respond(def: MessageDef, msg: Inbound, payload: Uint8Array): void {
+    this.sending();
     this.replied.inc({ kind: def.name });
     msg.respond(payload);
   }
@@ -297,6 +312,7 @@ export class Bus {
     try {
       const hdrs = traceHeaders(span, opts.batch?.items);
       const payload = encodeRequest(def, head, opts.data);
+      this.sending();
       const reply = await this.replies.call(subject, payload, hdrs, opts.timeoutMs ?? 5000);
       return decodeReply(def, subject, reply);
     } catch (err) {
@@ -317,6 +333,7 @@ export class Bus {
     const span = opts.batch ? this.sendSpan(def, subject, SpanKind.PRODUCER, opts) : undefined;
     this.sent.inc({ kind: def.name });
     const hdrs = span ? traceHeaders(span, opts.batch?.items) : traceHeaders(trace.getActiveSpan());
+    this.sending();
     this.nc.publish(subject, encodeRequest(def, head, opts.data), hdrs ? { headers: hdrs } : {});
     span?.end();
   }

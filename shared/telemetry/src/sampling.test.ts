@@ -61,7 +61,7 @@ describe('the I/O trace budget and batch items', () => {
 
   it('reads NESTLAB_TRACE_IO_CAP and refuses a bad value naming it', () => {
     assert.equal(ioTraceCapFromEnv({ NESTLAB_TRACE_IO_CAP: '12' }), 12);
-    assert.equal(ioTraceCapFromEnv({}), 5000);
+    assert.equal(ioTraceCapFromEnv({}), 64, "the README's default");
     assert.throws(() => ioTraceCapFromEnv({ NESTLAB_TRACE_IO_CAP: '-1' }), /NESTLAB_TRACE_IO_CAP/);
     assert.throws(() => ioTraceCapFromEnv({ NESTLAB_TRACE_IO_CAP: 'lots' }), {
       code: 'CONFIG_INVALID',

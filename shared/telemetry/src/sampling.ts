@@ -8,8 +8,13 @@ import {
 } from '@opentelemetry/api';
 import { ATTR } from './attributes.js';
 
-/** I/O traces one run records by default: what the console keeps (its trace store's bound). */
-export const DEFAULT_IO_TRACE_CAP = 5000;
+/**
+ * I/O traces one run records by default. Enough to follow every hop of a
+ * run's first I/Os in the console; the rest are counted, not traced, so a
+ * long traced run costs little more than an untraced one (the bench's
+ * traced/untraced ratio).
+ */
+export const DEFAULT_IO_TRACE_CAP = 64;
 
 export class TelemetryConfigError extends Error {
   override readonly name = 'TelemetryConfigError';

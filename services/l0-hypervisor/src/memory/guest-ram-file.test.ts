@@ -61,3 +61,47 @@ describe('GuestRam with a RamFile', () => {
     reopened.clear();
   });
 });
+
+describe('GuestRam write-behind', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'nestlab-ram-wb-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('flush puts runs of adjacent dirty pages and scattered ones in the file', async () => {
+    const path = join(dir, 'ram.bin');
+    const ram = new GuestRam();
+    ram.attach(await RamFile.open(path, true), false);
+    // Three adjacent pages (one run) written in pieces, and a page far away.
+    for (let page = 0x10; page < 0x13; page++) {
+      ram.write(hostPhysAddr(BigInt(page * 4096 + 100)), Uint8Array.of(page, 0xee));
+    }
+    ram.write(hostPhysAddr(0x80000n + 4094n), Uint8Array.of(7, 8, 9, 10));
+    ram.flush();
+    const after = new GuestRam();
+    after.attach(await RamFile.open(path, false), true);
+    for (let page = 0x10; page < 0x13; page++) {
+      assert.deepEqual(
+        after.read(hostPhysAddr(BigInt(page * 4096 + 100)), 2),
+        Uint8Array.of(page, 0xee),
+      );
+    }
+    assert.deepEqual(after.read(hostPhysAddr(0x80000n + 4094n), 4), Uint8Array.of(7, 8, 9, 10));
+    ram.clear();
+    after.clear();
+  });
+
+  it('stores reach the file by the end of the event-loop turn without a flush', async () => {
+    const path = join(dir, 'ram2.bin');
+    const ram = new GuestRam();
+    ram.attach(await RamFile.open(path, true), false);
+    ram.write(hostPhysAddr(0x3000n), Uint8Array.of(0x5a));
+    await new Promise<void>((r) => setImmediate(r));
+    const after = new GuestRam();
+    after.attach(await RamFile.open(path, false), true);
+    assert.deepEqual(after.read(hostPhysAddr(0x3000n), 1), Uint8Array.of(0x5a));
+    ram.clear();
+    after.clear();
+  });
+});

@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, writeSync, writevSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { L0Error } from '../errors.js';
@@ -10,7 +10,7 @@ export function ramFilePath(dataDir: string, stack: string): string {
 
 /**
  * Guest RAM's file backing, QEMU's memory-backend-file,share=on analogue:
- * every store also lands in the file (the page cache keeps it when the
+ * stores also land in the file (the page cache keeps it when the
  * process is killed), so a respawned L0 finds the guest's memory as it was.
  * The file is sparse: only pages written take disk space, and nothing sizes
  * it up front (reads past its end are zeros).
@@ -42,6 +42,14 @@ export class RamFile {
     }
   }
 
+  /** Whole pages, adjacent from `at` on, in one positioned gather write. */
+  writePages(at: number, pages: readonly Uint8Array[]): void {
+    const total = pages.reduce((n, p) => n + p.byteLength, 0);
+    const done = writevSync(this.fd, pages as Uint8Array[], at);
+    // A short write (rare: a full disk) finishes piece by piece.
+    if (done < total) this.write(at + done, concatFrom(pages, done));
+  }
+
   /** Reads one page into `out` (zero-filled); false when it holds nothing but zeros. */
   readPage(at: number, out: Uint8Array): boolean {
     let done = 0;
@@ -62,4 +70,15 @@ export class RamFile {
     }
     this.fd = -1;
   }
+}
+
+function concatFrom(parts: readonly Uint8Array[], skip: number): Uint8Array {
+  const total = parts.reduce((n, p) => n + p.byteLength, 0);
+  const out = new Uint8Array(total - skip);
+  let at = -skip;
+  for (const p of parts) {
+    if (at + p.byteLength > 0) out.set(p.subarray(Math.max(0, -at)), Math.max(0, at));
+    at += p.byteLength;
+  }
+  return out;
 }

@@ -14,6 +14,7 @@ import { labSeat } from '../fleet/lab-seat.js';
 import { findScenario } from '../scenarios/builtin.js';
 import { measureBaseline } from './baseline.js';
 import { measureMemory } from './memory.js';
+import { profileNodeArgs, readProfiles, type ServiceProfile } from './profile.js';
 import {
   judgeTargets,
   median,
@@ -22,7 +23,7 @@ import {
   type BenchReport,
   type BenchRun,
 } from './report.js';
-import { measure, prepare, type ServiceSeat } from './stack-runs.js';
+import { measure, prepare, type CpuSeat, type ServiceSeat } from './stack-runs.js';
 
 export interface BenchPlan {
   scenarios: string[];
@@ -34,7 +35,11 @@ export interface BenchPlan {
   verifyDepth: number;
   traced: boolean[];
   baseline: { requests: number; roundTrips: number; reps: number };
+  /** How long each scenario runs unmeasured first, at every depth. */
+  warmUpMs: number;
   memory: { guestBytes: number; touchBytes: number };
+  /** Run the untraced fleet under V8's profiler, writing .cpuprofile files here. */
+  profileDir?: string;
 }
 
 const GIB = 2 ** 30;
@@ -47,6 +52,7 @@ export const FULL_PLAN: BenchPlan = {
   verifyDepth: 32,
   traced: [false, true],
   baseline: { requests: 20_000, roundTrips: 2000, reps: 3 },
+  warmUpMs: 5000,
   memory: { guestBytes: 4 * GIB, touchBytes: 64 * 2 ** 20 },
 };
 
@@ -55,6 +61,7 @@ export const QUICK_PLAN: BenchPlan = {
   ...FULL_PLAN,
   ios: { 1: 60, 8: 240, 32: 480 },
   baseline: { requests: 3000, roundTrips: 500, reps: 3 },
+  warmUpMs: 1000,
 };
 
 function machine(): Record<string, unknown> {
@@ -89,6 +96,7 @@ export async function runBench(
     };
     const before = await base('first');
     const runs: BenchRun[] = [];
+    let profile: Record<string, ServiceProfile> | null = null;
     let memory: BenchMemory = {
       guestBytes: plan.memory.guestBytes,
       touchedBytes: 0,
@@ -104,10 +112,12 @@ export async function runBench(
       let s: Awaited<ReturnType<typeof labSeat>> | null = null;
       try {
         progress(`starting the ${traced ? 'traced' : 'untraced'} fleet`);
+        const profiling = !traced && plan.profileDir !== undefined;
         fleet = await startFleet({
           natsUrl,
           stack,
           adminBasePort: 0,
+          ...(profiling ? { nodeArgs: profileNodeArgs(plan.profileDir!) } : {}),
           logDir: join(scratch, `${stack}-logs`),
           env: {
             NESTLAB_DATA_DIR: join(scratch, `${stack}-data`),
@@ -120,6 +130,10 @@ export async function runBench(
           name: p.service.name,
           adminUrl: p.adminUrl,
         }));
+        const processes: CpuSeat[] = [
+          ...fleet.services.map((p) => ({ name: p.service.name, pid: p.process.pid })),
+          { name: 'nats-server', pid: nats.process.pid },
+        ];
         if (!traced) {
           const l0 = fleet.services.find((p) => p.service.name === 'l0-hypervisor');
           progress('memory: a 4 GiB guest, 64 MiB touched');
@@ -132,21 +146,24 @@ export async function runBench(
         for (const id of plan.scenarios) {
           const scenario = findScenario(id);
           if (!scenario) throw new Error(`unknown scenario ${id}`);
-          await prepare(s.bus, scenario, deep, progress);
+          await prepare(s.bus, scenario, plan.depths, plan.warmUpMs, progress);
           for (const iodepth of plan.depths) {
             const p = { iodepth, verify: false, ios: plan.ios[iodepth] ?? 500, reps: plan.reps };
-            runs.push(await measure(s.bus, services, id, traced, p, progress));
+            runs.push(await measure(s.bus, services, processes, id, traced, p, progress));
           }
           if (!traced) {
             const d = plan.verifyDepth;
             const p = { iodepth: d, verify: true, ios: plan.ios[d] ?? 500, reps: plan.reps };
-            runs.push(await measure(s.bus, services, id, traced, p, progress));
+            runs.push(await measure(s.bus, services, processes, id, traced, p, progress));
           }
         }
       } finally {
         await s?.close();
+        const pids = new Map(fleet?.services.map((p) => [p.process.pid ?? -1, p.service.name]));
         await fleet?.stop();
         await consoleApp?.close();
+        // Each service wrote its profile as it stopped.
+        if (!traced && plan.profileDir !== undefined) profile = readProfiles(plan.profileDir, pids);
       }
     }
     const after = await base('again');
@@ -163,6 +180,7 @@ export async function runBench(
       memory,
       machine: info,
       targets: judgeTargets(baseline, runs, memory, deep),
+      ...(profile ? { profile: { dir: plan.profileDir!, services: profile } } : {}),
     };
   } finally {
     await nats?.stop();

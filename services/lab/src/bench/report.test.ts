@@ -19,6 +19,8 @@ const run = (over: Partial<BenchRun>): BenchRun => ({
   clatP99Us: 9000,
   msgsPerIo: 0.3,
   iotlbHitRate: null,
+  cpuUsPerIo: null,
+  cpuCeilingIops: null,
   ios: 4000,
   reps: 3,
   failed: 0,
@@ -66,7 +68,10 @@ describe('bench report', () => {
   it('prints one fio-style line per run and one per target', () => {
     const baseline = { reqRep4kPerSec: 8000, rttP50Us: 400, reqRep4kConcurrency: 32 };
     const memory = { guestBytes: 2 ** 32, touchedBytes: 2 ** 26, l0RssBytes: 200e6 };
-    const runs = [run({}), run({ iodepth: 1, failed: 2, iotlbHitRate: 0.75 })];
+    const runs = [
+      run({ cpuUsPerIo: { 'dom0-kernel': 250, 'l0-hypervisor': 150 }, cpuCeilingIops: 5000 }),
+      run({ iodepth: 1, failed: 2, iotlbHitRate: 0.75 }),
+    ];
     const r: BenchReport = {
       baseline,
       runs,
@@ -80,6 +85,10 @@ describe('bench report', () => {
       /xen-pv-dom0-dma-api\s+32\s+no\s+no\s+5000\s+0\.63\s+6000us\s+9000us\s+0\.30\s+-/,
     );
     assert.match(text, /\s1\s+no\s+no\s+5000 .* 75%\s+2 I\/Os FAILED/);
+    assert.match(
+      text,
+      /dma-api depth 32: dom0-kernel 250, l0-hypervisor 150 = 400; ceiling 5000 IOPS/,
+    );
     assert.match(text, /memory: 4 GiB guest, 64 MiB touched: l0-hypervisor RSS 200 MB/);
     assert.equal(text.match(/^ {2}(met |MISS)/gm)?.length, r.targets.length);
   });

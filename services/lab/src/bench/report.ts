@@ -1,6 +1,7 @@
 // What `nestlab bench` reports: the shape of --json, the targets of issue 9
 // as ratios against raw NATS measured in the same run, and the fio-style
 // table. Pure functions: the runs produce the numbers, this judges and prints.
+import type { ServiceProfile } from './profile.js';
 
 export interface Baseline {
   /** Raw NATS 4 KiB request/reply, two processes, `reqRep4kConcurrency` in flight. */
@@ -22,6 +23,10 @@ export interface BenchRun {
   msgsPerIo: number;
   /** IOTLB hits / lookups in the DMA engine; null when no access needed a translation. */
   iotlbHitRate: number | null;
+  /** CPU microseconds per I/O of each service and of nats-server (median of the repetitions). */
+  cpuUsPerIo: Record<string, number> | null;
+  /** CPUs × 1 s over the summed CPU per I/O: the IOPS even perfect overlap could not beat. */
+  cpuCeilingIops: number | null;
   /** I/Os per repetition, repetitions (the figures are medians), I/Os that failed in all. */
   ios: number;
   reps: number;
@@ -50,6 +55,8 @@ export interface BenchReport {
   memory: BenchMemory;
   machine: Record<string, unknown>;
   targets: Target[];
+  /** With --profile: where the untraced fleet's busy time went, per service. */
+  profile?: { dir: string; services: Record<string, ServiceProfile> };
 }
 
 export const TARGETS = {
@@ -163,6 +170,21 @@ export function formatBench(r: BenchReport): string {
         (run.failed > 0 ? `  ${run.failed} I/Os FAILED` : ''),
     );
   }
+  const costly = r.runs.filter((x) => x.cpuUsPerIo !== null && !x.verify);
+  if (costly.length > 0) {
+    lines.push(
+      '',
+      'CPU per I/O (us, user+system, from /proc) and the IOPS it allows on these CPUs:',
+    );
+    for (const run of costly) {
+      const per = Object.entries(run.cpuUsPerIo ?? {});
+      const total = per.reduce((n, [, v]) => n + v, 0);
+      lines.push(
+        `  ${run.scenario} depth ${run.iodepth}${run.traced ? ' traced' : ''}: ` +
+          `${per.map(([k, v]) => `${k} ${v}`).join(', ')} = ${total}; ceiling ${run.cpuCeilingIops ?? '-'} IOPS`,
+      );
+    }
+  }
   const mem = r.memory;
   lines.push(
     '',
@@ -183,5 +205,20 @@ export function formatBench(r: BenchReport): string {
       `  ${t.met ? 'met ' : 'MISS'} ${t.scenario === '-' ? '' : `${t.scenario}: `}${t.what} = ${v} (${t.op} ${b})`,
     );
   }
+  if (r.profile) lines.push(...formatProfile(r.profile));
   return `${lines.join('\n')}\n`;
+}
+
+function formatProfile(p: NonNullable<BenchReport['profile']>): string[] {
+  const lines = ['', `profile of the untraced fleet (whole run; .cpuprofile files in ${p.dir}):`];
+  for (const [name, s] of Object.entries(p.services)) {
+    const origins = Object.entries(s.byOrigin)
+      .slice(0, 5)
+      .map(([o, v]) => `${o} ${v}%`)
+      .join(', ');
+    lines.push(`  ${name}: ${s.busySamples} busy samples, GC ${s.gcPct}%; ${origins}`);
+    for (const f of s.top)
+      lines.push(`    ${pad(f.selfPct.toFixed(1), 5)}%  ${f.fn}  ${f.where || '(native)'}`);
+  }
+  return lines;
 }

@@ -1,10 +1,12 @@
 // The stack's side of the bench: a scenario configured and probed once (with
 // a short verified run the oracle judges), then fio-like jobs measured from
 // dom0's own report and the services' own message counters.
+import { availableParallelism } from 'node:os';
 import { JobRun, type IoReport } from '@nestlab/protocol';
 import type { Bus } from '@nestlab/service-kit';
 import { runScenario } from '../run/orchestrator.js';
 import type { Scenario } from '../scenarios/scenario.js';
+import { cpuPerIo, sampleCpu, type CpuSeat } from './cpu.js';
 import { median, type BenchRun } from './report.js';
 
 /** The disk runScenario gives the device; jobs may span all of it. */
@@ -14,6 +16,9 @@ export interface ServiceSeat {
   readonly name: string;
   readonly adminUrl: string;
 }
+
+/** The processes whose CPU time a measurement charges to its I/Os (the services and nats-server). */
+export type { CpuSeat };
 
 export interface JobPlan {
   iodepth: number;
@@ -59,14 +64,21 @@ async function counters(services: readonly ServiceSeat[]): Promise<Counters> {
   };
 }
 
-/** Configures and probes the stack for `scenario`; its short judged run doubles as warm-up. */
+/**
+ * Configures and probes the stack for `scenario` (a short run the oracle
+ * judges), then warms it up for `warmUpMs` at every depth. Fresh services
+ * run their hot paths unoptimized for their first few thousand I/Os (V8
+ * compiles them meanwhile); measured from a cold start, iodepth 1 took
+ * 1.5-2x as long per I/O as it does warm.
+ */
 export async function prepare(
   bus: Bus,
   scenario: Scenario,
-  iodepth: number,
+  depths: readonly number[],
+  warmUpMs: number,
   progress: (line: string) => void,
 ): Promise<void> {
-  const r = await runScenario(bus, scenario, { seed: 1, ios: 200, iodepth });
+  const r = await runScenario(bus, scenario, { seed: 1, ios: 200, iodepth: Math.max(...depths) });
   if (!r.pass) {
     throw new Error(
       `${scenario.id}: the stack is not healthy before measuring (outcome ${r.outcome}, ` +
@@ -74,6 +86,16 @@ export async function prepare(
     );
   }
   progress(`${scenario.id}: configured, probed, 200 I/Os judged ok by the oracle`);
+  const started = Date.now();
+  let ios = 0;
+  for (let round = 0; Date.now() - started < warmUpMs; round++) {
+    for (const iodepth of depths) {
+      const n = iodepth * 16;
+      await job(bus, { iodepth, verify: round % 2 === 1, ios: n, reps: 1 }, n, 500 + round);
+      ios += n;
+    }
+  }
+  progress(`${scenario.id}: warmed up (${ios} I/Os in ${Date.now() - started} ms)`);
 }
 
 async function job(bus: Bus, p: JobPlan, ios: number, seed: number): Promise<IoReport> {
@@ -99,6 +121,7 @@ async function job(bus: Bus, p: JobPlan, ios: number, seed: number): Promise<IoR
 export async function measure(
   bus: Bus,
   services: readonly ServiceSeat[],
+  processes: readonly CpuSeat[],
   scenario: string,
   traced: boolean,
   p: JobPlan,
@@ -110,10 +133,13 @@ export async function measure(
   const p99: number[] = [];
   const msgs: number[] = [];
   const hitRates: number[] = [];
+  const cpu: Record<string, number>[] = [];
   let failed = 0;
   for (let rep = 0; rep < p.reps; rep++) {
     const before = await counters(services);
+    const cpuBefore = sampleCpu(processes);
     const r = await job(bus, p, p.ios, 2000 + rep);
+    cpu.push(cpuPerIo(cpuBefore, sampleCpu(processes), p.ios));
     const after = await counters(services);
     failed += r.failed + r.corrupted;
     iops.push((r.completed / Math.max(1, r.elapsedMs)) * 1000);
@@ -123,6 +149,7 @@ export async function measure(
     const lookups = after.hits - before.hits + (after.misses - before.misses);
     if (lookups > 0) hitRates.push((after.hits - before.hits) / lookups);
   }
+  const perIo = medianEach(cpu);
   const run: BenchRun = {
     scenario,
     iodepth: p.iodepth,
@@ -133,6 +160,8 @@ export async function measure(
     clatP99Us: Math.round(median(p99)),
     msgsPerIo: Math.round(median(msgs) * 1000) / 1000,
     iotlbHitRate: hitRates.length > 0 ? Math.round(median(hitRates) * 1000) / 1000 : null,
+    cpuUsPerIo: perIo,
+    cpuCeilingIops: ceiling(perIo),
     ios: p.ios,
     reps: p.reps,
     failed,
@@ -142,4 +171,22 @@ export async function measure(
       `${iops.map(Math.round).join(', ')} IOPS, p50 ${run.clatP50Us}us, ${run.msgsPerIo} msgs/IO`,
   );
   return run;
+}
+
+/**
+ * The IOPS this machine's CPUs could give at the measured CPU cost per I/O,
+ * were every process busy all the time: the bound no overlap can beat.
+ */
+function ceiling(perIo: Record<string, number> | null): number | null {
+  const total = perIo ? Object.values(perIo).reduce((a, b) => a + b, 0) : 0;
+  return total > 0 ? Math.round((availableParallelism() * 1e6) / total) : null;
+}
+
+/** Per process, the median over repetitions; null when no process could be read. */
+function medianEach(samples: readonly Record<string, number>[]): Record<string, number> | null {
+  const names = [...new Set(samples.flatMap((s) => Object.keys(s)))];
+  if (names.length === 0) return null;
+  return Object.fromEntries(
+    names.map((n) => [n, Math.round(median(samples.flatMap((s) => (n in s ? [s[n]!] : []))))]),
+  );
 }

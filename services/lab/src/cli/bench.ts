@@ -1,9 +1,11 @@
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FULL_PLAN, QUICK_PLAN, runBench } from '../bench/bench.js';
 import { formatBench } from '../bench/report.js';
 import { EXIT, UsageError } from './usage.js';
 
-export const BENCH_HELP = `nestlab bench [--json] [--quick]
+export const BENCH_HELP = `nestlab bench [--json] [--quick] [--profile DIR]
 
 Measures the stack against raw NATS in one run, on one private nats-server:
 raw 4 KiB request/reply between two processes and the sequential round trip
@@ -17,19 +19,42 @@ stderr. Exit code 0 when every run completed (targets are reported, not
 enforced), 1 when I/Os failed.
 
   --json    print the report as JSON
-  --quick   fewer I/Os per run (what CI runs; under 2 minutes)`;
+  --quick   fewer I/Os per run (what CI runs; under 2 minutes)
+  --profile DIR
+            run the untraced fleet under V8's sampling profiler: each service
+            writes a .cpuprofile into DIR (a flame graph in Chrome DevTools or
+            speedscope) and the report adds each service's hottest functions`;
 
 export async function bench(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { json: { type: 'boolean' }, quick: { type: 'boolean' } },
+    options: {
+      json: { type: 'boolean' },
+      quick: { type: 'boolean' },
+      profile: { type: 'string' },
+    },
     strict: true,
     allowPositionals: true,
   });
   if (positionals.length > 0)
     throw new UsageError('bench takes no arguments (see `nestlab help bench`)');
+  const profileDir = values.profile === undefined ? undefined : profileFolder(values.profile);
   const progress = (line: string) => process.stderr.write(`nestlab: ${line}\n`);
-  const report = await runBench(values.quick ? QUICK_PLAN : FULL_PLAN, progress);
+  const plan = values.quick ? QUICK_PLAN : FULL_PLAN;
+  const report = await runBench(profileDir ? { ...plan, profileDir } : plan, progress);
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatBench(report));
   return report.runs.some((r) => r.failed > 0) ? EXIT.notAsExpected : EXIT.ok;
+}
+
+/** The profile folder, made if missing; an unusable one is the user's error, said before any work. */
+function profileFolder(dir: string): string {
+  if (dir.trim() === '') throw new UsageError('--profile needs a folder');
+  const abs = resolve(dir);
+  try {
+    mkdirSync(abs, { recursive: true });
+    accessSync(abs, constants.W_OK);
+  } catch (err) {
+    throw new UsageError(`--profile ${dir}: cannot write there (${(err as Error).message})`);
+  }
+  return abs;
 }

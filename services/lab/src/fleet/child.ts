@@ -19,10 +19,11 @@ export function spawnService(
   env: NodeJS.ProcessEnv,
   adminPort: number,
   logDir: string,
+  nodeArgs: readonly string[] = [],
 ): ServiceProcess {
   const logFile = join(logDir, `${service.name}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [service.entry], {
+  const child = spawn(process.execPath, [...nodeArgs, service.entry], {
     env: { ...env, ADMIN_PORT: String(adminPort), ADMIN_HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -29,6 +29,8 @@ export interface FleetOptions {
    * deploy/nats/nats.conf). Ignored with `natsUrl`: that server has its own.
    */
   auth?: boolean;
+  /** Options for the services' node processes (e.g. the bench's --cpu-prof). */
+  nodeArgs?: readonly string[];
 }
 
 export interface Fleet {
@@ -114,7 +116,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       const seat = auth?.credentials[svc.token];
       const svcEnv = seat ? { ...env, NATS_USER: seat.user, NATS_PASS: seat.pass } : env;
       launches.set(svc.name, { env: svcEnv, port });
-      services.push(spawnService(svc, svcEnv, port, opts.logDir));
+      services.push(spawnService(svc, svcEnv, port, opts.logDir, opts.nodeArgs));
     }
     await Promise.all(services.map((p) => waitReady(p, opts.readyTimeoutMs ?? 20_000, progress)));
   } catch (err) {
@@ -149,7 +151,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       );
     await old.exited; // its log stream is closed before the new process appends
     const how = launches.get(old.service.name)!;
-    const p = spawnService(old.service, how.env, how.port, opts.logDir);
+    const p = spawnService(old.service, how.env, how.port, opts.logDir, opts.nodeArgs);
     services[i] = p;
     await waitReady(p, opts.readyTimeoutMs ?? 20_000, progress);
     return p;

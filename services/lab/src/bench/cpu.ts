@@ -1,0 +1,53 @@
+// CPU time of the processes in a run, from /proc (Linux): what each service
+// spends per I/O, and the IOPS ceiling that cost allows on this machine's
+// CPUs however well the work overlaps. Null where /proc is not there.
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+export interface CpuSeat {
+  readonly name: string;
+  readonly pid: number | undefined;
+}
+
+let ticksPerSecond: number | null = null;
+
+function clockTicks(): number {
+  if (ticksPerSecond === null) {
+    const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+    const n = Number(r.stdout?.trim());
+    ticksPerSecond = r.status === 0 && n > 0 ? n : 100;
+  }
+  return ticksPerSecond;
+}
+
+/** User + system CPU of one process so far, in microseconds; null when unreadable. */
+export function processCpuUs(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces), from field 3 (state) on.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(f[11]) + Number(f[12]);
+    return Number.isFinite(ticks) ? (ticks * 1e6) / clockTicks() : null;
+  } catch {
+    return null;
+  }
+}
+
+export type CpuSample = Record<string, number | null>;
+
+export function sampleCpu(seats: readonly CpuSeat[]): CpuSample {
+  return Object.fromEntries(seats.map((s) => [s.name, processCpuUs(s.pid)]));
+}
+
+/** CPU microseconds per I/O of each process between two samples. */
+export function cpuPerIo(before: CpuSample, after: CpuSample, ios: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, a] of Object.entries(after)) {
+    const b = before[name];
+    if (a !== null && a !== undefined && b !== null && b !== undefined && ios > 0) {
+      out[name] = Math.round((a - b) / ios);
+    }
+  }
+  return out;
+}
