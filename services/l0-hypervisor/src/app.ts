@@ -92,7 +92,7 @@ export function createL0Hypervisor(options: L0Options = {}): ServiceModule {
         },
         writeCache: settings.disk,
         ramBacking: settings.ramBacking,
-        faults: { loseMsi: machine.lostMsi.armed, loseDoorbell: machine.lostDoorbell.armed },
+        faults: { loseMsi: machine.lostMsi.pending, loseDoorbell: machine.lostDoorbell.pending },
       },
     async stop() {
       await machine?.close();

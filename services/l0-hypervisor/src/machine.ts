@@ -12,7 +12,7 @@ import { DmaLog } from './dma/dma-log.js';
 import { DmaTracer } from './dma/dma-trace.js';
 import { Iotlb } from './dma/iotlb.js';
 import { L0Error } from './errors.js';
-import { EventFault } from './faults/event-fault.js';
+import { Countdown } from '@nestlab/service-kit';
 import { CpuFrames, type FrameRange } from './memory/cpu-frames.js';
 import { MachineMemory } from './memory/machine-memory.js';
 import { Memslots } from './memory/memslots.js';
@@ -51,8 +51,8 @@ export class Machine {
   readonly dmaLog = new DmaLog();
   readonly dma: DmaEngine;
   /** Domain faults armed against the devices' interrupts and doorbells. */
-  readonly lostMsi = new EventFault();
-  readonly lostDoorbell = new EventFault();
+  readonly lostMsi = new Countdown();
+  readonly lostDoorbell = new Countdown();
   private queue: Promise<unknown> = Promise.resolve();
   private config: L0ConfigureRequest | null = null;
 
