@@ -28,9 +28,11 @@ export function registerDomainFaults(iommu: IommuService): void {
       } else {
         faults.fired('stale-iotlb', `${what}: IOTLB invalidation late by ${late} ms`);
         setTimeout(() => {
-          iommu.invalidate(inv).catch((err: unknown) => {
-            log.warn({ err: (err as Error).message }, 'late invalidation not flushed');
-          });
+          iommu
+            .invalidate(inv.bdf, [{ iova: inv.iova, pages: inv.pages }])
+            .catch((err: unknown) => {
+              log.warn({ err: (err as Error).message }, 'late invalidation not flushed');
+            });
         }, late);
       }
       return true;
@@ -67,7 +69,7 @@ async function unmapUnder(iommu: IommuService, m: LiveMap): Promise<void> {
   const mfn = iommu.tables.lookup(m.bdf, m.first)?.mfn;
   const iova = hex(iovaOf(m.first));
   const unmapped = iommu.unmap(m.bdf, m.first, m.pages);
-  await iommu.invalidate({ bdf: m.bdf, iova, pages: m.pages, mfn });
+  await iommu.invalidate(m.bdf, [{ iova, pages: m.pages }]);
   iommu.ctx.faults.fired(
     'unmap-in-flight',
     `${m.bdf} iova ${iova} +${unmapped} pages (mfn ${mfn === undefined ? 'none' : hex(mfn)}) unmapped under the device`,

@@ -1,4 +1,4 @@
-import { parseHex, toHex } from '@nestlab/addr';
+import { PAGE_SIZE, parseHex, toHex } from '@nestlab/addr';
 import {
   IommuConfigure,
   IommuFaults,
@@ -7,7 +7,9 @@ import {
   IommuTranslate,
   IommuUnmap,
   IotlbInvalidate,
+  MAX_TRANSLATE_RUN,
   type IommuMode,
+  type IovaRange,
 } from '@nestlab/protocol';
 import type { ServiceContext } from '@nestlab/service-kit';
 import { IommuError } from './errors.js';
@@ -17,11 +19,17 @@ import { iommuMetrics } from './metrics.js';
 import { PageTables } from './page-table.js';
 import { IommuJournal, journalPath, type IommuRecord } from './persist/iommu-journal.js';
 import { recordStep } from './span-attrs.js';
-import { checkMfns, firstPageOf, translate } from './translate.js';
+import { checkMfns, firstPageOf, pageOf, translate } from './translate.js';
+
+interface IotlbPageOut {
+  machinePage: string;
+  read: boolean;
+  write: boolean;
+}
 
 const FAULTS_PER_REPLY = 1000;
 
-/** One IOTLB invalidation owed after an unmap; `mfn`: what the first page mapped to. */
+/** One range's IOTLB invalidation owed after an unmap; `mfn`: what its first page mapped to. */
 export interface Invalidation {
   readonly bdf: string;
   readonly iova: string;
@@ -89,50 +97,75 @@ export class IommuService {
       return { body: { mode: this.mode } };
     });
 
+    // A scatter list (iommu_map_sg): every range is checked before any is applied.
     bus.handle(IommuMap, ({ head }) => {
       this.requireOn();
-      const first = firstPageOf(parseHex('bus', head.iova), head.mfns.length);
-      checkMfns(head.mfns);
-      const mapped = this.tables.map(head.bdf, first, head.mfns, head.read, head.write);
-      this.persist({
-        t: 'map',
-        bdf: head.bdf,
-        page: first,
-        mfns: head.mfns,
-        r: head.read,
-        w: head.write,
+      const ranges = head.ranges.map((r) => {
+        checkMfns(r.mfns);
+        const firstPage = firstPageOf(parseHex('bus', r.iova), r.mfns.length);
+        return { firstPage, mfns: r.mfns, read: r.read, write: r.write };
       });
-      const live = { bdf: head.bdf, first, pages: mapped };
-      this.live.add(live);
+      const mapped = this.tables.mapAll(head.bdf, ranges);
+      for (const r of ranges) {
+        this.persist({
+          t: 'map',
+          bdf: head.bdf,
+          page: r.firstPage,
+          mfns: r.mfns,
+          r: r.read,
+          w: r.write,
+        });
+        const live = { bdf: head.bdf, first: r.firstPage, pages: r.mfns.length };
+        this.live.add(live);
+        this.onMapped?.(live);
+      }
       this.m.maps.inc({}, mapped);
-      this.onMapped?.(live);
       return { body: { mapped } };
     });
 
-    // Unmap, then invalidate before replying: the driver may reuse the IOVA as
-    // soon as it has the reply, so every IOTLB must have dropped it by then
-    // (Linux: iommu_unmap() -> iotlb_sync before returning).
+    // Unmap, then invalidate before replying: the driver may reuse the IOVAs as
+    // soon as it has the reply, so every IOTLB must have dropped them by then
+    // (Linux: iommu_unmap() -> iotlb_sync before returning). One event carries
+    // every range; a range the stale-iotlb fault takes over is left out of it.
     bus.handle(IommuUnmap, async ({ head }) => {
       this.requireOn();
-      const first = firstPageOf(parseHex('bus', head.iova), head.pages);
-      const was = this.tables.lookup(head.bdf, first);
-      const unmapped = this.unmap(head.bdf, first, head.pages);
-      const inv = { bdf: head.bdf, iova: head.iova, pages: head.pages, mfn: was?.mfn };
-      if (!this.onInvalidate?.(inv)) await this.invalidate(inv);
+      const ranges = head.ranges.map((r) => ({
+        ...r,
+        first: firstPageOf(parseHex('bus', r.iova), r.pages),
+      }));
+      let unmapped = 0;
+      const owed: IovaRange[] = [];
+      for (const r of ranges) {
+        const was = this.tables.lookup(head.bdf, r.first);
+        unmapped += this.unmap(head.bdf, r.first, r.pages);
+        const inv = { bdf: head.bdf, iova: r.iova, pages: r.pages, mfn: was?.mfn };
+        if (!this.onInvalidate?.(inv)) owed.push({ iova: r.iova, pages: r.pages });
+      }
+      if (owed.length > 0) await this.invalidate(head.bdf, owed);
       return { body: { unmapped } };
     });
 
     bus.handle(IommuTranslate, ({ head }) => {
       try {
+        const iova = parseHex('bus', head.iova);
         const r = translate(
           this.mode,
           this.tables,
           this.faults,
-          { bdf: head.bdf, iova: parseHex('bus', head.iova), write: head.write },
+          { bdf: head.bdf, iova, write: head.write },
           recordStep,
         );
         this.m.translations.inc({ mode: this.mode, result: 'ok' });
-        return { body: { machine: toHex(r.machine), read: r.read, write: r.write, by: r.by } };
+        const following = r.by === 'iommu' ? this.following(head.bdf, pageOf(iova)) : [];
+        return {
+          body: {
+            machine: toHex(r.machine),
+            read: r.read,
+            write: r.write,
+            by: r.by,
+            ...(following.length > 0 ? { following } : {}),
+          },
+        };
       } catch (err) {
         this.m.translations.inc({ mode: this.mode, result: 'error' });
         if (err instanceof IommuError && err.kind === 'guest')
@@ -177,9 +210,22 @@ export class IommuService {
     return unmapped;
   }
 
-  /** Publishes the IOTLB invalidation and waits until the server has it. */
-  async invalidate(inv: Invalidation): Promise<void> {
-    this.ctx.bus.publish(IotlbInvalidate, { bdf: inv.bdf, iova: inv.iova, pages: inv.pages });
+  /**
+   * The mapped pages after `page` (up to the first hole): what a translate
+   * reply carries so the IOTLB fills a whole run on one miss. Safe because
+   * every later unmap of them sends its invalidation after this reply.
+   */
+  private following(bdf: string, page: number): IotlbPageOut[] {
+    return this.tables.run(bdf, page + 1, MAX_TRANSLATE_RUN).map((e) => ({
+      machinePage: `0x${(e.mfn * PAGE_SIZE).toString(16)}`,
+      read: e.read,
+      write: e.write,
+    }));
+  }
+
+  /** Publishes the IOTLB invalidation of `ranges` and waits until the server has it. */
+  async invalidate(bdf: string, ranges: readonly IovaRange[]): Promise<void> {
+    this.ctx.bus.publish(IotlbInvalidate, { bdf, ranges: [...ranges] });
     this.m.invalidations.inc();
     // The server has the invalidate before anyone can see the reply.
     await this.ctx.bus.nc.flush();

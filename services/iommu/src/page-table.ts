@@ -21,6 +21,14 @@ export interface PageEntry {
   readonly write: boolean;
 }
 
+/** One range of a map request: `mfns[i]` backs page `firstPage + i`. */
+export interface MapRange {
+  readonly firstPage: number;
+  readonly mfns: readonly number[];
+  readonly read: boolean;
+  readonly write: boolean;
+}
+
 export class DevicePageTable {
   private readonly leaves = new Map<number, Leaf>();
   mapped = 0;
@@ -88,17 +96,35 @@ export class PageTables {
     read: boolean,
     write: boolean,
   ): number {
+    return this.mapAll(bdf, [{ firstPage, mfns, read, write }]);
+  }
+
+  /**
+   * Maps several ranges; all or nothing: refuses the whole list (and changes
+   * nothing) if any page is present or two ranges overlap. Returns pages mapped.
+   */
+  mapAll(bdf: string, ranges: readonly MapRange[]): number {
     const pt = this.domains.get(bdf) ?? new DevicePageTable();
-    for (let i = 0; i < mfns.length; i++) {
-      if (pt.get(firstPage + i))
-        throw new IommuError(
-          'IOVA_IN_USE',
-          `${bdf}: iova page 0x${(firstPage + i).toString(16)} is already mapped`,
-        );
+    const asked = ranges.length > 1 ? new Set<number>() : undefined;
+    for (const r of ranges) {
+      for (let i = 0; i < r.mfns.length; i++) {
+        const page = r.firstPage + i;
+        const dup = asked?.has(page) ?? false;
+        if (dup || pt.get(page))
+          throw new IommuError(
+            'IOVA_IN_USE',
+            `${bdf}: iova page 0x${page.toString(16)} is ${dup ? 'in two ranges of the request' : 'already mapped'}`,
+          );
+        asked?.add(page);
+      }
     }
     this.domains.set(bdf, pt);
-    mfns.forEach((mfn, i) => pt.set(firstPage + i, { mfn, read, write }));
-    return mfns.length;
+    let mapped = 0;
+    for (const { firstPage, mfns, read, write } of ranges) {
+      mfns.forEach((mfn, i) => pt.set(firstPage + i, { mfn, read, write }));
+      mapped += mfns.length;
+    }
+    return mapped;
   }
 
   /** Unmaps what is mapped; `absent` counts pages that were not (not an error). */
@@ -112,6 +138,14 @@ export class PageTables {
 
   lookup(bdf: string, page: number): PageEntry | undefined {
     return this.domains.get(bdf)?.get(page);
+  }
+
+  /** The present entries from `page` on, up to `max` of them or the first hole. */
+  run(bdf: string, page: number, max: number): PageEntry[] {
+    const pt = this.domains.get(bdf);
+    const out: PageEntry[] = [];
+    for (let e = pt?.get(page); e && out.length < max; e = pt?.get(page + out.length)) out.push(e);
+    return out;
   }
 
   clear(): void {

@@ -56,7 +56,11 @@ export function createL0Hypervisor(options: L0Options = {}): ServiceModule {
             { bdf, iova: toHex(iova), write },
             { timeoutMs: options.iommuTimeoutMs ?? 1000 },
           );
-          return { ...head, machine: parseHex('machine', head.machine) };
+          const following = (head.following ?? []).map((f) => ({
+            ...f,
+            machinePage: parseHex('machine', f.machinePage),
+          }));
+          return { ...head, machine: parseHex('machine', head.machine), following };
         },
         raiseMsi: (bdf, vector) => ctx.bus.publish(Msi, { bdf, vector }),
         faultFired: (kind, detail) => {

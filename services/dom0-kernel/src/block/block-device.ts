@@ -286,7 +286,8 @@ export class BlockDevice {
     try {
       const pages = this.d.pages.alloc(requestPages(io.len));
       s.pages = pages;
-      // Header+status and data are mapped side by side (two hypercalls in flight under an IOMMU).
+      // Header+status and data are mapped side by side (under an IOMMU, one hypercall
+      // carries them and the maps of every other I/O started in this turn).
       const map = (pseudo: PseudoPhysAddr, len: number, dir: DmaDirection, what: string) =>
         this.retrying(s, abort, () =>
           s.recording
@@ -438,7 +439,10 @@ export class BlockDevice {
             .write(dataAddr(pages.addr), data)
             .post({ ioIds: [io.id] });
         }
-        await this.release(s);
+        // Lazy IOMMU mode: the unmaps are queued and the pages freed once they
+        // are done; the I/O completes now (Linux: dma_unmap returns at once).
+        const released = this.release(s);
+        if (!this.d.policy.deferredUnmap) await released;
         if (!this.d.tracker.complete(io.id, { status, epoch, ...(data ? { data } : {}) })) {
           this.d.metrics.lateCompletions.inc();
           span.setAttribute('nestlab.io.late', true);
@@ -467,10 +471,10 @@ export class BlockDevice {
     }
   }
 
-  /** Unmaps and frees; a failed unmap keeps the pages (the device may still reach them). */
+  /** Unmaps and frees; a failed unmap keeps the pages (the device may still reach them). Never throws. */
   private async release(s: IoState): Promise<void> {
     this.states.delete(s.io.id);
-    // Both unmaps at once (two hypercalls in flight under an IOMMU).
+    // Both unmaps at once (under an IOMMU they share one hypercall).
     const maps = [s.data, s.hdr].filter((m): m is DmaMapping => m !== undefined);
     const out = await Promise.allSettled(maps.map((m) => this.unmap(m)));
     const failed = out.find((o) => o.status === 'rejected');
@@ -478,6 +482,10 @@ export class BlockDevice {
       this.d.onError?.(failed.reason, `unmapping ${s.io.id}`);
       return;
     }
-    if (s.pages) this.d.pages.release(s.pages);
+    try {
+      if (s.pages) this.d.pages.release(s.pages);
+    } catch (err) {
+      this.d.onError?.(err, `freeing the pages of ${s.io.id}`);
+    }
   }
 }

@@ -1,16 +1,25 @@
 import type { DmaPolicy } from '@nestlab/protocol';
+import { LAZY_FLUSH } from './flush-queue.js';
 import { iommuPolicy } from './iommu.js';
 import { legacyPolicy } from './legacy.js';
 import type { DmaEnv, DmaPolicyImpl } from './policy.js';
 import { xenSwiotlbPolicy } from './xen-swiotlb.js';
 
-export function createDmaPolicy(name: DmaPolicy, env: DmaEnv): DmaPolicyImpl {
+/** NESTLAB_IOMMU_STRICT=1: every IOMMU unmap is sent before the I/O completes (iommu.strict=1). */
+export const iommuStrictFromEnv = (e: NodeJS.ProcessEnv = process.env): boolean =>
+  e['NESTLAB_IOMMU_STRICT'] === '1';
+
+export function createDmaPolicy(
+  name: DmaPolicy,
+  env: DmaEnv,
+  strict = iommuStrictFromEnv(),
+): DmaPolicyImpl {
   switch (name) {
     case 'legacy':
       return legacyPolicy(env);
     case 'xen-swiotlb':
       return xenSwiotlbPolicy(env);
     case 'iommu':
-      return iommuPolicy(env);
+      return iommuPolicy(env, { flush: { ...LAZY_FLUSH, strict } });
   }
 }

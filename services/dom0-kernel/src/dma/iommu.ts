@@ -1,6 +1,10 @@
 // DMA API over an IOMMU (Linux dma-iommu.c): dom0 picks an IOVA from its own
 // allocator and asks Xen to map its pfns there (Xen translates pfn → mfn,
 // checks ownership and programs the IOMMU); unmapped after completion.
+// Maps asked in the same turn of the event loop (the I/Os a workload starts
+// together, or those a harvest completes) go out as one multi-range hypercall
+// at contiguous IOVAs, as iommu_map_sg does for a scatter list; each caller
+// still gets its own mapping. Unmaps go through the flush queue (lazy mode).
 import {
   PAGE_SHIFT,
   addOffset,
@@ -12,9 +16,11 @@ import {
   type BusAddr,
   type PseudoPhysAddr,
 } from '@nestlab/addr';
-import { IommuMapHypercall, IommuUnmapHypercall } from '@nestlab/protocol';
-import { Dom0Error } from '../errors.js';
+import { IommuMapHypercall, IommuUnmapHypercall, MAX_DMA_RANGES } from '@nestlab/protocol';
+import { context, trace, type Context } from '@opentelemetry/api';
+import { Dom0Error, errorInfo } from '../errors.js';
 import { DOM0_DOMID } from '../mm/cpu-memory.js';
+import { FlushQueue, LAZY_FLUSH, type FlushQueueOptions } from './flush-queue.js';
 import { IovaAllocator } from './iova-allocator.js';
 import {
   pagesFor,
@@ -37,39 +43,161 @@ interface IommuHandle {
   pages: number;
 }
 
-export function iommuPolicy(env: DmaEnv, iovas = new IovaAllocator()): DmaPolicyImpl {
-  const opts = env.timeoutMs === undefined ? {} : { timeoutMs: env.timeoutMs };
+/** One dma_map call waiting for this turn's hypercall. */
+interface MapAsk {
+  readonly pseudo: PseudoPhysAddr;
+  readonly len: number;
+  readonly dir: DmaDirection;
+  readonly what: 'ring' | 'buffer';
+  readonly pages: number;
+  /** The caller's context: its 'dom0.dma.map' span when the I/O is traced. */
+  readonly ctx: Context;
+  readonly resolve: (m: DmaMapping) => void;
+  readonly reject: (err: unknown) => void;
+}
 
-  async function mapPages(
+/** Failures after which Xen may or may not have mapped the list. */
+const OUTCOME_UNKNOWN = new Set(['TIMEOUT', 'NO_RESPONDERS', 'IOMMU_UNAVAILABLE', 'BAD_REPLY']);
+
+export interface IommuPolicyOptions {
+  readonly iovas?: IovaAllocator;
+  /** The unmap flush queue; strict: every unmap waits for its hypercall (sent at turn's end). */
+  readonly flush?: FlushQueueOptions;
+}
+
+export function iommuPolicy(env: DmaEnv, o: IommuPolicyOptions = {}): DmaPolicyImpl {
+  const opts = env.timeoutMs === undefined ? {} : { timeoutMs: env.timeoutMs };
+  const iovas = o.iovas ?? new IovaAllocator();
+  const flushOpts = o.flush ?? LAZY_FLUSH;
+  let asks: MapAsk[] = [];
+  let mapQueued = false;
+
+  const unmaps = new FlushQueue(
+    async (ranges) => {
+      await env.bus.request(
+        IommuUnmapHypercall,
+        { domain: DOM0_DOMID, bdf: env.bdf, ranges },
+        opts,
+      );
+    },
+    (e) => iovas.release(e.iova, e.pages),
+    flushOpts,
+  );
+
+  function mapPages(
     pseudo: PseudoPhysAddr,
     len: number,
     dir: DmaDirection,
     what: 'ring' | 'buffer',
   ): Promise<DmaMapping> {
-    const firstPfn = Number(pseudo >> BigInt(PAGE_SHIFT));
     const pages = pagesFor(pageOffset(pseudo) + len);
-    const pfns = Array.from({ length: pages }, (_, i) => firstPfn + i);
-    const iova = iovas.alloc(pages);
-    // On failure Xen may or may not have mapped it: the IOVA is never handed out again.
-    const reply = await env.bus.request(
-      IommuMapHypercall,
-      { domain: DOM0_DOMID, bdf: env.bdf, iova: toHex(iova), pfns, write: dir !== 'to-device' },
-      opts,
-    );
-    const mfns = reply.head.mfns;
-    if (mfns.length !== pages) {
-      throw new Dom0Error('BAD_REPLY', `iommu_map mapped ${mfns.length} pages, asked ${pages}`);
+    return new Promise<DmaMapping>((resolve, reject) => {
+      asks.push({ pseudo, len, dir, what, pages, ctx: context.active(), resolve, reject });
+      if (mapQueued) return;
+      mapQueued = true;
+      setImmediate(flushMaps);
+    });
+  }
+
+  function flushMaps(): void {
+    mapQueued = false;
+    const all = asks;
+    asks = [];
+    for (let i = 0; i < all.length; i += MAX_DMA_RANGES)
+      void mapList(all.slice(i, i + MAX_DMA_RANGES));
+  }
+
+  /** One hypercall for the list, at one run of IOVAs (what the IOTLB fills best). */
+  async function mapList(list: readonly MapAsk[]): Promise<void> {
+    const total = list.reduce((n, a) => n + a.pages, 0);
+    let base: BusAddr;
+    try {
+      base = iovas.alloc(total);
+    } catch (err) {
+      for (const a of list) a.reject(err);
+      return;
     }
-    const bus = addOffset(iova, pageOffset(pseudo));
-    const t = iommuMapIova.ok(pseudo, bus);
-    env.ledger.append({ what, bus: toHex(bus), len, pseudo: toHex(pseudo), mfns });
-    const handle: IommuHandle = { iova, pages };
+    let at = base;
+    const placed = list.map((a) => {
+      const iova = at;
+      at = addOffset(at, a.pages << PAGE_SHIFT);
+      return { a, iova };
+    });
+    let mfns: number[][];
+    try {
+      mfns = await send(placed);
+    } catch (err) {
+      // Xen may or may not have mapped them: these IOVAs are never handed out again.
+      // A list Xen refused (all or nothing: nothing mapped) is tried buffer by
+      // buffer, so one bad buffer fails only its own I/O.
+      if (list.length > 1 && !OUTCOME_UNKNOWN.has(errorInfo(err).code)) {
+        for (const a of list) void mapList([a]);
+        return;
+      }
+      for (const a of list) a.reject(err);
+      return;
+    }
+    placed.forEach(({ a, iova }, i) => {
+      const got = mfns[i]!;
+      if (got.length !== a.pages)
+        a.reject(
+          new Dom0Error('BAD_REPLY', `iommu_map mapped ${got.length} pages, asked ${a.pages}`),
+        );
+      else {
+        try {
+          a.resolve(mapped(a, iova, got));
+        } catch (err) {
+          a.reject(err);
+        }
+      }
+    });
+  }
+
+  /** The hypercall, in the first caller's trace, linked to every traced caller's span. */
+  async function send(placed: readonly { a: MapAsk; iova: BusAddr }[]): Promise<number[][]> {
+    const ranges = placed.map(({ a, iova }) => {
+      const firstPfn = Number(a.pseudo >> BigInt(PAGE_SHIFT));
+      const pfns = Array.from({ length: a.pages }, (_, i) => firstPfn + i);
+      return { iova: toHex(iova), pfns, write: a.dir !== 'to-device' };
+    });
+    const items = placed.flatMap(({ a }, i) => {
+      const span = trace.getSpanContext(a.ctx);
+      return span && trace.isSpanContextValid(span) ? [{ key: `dma.map.${i}`, span }] : [];
+    });
+    const parent = placed[0]!.a.ctx;
+    const reply = await context.with(parent, () =>
+      env.bus.request(
+        IommuMapHypercall,
+        { domain: DOM0_DOMID, bdf: env.bdf, ranges },
+        items.length > 0 ? { ...opts, batch: { parent, items } } : opts,
+      ),
+    );
+    const got = reply.head.ranges;
+    if (got.length !== placed.length)
+      throw new Dom0Error(
+        'BAD_REPLY',
+        `iommu_map answered ${got.length} of ${placed.length} ranges`,
+      );
+    return got.map((r) => r.mfns);
+  }
+
+  function mapped(a: MapAsk, iova: BusAddr, mfns: number[]): DmaMapping {
+    const bus = addOffset(iova, pageOffset(a.pseudo));
+    const t = iommuMapIova.ok(a.pseudo, bus);
+    env.ledger.append({
+      what: a.what,
+      bus: toHex(bus),
+      len: a.len,
+      pseudo: toHex(a.pseudo),
+      mfns,
+    });
+    const handle: IommuHandle = { iova, pages: a.pages };
     return {
-      pseudo,
-      len,
-      dir,
+      pseudo: a.pseudo,
+      len: a.len,
+      dir: a.dir,
       bus,
-      machine: machineOfFrame(mfn(mfns[0]!), pageOffset(pseudo)),
+      machine: machineOfFrame(mfn(mfns[0]!), pageOffset(a.pseudo)),
       by: 'iommu',
       steps: [t.step],
       bounce: null,
@@ -77,18 +205,9 @@ export function iommuPolicy(env: DmaEnv, iovas = new IovaAllocator()): DmaPolicy
     };
   }
 
-  async function unmapPages(h: IommuHandle): Promise<void> {
-    await env.bus.request(
-      IommuUnmapHypercall,
-      { domain: DOM0_DOMID, bdf: env.bdf, iova: toHex(h.iova), pages: h.pages },
-      opts,
-    );
-    // Only after the unmap (and its IOTLB invalidation) succeeded may the IOVA be reused.
-    iovas.release(h.iova, h.pages);
-  }
-
   return {
     name: 'iommu',
+    deferredUnmap: !flushOpts.strict,
     async init() {},
     async allocCoherent(bytes) {
       const pages = env.pages.alloc(pagesFor(bytes));
@@ -101,10 +220,13 @@ export function iommuPolicy(env: DmaEnv, iovas = new IovaAllocator()): DmaPolicy
       }
     },
     async freeCoherent(region) {
-      await unmapPages(region.mapping.handle as IommuHandle);
+      const done = unmaps.add(region.mapping.handle as IommuHandle);
+      // Ring memory goes back to the allocator: no waiting for the queue's timer.
+      unmaps.flushSoon();
+      await done;
       env.pages.release(region.pages);
     },
     map: (pseudo, len, dir) => mapPages(pseudo, len, dir, 'buffer'),
-    unmap: (m) => unmapPages(m.handle as IommuHandle),
+    unmap: (m) => unmaps.add(m.handle as IommuHandle),
   };
 }

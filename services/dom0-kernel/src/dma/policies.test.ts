@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { pseudoPhysAddr } from '@nestlab/addr';
+import { waitFor } from '@nestlab/testing';
 import { P2mCopy } from '../mm/p2m-copy.js';
 import { PageAllocator } from '../mm/page-allocator.js';
 import { startHarness, flush, type Harness } from '../testing/harness.js';
 import { XenDouble, shuffledP2m } from '../testing/xen-double.js';
+import { LAZY_FLUSH } from './flush-queue.js';
 import { iommuPolicy } from './iommu.js';
 import { DmaLedger } from './ledger.js';
 import { legacyPolicy } from './legacy.js';
@@ -122,5 +124,88 @@ describe('DMA policies (real NATS, Xen hypercall double)', () => {
     const reuse = await p.map(a, 100, 'to-device');
     assert.equal(reuse.bus, 0x1_0000_0100n, 'the IOVA is reused only after its unmap');
     assert.deepEqual(env.ledger.page(0, 1).entries[0]?.mfns.length, 3);
+  });
+
+  it('iommu maps asked in one turn with one hypercall at contiguous IOVAs, each its own mapping', async () => {
+    const p = iommuPolicy(env);
+    const bufs = [0x2000_0000n, 0x2000_2100n, 0x2000_5000n].map((a) => pseudoPhysAddr(a));
+    const ms = await Promise.all([
+      p.map(bufs[0]!, 4096, 'to-device'),
+      p.map(bufs[1]!, 4096, 'from-device'),
+      p.map(bufs[2]!, 100, 'bidirectional'),
+    ]);
+    assert.deepEqual(xen.calls, ['iommu_map:0x100000000:1,0x100001000:2,0x100003000:1']);
+    assert.deepEqual(
+      ms.map((m) => m.bus),
+      [0x1_0000_0000n, 0x1_0000_1100n, 0x1_0000_3000n],
+    );
+    ms.forEach((m, i) => {
+      const pfn = Number(bufs[i]! >> 12n);
+      assert.equal(m.machine, BigInt(env.p2m.mfnOf(pfn)) * 4096n + (bufs[i]! & 0xfffn));
+      assert.deepEqual(
+        m.steps.map((s) => s.fn),
+        ['iommuMapIova'],
+      );
+    });
+    assert.equal(xen.iommu.get(0x100000)?.write, false, 'to-device: read-only');
+    assert.equal(xen.iommu.get(0x100001)?.write, true);
+    assert.deepEqual(
+      env.ledger.page(0, 10).entries.map((e) => e.bus),
+      ['0x100000000', '0x100001100', '0x100003000'],
+    );
+    // Unmaps of one turn go out together, adjacent ranges merged.
+    await Promise.all(ms.map((m) => p.unmap(m)));
+    assert.deepEqual(xen.calls.slice(1), ['iommu_unmap:0x100000000:4']);
+    assert.equal(xen.iommu.size, 0);
+  });
+
+  it('iommu lazy unmap: an IOVA is handed out again only after its unmap was acknowledged', async () => {
+    const p = iommuPolicy(env);
+    assert.equal(p.deferredUnmap, true);
+    const a = pseudoPhysAddr(0x2000_0000n);
+    const m1 = await p.map(a, 4096, 'to-device');
+    let open!: () => void;
+    xen.unmapGate = new Promise<void>((r) => (open = r));
+    let acked = false;
+    const gone = p.unmap(m1).then(() => (acked = true));
+    await waitFor('the queued unmap sent', () =>
+      xen.calls.some((c) => c.startsWith('iommu_unmap')) ? true : undefined,
+    );
+    const m2 = await p.map(a, 4096, 'to-device');
+    assert.equal(acked, false);
+    assert.notEqual(m2.bus, m1.bus, 'not reused while the unmap is unanswered');
+    open();
+    await gone;
+    const m3 = await p.map(pseudoPhysAddr(0x2000_1000n), 4096, 'to-device');
+    assert.equal(m3.bus, m1.bus, 'reused once the unmap was acknowledged');
+    assert.equal(xen.iommu.has(Number(m1.bus >> 12n)), true, 'mapped anew, to the new buffer');
+  });
+
+  it('iommu strict mode: the unmap is sent within the turn and awaited', async () => {
+    const p = iommuPolicy(env, { flush: { ...LAZY_FLUSH, strict: true } });
+    assert.equal(p.deferredUnmap, false);
+    const m = await p.map(pseudoPhysAddr(0x2000_0000n), 4096, 'to-device');
+    await p.unmap(m);
+    assert.equal(xen.calls.at(-1), 'iommu_unmap:0x100000000:1');
+    assert.equal(xen.iommu.size, 0);
+  });
+
+  it('iommu: a list Xen refuses is tried buffer by buffer, so only the bad buffer fails', async () => {
+    const p = iommuPolicy(env);
+    xen.refusePfns.add(0x20005);
+    const out = await Promise.allSettled([
+      p.map(pseudoPhysAddr(0x2000_0000n), 4096, 'to-device'),
+      p.map(pseudoPhysAddr(0x2000_5000n), 4096, 'to-device'),
+      p.map(pseudoPhysAddr(0x2000_8000n), 4096, 'to-device'),
+    ]);
+    assert.deepEqual(
+      out.map((o) => o.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    const err = (out[1] as PromiseRejectedResult).reason as { code?: string };
+    assert.equal(err.code, 'NOT_OWNER');
+    assert.equal(xen.calls[0]?.split(',').length, 3, 'first as one list');
+    assert.equal(xen.calls.length, 4, 'then each buffer alone');
+    assert.equal(env.ledger.page(0, 10).entries.length, 2, 'only mapped buffers are in the ledger');
   });
 });

@@ -60,7 +60,13 @@ export interface DmaPolicyImpl {
   allocCoherent(bytes: number): Promise<CoherentRegion>;
   freeCoherent(region: CoherentRegion): Promise<void>;
   map(pseudo: PseudoPhysAddr, len: number, dir: DmaDirection): Promise<DmaMapping>;
+  /** Resolves once the mapping is gone (for a deferred unmap: once its flush was acknowledged). */
   unmap(m: DmaMapping): Promise<void>;
+  /**
+   * Unmaps are deferred (a lazy IOMMU flush queue): the driver completes an
+   * I/O without waiting for them, and frees its pages once the unmap is done.
+   */
+  readonly deferredUnmap?: boolean;
 }
 
 export const pagesFor = (bytes: number): number => Math.max(1, Math.ceil(bytes / PAGE_SIZE));

@@ -31,6 +31,10 @@ export class XenDouble {
   /** IOVA page → mfn, as the IOMMU would hold it. */
   readonly iommu = new Map<number, { mfn: number; write: boolean }>();
   readonly ports = { config: 5, queue: 6 };
+  /** While set, an unmap hypercall is recorded but neither applied nor answered until it settles. */
+  unmapGate: Promise<void> | undefined;
+  /** pfns an iommu_map refuses (NOT_OWNER), failing its whole list. */
+  readonly refusePfns = new Set<number>();
   private nextExchange: number;
 
   constructor(ranges: P2mRangeSpec[], exchangeMfnBase = 0x1000) {
@@ -61,18 +65,36 @@ export class XenDouble {
       this.calls.push(`bind_msi:${head.vector}`);
       return { body: { port: head.vector === 0 ? this.ports.config : this.ports.queue } };
     });
+    // One entry per hypercall: its ranges as iova:pages, comma-separated.
     bus.handle(IommuMapHypercall, ({ head }) => {
-      this.calls.push(`iommu_map:${head.iova}:${head.pfns.length}`);
-      const base = Number(BigInt(head.iova) >> 12n);
-      const mfns = head.pfns.map((p) => this.p2m.get(p) ?? 0);
-      mfns.forEach((mfn, i) => this.iommu.set(base + i, { mfn, write: head.write }));
-      return { body: { mfns } };
+      this.calls.push(
+        `iommu_map:${head.ranges.map((r) => `${r.iova}:${r.pfns.length}`).join(',')}`,
+      );
+      // All or nothing, as Xen: a list naming a refused pfn maps nothing.
+      const refused = head.ranges.flatMap((r) => r.pfns).find((p) => this.refusePfns.has(p));
+      if (refused !== undefined)
+        throw Object.assign(new Error(`pfn 0x${refused.toString(16)} is not dom0's`), {
+          code: 'NOT_OWNER',
+          kind: 'guest',
+        });
+      const ranges = head.ranges.map((r) => {
+        const base = Number(BigInt(r.iova) >> 12n);
+        const mfns = r.pfns.map((p) => this.p2m.get(p) ?? 0);
+        mfns.forEach((mfn, i) => this.iommu.set(base + i, { mfn, write: r.write }));
+        return { mfns };
+      });
+      return { body: { ranges } };
     });
-    bus.handle(IommuUnmapHypercall, ({ head }) => {
-      this.calls.push(`iommu_unmap:${head.iova}:${head.pages}`);
-      const base = Number(BigInt(head.iova) >> 12n);
-      for (let i = 0; i < head.pages; i++) this.iommu.delete(base + i);
-      return { body: { unmapped: head.pages } };
+    bus.handle(IommuUnmapHypercall, async ({ head }) => {
+      this.calls.push(`iommu_unmap:${head.ranges.map((r) => `${r.iova}:${r.pages}`).join(',')}`);
+      if (this.unmapGate) await this.unmapGate;
+      let unmapped = 0;
+      for (const r of head.ranges) {
+        const base = Number(BigInt(r.iova) >> 12n);
+        for (let i = 0; i < r.pages; i++) this.iommu.delete(base + i);
+        unmapped += r.pages;
+      }
+      return { body: { unmapped } };
     });
   }
 

@@ -67,8 +67,11 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
       data ? Uint8Array.from(data) : undefined,
     );
   const map = (mfn: number) =>
-    call(nc, STACK, IommuMap, { bdf: BDF, iova: IOVA, mfns: [mfn], read: true, write: true });
-  const unmap = () => call(nc, STACK, IommuUnmap, { bdf: BDF, iova: IOVA, pages: 1 });
+    call(nc, STACK, IommuMap, {
+      bdf: BDF,
+      ranges: [{ iova: IOVA, mfns: [mfn], read: true, write: true }],
+    });
+  const unmap = () => call(nc, STACK, IommuUnmap, { bdf: BDF, ranges: [{ iova: IOVA, pages: 1 }] });
   const inject = (req: RequestOf<typeof FaultControl.iommu.inject>) =>
     call(nc, STACK, FaultControl.iommu.inject, req);
   const fired = async (kind: string) =>
@@ -163,10 +166,7 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
     await map(0x8);
     await call(nc, STACK, IommuMap, {
       bdf: BDF,
-      iova: '0x100004000',
-      mfns: [0x9, 0xa],
-      read: true,
-      write: true,
+      ranges: [{ iova: '0x100004000', mfns: [0x9, 0xa], read: true, write: true }],
     });
     assert.equal((await dma(4)).head.record.verdict, 'translated', 'IOTLB primed for the old one');
     const { next } = await call(nc, STACK, IommuFaults, { since: 0 });

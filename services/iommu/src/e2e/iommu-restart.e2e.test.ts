@@ -71,19 +71,13 @@ describe('iommu: page tables and the fault log survive a SIGKILL', () => {
     await call(nc, STACK, IommuConfigure, { mode: 'translate' });
     await call(nc, STACK, IommuMap, {
       bdf: A,
-      iova: '0x100000000',
-      mfns: [0x70123, 0x40000, 0x40001],
-      read: true,
-      write: true,
+      ranges: [{ iova: '0x100000000', mfns: [0x70123, 0x40000, 0x40001], read: true, write: true }],
     });
     await call(nc, STACK, IommuMap, {
       bdf: B,
-      iova: '0x200000000',
-      mfns: [0x999],
-      read: true,
-      write: false,
+      ranges: [{ iova: '0x200000000', mfns: [0x999], read: true, write: false }],
     });
-    await call(nc, STACK, IommuUnmap, { bdf: A, iova: '0x100001000', pages: 1 });
+    await call(nc, STACK, IommuUnmap, { bdf: A, ranges: [{ iova: '0x100001000', pages: 1 }] });
     await callError(nc, STACK, IommuTranslate, { bdf: A, iova: '0x100001000', write: false });
     await callError(nc, STACK, IommuTranslate, { bdf: B, iova: '0x200000000', write: true });
     const before = await view();
@@ -105,10 +99,7 @@ describe('iommu: page tables and the fault log survive a SIGKILL', () => {
     // Mapped pages stay mapped: a second map of one is refused as before the crash.
     const inUse = await callError(nc, STACK, IommuMap, {
       bdf: A,
-      iova: '0x100000000',
-      mfns: [1],
-      read: true,
-      write: true,
+      ranges: [{ iova: '0x100000000', mfns: [1], read: true, write: true }],
     });
     assert.equal(inUse.code, 'IOVA_IN_USE');
   });
@@ -116,10 +107,7 @@ describe('iommu: page tables and the fault log survive a SIGKILL', () => {
   it('ignores a torn tail of its journal and keeps serving', async () => {
     await call(nc, STACK, IommuMap, {
       bdf: A,
-      iova: '0x100003000',
-      mfns: [0x5],
-      read: true,
-      write: true,
+      ranges: [{ iova: '0x100003000', mfns: [0x5], read: true, write: true }],
     });
     const before = await view();
     await sigkill(nc, STACK, 'iommu', svc);
@@ -129,7 +117,7 @@ describe('iommu: page tables and the fault log survive a SIGKILL', () => {
     svc = await spawnService(entry, nats.url, STACK);
     assert.deepEqual(await view(), before);
     assert.ok(readFileSync(path, 'utf8').endsWith('\n'), 'the torn line was cut off');
-    await call(nc, STACK, IommuUnmap, { bdf: A, iova: '0x100003000', pages: 1 });
+    await call(nc, STACK, IommuUnmap, { bdf: A, ranges: [{ iova: '0x100003000', pages: 1 }] });
     await restart();
     const after = await call(nc, STACK, IommuLookup, { bdf: A, iova: '0x100003000' });
     assert.equal(after.mapped, false, 'the unmap after the torn tail was journaled');

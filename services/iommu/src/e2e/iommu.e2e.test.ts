@@ -6,6 +6,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import {
   IommuConfigure,
   IommuFaults,
+  IommuLookup,
   IommuMap,
   IommuTranslate,
   IommuUnmap,
@@ -44,10 +45,7 @@ describe('iommu service over real NATS', () => {
       await callError(nc, STACK, IommuTranslate, { bdf: BDF, iova: IOVA, write: false }),
       await callError(nc, STACK, IommuMap, {
         bdf: BDF,
-        iova: IOVA,
-        mfns: [1],
-        read: true,
-        write: true,
+        ranges: [{ iova: IOVA, mfns: [1], read: true, write: true }],
       }),
     ]) {
       assert.equal(err.code, 'IOMMU_OFF');
@@ -61,10 +59,7 @@ describe('iommu service over real NATS', () => {
     });
     const mapped = await call(nc, STACK, IommuMap, {
       bdf: BDF,
-      iova: IOVA,
-      mfns: [0x70123, 0x40000],
-      read: true,
-      write: false,
+      ranges: [{ iova: IOVA, mfns: [0x70123, 0x40000], read: true, write: false }],
     });
     assert.deepEqual(mapped, { mapped: 2 });
     const t = await call(nc, STACK, IommuTranslate, {
@@ -79,6 +74,11 @@ describe('iommu service over real NATS', () => {
       write: false,
     });
     assert.equal(t0.machine, '0x70123008');
+    assert.deepEqual(
+      t0.following,
+      [{ machinePage: '0x40000000', read: true, write: false }],
+      'the reply carries the mapped page after it (IOTLB range fill)',
+    );
   });
 
   it('faults on a write to a read-only page, an unmapped IOVA and another device, and logs them', async () => {
@@ -132,7 +132,10 @@ describe('iommu service over real NATS', () => {
       },
     });
     await nc.flush();
-    const reply = await call(nc, STACK, IommuUnmap, { bdf: BDF, iova: IOVA, pages: 2 });
+    const reply = await call(nc, STACK, IommuUnmap, {
+      bdf: BDF,
+      ranges: [{ iova: IOVA, pages: 2 }],
+    });
     await waitFor('reply seen by the wildcard', () =>
       seen.some((s) => s.startsWith('_INBOX.')) ? true : undefined,
     );
@@ -141,25 +144,25 @@ describe('iommu service over real NATS', () => {
     const inv = seen.indexOf(invSubject);
     const rep = seen.findIndex((s) => s.startsWith('_INBOX.'));
     assert.ok(inv >= 0 && inv < rep, `order: ${seen.join(', ')}`);
-    assert.deepEqual(invalidations, [{ bdf: BDF, iova: IOVA, pages: 2 }]);
+    assert.deepEqual(invalidations, [{ bdf: BDF, ranges: [{ iova: IOVA, pages: 2 }] }]);
     const gone = await callError(nc, STACK, IommuTranslate, { bdf: BDF, iova: IOVA, write: false });
     assert.equal(gone.code, 'IOMMU_FAULT_NOT_PRESENT');
   });
 
   it('counts an unmap of unmapped pages instead of failing', async () => {
-    assert.deepEqual(await call(nc, STACK, IommuUnmap, { bdf: BDF, iova: IOVA, pages: 3 }), {
-      unmapped: 0,
-    });
+    assert.deepEqual(
+      await call(nc, STACK, IommuUnmap, { bdf: BDF, ranges: [{ iova: IOVA, pages: 3 }] }),
+      {
+        unmapped: 0,
+      },
+    );
     assert.match(await metricsText(svc.adminUrl), /nestlab_iommu_unmap_absent_pages_total 3/);
   });
 
   it('translates by identity in passthrough, and configure clears tables and faults', async () => {
     await call(nc, STACK, IommuMap, {
       bdf: BDF,
-      iova: '0x200000000',
-      mfns: [5],
-      read: true,
-      write: true,
+      ranges: [{ iova: '0x200000000', mfns: [5], read: true, write: true }],
     });
     await call(nc, STACK, IommuConfigure, { mode: 'passthrough' });
     const t = await call(nc, STACK, IommuTranslate, { bdf: BDF, iova: '0x12345678', write: true });
@@ -194,34 +197,96 @@ describe('iommu service over real NATS', () => {
     }
     const unaligned = await callError(nc, STACK, IommuMap, {
       bdf: BDF,
-      iova: '0x1001',
-      mfns: [1],
-      read: true,
-      write: true,
+      ranges: [{ iova: '0x1001', mfns: [1], read: true, write: true }],
     });
     assert.equal(unaligned.code, 'BAD_IOVA');
     const wraps = await callError(nc, STACK, IommuUnmap, {
       bdf: BDF,
-      iova: '0xfffffffffffff000',
-      pages: 2,
+      ranges: [{ iova: '0xfffffffffffff000', pages: 2 }],
     });
     assert.equal(wraps.code, 'BAD_IOVA');
     await call(nc, STACK, IommuMap, {
       bdf: BDF,
-      iova: '0x3000',
-      mfns: [1, 2],
-      read: true,
-      write: true,
+      ranges: [{ iova: '0x3000', mfns: [1, 2], read: true, write: true }],
     });
     const twice = await callError(nc, STACK, IommuMap, {
       bdf: BDF,
-      iova: '0x4000',
-      mfns: [9],
-      read: true,
-      write: true,
+      ranges: [{ iova: '0x4000', mfns: [9], read: true, write: true }],
     });
     assert.equal(twice.code, 'IOVA_IN_USE');
     const ok = await call(nc, STACK, IommuTranslate, { bdf: BDF, iova: '0x4000', write: true });
     assert.equal(ok.machine, '0x2000', 'the refused map changed nothing');
+  });
+
+  it('maps and unmaps a list of ranges: all or nothing, one invalidation for the list', async () => {
+    await call(nc, STACK, IommuConfigure, { mode: 'translate' });
+    const A = '0x300000000';
+    const B = '0x300002000';
+    const C = '0x300010000';
+    const mapped = await call(nc, STACK, IommuMap, {
+      bdf: BDF,
+      ranges: [
+        { iova: A, mfns: [0x11, 0x12], read: true, write: true },
+        { iova: B, mfns: [0x20], read: true, write: false },
+      ],
+    });
+    assert.deepEqual(mapped, { mapped: 3 });
+    const t = await call(nc, STACK, IommuTranslate, { bdf: BDF, iova: A, write: true });
+    assert.deepEqual(t.following, [
+      { machinePage: '0x12000', read: true, write: true },
+      { machinePage: '0x20000', read: true, write: false },
+    ]);
+    // A good range before a bad one: the whole list is refused and C stays unmapped.
+    for (const [ranges, code] of [
+      [
+        [
+          { iova: C, mfns: [0x30], read: true, write: true },
+          { iova: B, mfns: [0x31], read: true, write: true },
+        ],
+        'IOVA_IN_USE',
+      ],
+      [
+        [
+          { iova: C, mfns: [0x30, 0x31], read: true, write: true },
+          { iova: '0x300011000', mfns: [0x32], read: true, write: true },
+        ],
+        'IOVA_IN_USE',
+      ],
+      [
+        [
+          { iova: C, mfns: [0x30], read: true, write: true },
+          { iova: '0x300020800', mfns: [0x32], read: true, write: true },
+        ],
+        'BAD_IOVA',
+      ],
+    ] as const) {
+      const err = await callError(nc, STACK, IommuMap, {
+        bdf: BDF,
+        ranges: ranges.map((r) => ({ ...r, mfns: [...r.mfns] })),
+      });
+      assert.equal(err.code, code);
+      assert.equal(
+        (await call(nc, STACK, IommuLookup, { bdf: BDF, iova: C })).mapped,
+        false,
+        `nothing of a refused list is applied (${code})`,
+      );
+    }
+    const invalidations: unknown[] = [];
+    const sub = nc.subscribe(subjectOf(IotlbInvalidate, STACK), {
+      callback: (_e, m) => {
+        invalidations.push(decodeRequest(IotlbInvalidate, m.data).head);
+      },
+    });
+    await nc.flush();
+    const ranges = [
+      { iova: A, pages: 2 },
+      { iova: B, pages: 1 },
+    ];
+    assert.deepEqual(await call(nc, STACK, IommuUnmap, { bdf: BDF, ranges }), { unmapped: 3 });
+    await waitFor('the invalidation', () => (invalidations.length > 0 ? true : undefined));
+    sub.unsubscribe();
+    assert.deepEqual(invalidations, [{ bdf: BDF, ranges }]);
+    for (const iova of [A, '0x300001000', B])
+      assert.equal((await call(nc, STACK, IommuLookup, { bdf: BDF, iova })).mapped, false);
   });
 });

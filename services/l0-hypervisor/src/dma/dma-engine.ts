@@ -2,6 +2,7 @@
 // by the device's IOMMU attachment, then machine → host-phys by memslot, one
 // 4 KiB span at a time, each span logged as a DmaRecord.
 import {
+  PAGE_SHIFT,
   busAsMachineBypass,
   busAsMachineDirect,
   crossing,
@@ -10,7 +11,7 @@ import {
 } from '@nestlab/addr';
 import type { BusAddr, MachineAddr, Translation } from '@nestlab/addr';
 import type { DmaRecord, DmaVerdict, IommuAttachment } from '@nestlab/protocol';
-import { isCodedError } from '@nestlab/protocol';
+import { MAX_TRANSLATE_RUN, isCodedError } from '@nestlab/protocol';
 import type { MachineMemory } from '../memory/machine-memory.js';
 import type { L0Metrics } from '../metrics.js';
 import { formatDmaRecord, type DmaLog, type RawDmaRecord } from './dma-log.js';
@@ -35,6 +36,8 @@ export interface IommuAnswer {
   read: boolean;
   write: boolean;
   by: 'iommu' | 'identity';
+  /** The mapped pages right after this one (the IOMMU's prefetch), machine page bases. */
+  following?: readonly { machinePage: MachineAddr; read: boolean; write: boolean }[];
 }
 /** An IommuTranslate request; throws a coded error (IOMMU_FAULT_*, TIMEOUT, …) on a fault. */
 export type IommuTranslateFn = (bdf: string, iova: BusAddr, write: boolean) => Promise<IommuAnswer>;
@@ -97,6 +100,8 @@ export class DmaEngine {
   private readonly pending: number[] = new Array<number>(VERDICTS.length * WHATS.length).fill(0);
   private readonly faults = new Map<string, number>();
   private flushQueued = false;
+  /** Translations out, with the pages their answer may fill (never rejects). */
+  private readonly fills: { bdf: string; first: bigint; end: bigint; done: Promise<void> }[] = [];
 
   constructor(
     private readonly mem: MachineMemory,
@@ -208,7 +213,11 @@ export class DmaEngine {
       dev.iommu === 'physical' ||
       ((dev.iommu === 'virtio' || dev.iommu === 'virtio-exempt') && dev.accessPlatform());
     if (!translate) return { verdict: 'bypass', tr: busAsMachineBypass(bus) };
-    const cached = this.iotlb.lookup(dev.bdf, bus, write);
+    return this.cached(dev, bus, write, true);
+  }
+
+  private cached(dev: DmaDevice, bus: BusAddr, write: boolean, count: boolean): ToMachine | null {
+    const cached = this.iotlb.lookup(dev.bdf, bus, write, count);
     if (!cached) return null;
     const c = cached.by === 'iommu' ? viaIommu : viaPassthrough;
     return {
@@ -217,9 +226,38 @@ export class DmaEngine {
     };
   }
 
-  /** An IOTLB miss: the IOMMU translates (and the answer is cached), or the access faults. */
+  /**
+   * An IOTLB miss under a miss (a real IOTLB merges them): while a translation
+   * whose run may cover the page is out, wait for its fill instead of asking
+   * again. The chains of one batch then cost one request per run of pages.
+   */
   private async toMachineRemote(dev: DmaDevice, bus: BusAddr, write: boolean): Promise<ToMachine> {
+    const page = bus >> BigInt(PAGE_SHIFT);
+    const fill = this.fills.find((f) => f.bdf === dev.bdf && page >= f.first && page < f.end);
+    if (fill) {
+      await fill.done;
+      const filled = this.cached(dev, bus, write, false);
+      if (filled) return filled;
+    }
+    const asked = this.translate(dev, bus, write);
+    const mine = {
+      bdf: dev.bdf,
+      first: page,
+      end: page + 1n + BigInt(MAX_TRANSLATE_RUN),
+      done: asked.then(() => undefined),
+    };
+    this.fills.push(mine);
+    try {
+      return await asked;
+    } finally {
+      this.fills.splice(this.fills.indexOf(mine), 1);
+    }
+  }
+
+  /** An IOTLB miss: the IOMMU translates (and the answer is cached), or the access faults. */
+  private async translate(dev: DmaDevice, bus: BusAddr, write: boolean): Promise<ToMachine> {
     const offset = bus & 0xfffn;
+    const generation = this.iotlb.generation;
     try {
       const a = await this.translateFn(dev.bdf, bus, write);
       const c = a.by === 'iommu' ? viaIommu : viaPassthrough;
@@ -230,7 +268,12 @@ export class DmaEngine {
           fault: 'IOMMU_FAULT_PERMISSION',
         };
       }
-      this.iotlb.insert(dev.bdf, bus, { ...a, machinePage: a.machine - offset });
+      // An invalidation that came in while the request was out may be for these
+      // very pages (it left the IOMMU after the answer): those are not cached,
+      // and this access alone uses the answer.
+      const page = { machinePage: a.machine - offset, read: a.read, write: a.write, by: a.by };
+      const next = (a.following ?? []).map((f) => ({ ...f, by: a.by }));
+      this.iotlb.insertRun(dev.bdf, bus, [page, ...next], generation);
       return { verdict: 'translated', tr: c.ok(bus, a.machine) };
     } catch (err) {
       // A fault, or no IOMMU answering (NO_RESPONDERS / TIMEOUT): the access is not performed.

@@ -20,6 +20,7 @@ import { blkBuffers } from '../testing/blk-helpers.js';
 import type { RemoteMemory } from '../testing/driver.js';
 import { TestDriver } from '../testing/driver.js';
 import { metricValue, startL0, type L0Harness } from '../testing/harness.js';
+import { waitFor } from '@nestlab/testing';
 
 /** The fake IOMMU maps IOVA = machine + SHIFT; IOVAs below SHIFT are not present. */
 const SHIFT = 0x1_0000_0000n;
@@ -48,7 +49,8 @@ describe('DMA engine: IOMMU attachment, faults, IOTLB, rogue accesses', () => {
     return h.request(L0Configure, { ...cfg, devices: [{ ...dev, iommu, freshDisk: true }] });
   };
   /** Answers IommuTranslate on raw NATS, as the iommu service would. */
-  const serveIommu = (mode: 'fault' | 'shift') => {
+  /** 'run': also answers the 3 pages after the asked one (an IOMMU prefetch). */
+  const serveIommu = (mode: 'fault' | 'shift' | 'run') => {
     sub?.unsubscribe();
     sub = h.clientNc.subscribe(subjectOf(IommuTranslate, h.stack), {
       callback: (_e, msg) => {
@@ -65,12 +67,19 @@ describe('DMA engine: IOMMU attachment, faults, IOTLB, rogue accesses', () => {
           );
           return;
         }
+        const page = (iova - SHIFT) & ~0xfffn;
+        const following = [1n, 2n, 3n].map((i) => ({
+          machinePage: hex(page + i * 0x1000n),
+          read: true,
+          write: true,
+        }));
         msg.respond(
           encodeReply(IommuTranslate, {
             machine: hex(iova - SHIFT),
             read: true,
             write: true,
             by: 'iommu',
+            ...(mode === 'run' ? { following } : {}),
           }),
         );
       },
@@ -130,10 +139,80 @@ describe('DMA engine: IOMMU attachment, faults, IOTLB, rogue accesses', () => {
     await rogue(SHIFT + 0x7ff0n, 1);
     assert.equal(translations, 1, 'second access to the page is an IOTLB hit');
     assert.equal(metricValue(h.metrics, 'nestlab_iotlb_hits_total'), hits + 1);
-    h.client.publish(IotlbInvalidate, { bdf: DEFAULT_BDF, iova: hex(SHIFT + 0x7000n), pages: 1 });
+    h.client.publish(IotlbInvalidate, {
+      bdf: DEFAULT_BDF,
+      ranges: [{ iova: hex(SHIFT + 0x7000n), pages: 1 }],
+    });
     await h.clientNc.flush();
     await rogue(SHIFT + 0x7010n, 1);
     assert.equal(translations, 2, 'invalidated: asked again');
+  });
+
+  it('fills the IOTLB with the run a translation carries; a multi-range invalidation drops all of it', async () => {
+    await configure('physical');
+    await serveIommu('run');
+    const d = new TestDriver(h);
+    await d.access([{ op: 'write', addr: 0x32008n, bytes: Uint8Array.of(7) }]);
+    translations = 0;
+    const base = SHIFT + 0x30000n;
+    const at = (page: bigint) => base + page * 0x1000n;
+    assert.equal((await rogue(at(0n), 1)).head.record.verdict, 'translated');
+    const r = await rogue(at(2n) + 8n, 1);
+    assert.equal(r.head.record.machine, '0x32008', 'the prefetched page translates right');
+    assert.deepEqual(Uint8Array.from(r.data), Uint8Array.of(7));
+    for (const p of [1n, 3n]) await rogue(at(p), 1);
+    assert.equal(translations, 1, 'one miss filled four pages');
+    h.client.publish(IotlbInvalidate, {
+      bdf: DEFAULT_BDF,
+      ranges: [
+        { iova: hex(at(0n)), pages: 1 },
+        { iova: hex(at(2n)), pages: 2 },
+      ],
+    });
+    await h.clientNc.flush();
+    await serveIommu('shift');
+    for (const p of [0n, 2n, 3n]) await rogue(at(p), 1);
+    assert.equal(translations, 4, 'every invalidated page is asked again');
+    await rogue(at(1n), 1);
+    assert.equal(translations, 4, 'the page between the ranges is still cached');
+  });
+
+  it('a miss under a miss waits for the fill out instead of asking the IOMMU again', async () => {
+    await configure('physical');
+    sub?.unsubscribe();
+    const held: { iova: bigint; respond: () => void }[] = [];
+    sub = h.clientNc.subscribe(subjectOf(IommuTranslate, h.stack), {
+      callback: (_e, msg) => {
+        const iova = BigInt(decodeRequest(IommuTranslate, msg.data).head.iova);
+        const page = (iova - SHIFT) & ~0xfffn;
+        const reply = encodeReply(IommuTranslate, {
+          machine: hex(iova - SHIFT),
+          read: true,
+          write: true,
+          by: 'iommu',
+          following: [1n, 2n, 3n].map((i) => ({
+            machinePage: hex(page + i * 0x1000n),
+            read: true,
+            write: true,
+          })),
+        });
+        held.push({ iova, respond: () => msg.respond(reply) });
+      },
+    });
+    await h.clientNc.flush();
+    const base = SHIFT + 0x50000n;
+    const misses = metricValue(h.metrics, 'nestlab_iotlb_misses_total');
+    const first = rogue(base, 1);
+    await waitFor('the first translation asked', () => (held.length === 1 ? true : undefined));
+    const second = rogue(base + 0x2000n, 1);
+    await waitFor('the second access missed too', () =>
+      metricValue(h.metrics, 'nestlab_iotlb_misses_total') === misses + 2 ? true : undefined,
+    );
+    held[0]!.respond();
+    const [a, b] = await Promise.all([first, second]);
+    assert.deepEqual([a.head.record.verdict, b.head.record.verdict], ['translated', 'translated']);
+    assert.equal(b.head.record.machine, '0x52000');
+    assert.equal(held.length, 1, 'the second access was served by the first one’s fill');
   });
 
   it('virtio device without ACCESS_PLATFORM bypasses the IOMMU (the isolation hole)', async () => {

@@ -137,11 +137,9 @@ describe('a malicious driver: descriptors aimed outside its own memory', () => {
       await h.request(IommuMapHypercall, {
         domain: 0,
         bdf: DEFAULT_BDF,
-        iova: toHex(IOVA),
-        pfns,
-        write: true,
+        ranges: [{ iova: toHex(IOVA), pfns, write: true }],
       })
-    ).head.mfns;
+    ).head.ranges[0]!.mfns;
     const low = Array.from({ length: 0x8000 }, (_, i) => 0x100 + i);
     const lowOwners = await owners(low);
     xenFrame = low[lowOwners.indexOf('xen')] ?? -1;

@@ -74,6 +74,6 @@ export function registerDeviceHandlers(ctx: ServiceContext, m: Machine, metrics:
   });
 
   ctx.bus.handle(IotlbInvalidate, ({ head }) => {
-    m.iotlb.invalidate(head.bdf, parseHex('bus', head.iova), head.pages);
+    for (const r of head.ranges) m.iotlb.invalidate(head.bdf, parseHex('bus', r.iova), r.pages);
   });
 }

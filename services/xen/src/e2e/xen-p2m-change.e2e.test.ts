@@ -62,7 +62,11 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
       data ? Uint8Array.from(data) : undefined,
     );
   const mapPfn = (iova: string, pfn: number) =>
-    call(nc, STACK, IommuMapHypercall, { domain: 0, bdf: BDF, iova, pfns: [pfn], write: true });
+    call(nc, STACK, IommuMapHypercall, {
+      domain: 0,
+      bdf: BDF,
+      ranges: [{ iova, pfns: [pfn], write: true }],
+    });
   const events = async () =>
     (await call(nc, STACK, FaultControl.xen.list, {})).domain.filter(
       (e) => e.kind === 'p2m-change',
@@ -118,7 +122,7 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
     const pfn = ranges[ranges.length - 1]!.pfn;
     const from = (await p2mOf(pfn))!;
     await cpu('write', from, [7, 7, 7, 7]);
-    assert.deepEqual(await mapPfn('0x100000000', pfn), { mfns: [from] });
+    assert.deepEqual(await mapPfn('0x100000000', pfn), { ranges: [{ mfns: [from] }] });
 
     assert.deepEqual(await call(nc, STACK, FaultControl.xen.inject, { kind: 'p2m-change' }), {
       armed: 0,
@@ -164,8 +168,7 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
     await call(nc, STACK, IommuUnmapHypercall, {
       domain: 0,
       bdf: BDF,
-      iova: '0x100000000',
-      pages: 1,
+      ranges: [{ iova: '0x100000000', pages: 1 }],
     });
     assert.deepEqual(await call(nc, STACK, FaultControl.xen.inject, { kind: 'p2m-change' }), {
       armed: 1,
@@ -173,7 +176,11 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
     const { ranges } = await call(nc, STACK, P2mGet, { domain: 0 });
     const pfn = ranges[0]!.pfn;
     const from = (await p2mOf(pfn))!;
-    assert.deepEqual(await mapPfn('0x100001000', pfn), { mfns: [from] }, 'mapped as it was');
+    assert.deepEqual(
+      await mapPfn('0x100001000', pfn),
+      { ranges: [{ mfns: [from] }] },
+      'mapped as it was',
+    );
     const to = await waitFor('the move', async () => {
       const now = await p2mOf(pfn);
       return now !== from ? now : undefined;

@@ -89,19 +89,16 @@ describe('xen: domains, exchanges, bindings and IOMMU mappings survive a SIGKILL
       call(nc, STACK, IommuMapHypercall, {
         domain: 0,
         bdf: BDF,
-        iova,
-        pfns: [first, first + 1],
-        write: true,
+        ranges: [{ iova, pfns: [first, first + 1], write: true }],
       });
     const kept = await map('0x100000000', 0x3a600);
     await map('0x100002000', 0x20000);
     await call(nc, STACK, IommuUnmapHypercall, {
       domain: 0,
       bdf: BDF,
-      iova: '0x100002000',
-      pages: 2,
+      ranges: [{ iova: '0x100002000', pages: 2 }],
     });
-    const probe = [ex.mfnFirst, ex.mfnFirst + 15, ...kept.mfns, 0x70000, 0];
+    const probe = [ex.mfnFirst, ex.mfnFirst + 15, ...kept.ranges[0]!.mfns, 0x70000, 0];
     const before = await view(probe);
     assert.deepEqual(before.owners.owners.slice(0, 2), ['dom0', 'dom0']);
     assert.equal((before.state as { dmaMaps?: number }).dmaMaps, 1);
@@ -120,7 +117,7 @@ describe('xen: domains, exchanges, bindings and IOMMU mappings survive a SIGKILL
     assert.ok(p3 !== p1 && p3 !== p2, `new port ${p3} is not a used one`);
     // The IOMMU (its own process) still has the mapping Xen made.
     const t = await call(nc, STACK, IommuLookup, { bdf: BDF, iova: '0x100001000' });
-    assert.equal(t.machine, `0x${(kept.mfns[1]! * 4096).toString(16)}`);
+    assert.equal(t.machine, `0x${(kept.ranges[0]!.mfns[1]! * 4096).toString(16)}`);
   });
 
   it('replays what came after the last compaction, and a new configure starts over', async () => {

@@ -8,6 +8,7 @@ import {
   EventChannel,
   FrameOwners,
   IommuConfigure,
+  IommuLookup,
   IommuMapHypercall,
   IommuTranslate,
   IommuUnmapHypercall,
@@ -172,39 +173,32 @@ describe('xen service over real NATS', () => {
     const mapped = await call(nc, STACK, IommuMapHypercall, {
       domain: 0,
       bdf: BDF,
-      iova: '0x100000000',
-      pfns,
-      write: true,
+      ranges: [{ iova: '0x100000000', pfns, write: true }],
     });
     const p2m = await call(nc, STACK, P2mGet, { domain: 0 });
     assert.deepEqual(
-      mapped.mfns,
+      mapped.ranges[0]!.mfns,
       pfns.map((p) => lookup(p2m.ranges, p)),
     );
     const t = await call(nc, STACK, IommuTranslate, { bdf: BDF, iova: '0x100001008', write: true });
-    assert.equal(t.machine, `0x${(mapped.mfns[1]! * 4096 + 8).toString(16)}`);
+    assert.equal(t.machine, `0x${(mapped.ranges[0]!.mfns[1]! * 4096 + 8).toString(16)}`);
     assert.equal(t.by, 'iommu');
     const hole = await callError(nc, STACK, IommuMapHypercall, {
       domain: 0,
       bdf: BDF,
-      iova: '0x100010000',
-      pfns: [0x8000],
-      write: false,
+      ranges: [{ iova: '0x100010000', pfns: [0x8000], write: false }],
     });
     assert.equal(hole.code, 'PFN_UNMAPPED');
     const again = await callError(nc, STACK, IommuMapHypercall, {
       domain: 0,
       bdf: BDF,
-      iova: '0x100000000',
-      pfns: [0x2000],
-      write: false,
+      ranges: [{ iova: '0x100000000', pfns: [0x2000], write: false }],
     });
     assert.equal(again.code, 'IOVA_IN_USE', "the IOMMU's verdict is passed on");
     const un = await call(nc, STACK, IommuUnmapHypercall, {
       domain: 0,
       bdf: BDF,
-      iova: '0x100000000',
-      pages: 2,
+      ranges: [{ iova: '0x100000000', pages: 2 }],
     });
     assert.deepEqual(un, { unmapped: 2 });
     const gone = await callError(nc, STACK, IommuTranslate, {
@@ -213,6 +207,46 @@ describe('xen service over real NATS', () => {
       write: true,
     });
     assert.equal(gone.code, 'IOMMU_FAULT_NOT_PRESENT');
+  });
+
+  it('maps a list of ranges in one hypercall, all or nothing, and unmaps them in one', async () => {
+    const p2m = await call(nc, STACK, P2mGet, { domain: 0 });
+    const A = '0x200000000';
+    const B = '0x200004000';
+    const isMapped = async (iova: string) =>
+      (await call(nc, STACK, IommuLookup, { bdf: BDF, iova })).mapped;
+    // The second range names a pfn dom0 does not have: the first is not mapped either.
+    const bad = await callError(nc, STACK, IommuMapHypercall, {
+      domain: 0,
+      bdf: BDF,
+      ranges: [
+        { iova: A, pfns: [0x1100, 0x1101], write: true },
+        { iova: B, pfns: [0x8000], write: false },
+      ],
+    });
+    assert.equal(bad.code, 'PFN_UNMAPPED');
+    assert.equal(await isMapped(A), false, 'nothing of a refused list reaches the IOMMU');
+    const ranges = [
+      { iova: A, pfns: [0x1100, 0x1101], write: true },
+      { iova: B, pfns: [0x1200], write: false },
+    ];
+    const mapped = await call(nc, STACK, IommuMapHypercall, { domain: 0, bdf: BDF, ranges });
+    assert.deepEqual(
+      mapped.ranges.map((r) => r.mfns),
+      ranges.map((r) => r.pfns.map((p) => lookup(p2m.ranges, p))),
+    );
+    const t = await call(nc, STACK, IommuTranslate, { bdf: BDF, iova: B, write: false });
+    assert.equal(t.machine, `0x${(mapped.ranges[1]!.mfns[0]! * 4096).toString(16)}`);
+    const un = await call(nc, STACK, IommuUnmapHypercall, {
+      domain: 0,
+      bdf: BDF,
+      ranges: [
+        { iova: A, pages: 2 },
+        { iova: B, pages: 1 },
+      ],
+    });
+    assert.deepEqual(un, { unmapped: 3 });
+    for (const iova of [A, '0x200001000', B]) assert.equal(await isMapped(iova), false);
   });
 
   it('answers malformed requests with typed errors and keeps serving', async () => {
@@ -231,9 +265,7 @@ describe('xen service over real NATS', () => {
     const unaligned = await callError(nc, STACK, IommuMapHypercall, {
       domain: 0,
       bdf: BDF,
-      iova: '0x100000800',
-      pfns: [0x1000],
-      write: false,
+      ranges: [{ iova: '0x100000800', pfns: [0x1000], write: false }],
     });
     assert.equal(unaligned.code, 'BAD_ADDRESS');
     const dup = await callError(nc, STACK, MemoryExchange, { domain: 0, pfns: [0x1000, 0x1000] });
@@ -276,9 +308,7 @@ describe('xen service over real NATS', () => {
     const err = await callError(nc, STACK, IommuMapHypercall, {
       domain: 0,
       bdf: BDF,
-      iova: '0x100000000',
-      pfns: [0x1000],
-      write: false,
+      ranges: [{ iova: '0x100000000', pfns: [0x1000], write: false }],
     });
     assert.equal(err.code, 'IOMMU_UNAVAILABLE');
     assert.equal(err.kind, 'transient');

@@ -35,37 +35,42 @@ export function registerIommuHypercalls(xen: XenService): void {
     }
   };
 
+  // A scatter list, all or nothing: every range is checked (alignment, every
+  // pfn owned) and translated before the IOMMU is asked, and the IOMMU refuses
+  // the whole list if any page is in use. Nothing is recorded unless all mapped.
   bus.handle(IommuMapHypercall, ({ head }) =>
     counted('iommu_map', async () => {
       const state = xen.require();
       const { p2m } = state.domain(head.domain);
-      const iova = checkIova(head.iova, head.pfns.length);
       const owner = domOwner(head.domain);
-      const mfns = mfnsOwnedBy(state, head.domain, head.pfns);
-      recordStep(p2m.translate(pseudoPhysOfFrame(pfn(head.pfns[0]!))).step, {
-        [ATTR.addrBus]: toHex(iova),
+      const ranges = head.ranges.map((r) => {
+        const iova = checkIova(r.iova, r.pfns.length);
+        return { ...r, iova: toHex(iova), mfns: mfnsOwnedBy(state, head.domain, r.pfns) };
+      });
+      const first = ranges[0]!;
+      recordStep(p2m.translate(pseudoPhysOfFrame(pfn(first.pfns[0]!))).step, {
+        [ATTR.addrBus]: first.iova,
         [ATTR.frameOwner]: owner,
+        'nestlab.dma.ranges': ranges.length,
       });
       try {
         await bus.request(IommuMap, {
           bdf: head.bdf,
-          iova: head.iova,
-          mfns,
-          read: true,
-          write: head.write,
+          ranges: ranges.map((r) => ({ iova: r.iova, mfns: r.mfns, read: true, write: r.write })),
         });
       } catch (err) {
         throw remoteFailure('IOMMU_UNAVAILABLE', 'IommuMap failed', err, true);
       }
-      xen.mapped(state, {
-        domain: head.domain,
-        bdf: head.bdf,
-        iova: toHex(iova),
-        pfns: head.pfns,
-        mfns,
-        write: head.write,
-      });
-      return { body: { mfns } };
+      for (const r of ranges)
+        xen.mapped(state, {
+          domain: head.domain,
+          bdf: head.bdf,
+          iova: r.iova,
+          pfns: r.pfns,
+          mfns: r.mfns,
+          write: r.write,
+        });
+      return { body: { ranges: ranges.map((r) => ({ mfns: r.mfns })) } };
     }),
   );
 
@@ -73,15 +78,16 @@ export function registerIommuHypercalls(xen: XenService): void {
     counted('iommu_unmap', async () => {
       const state = xen.require();
       state.domain(head.domain);
-      const iova = toHex(checkIova(head.iova, head.pages));
+      const ranges = head.ranges.map((r) => ({
+        iova: toHex(checkIova(r.iova, r.pages)),
+        pages: r.pages,
+      }));
       try {
-        const reply = await bus.request(IommuUnmap, {
-          bdf: head.bdf,
-          iova: head.iova,
-          pages: head.pages,
-        });
-        state.dmaMaps.remove(head.bdf, iova, head.pages);
-        xen.persist({ t: 'unmap', bdf: head.bdf, iova, pages: head.pages });
+        const reply = await bus.request(IommuUnmap, { bdf: head.bdf, ranges });
+        for (const r of ranges) {
+          state.dmaMaps.remove(head.bdf, r.iova, r.pages);
+          xen.persist({ t: 'unmap', bdf: head.bdf, iova: r.iova, pages: r.pages });
+        }
         return { body: { unmapped: reply.head.unmapped } };
       } catch (err) {
         throw remoteFailure('IOMMU_UNAVAILABLE', 'IommuUnmap failed', err, true);

@@ -19,7 +19,24 @@ export const IommuConfigure = requestMessage({
   reply: Obj({ mode: IommuMode }),
 });
 
-/** Map `pages` 4 KiB pages from IOVA to machine frames (consecutive frames unless `mfns` is given). */
+/** Bounds of a multi-range (map_sg-like) map or unmap, here and in the Xen hypercalls. */
+export const MAX_DMA_RANGES = 256;
+export const MAX_RANGE_PAGES = 1024;
+/** Pages after the asked one a translate reply may carry (an ATS-like prefetch). */
+export const MAX_TRANSLATE_RUN = 64;
+
+/** One IOVA range to unmap or invalidate. */
+export const IovaRange = Obj({
+  iova: HexAddr,
+  pages: Type.Integer({ minimum: 1, maximum: MAX_RANGE_PAGES }),
+});
+export type IovaRange = Static<typeof IovaRange>;
+
+/**
+ * Map IOVA ranges to machine frames, one range per buffer (`mfns[i]` backs
+ * page i of the range). All or nothing: every range is checked (alignment,
+ * no page already present, no overlap between ranges) before any is applied.
+ */
 export const IommuMap = requestMessage({
   name: 'iommu.map',
   service: 'iommu',
@@ -27,22 +44,42 @@ export const IommuMap = requestMessage({
   verb: 'map',
   request: Obj({
     bdf: Bdf,
-    iova: HexAddr,
-    mfns: Type.Array(Count, { minItems: 1, maxItems: 1024 }),
-    read: Type.Boolean(),
-    write: Type.Boolean(),
+    ranges: Type.Array(
+      Obj({
+        iova: HexAddr,
+        mfns: Type.Array(Count, { minItems: 1, maxItems: MAX_RANGE_PAGES }),
+        read: Type.Boolean(),
+        write: Type.Boolean(),
+      }),
+      { minItems: 1, maxItems: MAX_DMA_RANGES },
+    ),
   }),
   reply: Obj({ mapped: Count }),
 });
 
-/** Unmap, then invalidate: the IOTLB event goes out before the reply. */
+/**
+ * Unmap ranges, then invalidate them: one IOTLB event for the whole list goes
+ * out before the reply. Every range is checked before any is cleared; pages
+ * that were not mapped are counted, not an error.
+ */
 export const IommuUnmap = requestMessage({
   name: 'iommu.unmap',
   service: 'iommu',
   object: 'pt',
   verb: 'unmap',
-  request: Obj({ bdf: Bdf, iova: HexAddr, pages: Type.Integer({ minimum: 1, maximum: 1024 }) }),
+  request: Obj({
+    bdf: Bdf,
+    ranges: Type.Array(IovaRange, { minItems: 1, maxItems: MAX_DMA_RANGES }),
+  }),
   reply: Obj({ unmapped: Count }),
+});
+
+/** A page's translation as the IOTLB caches it. */
+export const IotlbPage = Obj({
+  /** Machine address of the page's first byte. */
+  machinePage: HexAddr,
+  read: Type.Boolean(),
+  write: Type.Boolean(),
 });
 
 /**
@@ -63,16 +100,25 @@ export const IommuTranslate = requestMessage({
     write: Type.Boolean(),
     /** 'passthrough' mode translates by identity. */
     by: Type.Union([Type.Literal('iommu'), Type.Literal('identity')]),
+    /**
+     * The mapped pages right after the asked one, in order, up to the first
+     * hole (a prefetch, as ATS range responses or VT-d's page-walk caching
+     * allow): the engine may cache them all.
+     */
+    following: Type.Optional(Type.Array(IotlbPage, { maxItems: MAX_TRANSLATE_RUN })),
   }),
 });
 
-/** IOTLB invalidation for a range; DMA engines drop cached entries on it. */
+/** IOTLB invalidation for a list of ranges; DMA engines drop cached entries on it. */
 export const IotlbInvalidate = eventMessage({
   name: 'iommu.iotlb.invalidate',
   service: 'iommu',
   object: 'iotlb',
   verb: 'invalidate',
-  request: Obj({ bdf: Bdf, iova: HexAddr, pages: Count }),
+  request: Obj({
+    bdf: Bdf,
+    ranges: Type.Array(IovaRange, { minItems: 1, maxItems: MAX_DMA_RANGES }),
+  }),
 });
 
 export const IommuFault = Obj({

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { Count, HexAddr, Obj, U16 } from '../schema-kit.js';
 import { eventMessage, requestMessage } from '../message.js';
 import { Bdf, DomId, FrameOwner } from './common.js';
+import { IovaRange, MAX_DMA_RANGES, MAX_RANGE_PAGES } from './iommu.js';
 
 export const FrameRange = Obj({ pfn: Count, mfn: Count, count: Count });
 
@@ -53,7 +54,13 @@ export const MemoryExchange = requestMessage({
   reply: Obj({ mfnFirst: Count, updates: Type.Array(Obj({ pfn: Count, mfn: Count })) }),
 });
 
-/** Map a domain's frames into a passed-through device's IOMMU domain at a chosen IOVA. */
+/**
+ * Map a domain's frames into a passed-through device's IOMMU domain, one IOVA
+ * range per buffer (a scatter list, as Linux's iommu_map_sg). All or nothing:
+ * Xen checks every range (alignment, ownership of every pfn) before it asks
+ * the IOMMU, and the IOMMU refuses the whole list if any page is in use.
+ * `ranges[i].mfns` of the reply answers `ranges[i]` of the request.
+ */
 export const IommuMapHypercall = requestMessage({
   name: 'xen.hypercall.iommu_map',
   service: 'xen',
@@ -62,13 +69,19 @@ export const IommuMapHypercall = requestMessage({
   request: Obj({
     domain: DomId,
     bdf: Bdf,
-    iova: HexAddr,
-    pfns: Type.Array(Count, { minItems: 1, maxItems: 1024 }),
-    write: Type.Boolean(),
+    ranges: Type.Array(
+      Obj({
+        iova: HexAddr,
+        pfns: Type.Array(Count, { minItems: 1, maxItems: MAX_RANGE_PAGES }),
+        write: Type.Boolean(),
+      }),
+      { minItems: 1, maxItems: MAX_DMA_RANGES },
+    ),
   }),
-  reply: Obj({ mfns: Type.Array(Count) }),
+  reply: Obj({ ranges: Type.Array(Obj({ mfns: Type.Array(Count) })) }),
 });
 
+/** Unmap several IOVA ranges at once (one IOTLB invalidation for all of them). */
 export const IommuUnmapHypercall = requestMessage({
   name: 'xen.hypercall.iommu_unmap',
   service: 'xen',
@@ -77,8 +90,7 @@ export const IommuUnmapHypercall = requestMessage({
   request: Obj({
     domain: DomId,
     bdf: Bdf,
-    iova: HexAddr,
-    pages: Type.Integer({ minimum: 1, maximum: 1024 }),
+    ranges: Type.Array(IovaRange, { minItems: 1, maxItems: MAX_DMA_RANGES }),
   }),
   reply: Obj({ unmapped: Count }),
 });
