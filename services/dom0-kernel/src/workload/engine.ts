@@ -26,6 +26,7 @@ import type { IoResult } from '../block/block-device.js';
 import { below, mulberry32, unit } from './prng.js';
 import { Dom0Error } from '../errors.js';
 import { BlockLocks } from './block-locks.js';
+import { UnflushedWrites } from './unflushed.js';
 import { blockContent, describeBlock, type BlockModel, type BlockStamp } from './verify.js';
 
 export interface PlannedIo {
@@ -177,7 +178,7 @@ export async function runJob(
   const fsyncEvery = w.fsyncEvery ?? 0;
   const canFlush = target.canFlush === true;
   const epochNow = () => target.epoch?.() ?? 0;
-  let notDurable: Unflushed[] = [];
+  const notDurable = new UnflushedWrites<Unflushed>();
   let writesSinceFlush = 0;
   let flushes = 0;
   let rewrites = 0;
@@ -188,8 +189,7 @@ export async function runJob(
   /** Per block, the last planned write queued or running, until it ends. */
   const writing = new Map<number, Promise<void>>();
   const issueFlush = () => {
-    const covered = notDurable;
-    notDurable = [];
+    const covered = notDurable.takeAll();
     const r = record('flush', 0);
     const submittedIn = epochNow();
     const io: BlkIo = { id: `${idPrefix}-f${flushes++}`, op: 'flush', sector: 0n, len: 0 };
@@ -200,7 +200,7 @@ export async function runJob(
           end(r, res.ok, res.ok ? undefined : (res.code ?? 'INTERNAL'));
           if (!res.ok) {
             // Not covered after all: a later FLUSH covers them (it covers all completed before it).
-            notDurable = covered.concat(notDurable);
+            notDurable.restore(covered);
             return;
           }
           // Only what this device instance completed before the FLUSH; a reset in
@@ -213,11 +213,11 @@ export async function runJob(
               c.original.durable = true;
             } else missed.push(c);
           }
-          notDurable = missed.concat(notDurable);
+          notDurable.restore(missed);
         },
         () => {
           end(r, false, 'INTERNAL');
-          notDurable = covered.concat(notDurable);
+          notDurable.restore(covered);
         },
       )
       .then(rescue)
@@ -228,9 +228,8 @@ export async function runJob(
   /** Completed writes of an older device epoch, not durable: written again, then a FLUSH. */
   function rescue(): void {
     const epoch = epochNow();
-    const stale = notDurable.filter((c) => c.epoch < epoch);
+    const stale = notDurable.takeOlderThan(epoch);
     if (stale.length === 0) return;
-    notDurable = notDurable.filter((c) => c.epoch >= epoch);
     const batch = Promise.all(stale.map(rewrite))
       .then((done) => {
         if (fsyncEvery > 0 && done.some((d) => d)) issueFlush();
