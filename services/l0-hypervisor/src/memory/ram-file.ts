@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync, readSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, writevSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { L0Error } from '../errors.js';
@@ -35,19 +35,17 @@ export class RamFile {
     }
   }
 
-  write(at: number, bytes: Uint8Array): void {
-    let done = 0;
-    while (done < bytes.byteLength) {
-      done += writeSync(this.fd, bytes, done, bytes.byteLength - done, at + done);
-    }
-  }
-
-  /** Whole pages, adjacent from `at` on, in one positioned gather write. */
+  /** Adjacent pieces from `at` on, in positioned gather writes (one, unless the kernel writes short). */
   writePages(at: number, pages: readonly Uint8Array[]): void {
-    const total = pages.reduce((n, p) => n + p.byteLength, 0);
-    const done = writevSync(this.fd, pages as Uint8Array[], at);
-    // A short write (rare: a full disk) finishes piece by piece.
-    if (done < total) this.write(at + done, concatFrom(pages, done));
+    const rest = [...pages];
+    let pos = at;
+    while (rest.length > 0) {
+      let done = writevSync(this.fd, rest, pos);
+      pos += done;
+      // Drop what was written whole; a piece written in part goes on from where it stopped.
+      while (rest.length > 0 && done >= rest[0]!.byteLength) done -= rest.shift()!.byteLength;
+      if (done > 0) rest[0] = rest[0]!.subarray(done);
+    }
   }
 
   /** Reads one page into `out` (zero-filled); false when it holds nothing but zeros. */
@@ -70,15 +68,4 @@ export class RamFile {
     }
     this.fd = -1;
   }
-}
-
-function concatFrom(parts: readonly Uint8Array[], skip: number): Uint8Array {
-  const total = parts.reduce((n, p) => n + p.byteLength, 0);
-  const out = new Uint8Array(total - skip);
-  let at = -skip;
-  for (const p of parts) {
-    if (at + p.byteLength > 0) out.set(p.subarray(Math.max(0, -at)), Math.max(0, at));
-    at += p.byteLength;
-  }
-  return out;
 }

@@ -23,7 +23,8 @@ import {
   type BenchReport,
   type BenchRun,
 } from './report.js';
-import { measure, prepare, type CpuSeat, type ServiceSeat } from './stack-runs.js';
+import type { CpuSeat } from './cpu.js';
+import { measure, prepare, type ServiceSeat } from './stack-runs.js';
 
 export interface BenchPlan {
   scenarios: string[];

@@ -17,9 +17,6 @@ export interface ServiceSeat {
   readonly adminUrl: string;
 }
 
-/** The processes whose CPU time a measurement charges to its I/Os (the services and nats-server). */
-export type { CpuSeat };
-
 export interface JobPlan {
   iodepth: number;
   verify: boolean;

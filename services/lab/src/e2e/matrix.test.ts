@@ -10,7 +10,8 @@ import { VIRTIO_F, VIRTIO_STATUS } from '@nestlab/virtio';
 import { startNatsServer, type NatsServerHandle } from '@nestlab/testing';
 import { labBus } from '../cli/lab-bus.js';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
-import { DEVICE_BDF, runScenario } from '../run/orchestrator.js';
+import { DEVICE_BDF } from '../run/configure.js';
+import { runScenario } from '../run/orchestrator.js';
 import { findScenario } from '../scenarios/builtin.js';
 import type { Scenario } from '../scenarios/scenario.js';
 

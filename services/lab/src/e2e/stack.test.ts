@@ -7,7 +7,8 @@ import { DeviceDma, FrameOwners, MemAccess, P2mGet } from '@nestlab/protocol';
 import { startNatsServer, type NatsServerHandle } from '@nestlab/testing';
 import { labBus } from '../cli/lab-bus.js';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
-import { DEVICE_BDF, runScenario } from '../run/orchestrator.js';
+import { DEVICE_BDF } from '../run/configure.js';
+import { runScenario } from '../run/orchestrator.js';
 import { findScenario } from '../scenarios/builtin.js';
 import type { Bus } from '@nestlab/service-kit';
 

@@ -9,7 +9,7 @@ import { FaultControl, JobRun, type IoReport, type Workload } from '@nestlab/pro
 import { diskImagePath } from '@nestlab/l0-hypervisor';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
 import { labSeat } from '../fleet/lab-seat.js';
-import { DEVICE_BDF } from '../run/orchestrator.js';
+import { DEVICE_BDF } from '../run/configure.js';
 import { catalogue } from '../scenarios/builtin.js';
 import { describeFound, runCheckers, type Evidence, type Verdicts } from './checkers.js';
 import { mismatches, type Mismatch } from './expect.js';

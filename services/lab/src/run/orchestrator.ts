@@ -3,26 +3,20 @@ import {
   DeviceDma,
   DmaLedger,
   DmaLog,
-  Dom0Configure,
-  DriverProbe,
   FrameOwners,
-  IommuConfigure,
   JobRun,
-  L0Configure,
-  XenConfigure,
   type DmaRecord,
   type IoReport,
   type LedgerEntry,
 } from '@nestlab/protocol';
 import type { Bus } from '@nestlab/service-kit';
-import { FeatureSet } from '@nestlab/virtio';
 import { trace } from '@opentelemetry/api';
 import { judge, type OracleVerdict } from '../oracle/oracle.js';
 import { emitOracleSpans } from '../oracle/oracle-spans.js';
 import type { Outcome, Scenario } from '../scenarios/scenario.js';
+import { configureLayers, DEVICE_BDF } from './configure.js';
 import { explainOutcome, type RunReport } from './report.js';
 
-export const DEVICE_BDF = '0000:00:04.0';
 const DISK_BYTES = 64 * 2 ** 20;
 /** Records per page of the DMA log and the ledger: keeps each reply well under NATS's 1 MiB payload. */
 const PAGE_LIMIT = 2000;
@@ -36,8 +30,6 @@ export interface RunOptions {
   seed: number;
   progress?: (line: string) => void;
 }
-
-const features = (bits: readonly number[]) => FeatureSet.of(...bits).toHex();
 
 async function pageAll<T>(
   fetch: (since: number) => Promise<{ items: T[]; next: number }>,
@@ -61,51 +53,7 @@ export async function runScenario(
   const started = Date.now();
   const slow = { timeoutMs: 30_000 };
 
-  progress(`configuring the stack for ${scenario.id} (seed ${opts.seed})`);
-  await bus.request(IommuConfigure, { mode: scenario.iommu.mode }, slow);
-  await bus.request(
-    L0Configure,
-    {
-      ramBytes: scenario.stack.machineBytes,
-      devices: [
-        {
-          bdf: DEVICE_BDF,
-          transport: 'pci',
-          offer: features(scenario.device.offer),
-          requireAccessPlatform: scenario.device.requireAccessPlatform,
-          iommu: scenario.device.iommu,
-          queueSizeMax: scenario.device.queueSize,
-          diskBytes: DISK_BYTES,
-          freshDisk: true,
-        },
-      ],
-    },
-    slow,
-  );
-  await bus.request(
-    XenConfigure,
-    {
-      present: scenario.stack.xen,
-      machineBytes: scenario.stack.machineBytes,
-      dom0Bytes: scenario.stack.dom0Bytes,
-      seed: opts.seed,
-      passthrough: [DEVICE_BDF],
-    },
-    slow,
-  );
-  await bus.request(
-    Dom0Configure,
-    {
-      generation: scenario.driver.generation,
-      policy: scenario.driver.policy,
-      wanted: features(scenario.driver.wanted),
-      queueSize: scenario.device.queueSize,
-    },
-    slow,
-  );
-
-  progress('dom0: probing the virtio-blk device');
-  const probe = (await bus.request(DriverProbe, {}, slow)).head;
+  const probe = await configureLayers(bus, scenario, opts.seed, DISK_BYTES, progress);
 
   const w = scenario.workload;
   const ios = opts.ios ?? w.ios;

@@ -1,0 +1,73 @@
+// Configures the four layers as a scenario says, on a fresh disk, and probes
+// the driver. Runs and experiments both start here; the services persist the
+// configuration themselves, so after a crash they come back with it.
+import {
+  Dom0Configure,
+  DriverProbe,
+  IommuConfigure,
+  L0Configure,
+  XenConfigure,
+  type ReplyOf,
+} from '@nestlab/protocol';
+import type { Bus } from '@nestlab/service-kit';
+import { FeatureSet } from '@nestlab/virtio';
+import type { Scenario } from '../scenarios/scenario.js';
+
+export const DEVICE_BDF = '0000:00:04.0';
+
+export const features = (bits: readonly number[]) => FeatureSet.of(...bits).toHex();
+
+/** The probe's answer: whether the driver came up (a scenario may expect it not to). */
+export async function configureLayers(
+  bus: Bus,
+  s: Scenario,
+  seed: number,
+  diskBytes: number,
+  progress: (line: string) => void = () => undefined,
+): Promise<ReplyOf<typeof DriverProbe>> {
+  const slow = { timeoutMs: 30_000 };
+  progress(`configuring the stack for ${s.id} (seed ${seed})`);
+  await bus.request(IommuConfigure, { mode: s.iommu.mode }, slow);
+  await bus.request(
+    L0Configure,
+    {
+      ramBytes: s.stack.machineBytes,
+      devices: [
+        {
+          bdf: DEVICE_BDF,
+          transport: 'pci',
+          offer: features(s.device.offer),
+          requireAccessPlatform: s.device.requireAccessPlatform,
+          iommu: s.device.iommu,
+          queueSizeMax: s.device.queueSize,
+          diskBytes,
+          freshDisk: true,
+        },
+      ],
+    },
+    slow,
+  );
+  await bus.request(
+    XenConfigure,
+    {
+      present: s.stack.xen,
+      machineBytes: s.stack.machineBytes,
+      dom0Bytes: s.stack.dom0Bytes,
+      seed,
+      passthrough: [DEVICE_BDF],
+    },
+    slow,
+  );
+  await bus.request(
+    Dom0Configure,
+    {
+      generation: s.driver.generation,
+      policy: s.driver.policy,
+      wanted: features(s.driver.wanted),
+      queueSize: s.device.queueSize,
+    },
+    slow,
+  );
+  progress('dom0: probing the virtio-blk device');
+  return (await bus.request(DriverProbe, {}, slow)).head;
+}
