@@ -16,6 +16,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
+[ -f services/lab/dist/cli.js ] || bash deploy/setup.sh
+# node, npm and the CLI below run on the project's Node, the one the images get.
+. deploy/node/env.sh
 export NESTLAB_STACK=${NESTLAB_STACK:-s1}
 export NESTLAB_NATS_PORT=${NESTLAB_NATS_PORT:-4222}
 export NESTLAB_NATS_MONITOR_PORT=${NESTLAB_NATS_MONITOR_PORT:-8222}
@@ -100,7 +103,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
     "${need_apt[@]}" >/dev/null || { fail "apt-get install ${need_apt[*]}"; exit 1; }
 fi
-[ -f services/lab/dist/cli.js ] || bash deploy/setup.sh
 
 if docker info >/dev/null 2>&1; then
   say "using the running docker daemon (${DOCKER_HOST:-default socket})"

@@ -7,7 +7,7 @@
 //    services' source (counter/gauge/histogram names), and, with
 //    `--live URL...` (admin /metrics of a running fleet), present in a scrape.
 // Prints one line per problem and a summary; exits 1 on any problem.
-/* global fetch, AbortSignal -- Node 20 globals */
+/* global fetch, AbortSignal -- Node globals */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
