@@ -2,7 +2,9 @@
 # Builds, with no registry and no network, every image deploy/compose.airgap.yml
 # uses, from this machine's own binaries (docker import of minimal root
 # filesystems) and this already-built checkout (deploy/setup.sh has run):
-#   nestlab/node:local        node + the shared libraries ldd lists, user node (1000)
+#   nestlab/node:local        the project's node (deploy/node/env.sh: the Node
+#                             package.json's engines asks for) + the shared
+#                             libraries ldd lists, user node (1000)
 #   nestlab/nats:local        Debian's nats-server + busybox wget (healthcheck), user nats
 #   nestlab/prometheus:local  Debian's prometheus + busybox wget, user nobody (65534)
 #   nestlab/services:local    the built monorepo (production node_modules + dist)
@@ -12,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. deploy/node/env.sh
 DOCKER=${DOCKER:-docker}
 
 say() { printf 'seed: %s\n' "$*" >&2; }

@@ -1,20 +1,40 @@
 #!/usr/bin/env bash
-# Prepares this checkout to run nestlab on a Debian machine with Node 20 and npm:
-#  - Debian packages the lab and its tests use, installed only when missing:
-#    nats-server (the real message broker), linux-libc-dev + gcc (the virtio
-#    uapi headers the layout tests cross-check against);
-#  - npm dependencies (npm ci) when node_modules is missing or older than the lockfile;
+# Prepares this checkout to run nestlab on a Debian machine with npm.
+#   bash deploy/setup.sh          what `nestlab up` and the CLI use
+#   bash deploy/setup.sh --test   that, and what the tests use as well
+# Steps, each doing nothing when already done (safe to run again):
+#  - Node.js meeting package.json's engines: the system's, else the pinned
+#    release in .nestlab/node/ (deploy/node/install.sh); every later step runs on it;
+#  - Debian packages, installed with apt only when missing (as root or via sudo):
+#    nats-server (the real message broker) always; with --test also
+#    linux-libc-dev + gcc (the virtio uapi headers the layout tests cross-check
+#    against) and chromium (the console's browser test; no browser downloads);
+#  - npm dependencies (npm ci) when node_modules is missing, older than the
+#    lockfile, or was installed by another Node version;
 #  - the TypeScript build (turbo, cached).
-# Safe to run again: each step does nothing when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+tests=0
+case "${1:-}" in
+  '') ;;
+  --test) tests=1 ;;
+  *)
+    echo "usage: deploy/setup.sh [--test]" >&2
+    exit 2
+    ;;
+esac
+
+bash deploy/node/install.sh
+. deploy/node/env.sh
+
 need_apt=()
 command -v nats-server >/dev/null 2>&1 || need_apt+=(nats-server)
-[ -f /usr/include/linux/virtio_ring.h ] || need_apt+=(linux-libc-dev)
-command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
-# The console's browser test drives Debian's chromium (no browser downloads).
-command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+if [ $tests -eq 1 ]; then
+  [ -f /usr/include/linux/virtio_ring.h ] || need_apt+=(linux-libc-dev)
+  command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}" >&2
   sudo=""
@@ -23,11 +43,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: npm ci" >&2
+# node_modules records the Node that installed it: a new Node reinstalls.
+stamp=node_modules/.nestlab-node-version
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] ||
+  [ "$(cat "$stamp" 2>/dev/null)" != "$(node --version)" ]; then
+  echo "setup: npm ci (node $(node --version), npm $(npm --version))" >&2
   npm ci --no-audit --no-fund
+  node --version >"$stamp"
 fi
 
 echo "setup: building" >&2
 npx turbo run build --output-logs=errors-only
-

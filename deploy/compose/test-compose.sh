@@ -3,19 +3,26 @@
 # traffic off loopback (`npm run test:compose`):
 #  1. installs docker.io + docker-compose when missing; starts a private dockerd
 #     (own data/exec root and socket, no bridge, no iptables) unless one answers;
-#  2. validates docker-compose.yml alone, with deploy/compose.ports.yml and with
-#     deploy/compose.airgap.yml; checks image pins and the Grafana provisioning;
+#  2. validates docker-compose.yml with each profile (core, observability,
+#     collector, both), with deploy/compose.ports.yml and with
+#     deploy/compose.airgap.yml; checks image pins, the Grafana provisioning
+#     (incl. the stack variable) and the collector config;
 #  3. seeds the local images (deploy/seed-images.sh) and brings up the
 #     air-gapped fleet: nats, the four services, console, prometheus;
 #  4. checks health, the default scenario's run and traces in the console, NATS
 #     permissions, `nestlab matrix` against the composed fleet, no permission
-#     violations by the services, Prometheus scraping, non-root containers;
+#     violations by the services, Prometheus scraping (the services and itself),
+#     non-root containers, log rotation and memory limits on every container,
+#     the images' Node (the project's, per package.json's engines);
 #  5. `down -v`, stops the dockerd it started (also on failure) and prints
 #     `N passed, N failed`.
 # Env: NESTLAB_NATS_PORT (4222), NESTLAB_STACK (s1), KEEP_WORK=1 keeps the temp dir.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
+[ -f services/lab/dist/cli.js ] || bash deploy/setup.sh
+# node, npm and the CLI below run on the project's Node, the one the images get.
+. deploy/node/env.sh
 export NESTLAB_STACK=${NESTLAB_STACK:-s1}
 export NESTLAB_NATS_PORT=${NESTLAB_NATS_PORT:-4222}
 export NESTLAB_NATS_MONITOR_PORT=${NESTLAB_NATS_MONITOR_PORT:-8222}
@@ -23,7 +30,10 @@ export NESTLAB_NATS_MONITOR_PORT=${NESTLAB_NATS_MONITOR_PORT:-8222}
 export NESTLAB_SCENARIO=${NESTLAB_SCENARIO:-xen-pv-dom0-dma-api}
 export NESTLAB_SCENARIO_EVERY=3600
 PROJECT=nestlab-compose-test
-COMPOSE=(docker-compose -p "$PROJECT" -f docker-compose.yml -f deploy/compose.airgap.yml)
+# prometheus is in the observability profile; it is named in `up` (as every
+# service), the profile makes logs/down see it as well.
+COMPOSE=(docker-compose -p "$PROJECT" --profile observability -f docker-compose.yml
+  -f deploy/compose.airgap.yml)
 SERVICES=(nats l0-hypervisor xen dom0-kernel iommu console prometheus)
 NATS_URL="nats://127.0.0.1:$NESTLAB_NATS_PORT"
 CONSOLE=http://127.0.0.1:7700
@@ -100,7 +110,6 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
     "${need_apt[@]}" >/dev/null || { fail "apt-get install ${need_apt[*]}"; exit 1; }
 fi
-[ -f services/lab/dist/cli.js ] || bash deploy/setup.sh
 
 if docker info >/dev/null 2>&1; then
   say "using the running docker daemon (${DOCKER_HOST:-default socket})"
@@ -127,11 +136,28 @@ pins_match() { # every pin in deploy/images.env is the ${VAR:-default} in docker
   done <deploy/images.env
 }
 check "image pins: deploy/images.env = docker-compose.yml defaults" pins_match
-check "docker-compose config: docker-compose.yml" docker-compose -f docker-compose.yml config -q
-check "docker-compose config: + deploy/compose.ports.yml" \
-  docker-compose -f docker-compose.yml -f deploy/compose.ports.yml config -q
+for profiles in "" "--profile observability" "--profile collector" \
+  "--profile observability --profile collector"; do
+  # shellcheck disable=SC2086 # the profile flags split on purpose
+  check "docker-compose config: docker-compose.yml ${profiles:-(core)}" \
+    docker-compose -f docker-compose.yml $profiles config -q
+  # shellcheck disable=SC2086
+  check "docker-compose config: + deploy/compose.ports.yml ${profiles:-(core)}" \
+    docker-compose -f docker-compose.yml -f deploy/compose.ports.yml $profiles config -q
+done
+core_without_profiles() { # the services that start with no profile named
+  docker-compose -f docker-compose.yml config | node -e '
+    const y = require("yaml").parse(require("fs").readFileSync(0, "utf8"));
+    const core = Object.entries(y.services).filter(([, s]) => !(s.profiles ?? []).length)
+      .map(([name]) => name).sort().join(" ");
+    console.log(`core: ${core}`);
+    process.exit(core === "console dom0-kernel iommu l0-hypervisor nats xen" ? 0 : 1);'
+}
+check "no profile = the core fleet (nats, four services, console)" core_without_profiles
 check "docker-compose config: + deploy/compose.airgap.yml" "${COMPOSE[@]}" config -q
-check "grafana provisioning (static)" node deploy/grafana/validate.mjs
+check "grafana provisioning (static, stack variable)" node deploy/grafana/validate.mjs
+check "otel collector config (static; its image cannot be seeded here)" \
+  node deploy/otel-collector/validate.mjs
 
 ports_free() {
   node -e '
@@ -264,6 +290,14 @@ wait_for() { # seconds command...
   until "$@"; do [ "$(date +%s)" -lt "$deadline" ] || return 1; sleep 2; done
 }
 check "prometheus scrapes the four services (up == 1)" wait_for 30 prometheus_scrapes
+prometheus_scrapes_itself() {
+  fetch_to 'http://127.0.0.1:9090/api/v1/query?query=up%7Bjob%3D%22prometheus%22%7D' "$WORK/up-self.json" &&
+    node -e '
+      const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).data.result;
+      process.exit(r.length === 1 && r[0].value[1] === "1" ? 0 : 1);
+    ' "$WORK/up-self.json"
+}
+check "prometheus scrapes itself (up{job=prometheus} == 1)" wait_for 30 prometheus_scrapes_itself
 check "grafana dashboard metrics all present in the live /metrics" node deploy/grafana/validate.mjs \
   --live http://127.0.0.1:7701/metrics http://127.0.0.1:7702/metrics \
   http://127.0.0.1:7703/metrics http://127.0.0.1:7704/metrics
@@ -280,6 +314,33 @@ non_root() { # the uid of each container's main process, read from the host's /p
   return $bad
 }
 check "every container runs as non-root" non_root
+sed 's/^/    /' "$WORK"/check-"$((PASSED + FAILED))".log
+
+rotated_and_limited() { # json-file logs with max-size/max-file, a memory limit
+  local s id conf bad=0
+  for s in "${SERVICES[@]}"; do
+    id=$("${COMPOSE[@]}" ps -q "$s")
+    conf=$(docker inspect -f '{{.HostConfig.LogConfig.Type}} max-size={{index .HostConfig.LogConfig.Config "max-size"}} max-file={{index .HostConfig.LogConfig.Config "max-file"}} memory={{.HostConfig.Memory}} nanocpus={{.HostConfig.NanoCpus}}' "$id")
+    echo "$s: $conf"
+    case $conf in "json-file max-size=10m max-file=3 memory="[1-9]*" nanocpus="[1-9]*) ;; *) bad=1 ;; esac
+  done
+  return $bad
+}
+check "every container: json-file logs rotated (10m x 3), memory and CPU limits" rotated_and_limited
+sed 's/^/    /' "$WORK"/check-"$((PASSED + FAILED))".log
+
+image_node() { # the app image's node is this checkout's (the engines' line)
+  local want got
+  want=$(node --version)
+  got=$(docker run --rm --network none --entrypoint node nestlab/services:local --version)
+  echo "nestlab/services:local node $got, project node $want"
+  [ "$got" = "$want" ] && node -e '
+    const min = require("./package.json").engines.node.replace(">=", "").split(".").map(Number);
+    const v = process.argv[1].slice(1).split(".").map(Number);
+    const cmp = v[0] - min[0] || v[1] - min[1] || v[2] - min[2];
+    process.exit(cmp >= 0 ? 0 : 1);' "$got"
+}
+check "the services' image runs the project's Node (meets engines)" image_node
 sed 's/^/    /' "$WORK"/check-"$((PASSED + FAILED))".log
 
 say "image sizes:"

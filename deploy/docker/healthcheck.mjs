@@ -1,7 +1,7 @@
 // Container health without curl/wget: exit 0 when the service's readiness URL
 // answers 2xx within 2 s. HEALTHCHECK_URL overrides (the console has /healthz
 // on CONSOLE_PORT); services default to /readyz on their ADMIN_PORT.
-/* global fetch, AbortSignal -- Node 20 globals */
+/* global fetch, AbortSignal -- Node globals */
 const url =
   process.env.HEALTHCHECK_URL ??
   (process.env.NESTLAB_SERVICE === 'lab'

@@ -3,11 +3,14 @@
 //  - the datasource and dashboard provider YAML and the dashboard JSON parse;
 //  - every panel and query names a provisioned datasource UID; panel ids are unique;
 //  - the provider path is where docker-compose.yml mounts deploy/grafana/dashboards;
+//  - every dashboard has the `stack` template variable (label_values of the
+//    `stack` label, from a provisioned datasource) and every metric selector
+//    filters on it (stack="$stack"), so several stacks can share one Prometheus;
 //  - every metric a query uses is one the services export: registered in the
 //    services' source (counter/gauge/histogram names), and, with
 //    `--live URL...` (admin /metrics of a running fleet), present in a scrape.
 // Prints one line per problem and a summary; exits 1 on any problem.
-/* global fetch, AbortSignal -- Node 20 globals */
+/* global fetch, AbortSignal -- Node globals */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,6 +80,20 @@ const base = (name, known) => {
   return m && known.has(m[1]) ? m[1] : name;
 };
 
+const STACK_SELECTOR = 'stack="$stack"';
+
+/** The `stack` variable: a Prometheus label_values query on the `stack` label. */
+function checkStackVariable(file, dash) {
+  const v = (dash.templating?.list ?? []).find((x) => x.name === 'stack');
+  const where = `dashboards/${file}: template variable stack`;
+  if (!v) return problem(`${where} is missing`);
+  if (v.type !== 'query') problem(`${where}: type ${v.type}, not query`);
+  if (!uids.has(v.datasource?.uid)) problem(`${where}: unknown datasource ${v.datasource?.uid}`);
+  const query = typeof v.query === 'string' ? v.query : v.query?.query;
+  if (!/^label_values\((?:[^,]+,\s*)?stack\)$/.test(String(query ?? '').trim()))
+    problem(`${where}: query ${JSON.stringify(query)} is not label_values(…stack)`);
+}
+
 const dashDir = join(here, 'dashboards');
 const fromSource = sourceMetrics();
 const liveArgs = process.argv.slice(process.argv.indexOf('--live') + 1);
@@ -92,6 +109,7 @@ for (const file of readdirSync(dashDir).filter((f) => f.endsWith('.json'))) {
     continue;
   }
   if (!dash.uid || !dash.title) problem(`dashboards/${file}: uid and title are required`);
+  checkStackVariable(file, dash);
   const ids = new Set();
   for (const panel of dash.panels ?? []) {
     const where = `dashboards/${file}: panel ${JSON.stringify(panel.title)}`;
@@ -106,6 +124,9 @@ for (const file of readdirSync(dashDir).filter((f) => f.endsWith('.json'))) {
         problem(`${where}: query ${t.refId} has unknown datasource`);
       const metrics = [...String(t.expr ?? '').matchAll(/\bnestlab_[a-z0-9_]+/g)].map((m) => m[0]);
       if (metrics.length === 0) problem(`${where}: query ${t.refId} uses no nestlab metric`);
+      for (const m of String(t.expr ?? '').matchAll(/\b(nestlab_[a-z0-9_]+)(\{[^}]*\})?/g))
+        if (!(m[2] ?? '').includes(STACK_SELECTOR))
+          problem(`${where}: query ${t.refId}: ${m[1]} does not select ${STACK_SELECTOR}`);
       for (const raw of metrics) {
         const name = base(raw, fromSource);
         used.add(name);

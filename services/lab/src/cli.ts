@@ -13,6 +13,7 @@ import { soak, SOAK_HELP } from './cli/soak.js';
 import { traceCmd, TRACE_HELP } from './cli/trace.js';
 import { up, UP_HELP } from './cli/up.js';
 import { EXIT, UsageError } from './cli/usage.js';
+import { versionLine } from './cli/version.js';
 
 const HELP = `nestlab — the DMA path of a nested virtualization stack, hop by hop
 
@@ -34,7 +35,8 @@ Commands:
   soak      run I/O and transport faults for a long time; watch memory and lost I/Os
   help      this text, or \`nestlab help <command>\`
 
-Run \`nestlab help <command>\` for a command's options.`;
+Run \`nestlab help <command>\` for a command's options; \`nestlab --version\` prints
+the version and the Node.js it runs on.`;
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
   up: { run: up, help: UP_HELP },
@@ -54,6 +56,10 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === '--version' || cmd === '-v') {
+    process.stdout.write(`${versionLine()}\n`);
+    return EXIT.ok;
+  }
   if (cmd === undefined || cmd === 'help' || cmd === '--help' || cmd === '-h') {
     const topic = rest[0];
     if (topic && COMMANDS[topic]) process.stdout.write(`${COMMANDS[topic].help}\n`);

@@ -1,0 +1,14 @@
+# Sourced by the project's scripts (setup, CI, compose test, image seeding):
+# puts the project's Node first on PATH when deploy/setup.sh installed one in
+# .nestlab/node (because the system's is older than package.json's engines), so
+# `node`, `npm`, `npx` and every `#!/usr/bin/env node` script run on it.
+# Does nothing otherwise.
+_nestlab_node="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.nestlab/node"
+if [ -x "$_nestlab_node/bin/node" ]; then
+  case ":$PATH:" in
+    *":$_nestlab_node/bin:"*) ;;
+    *) PATH="$_nestlab_node/bin:$PATH" ;;
+  esac
+  export PATH
+fi
+unset _nestlab_node
