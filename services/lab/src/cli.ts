@@ -6,6 +6,7 @@ import { experiments, EXPERIMENTS_HELP } from './cli/experiments.js';
 import { explain, EXPLAIN_HELP } from './cli/explain.js';
 import { faults, FAULTS_HELP } from './cli/faults.js';
 import { matrix, MATRIX_HELP } from './cli/matrix.js';
+import { natsConfig, NATS_CONFIG_HELP } from './cli/nats-config.js';
 import { reference, REFERENCE_HELP } from './cli/reference.js';
 import { run, RUN_HELP } from './cli/run.js';
 import { scenarios, SCENARIOS_HELP } from './cli/scenarios.js';
@@ -32,6 +33,7 @@ Commands:
   reference run a scenario on the real stack (QEMU + Xen + Linux) next to nestlab's run
   bench     measure messages per I/O, latency, IOPS and memory as ratios against baselines
   soak      run I/O and transport faults for a long time; watch memory and lost I/Os
+  nats-config  write a NATS cluster's node configs with per-stack credentials
   help      this text, or \`nestlab help <command>\`
 
 Run \`nestlab help <command>\` for a command's options.`;
@@ -50,6 +52,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   reference: { run: reference, help: REFERENCE_HELP },
   bench: { run: bench, help: BENCH_HELP },
   soak: { run: soak, help: SOAK_HELP },
+  'nats-config': { run: natsConfig, help: NATS_CONFIG_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {
