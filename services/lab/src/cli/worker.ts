@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { defaultWorkerName, startWorker } from '../cluster/worker.js';
 import { EXIT, UsageError, intOption } from './usage.js';
 
-export const WORKER_HELP = `nestlab worker [--stacks K] [--nats-url URL[,URL…]] [--name N] [--dir D]
+export const WORKER_HELP = `nestlab worker [--stacks K] [--nats-url URL[,URL…]] [--name N] [--dir D] [--ack-wait-ms MS]
 
 Hosts K independent stacks on this machine (each a full fleet: its own
 nats-server with a user per service, stack token <name>-k<i>, data directory
@@ -16,6 +16,8 @@ the ack wait. Run reports go to .nestlab/runs/<stack>/.
   --nats-url URLS     the cluster's nodes, comma-separated (default $NATS_URL or nats://127.0.0.1:4222)
   --name N            this worker's name in results and stack tokens (default <host>-<pid>)
   --dir D             where stacks keep data and logs (default .nestlab/workers)
+  --ack-wait-ms MS    how long an unacknowledged item waits before another worker gets it
+                      (default 20000; takes effect only when this worker creates the queue)
 
 The work seat's credentials come from NESTLAB_WORK_USER / NESTLAB_WORK_PASS
 (see \`nestlab nats-config\`).`;
