@@ -6,14 +6,17 @@ import { experiments, EXPERIMENTS_HELP } from './cli/experiments.js';
 import { explain, EXPLAIN_HELP } from './cli/explain.js';
 import { faults, FAULTS_HELP } from './cli/faults.js';
 import { matrix, MATRIX_HELP } from './cli/matrix.js';
+import { natsConfig, NATS_CONFIG_HELP } from './cli/nats-config.js';
 import { reference, REFERENCE_HELP } from './cli/reference.js';
 import { run, RUN_HELP } from './cli/run.js';
 import { scenarios, SCENARIOS_HELP } from './cli/scenarios.js';
 import { soak, SOAK_HELP } from './cli/soak.js';
+import { sweep, SWEEP_HELP } from './cli/sweep.js';
 import { traceCmd, TRACE_HELP } from './cli/trace.js';
 import { up, UP_HELP } from './cli/up.js';
 import { EXIT, UsageError } from './cli/usage.js';
 import { versionLine } from './cli/version.js';
+import { worker, WORKER_HELP } from './cli/worker.js';
 
 const HELP = `nestlab — the DMA path of a nested virtualization stack, hop by hop
 
@@ -33,6 +36,9 @@ Commands:
   reference run a scenario on the real stack (QEMU + Xen + Linux) next to nestlab's run
   bench     measure messages per I/O, latency, IOPS and memory as ratios against baselines
   soak      run I/O and transport faults for a long time; watch memory and lost I/Os
+  worker    host K stacks here and run sweep items for them from a NATS cluster
+  sweep     run a scenario or experiment over many seeds on the cluster's workers
+  nats-config  write a NATS cluster's node configs with per-stack credentials
   help      this text, or \`nestlab help <command>\`
 
 Run \`nestlab help <command>\` for a command's options; \`nestlab --version\` prints
@@ -52,6 +58,9 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   reference: { run: reference, help: REFERENCE_HELP },
   bench: { run: bench, help: BENCH_HELP },
   soak: { run: soak, help: SOAK_HELP },
+  worker: { run: worker, help: WORKER_HELP },
+  sweep: { run: sweep, help: SWEEP_HELP },
+  'nats-config': { run: natsConfig, help: NATS_CONFIG_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

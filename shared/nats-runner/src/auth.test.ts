@@ -1,25 +1,20 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { connect } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/nats-core';
 import {
   NATS_ROLES,
   ROLE_PERMISSIONS,
   authorizationConfig,
   generateStackAuth,
   permissionsFor,
-  type NatsCredential,
   type NatsRole,
   type StackAuth,
 } from './auth.js';
 import { startNatsServer, type NatsServerHandle } from './nats-server.js';
+import { publishDenied, seat, subscribeDenied, type Probe } from './permission-probe.js';
 
 const composeConf = new URL('../../../deploy/nats/nats.conf', import.meta.url);
-/** How long the server gets to report a permissions violation. */
-const VIOLATION_WAIT_MS = 400;
-
 /** The permission blocks of deploy/nats/nats.conf, `*` for the stack written as `S`. */
 function composeMatrix(): Record<string, { publish: string[]; subscribe: string[] }> {
   const text = readFileSync(composeConf, 'utf8');
@@ -45,56 +40,6 @@ function composeMatrix(): Record<string, { publish: string[]; subscribe: string[
   return out;
 }
 
-interface Probe {
-  nc: NatsConnection;
-  errors: string[];
-}
-
-async function seat(url: string, c: NatsCredential, inboxPrefix?: string): Promise<Probe> {
-  const nc = await connect({
-    servers: url,
-    user: c.user,
-    pass: c.pass,
-    reconnect: false,
-    ...(inboxPrefix ? { inboxPrefix } : {}),
-  });
-  const errors: string[] = [];
-  void (async () => {
-    for await (const s of nc.status())
-      if (s.type === 'error') errors.push(String(s.error?.message));
-  })();
-  return { nc, errors };
-}
-
-/** The subjects whose publish the server refused (an async "Permissions Violation" each). */
-async function publishDenied(p: Probe, subjects: readonly string[]): Promise<string[]> {
-  const before = p.errors.length;
-  for (const s of subjects) p.nc.publish(s, new Uint8Array(0));
-  await p.nc.flush();
-  await sleep(VIOLATION_WAIT_MS);
-  const seen = p.errors.slice(before).filter((e) => /permission/i.test(e));
-  return subjects.filter((s) => seen.some((e) => e.includes(`"${s}"`)));
-}
-
-/** The subjects whose subscription the server refused. */
-async function subscribeDenied(p: Probe, subjects: readonly string[]): Promise<string[]> {
-  const results = subjects.map((subject) => {
-    const sub = p.nc.subscribe(subject);
-    return sub.closed.then(
-      (e) => ({ subject, sub, why: e ? String(e.message) : '' }),
-      (e: unknown) => ({ subject, sub, why: String((e as Error)?.message ?? e) }),
-    );
-  });
-  await p.nc.flush();
-  const settled = await Promise.race([
-    Promise.all(results),
-    sleep(VIOLATION_WAIT_MS).then(() => null),
-  ]);
-  const done =
-    settled ?? (await Promise.all(results.map((r) => Promise.race([r, Promise.resolve(null)]))));
-  return done.flatMap((r) => (r !== null && /permission/i.test(r.why) ? [r.subject] : []));
-}
-
 describe('per-stack NATS permissions', () => {
   it('match deploy/nats/nats.conf role by role (compose allows any stack, here one)', () => {
     const compose = composeMatrix();
@@ -110,6 +55,7 @@ describe('per-stack NATS permissions', () => {
     assert.deepEqual(permissionsFor('l0', 's7').publish, [
       'nestlab.s7.iommu.pt.translate',
       'nestlab.s7.xen.irq.msi',
+      'nestlab.s7.l0.svc.ping',
       '_INBOX.s7.>',
     ]);
     assert.throws(() => permissionsFor('l0', 'a.b'), RangeError);

@@ -21,12 +21,19 @@ export interface NatsPermissions {
  * their own inbox prefix `_INBOX.S.<role>` (protocol's inboxPrefix), so no
  * one reads another's replies. Services may publish into their stack's
  * inboxes: allow_responses grants die with a nats-server restart, and a
- * request received before one must still get its reply after it.
+ * request received before one must still get its reply after it. Each
+ * service may ask its own `svc.ping`: at start it checks that no other
+ * instance already serves its stack (service-kit's presence guard).
  */
 export const ROLE_PERMISSIONS: Readonly<Record<NatsRole, NatsPermissions>> = {
   lab: { publish: ['nestlab.S.>'], subscribe: ['nestlab.S.>', '_INBOX.S.lab.>'] },
   l0: {
-    publish: ['nestlab.S.iommu.pt.translate', 'nestlab.S.xen.irq.msi', '_INBOX.S.>'],
+    publish: [
+      'nestlab.S.iommu.pt.translate',
+      'nestlab.S.xen.irq.msi',
+      'nestlab.S.l0.svc.ping',
+      '_INBOX.S.>',
+    ],
     subscribe: ['nestlab.S.l0.>', 'nestlab.S.iommu.iotlb.invalidate', '_INBOX.S.l0.>'],
   },
   xen: {
@@ -36,6 +43,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<NatsRole, NatsPermissions>> = {
       'nestlab.S.iommu.pt.map',
       'nestlab.S.iommu.pt.unmap',
       'nestlab.S.dom0.evtchn.*.notify',
+      'nestlab.S.xen.svc.ping',
       '_INBOX.S.>',
     ],
     subscribe: ['nestlab.S.xen.>', '_INBOX.S.xen.>'],
@@ -47,12 +55,13 @@ export const ROLE_PERMISSIONS: Readonly<Record<NatsRole, NatsPermissions>> = {
       'nestlab.S.l0.dev.*.notify',
       'nestlab.S.xen.hypercall.>',
       'nestlab.S.xen.p2m.get',
+      'nestlab.S.dom0.svc.ping',
       '_INBOX.S.>',
     ],
     subscribe: ['nestlab.S.dom0.>', '_INBOX.S.dom0.>'],
   },
   iommu: {
-    publish: ['nestlab.S.iommu.iotlb.invalidate', '_INBOX.S.>'],
+    publish: ['nestlab.S.iommu.iotlb.invalidate', 'nestlab.S.iommu.svc.ping', '_INBOX.S.>'],
     subscribe: ['nestlab.S.iommu.>', '_INBOX.S.iommu.>'],
   },
 };
@@ -95,20 +104,24 @@ export function generateStackAuth(stack: string): StackAuth {
 const quoted = (s: string) => JSON.stringify(s);
 const list = (subjects: readonly string[]) => `[${subjects.map(quoted).join(', ')}]`;
 
+/** A seat with its own permissions, outside the per-stack roles (e.g. the sweep's work seat). */
+export type ExtraSeat = NatsCredential & { readonly permissions: NatsPermissions };
+
+const userLine = (c: NatsCredential, p: NatsPermissions) =>
+  `    { user: ${quoted(c.user)}, password: ${quoted(c.pass)}, permissions: ` +
+  `{ publish: ${list(p.publish)}, subscribe: ${list(p.subscribe)}, allow_responses: true } }`;
+
 /**
- * The `authorization` block for nats-server: one user per role per stack, no
- * anonymous access. Pass it as startNatsServer's `config`.
+ * The `authorization` block for nats-server: one user per role per stack (and
+ * any `extra` seats), no anonymous access. Pass it as startNatsServer's `config`.
  */
-export function authorizationConfig(stacks: readonly StackAuth[]): string {
+export function authorizationConfig(
+  stacks: readonly StackAuth[],
+  extra: readonly ExtraSeat[] = [],
+): string {
   const users = stacks.flatMap((s) =>
-    NATS_ROLES.map((role) => {
-      const c = s.credentials[role];
-      const p = permissionsFor(role, s.stack);
-      return (
-        `    { user: ${quoted(c.user)}, password: ${quoted(c.pass)}, permissions: ` +
-        `{ publish: ${list(p.publish)}, subscribe: ${list(p.subscribe)}, allow_responses: true } }`
-      );
-    }),
+    NATS_ROLES.map((role) => userLine(s.credentials[role], permissionsFor(role, s.stack))),
   );
-  return `authorization {\n  users: [\n${users.join('\n')}\n  ]\n}\n`;
+  const others = extra.map((u) => userLine(u, u.permissions));
+  return `authorization {\n  users: [\n${[...users, ...others].join('\n')}\n  ]\n}\n`;
 }

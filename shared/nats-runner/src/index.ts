@@ -1,2 +1,3 @@
 export * from './nats-server.js';
 export * from './auth.js';
+export * from './cluster.js';

@@ -12,3 +12,4 @@ export * from './messages/xen.js';
 export * from './messages/iommu.js';
 export * from './messages/dom0.js';
 export * from './messages/faults.js';
+export * from './messages/sweep.js';

@@ -8,6 +8,7 @@ import { Bus } from './bus.js';
 import { DomainFaults } from './faults/domain.js';
 import { ConfigError, loadConfig, type ServiceConfig } from './config.js';
 import { MetricsRegistry } from './metrics.js';
+import { exitIfAlreadyRunning } from './presence.js';
 import type { ServiceContext, ServiceModule } from './service.js';
 
 export interface RunningService {
@@ -63,6 +64,7 @@ export async function runService(mod: ServiceModule): Promise<RunningService> {
   const bus = new Bus(nc, config.stack, telemetry.tracer, log, metrics, inbox);
   const faults = new DomainFaults(mod.name);
   const ctx: ServiceContext = { config, bus, log, metrics, tracer: telemetry.tracer, faults };
+  await exitIfAlreadyRunning(bus, mod.token, mod.name, config.stack);
   bus.handle(Ping[mod.token], () => ({
     body: {
       service: mod.token,

@@ -96,12 +96,7 @@ export async function runExperiment(
   opts: ExperimentOptions = {},
 ): Promise<ExperimentResult> {
   const progress = opts.progress ?? (() => undefined);
-  const cat = catalogue();
-  const why = cat.whyNot(e.scenario);
-  const scenario = cat.find(e.scenario);
-  if (why !== null || !scenario)
-    throw new ExperimentError('SCENARIO_NOT_RUNNABLE', `${e.id}: scenario ${e.scenario}: ${why}`);
-  const seed = opts.seed ?? e.seed ?? 1;
+  runnableScenario(e);
   const started = Date.now();
   const scratch = mkdtempSync(join(tmpdir(), `nestlab-xp-${e.id}-`));
   const dataDir = join(scratch, 'data');
@@ -122,9 +117,7 @@ export async function runExperiment(
   });
   let result: ExperimentResult | null = null;
   try {
-    progress(`${e.id}: configuring ${scenario.id} (seed ${seed})`);
-    await configureStack(seat.bus, scenario, seed);
-    result = await experiment(e, opts, seed, fleet, seat.bus, dataDir, progress);
+    result = await runExperimentOnFleet(e, opts, fleet, seat.bus, dataDir);
     result.elapsedMs = Date.now() - started;
     return result;
   } finally {
@@ -136,6 +129,38 @@ export async function runExperiment(
       progress(`${e.id}: logs and data kept in ${scratch}`);
     }
   }
+}
+
+function runnableScenario(e: ExperimentFile) {
+  const cat = catalogue();
+  const why = cat.whyNot(e.scenario);
+  const scenario = cat.find(e.scenario);
+  if (why !== null || !scenario)
+    throw new ExperimentError('SCENARIO_NOT_RUNNABLE', `${e.id}: scenario ${e.scenario}: ${why}`);
+  return scenario;
+}
+
+/**
+ * Runs the experiment on a fleet that is already up (runExperiment's private
+ * one, or a sweep worker's long-lived stack): configures the scenario's stack
+ * on a fresh disk first, so what an earlier run left behind does not count.
+ */
+export async function runExperimentOnFleet(
+  e: ExperimentFile,
+  opts: ExperimentOptions,
+  fleet: Fleet,
+  bus: StepContext['bus'],
+  dataDir: string,
+): Promise<ExperimentResult> {
+  const progress = opts.progress ?? (() => undefined);
+  const scenario = runnableScenario(e);
+  const seed = opts.seed ?? e.seed ?? 1;
+  const started = Date.now();
+  progress(`${e.id}: configuring ${scenario.id} (seed ${seed})`);
+  await configureStack(bus, scenario, seed);
+  const result = await experiment(e, opts, seed, fleet, bus, dataDir, progress);
+  result.elapsedMs = Date.now() - started;
+  return result;
 }
 
 async function experiment(
@@ -294,7 +319,7 @@ async function experiment(
   }
   jobs.push({ ...summary(1, v, vStart, now(), vReport), crashed: false });
 
-  const image = diskImagePath(dataDir, STACK, DEVICE_BDF);
+  const image = diskImagePath(dataDir, fleet.stack, DEVICE_BDF);
   const found = readImageBlocks(image, w.bs, blocks);
   const { verdicts, evidence } = runCheckers(
     { bs: w.bs, jobs, ops, faults: timeline },

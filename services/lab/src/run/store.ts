@@ -7,13 +7,11 @@ export function runsDir(): string {
   return process.env['NESTLAB_RUNS'] ?? join(process.cwd(), '.nestlab', 'runs');
 }
 
-export function saveReport(report: RunReport): void {
+/** `dir`: a sweep worker keeps each of its stacks' runs apart (`<runs>/<stack>`). */
+export function saveReport(report: RunReport, dir = runsDir()): void {
   try {
-    mkdirSync(runsDir(), { recursive: true });
-    writeFileSync(
-      join(runsDir(), `${report.scenario}.json`),
-      `${JSON.stringify(report, null, 2)}\n`,
-    );
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${report.scenario}.json`), `${JSON.stringify(report, null, 2)}\n`);
   } catch {
     // Keeping the last report is a convenience; a read-only cwd must not fail the run.
   }
