@@ -190,9 +190,9 @@ export class BlockDevice {
       root: true,
       attributes: {
         [ATTR.ioId]: io.id,
-        'nestlab.io.op': io.op,
-        'nestlab.io.sector': io.sector.toString(),
-        'nestlab.io.bytes': io.len,
+        [ATTR.ioOp]: io.op,
+        [ATTR.ioSector]: io.sector.toString(),
+        [ATTR.ioBytes]: io.len,
       },
     });
     const ctx = trace.setSpan(ROOT_CONTEXT, span);
@@ -293,14 +293,11 @@ export class BlockDevice {
     head.set(blkHeader(io));
     head[STATUS_OFFSET] = STATUS_SENTINEL;
     const stores: CpuStore[] = [{ addr: pages.addr, bytes: head }];
-    if (io.op === 'write' && io.data && data) {
-      stores.push({ addr: dataAddr(pages.addr), bytes: io.data });
-      // swiotlb_tbl_map_single copies a to-device buffer into its bounce slot.
-      if (data.bounce !== null) stores.push({ addr: data.bounce, bytes: io.data });
-    }
+    // The DMA API owns the bounce copies: the buffer's stores and, when bounced, the slot's.
+    const { policy } = this.d;
+    if (io.op === 'write' && io.data && data) stores.push(...policy.syncForDevice(data, io.data));
     const loads = [{ addr: addOffset(pages.addr, STATUS_OFFSET), len: 1 }];
-    if (io.op === 'read' && data)
-      loads.push({ addr: data.bounce ?? dataAddr(pages.addr), len: io.len });
+    if (io.op === 'read' && data) loads.push(policy.deviceWritten(data));
     const buffers = [
       { bus: hdr.bus, len: BLK_REQ_HEADER_SIZE, writable: false },
       ...(data ? [{ bus: data.bus, len: io.len, writable: io.op === 'read' }] : []),
@@ -326,10 +323,10 @@ export class BlockDevice {
           });
           // The ring was replaced under the post (device reset): the repost sends it again.
           if (r === null) return;
-          span.setAttribute('nestlab.ring.head', r.head);
-          span.setAttribute('nestlab.ring.kicked', r.kicked);
-          span.setAttribute('nestlab.ring.batched', r.batched);
-          if (resubmit) span.setAttribute('nestlab.io.resubmitted', true);
+          span.setAttribute(ATTR.ringHead, r.head);
+          span.setAttribute(ATTR.ringKicked, r.kicked);
+          span.setAttribute(ATTR.ringBatched, r.batched);
+          if (resubmit) span.setAttribute(ATTR.ioResubmitted, true);
           this.d.metrics.kicks.inc({ outcome: r.kicked ? 'sent' : 'suppressed' });
         } finally {
           span.end();
@@ -393,17 +390,16 @@ export class BlockDevice {
     await this.child(s, 'dom0.io.complete', async (span) => {
       try {
         const { io } = s;
-        const pages = s.pages!;
         const status = loads[0]?.[0] ?? STATUS_SENTINEL;
         const data = io.op === 'read' ? loads[1] : undefined;
-        span.setAttribute('nestlab.blk.status', status);
-        if (data !== undefined && s.data?.bounce) {
-          // sync_single_for_cpu: copy the bounce slot back into the caller's buffer (stores, posted).
-          span.setAttribute('nestlab.dma.bounce', toHex(s.data.bounce));
-          this.d.cpu
-            .batch()
-            .write(dataAddr(pages.addr), data)
-            .post({ ioIds: [io.id] });
+        span.setAttribute(ATTR.blkStatus, status);
+        // dma_sync_single_for_cpu: a bounced read is copied into the caller's buffer (posted).
+        const back = data !== undefined && s.data ? this.d.policy.syncForCpu(s.data, data) : [];
+        if (back.length > 0) {
+          if (s.data?.bounce) span.setAttribute(ATTR.dmaBounce, toHex(s.data.bounce));
+          const b = this.d.cpu.batch();
+          for (const st of back) b.write(st.addr, st.bytes);
+          b.post({ ioIds: [io.id] });
         }
         // Lazy IOMMU mode: the unmaps are queued and the pages freed once they
         // are done; the I/O completes now (Linux: dma_unmap returns at once).
@@ -411,7 +407,7 @@ export class BlockDevice {
         if (!this.d.policy.deferredUnmap) await released;
         if (!this.d.tracker.complete(io.id, { status, epoch, ...(data ? { data } : {}) })) {
           this.d.metrics.lateCompletions.inc();
-          span.setAttribute('nestlab.io.late', true);
+          span.setAttribute(ATTR.ioLate, true);
         }
       } finally {
         span.end();
