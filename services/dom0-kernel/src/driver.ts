@@ -54,6 +54,8 @@ export interface DriverDeps {
   readonly metrics: Dom0Metrics;
   /** Hung-queue timeout; default min(1000 ms, the shortest in-flight deadline / 4). */
   readonly hangMs?: number;
+  /** IOMMU unmaps sent before the I/O completes (NESTLAB_IOMMU_STRICT). */
+  readonly iommuStrict?: boolean;
 }
 
 const DRIVER_GONE = { code: 'DRIVER_RESET', message: 'the driver was reset or re-probed' } as const;
@@ -167,7 +169,15 @@ export class BlkDriver {
         ...extra,
       });
     try {
-      const dev = await probeDevice({ ...this.d, ledger: this.ledger, config: this.config }, run);
+      const dev = await probeDevice(
+        {
+          ...this.d,
+          ledger: this.ledger,
+          config: this.config,
+          iommuStrict: this.d.iommuStrict === true,
+        },
+        run,
+      );
       this.p2m = run.p2m ?? this.p2m;
       const block: BlockDevice = new BlockDevice({
         tracer: this.d.tracer,

@@ -29,6 +29,8 @@ export interface ProbeDeps {
   readonly metrics: Dom0Metrics;
   readonly ledger: DmaLedger;
   readonly config: DriverConfig;
+  /** IOMMU unmaps sent before the I/O completes (NESTLAB_IOMMU_STRICT). */
+  readonly iommuStrict: boolean;
 }
 
 /** How far one probe got: a failed probe's reply shows it, and FAILED is set only past features. */
@@ -66,13 +68,11 @@ export async function probeDevice(d: ProbeDeps, run: ProbeRun): Promise<ProbedDe
   await negotiate(regs, d.config.wanted, d.config.generation, run.progress);
   run.featuresDone = true;
   const negotiated = run.progress.negotiated;
-  const policy = createDmaPolicy(d.config.policy, {
-    bus: d.bus,
-    p2m,
-    pages,
-    ledger: d.ledger,
-    bdf,
-  });
+  const policy = createDmaPolicy(
+    d.config.policy,
+    { bus: d.bus, p2m, pages, ledger: d.ledger, bdf },
+    d.iommuStrict,
+  );
   await policy.init();
   const capacitySectors = await readCapacity(regs);
   const routing = await routeInterrupts(d, regs, bdf);
