@@ -17,7 +17,7 @@ import type { BlockLocks } from './block-locks.js';
 import type { IoTarget, JobEvents } from './engine.js';
 import { stampWire, type JobHistory } from './history.js';
 import { UnflushedWrites } from './unflushed.js';
-import { blockContent, type BlockStamp } from './verify.js';
+import { blockContent, type BlockStamp } from '@nestlab/formats';
 
 /** Times one planned write is written again before the engine gives up on it (left not durable). */
 export const MAX_REWRITES = 3;

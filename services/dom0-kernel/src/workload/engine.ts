@@ -20,7 +20,8 @@ import { BlockLocks } from './block-locks.js';
 import { runAtDepth } from './depth.js';
 import { Durability } from './durability.js';
 import { JobHistory, MAX_HISTORY, stampWire } from './history.js';
-import { blockContent, describeBlock, type BlockModel } from './verify.js';
+import { blockContent, describeBlock } from '@nestlab/formats';
+import type { BlockModel } from './verify.js';
 
 export { MAX_REWRITES } from './durability.js';
 export { MAX_HISTORY } from './history.js';

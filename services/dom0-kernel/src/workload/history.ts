@@ -2,11 +2,10 @@
 // history[i]), with start and end times relative to the job's start. Without
 // `history` (or past MAX_HISTORY records) records are still made, detached:
 // the engine keeps one code path and the report simply carries none.
-import type { IoRecord } from '@nestlab/protocol';
-import type { BlockStamp } from './verify.js';
+import { MAX_HISTORY, type IoRecord } from '@nestlab/protocol';
+import type { BlockStamp } from '@nestlab/formats';
 
-/** The most IoRecords one report carries (the IoReport schema's bound). */
-export const MAX_HISTORY = 20_000;
+export { MAX_HISTORY };
 
 export const stampWire = (s: BlockStamp) => ({
   seed: s.seed,
