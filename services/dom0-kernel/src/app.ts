@@ -1,10 +1,12 @@
 import { DmaLedger, Dom0Configure, DriverProbe, EventChannel, JobRun } from '@nestlab/protocol';
 import type { ServiceModule } from '@nestlab/service-kit';
 import { FeatureSet, VIRTIO_BLK_F } from '@nestlab/virtio';
+import { resolve } from 'node:path';
+import { dom0SettingsFromEnv } from './config.js';
 import { BlkDriver } from './driver.js';
 import { Dom0Error, errorInfo } from './errors.js';
 import { dom0Metrics } from './metrics.js';
-import { dataDirFrom, StateFile, type ConfigureRequest } from './persist.js';
+import { StateFile, type ConfigureRequest } from './persist.js';
 import { historyLength, MAX_HISTORY, runJob } from './workload/engine.js';
 import { BlockModel } from './workload/verify.js';
 
@@ -17,17 +19,8 @@ export interface Dom0Options {
    * hang detection off: a lost interrupt then shows as a TIMEOUT.
    */
   hangMs?: number;
-}
-
-/** NESTLAB_DOM0_HANG_MS: a positive integer or `off`; anything else is reported and ignored. */
-function hangMsFromEnv(env = process.env): { value?: number; problem?: string } {
-  const raw = env['NESTLAB_DOM0_HANG_MS'];
-  if (raw === undefined || raw === '') return {};
-  if (raw === 'off') return { value: Infinity };
-  if (/^\d+$/.test(raw) && Number(raw) > 0) return { value: Number(raw) };
-  return {
-    problem: `NESTLAB_DOM0_HANG_MS=${JSON.stringify(raw)} is not a positive integer or "off"`,
-  };
+  /** IOMMU unmaps sent before the I/O completes; default NESTLAB_IOMMU_STRICT=1. */
+  iommuStrict?: boolean;
 }
 
 /** Re-probe attempts after a restart: the other services may be coming back too. */
@@ -35,8 +28,20 @@ const RESTORE_ATTEMPTS = 20;
 const RESTORE_FIRST_WAIT_MS = 100;
 const RESTORE_MAX_WAIT_MS = 2000;
 
-/** The dom0 kernel: PCI enumeration, the virtio driver, DMA API policies, the block layer and workloads. */
+/**
+ * The dom0 kernel: PCI enumeration, the virtio driver, DMA API policies, the
+ * block layer and workloads. Throws ConfigError for a bad environment value.
+ */
 export function createDom0Kernel(options: Dom0Options = {}): ServiceModule {
+  const env = dom0SettingsFromEnv();
+  const hangMs = options.hangMs ?? env.hangMs;
+  const iommuStrict = options.iommuStrict ?? env.iommuStrict;
+  const dir =
+    options.dataDir === undefined
+      ? env.dataDir
+      : options.dataDir === ''
+        ? null
+        : resolve(options.dataDir);
   let driver: BlkDriver | null = null;
   let model: BlockModel | null = null;
   let jobRunning = false;
@@ -55,18 +60,15 @@ export function createDom0Kernel(options: Dom0Options = {}): ServiceModule {
     defaultAdminPort: 7703,
     start(ctx) {
       const metrics = dom0Metrics(ctx.metrics, () => d.tracker.inFlight);
-      const env = hangMsFromEnv();
-      if (env.problem !== undefined) ctx.log.warn({ problem: env.problem }, 'using the default');
-      const hangMs = options.hangMs ?? env.value;
       const d = new BlkDriver({
         bus: ctx.bus,
         tracer: ctx.tracer,
         log: ctx.log,
         metrics,
+        iommuStrict,
         ...(hangMs !== undefined ? { hangMs } : {}),
       });
       driver = d;
-      const dir = dataDirFrom(options.dataDir);
       const file = dir === null ? null : new StateFile(dir, ctx.config.stack);
       let lastConfigure: ConfigureRequest | null = null;
       const persist = (probed: boolean) => {

@@ -6,44 +6,20 @@
 // again on the same ring memory; every I/O not yet completed is resubmitted
 // (recovery.ts). NEEDS_RESET, a device found reset (L0 restarted) and a
 // broken used ring take the same path.
-import {
-  P2mGet,
-  deviceToken,
-  type DriverGeneration,
-  type DmaPolicy,
-  type ReplyOf,
-  type DriverProbe,
-} from '@nestlab/protocol';
-import { FeatureSet, VIRTIO_F, VIRTIO_STATUS, legacyRingLayout, DESC_SIZE } from '@nestlab/virtio';
+import type { DriverGeneration, DmaPolicy, ReplyOf, DriverProbe } from '@nestlab/protocol';
+import { FeatureSet, VIRTIO_F, VIRTIO_STATUS } from '@nestlab/virtio';
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { BusPort } from './bus-port.js';
 import { BlockDevice, type Completion } from './block/block-device.js';
 import { RequestTracker } from './block/request-tracker.js';
-import { createDmaPolicy } from './dma/create.js';
 import { DmaLedger } from './dma/ledger.js';
-import type { DmaPolicyImpl } from './dma/policy.js';
-import { Dom0Error, errorInfo } from './errors.js';
+import { errorInfo } from './errors.js';
 import type { Dom0Metrics } from './metrics.js';
-import { CpuMemory, DOM0_DOMID } from './mm/cpu-memory.js';
-import { P2mCopy } from './mm/p2m-copy.js';
-import { PageAllocator } from './mm/page-allocator.js';
-import { findVirtioBlk, probeVirtioPci } from './pci/enumerate.js';
-import {
-  bindVectors,
-  CONFIG_VECTOR,
-  QUEUE_VECTOR,
-  type InterruptRouting,
-} from './virtio/interrupts.js';
-import { driverOk, negotiate, type InitProgress } from './virtio/init.js';
-import { ModernRegs } from './virtio/pci-modern.js';
-import {
-  INDIRECT_ENTRIES,
-  type RingOptions,
-  type SplitRingDriver,
-} from './virtio/split-ring-driver.js';
+import type { P2mCopy } from './mm/p2m-copy.js';
+import { markFailed, probeDevice, ProbeRun, type ProbedDevice } from './probe.js';
+import { CONFIG_VECTOR, QUEUE_VECTOR } from './virtio/interrupts.js';
 import { HangWatch, type RecoveryStats } from './recovery.js';
-import { setupQueue } from './virtio/queue-setup.js';
 
 export interface DriverConfig {
   generation: DriverGeneration;
@@ -66,19 +42,9 @@ export const DEFAULT_CONFIG: DriverConfig = {
 
 export type ProbeReply = ReplyOf<typeof DriverProbe>;
 
-export interface Live {
-  readonly bdf: string;
-  readonly regs: ModernRegs;
-  readonly cpu: CpuMemory;
-  /** Replaced by each device reset. */
-  ring: SplitRingDriver;
-  readonly ringOpts: RingOptions;
-  readonly negotiated: FeatureSet;
+/** A probed device and the block layer over its queue. */
+export interface Live extends ProbedDevice {
   readonly block: BlockDevice;
-  readonly routing: InterruptRouting;
-  readonly policy: DmaPolicyImpl;
-  readonly pages: PageAllocator;
-  readonly capacitySectors: bigint | null;
 }
 
 export interface DriverDeps {
@@ -88,9 +54,10 @@ export interface DriverDeps {
   readonly metrics: Dom0Metrics;
   /** Hung-queue timeout; default min(1000 ms, the shortest in-flight deadline / 4). */
   readonly hangMs?: number;
+  /** IOMMU unmaps sent before the I/O completes (NESTLAB_IOMMU_STRICT). */
+  readonly iommuStrict?: boolean;
 }
 
-const floorPow2 = (n: number) => 2 ** Math.floor(Math.log2(n));
 const DRIVER_GONE = { code: 'DRIVER_RESET', message: 'the driver was reset or re-probed' } as const;
 
 export class BlkDriver {
@@ -111,23 +78,12 @@ export class BlkDriver {
       log: d.log,
       config: () => this.config,
       ...(d.hangMs !== undefined ? { hangMs: d.hangMs } : {}),
-      wire: (live, ring) => this.wire(live, ring),
       giveUp: (live, reason) => this.giveUp(live, reason),
     });
   }
 
   get recovery(): RecoveryStats {
     return this.watch.stats;
-  }
-
-  /** Routes a ring's completions and errors to the block layer and the recovery path. */
-  private wire(live: Live, ring: SplitRingDriver): void {
-    ring.completions.onUsed = (done) => {
-      if (this.live === live && live.ring === ring) for (const h of done) live.block.onUsed(h);
-    };
-    ring.completions.onError = (err) => {
-      if (this.live === live && live.ring === ring) this.ringError(live, err);
-    };
   }
 
   /** A used-ring read failed: a broken ring fails everything in flight at once and resets. */
@@ -184,7 +140,7 @@ export class BlkDriver {
 
   reset(reason: string): void {
     this.tracker.failAll('DRIVER_RESET', reason);
-    this.live?.ring.close(reason);
+    this.live?.queue.close(reason);
     this.watch.stop();
     this.live = null;
     this.brokenReason = null;
@@ -203,119 +159,51 @@ export class BlkDriver {
   private async probeOnce(): Promise<ProbeReply> {
     this.reset('driver re-probed');
     await this.watch.settle();
-    const { bus } = this.d;
-    const progress: InitProgress = {
-      status: 0,
-      offered: FeatureSet.EMPTY,
-      negotiated: FeatureSet.EMPTY,
-    };
-    let bdf: string | null = null;
-    let regs: ModernRegs | null = null;
-    let featuresDone = false;
+    const run = new ProbeRun();
     const reply = (extra: Pick<ProbeReply, 'ok' | 'error' | 'ring'>): ProbeReply =>
       (this.lastProbe = {
-        bdf,
-        status: progress.status & 0xff,
-        offered: progress.offered.toHex(),
-        negotiated: progress.negotiated.toHex(),
+        bdf: run.bdf,
+        status: run.progress.status & 0xff,
+        offered: run.progress.offered.toHex(),
+        negotiated: run.progress.negotiated.toHex(),
         ...extra,
       });
     try {
-      // Linux reads its P2M at boot; here at probe time so a reconfigured Xen is seen.
-      const p2mReply = await bus.request(P2mGet, { domain: DOM0_DOMID });
-      const p2m = new P2mCopy(p2mReply.head.ranges);
-      this.p2m = p2m;
-      const pages = new PageAllocator(p2m.pfnRuns());
-      const cpu = new CpuMemory(bus, () => p2m);
-
-      bdf = await findVirtioBlk(bus);
-      const dev = await probeVirtioPci(bus, bdf);
-      regs = new ModernRegs(cpu, dev);
-      await negotiate(regs, this.config.wanted, this.config.generation, progress);
-      featuresDone = true;
-
-      const policy = createDmaPolicy(this.config.policy, {
-        bus,
-        p2m,
-        pages,
-        ledger: this.ledger,
-        bdf,
-      });
-      await policy.init();
-      const capLo = await regs.readDeviceCfg(0, 4);
-      const capHi = await regs.readDeviceCfg(4, 4);
-      const capacitySectors =
-        capLo === null || capHi === null ? null : (BigInt(capHi) << 32n) | BigInt(capLo);
-
-      // vp_find_vqs_msix: vectors first, then the queue.
-      const routing = await bindVectors(bus, bdf);
-      await regs.write('config_msix_vector', CONFIG_VECTOR);
-      if ((await regs.read('config_msix_vector')) !== CONFIG_VECTOR) {
-        this.d.log.warn({ bdf }, 'device did not take config_msix_vector 0');
-      }
-      await regs.write('queue_select', 0);
-      const max = await regs.read('queue_size');
-      if (max === 0) throw new Dom0Error('QUEUE_UNAVAILABLE', 'queue 0 has size 0');
-      const size = floorPow2(Math.min(this.config.queueSize, max));
-      await regs.write('queue_size', size);
-      const ringRegion = await policy.allocCoherent(legacyRingLayout(size).totalBytes);
-      const indirectPool = progress.negotiated.has(VIRTIO_F.INDIRECT_DESC)
-        ? await policy.allocCoherent(size * INDIRECT_ENTRIES * DESC_SIZE)
-        : null;
-      const notifyOff = await regs.read('queue_notify_off');
-      const ringOpts: RingOptions = {
-        size,
-        ring: ringRegion,
-        indirectPool,
-        eventIdx: progress.negotiated.has(VIRTIO_F.EVENT_IDX),
-        notify: regs.notifyAddr(notifyOff),
-        queueIndex: 0,
-        chainKeyPrefix: `${deviceToken(bdf)}.q0`,
-        tracer: this.d.tracer,
-        onDeviceError: (code, detail) => {
-          this.d.metrics.deviceErrors.inc({ code });
-          this.d.log.warn({ code, detail }, 'device misbehaved');
+      const dev = await probeDevice(
+        {
+          ...this.d,
+          ledger: this.ledger,
+          config: this.config,
+          iommuStrict: this.d.iommuStrict === true,
         },
-      };
-      const ring = await setupQueue(cpu, regs, ringOpts);
-      await driverOk(regs, progress);
-
+        run,
+      );
+      this.p2m = run.p2m ?? this.p2m;
       const block: BlockDevice = new BlockDevice({
         tracer: this.d.tracer,
-        cpu,
-        policy,
-        pages,
-        ring,
+        cpu: dev.cpu,
+        policy: dev.policy,
+        pages: dev.pages,
+        queue: dev.queue,
         tracker: this.tracker,
         metrics: this.d.metrics,
         broken: () => (this.live?.block === block ? this.brokenState() : DRIVER_GONE),
         onError: (err, what) => this.d.log.warn({ err: errorInfo(err), what }, 'I/O path error'),
       });
-      const live: Live = {
-        bdf,
-        regs,
-        cpu,
-        ring,
-        ringOpts,
-        negotiated: progress.negotiated,
-        block,
-        routing,
-        policy,
-        pages,
-        capacitySectors,
-      };
-      this.wire(live, ring);
+      const live: Live = { ...dev, block };
+      dev.queue.subscribe({
+        error: (err) => {
+          if (this.live === live) this.ringError(live, err);
+        },
+      });
       this.live = live;
       this.watch.start();
-      return reply({ ok: true, error: null, ring: ring.describe() });
+      return reply({ ok: true, error: null, ring: dev.queue.ring.describe() });
     } catch (err) {
+      this.p2m = run.p2m ?? this.p2m;
       const e = errorInfo(err);
       if (e.kind === 'internal') this.d.log.error({ err }, 'probe failed');
-      // virtio_dev_probe: a driver that gives up after touching the device marks it FAILED.
-      if (regs !== null && featuresDone && e.code !== 'TIMEOUT' && e.code !== 'NO_RESPONDERS') {
-        progress.status |= VIRTIO_STATUS.FAILED;
-        await regs.write('device_status', progress.status).catch(() => undefined);
-      }
+      await markFailed(run, e.code);
       return reply({ ok: false, error: { code: e.code, message: e.message }, ring: null });
     }
   }
@@ -332,13 +220,7 @@ export class BlkDriver {
       vector: role === 'queue' ? String(QUEUE_VECTOR) : String(CONFIG_VECTOR),
     });
     // Never throw into the event handler: a failed harvest or status read is handled here.
-    if (role === 'queue') {
-      const ring = live.ring;
-      await ring.interrupt().catch((err: unknown) => {
-        if (this.live === live && live.ring === ring) this.ringError(live, err);
-      });
-      return;
-    }
+    if (role === 'queue') return live.queue.interrupt();
     // vp_config_changed → virtio_config_changed; NEEDS_RESET: reset, re-init, resubmit.
     const status = await live.regs.read('device_status').catch(() => null);
     if (status !== null && status & VIRTIO_STATUS.NEEDS_RESET && this.live === live) {
@@ -367,16 +249,7 @@ export class BlkDriver {
       },
       ...(l
         ? {
-            ring: {
-              ...l.ring.describe(),
-              inFlight: l.ring.inFlightCount,
-              freeDescs: l.ring.freeDescs,
-              kicks: l.ring.kicks,
-              kicksSuppressed: l.ring.kicksSuppressed,
-              kickReads: l.ring.kickReads,
-              polls: l.ring.completions.polls,
-              bogusUsed: l.ring.bogusUsed,
-            },
+            ring: l.queue.stats(),
             pages: { used: l.pages.usedPages, free: l.pages.freePages },
             buffersHeld: l.block.buffersHeld,
             unknownCompletions: l.block.unknownCompletions,

@@ -4,7 +4,7 @@
 // re-send stack.configure after a restart. Written atomically (tmp + rename),
 // so a crash mid-write leaves the previous file.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Dom0Configure, type RequestOf } from '@nestlab/protocol';
 
 export type ConfigureRequest = RequestOf<typeof Dom0Configure>;
@@ -13,12 +13,6 @@ export interface Persisted {
   readonly configure: ConfigureRequest;
   /** The last probe succeeded: a restarted dom0 probes again by itself. */
   readonly probed: boolean;
-}
-
-/** NESTLAB_DATA_DIR (or the option); null when neither is set: nothing is persisted. */
-export function dataDirFrom(option: string | undefined, env = process.env): string | null {
-  const dir = option ?? env['NESTLAB_DATA_DIR'];
-  return dir === undefined || dir === '' ? null : resolve(dir);
 }
 
 export class StateFile {

@@ -3,8 +3,9 @@
 // ring has not moved for the hang timeout, it first polls the used ring (a
 // lost MSI leaves completions sitting there); if that finds nothing, it
 // resets the device (status 0, wait until it reads 0), runs the init
-// sequence and queue setup again on the same ring memory, and the block
-// layer resubmits every I/O not yet completed. NEEDS_RESET, a device found
+// sequence, has the virtqueue set itself up again on the same ring memory
+// (virtio/virtqueue.ts), and the block layer, subscribed to the queue,
+// resubmits every I/O not yet completed. NEEDS_RESET, a device found
 // in reset (L0 restarted) and a broken used ring take the same reset path.
 // A reset that fails (L0 still away) is tried again with backoff; I/O meanwhile
 // waits and fails TIMEOUT at its deadline, never hangs.
@@ -15,8 +16,6 @@ import { errorInfo } from './errors.js';
 import type { Dom0Metrics } from './metrics.js';
 import { CONFIG_VECTOR } from './virtio/interrupts.js';
 import { driverOk, negotiate, type InitProgress } from './virtio/init.js';
-import { setupQueue } from './virtio/queue-setup.js';
-import type { SplitRingDriver } from './virtio/split-ring-driver.js';
 
 export type ResetReason = 'hung-queue' | 'needs-reset' | 'device-reset-found' | 'device-broken';
 
@@ -37,8 +36,6 @@ export interface HangWatchDeps {
   readonly log: Logger;
   /** Fixed hang timeout; default min(1000 ms, shortest in-flight deadline / 4). */
   readonly hangMs?: number;
-  /** Routes the new ring's completions and errors. */
-  wire(live: Live, ring: SplitRingDriver): void;
   /** The device came back different (features, queue size): nothing can be resubmitted. */
   giveUp(live: Live, reason: string): void;
 }
@@ -94,7 +91,7 @@ export class HangWatch {
     if (stall === null) return;
     const hang = this.hangMs(stall.minDeadlineMs);
     if (stall.ms < hang) return;
-    if (!live.ring.completions.quiet) {
+    if (!live.queue.quiet) {
       // A harvest is under way; one stuck that long (L0 died holding its request) is a hang too.
       if (stall.ms >= 2 * hang) void this.recover(live, 'hung-queue');
       return;
@@ -105,25 +102,22 @@ export class HangWatch {
 
   /** The first step on a hang: read the used ring ourselves. */
   private async poll(live: Live, hang: number): Promise<void> {
-    const ring = live.ring;
-    let found;
+    let found: number | null;
     try {
-      found = await ring.completions.harvest({ timeoutMs: Math.max(MIN_POLL_TIMEOUT_MS, hang) });
+      found = await live.queue.poll(Math.max(MIN_POLL_TIMEOUT_MS, hang));
     } catch (err) {
-      if (this.d.live() !== live || live.ring !== ring) return;
+      if (this.d.live() !== live) return;
       // A broken ring fails everything and resets (driver's ring error path); L0 away: reset.
       const e = errorInfo(err);
-      if (e.code === 'DEVICE_BROKEN') ring.completions.onError?.(err);
+      if (e.code === 'DEVICE_BROKEN') live.queue.raise(err);
       else void this.recover(live, 'hung-queue');
       return;
     }
-    if (this.d.live() !== live || live.ring !== ring) return;
-    if (found.length > 0) {
+    if (found === null || this.d.live() !== live) return;
+    if (found > 0) {
       this.stats.lostInterruptsRecovered++;
       this.d.metrics.lostInterrupts.inc();
-      this.d.log.warn({ completions: found.length }, 'lost interrupt recovered by polling');
-      live.block.progressed();
-      for (const h of found) live.block.onUsed(h);
+      this.d.log.warn({ completions: found }, 'lost interrupt recovered by polling');
       return;
     }
     await this.recover(live, 'hung-queue');
@@ -155,9 +149,8 @@ export class HangWatch {
   }
 
   private async reset(live: Live, reason: ResetReason): Promise<void> {
-    const { block, regs } = live;
-    block.suspend();
-    live.ring.close(`device reset (${reason})`);
+    const { queue, regs } = live;
+    queue.suspend(`device reset (${reason})`);
     const cfg = this.d.config();
     const p: InitProgress = { status: 0, offered: FeatureSet.EMPTY, negotiated: FeatureSet.EMPTY };
     try {
@@ -169,21 +162,11 @@ export class HangWatch {
         );
       }
       await regs.write('config_msix_vector', CONFIG_VECTOR);
-      await regs.write('queue_select', 0);
-      const max = await regs.read('queue_size');
-      if (max < live.ringOpts.size) {
-        return this.abandon(live, `after reset queue 0 holds ${max}, not ${live.ringOpts.size}`);
-      }
-      await regs.write('queue_size', live.ringOpts.size);
-      const ring = await setupQueue(live.cpu, regs, live.ringOpts);
+      const smaller = await queue.setUpAgain();
+      if (smaller !== null) return this.abandon(live, smaller);
       await driverOk(regs, p);
-      if (this.d.live() !== live) {
-        ring.close('driver re-probed during the reset');
-        return;
-      }
-      live.ring = ring;
-      this.d.wire(live, ring);
-      const resubmitted = block.resume(ring);
+      if (this.d.live() !== live) return queue.discard('driver re-probed during the reset');
+      const resubmitted = queue.resume();
       this.retry = null;
       this.stats.resets++;
       this.stats.lastReset = { reason, resubmitted, at: new Date().toISOString() };
@@ -200,7 +183,7 @@ export class HangWatch {
   private abandon(live: Live, why: string): void {
     this.retry = null;
     this.d.giveUp(live, why);
-    live.block.resume(live.ring); // the closed ring: nothing more goes out
+    live.queue.resume(); // on the closed ring: nothing more goes out
     this.d.log.error({ why }, 'device came back different: giving up until re-probed');
   }
 }

@@ -1,15 +1,17 @@
+import type { RunReport } from '@nestlab/formats';
 import type { RealConfig } from './configs.js';
 import type { RealReport } from './real-report.js';
 
 /** The fields of the lab's run report (`nestlab run --json`) the comparison reads. */
 export interface EmulatedView {
-  scenario: string;
+  scenario: RunReport['scenario'];
+  /** A RunReport's outcome; any string, so a hand-made view needs no cast. */
   outcome: string;
-  ios: { submitted: number; completed: number };
-  features: { negotiated: string };
-  driver: { ok: boolean };
-  dma: { translated: number; faulted: number; misdirected: number };
-  firstMisdirected: { owner: string } | null;
+  ios: Pick<RunReport['ios'], 'submitted' | 'completed'>;
+  features: Pick<RunReport['features'], 'negotiated'>;
+  driver: Pick<RunReport['driver'], 'ok'>;
+  dma: Pick<RunReport['dma'], 'translated' | 'faulted' | 'misdirected'>;
+  firstMisdirected: Pick<NonNullable<RunReport['firstMisdirected']>, 'owner'> | null;
 }
 
 export interface Difference {

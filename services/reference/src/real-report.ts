@@ -1,15 +1,8 @@
+import type { Outcome, RunReport } from '@nestlab/formats';
 import type { RealConfig } from './configs.js';
 import { hex, num, sysfsFeaturesToHex, type GuestFacts } from './console-parse.js';
 
-/** The lab's outcomes (services/lab's Outcome), repeated here: this package must not depend on the lab. */
-export type Outcome =
-  | 'ok'
-  | 'misdirected-dma'
-  | 'iommu-fault'
-  | 'features-rejected'
-  | 'isolation-bypass'
-  | 'corruption'
-  | 'timeout';
+export type { Outcome };
 
 /** What QEMU's monitor and trace events said about the device. */
 export interface DeviceView {
@@ -35,27 +28,15 @@ export interface RealReport {
   stack: string;
   /** null: the run did not get far enough to say. */
   outcome: Outcome | null;
-  ios: {
-    submitted: number;
-    completed: number;
-    verified: number;
-    corrupted: number;
-    failed: number;
-  };
+  ios: RunReport['ios'];
   dma: { translated: number | null; faulted: number | null };
   features: { offered: string | null; negotiated: string | null };
   driver: { ok: boolean; status: number | null; error: { code: string; message: string } | null };
   ring: { driverPseudo: string | null; driverMachine: string | null; given: string | null };
   device: DeviceView;
   dom0Machine: { start: string; end: string } | null;
-  firstMisdirected: {
-    bus: string;
-    machine: string;
-    owner: string;
-    intendedMachine: string | null;
-    pseudo: string | null;
-    what: string;
-  } | null;
+  /** As the lab reports it, without what only the emulation knows (host-physical, trace). */
+  firstMisdirected: Omit<NonNullable<RunReport['firstMisdirected']>, 'hostPhys' | 'traceId'> | null;
   bootMs: number | null;
   elapsedMs: number;
   errors: string[];

@@ -11,6 +11,20 @@ export const ATTR = {
   stack: 'nestlab.stack',
   ioId: 'nestlab.io.id',
   errorCode: 'nestlab.error.code',
+  // One block I/O and its way through dom0's ring and DMA API.
+  ioOp: 'nestlab.io.op',
+  ioSector: 'nestlab.io.sector',
+  ioBytes: 'nestlab.io.bytes',
+  ioResubmitted: 'nestlab.io.resubmitted',
+  ioLate: 'nestlab.io.late',
+  blkStatus: 'nestlab.blk.status',
+  ringHead: 'nestlab.ring.head',
+  ringKicked: 'nestlab.ring.kicked',
+  ringBatched: 'nestlab.ring.batched',
+  ringHarvested: 'nestlab.ring.harvested',
+  dmaWhat: 'nestlab.dma.what',
+  dmaPolicy: 'nestlab.dma.policy',
+  dmaBounce: 'nestlab.dma.bounce',
 } as const;
 
 /** Address-layer name (as in @nestlab/addr) → its attribute key. */

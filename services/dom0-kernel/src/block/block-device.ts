@@ -3,8 +3,9 @@
 // exactly once through the request tracker. The I/O's CPU stores ride with its
 // chain and its completion loads with the used-ring read, so the ring driver
 // can batch several I/Os into one message each way.
-// Recovery (driver.ts decides when): the ring can be replaced after a device
-// reset; every I/O still pending is posted again on the new ring with its
+// The block layer subscribes to its virtqueue (virtio/virtqueue.ts): used
+// chains come in with the device epoch that completed them; after a device
+// reset every I/O still pending is posted again on the new ring with its
 // stores (header, data, bounce) rewritten, and buffers of I/Os that already
 // ended are released, since a reset device can no longer reach them.
 import { addOffset, toHex, type PseudoPhysAddr } from '@nestlab/addr';
@@ -28,12 +29,8 @@ import {
 } from '../dma/policy.js';
 import type { CpuMemory } from '../mm/cpu-memory.js';
 import type { PageAllocator, PageRun } from '../mm/page-allocator.js';
-import type {
-  ChainRequest,
-  CpuStore,
-  Harvested,
-  SplitRingDriver,
-} from '../virtio/split-ring-driver.js';
+import type { ChainRequest, CpuStore, Harvested } from '../virtio/split-ring-driver.js';
+import type { Virtqueue } from '../virtio/virtqueue.js';
 import type { Dom0Metrics } from '../metrics.js';
 import { BLK_REQ_HEADER_SIZE } from '@nestlab/virtio';
 import {
@@ -50,7 +47,7 @@ import type { LazyAbort, RequestTracker } from './request-tracker.js';
 export interface Completion {
   status: number;
   data?: Uint8Array;
-  /** The device epoch the completion was harvested in (see BlockDevice.epoch). */
+  /** The device epoch the completion was harvested in (see Virtqueue.epoch). */
   epoch?: number;
 }
 
@@ -83,8 +80,7 @@ interface IoState {
   data?: DmaMapping;
   /** The chain as built once its buffers were mapped: what a resubmit posts again. */
   chain?: ChainRequest<string>;
-  /** The ring it was last posted on, and when. */
-  ring?: SplitRingDriver;
+  /** When it was last posted. */
   postedAt?: number;
 }
 
@@ -93,7 +89,7 @@ export interface BlockDeviceDeps {
   readonly cpu: CpuMemory;
   readonly policy: DmaPolicyImpl;
   readonly pages: PageAllocator;
-  readonly ring: SplitRingDriver;
+  readonly queue: Virtqueue<string>;
   readonly tracker: RequestTracker<Completion>;
   readonly metrics: Dom0Metrics;
   /** Non-null when the device needs a reset or the driver moved on: submissions fail at once. */
@@ -123,26 +119,21 @@ export class BlockDevice {
   resubmitted = 0;
   /** Hypercalls (maps, unmaps) retried because Xen or the IOMMU did not answer. */
   retries = 0;
-  /**
-   * Bumped by every device reset and re-init (resume): the device instance the
-   * ring talks to. A reset device (L0 restarted, or reset by us) may have lost
-   * its volatile write cache, so completions of an older epoch are not covered
-   * by a FLUSH of this one.
-   */
-  epoch = 0;
-  private ring: SplitRingDriver;
-  /** While the device is being reset: posts wait here for the new ring. */
-  private suspended: { promise: Promise<void>; resume: () => void } | null = null;
   /** When the used ring last moved, or the queue last went from idle to busy. */
   private lastProgressAt = Date.now();
 
   constructor(private readonly d: BlockDeviceDeps) {
-    this.ring = d.ring;
+    d.queue.subscribe({
+      used: (done, epoch) => {
+        for (const h of done) this.onUsed(h, epoch);
+      },
+      reset: () => this.repostPending(),
+    });
   }
 
-  /** The ring in use now (it changes after a device reset). */
-  get currentRing(): SplitRingDriver {
-    return this.ring;
+  /** The device instance I/Os complete in now (see Virtqueue.epoch). */
+  get epoch(): number {
+    return this.d.queue.epoch;
   }
 
   /**
@@ -163,39 +154,18 @@ export class BlockDevice {
     return { ms: now - Math.max(this.lastProgressAt, firstPost), minDeadlineMs: min };
   }
 
-  /** Something completed: the queue is not hung. */
-  progressed(): void {
-    this.lastProgressAt = Date.now();
-  }
-
-  /** The device is about to be reset: the old ring is closed, posts wait for the new one. */
-  suspend(): void {
-    if (this.suspended !== null) return;
-    let resume!: () => void;
-    const promise = new Promise<void>((r) => (resume = r));
-    this.suspended = { promise, resume };
-  }
-
-  get isSuspended(): boolean {
-    return this.suspended !== null;
-  }
-
   /**
-   * The device was reset and `ring` set up on it: every pending I/O that had
+   * The queue was set up again on a reset device: every pending I/O that had
    * reached the old ring is posted again (same data, stores rewritten); the
    * buffers of I/Os that ended meanwhile are released.
    */
-  resume(ring: SplitRingDriver): number {
-    this.ring = ring;
-    this.epoch++;
+  private repostPending(): number {
     const again: IoState[] = [];
     for (const s of [...this.states.values()]) {
       if (s.chain === undefined) continue; // still mapping: it posts on the new ring itself
       if (this.d.tracker.isPending(s.io.id)) again.push(s);
       else void this.release(s);
     }
-    const sus = this.suspended;
-    this.suspended = null;
     this.lastProgressAt = Date.now();
     for (const s of again) {
       this.resubmitted++;
@@ -206,7 +176,6 @@ export class BlockDevice {
           this.d.tracker.fail(s.io.id, e.code, e.message);
         });
     }
-    sus?.resume();
     return again.length;
   }
 
@@ -221,9 +190,9 @@ export class BlockDevice {
       root: true,
       attributes: {
         [ATTR.ioId]: io.id,
-        'nestlab.io.op': io.op,
-        'nestlab.io.sector': io.sector.toString(),
-        'nestlab.io.bytes': io.len,
+        [ATTR.ioOp]: io.op,
+        [ATTR.ioSector]: io.sector.toString(),
+        [ATTR.ioBytes]: io.len,
       },
     });
     const ctx = trace.setSpan(ROOT_CONTEXT, span);
@@ -324,14 +293,11 @@ export class BlockDevice {
     head.set(blkHeader(io));
     head[STATUS_OFFSET] = STATUS_SENTINEL;
     const stores: CpuStore[] = [{ addr: pages.addr, bytes: head }];
-    if (io.op === 'write' && io.data && data) {
-      stores.push({ addr: dataAddr(pages.addr), bytes: io.data });
-      // swiotlb_tbl_map_single copies a to-device buffer into its bounce slot.
-      if (data.bounce !== null) stores.push({ addr: data.bounce, bytes: io.data });
-    }
+    // The DMA API owns the bounce copies: the buffer's stores and, when bounced, the slot's.
+    const { policy } = this.d;
+    if (io.op === 'write' && io.data && data) stores.push(...policy.syncForDevice(data, io.data));
     const loads = [{ addr: addOffset(pages.addr, STATUS_OFFSET), len: 1 }];
-    if (io.op === 'read' && data)
-      loads.push({ addr: data.bounce ?? dataAddr(pages.addr), len: io.len });
+    if (io.op === 'read' && data) loads.push(policy.deviceWritten(data));
     const buffers = [
       { bus: hdr.bus, len: BLK_REQ_HEADER_SIZE, writable: false },
       ...(data ? [{ bus: data.bus, len: io.len, writable: io.op === 'read' }] : []),
@@ -344,22 +310,23 @@ export class BlockDevice {
   /** Posts the I/O's chain on the current ring (waiting out a device reset). */
   private async post(s: IoState, resubmit = false): Promise<void> {
     const { abort } = s;
-    while (this.suspended !== null) await this.suspended.promise;
-    const ring = this.ring;
+    const { queue } = this.d;
+    if (queue.resetting) await queue.ready();
     const chain = s.chain!;
-    s.ring = ring;
     s.postedAt = Date.now();
     try {
       await this.child(s, 'dom0.ring.post', async (span) => {
         try {
-          const r = await ring.post(chain, {
+          const r = await queue.post(chain, {
             signal: () => abort.signal,
             timeoutMs: this.timeout(s),
           });
-          span.setAttribute('nestlab.ring.head', r.head);
-          span.setAttribute('nestlab.ring.kicked', r.kicked);
-          span.setAttribute('nestlab.ring.batched', r.batched);
-          if (resubmit) span.setAttribute('nestlab.io.resubmitted', true);
+          // The ring was replaced under the post (device reset): the repost sends it again.
+          if (r === null) return;
+          span.setAttribute(ATTR.ringHead, r.head);
+          span.setAttribute(ATTR.ringKicked, r.kicked);
+          span.setAttribute(ATTR.ringBatched, r.batched);
+          if (resubmit) span.setAttribute(ATTR.ioResubmitted, true);
           this.d.metrics.kicks.inc({ outcome: r.kicked ? 'sent' : 'suppressed' });
         } finally {
           span.end();
@@ -371,8 +338,6 @@ export class BlockDevice {
         await this.release(s);
         throw err;
       }
-      // The ring was replaced under the post (device reset): the resubmit posts it again.
-      if (s.ring !== this.ring || this.suspended !== null || ring.closed) return;
       // L0 away (restarting): the chain may or may not be there; the hung-queue
       // watch resets the device and resubmits once L0 answers again.
       if (isTransient(err)) {
@@ -403,12 +368,10 @@ export class BlockDevice {
     }
   }
 
-  /** A used element for an I/O (from the interrupt's harvest), with its completion loads. */
-  onUsed(h: Harvested<string>): void {
+  /** A used element for an I/O, harvested in device epoch `epoch`, with its completion loads. */
+  private onUsed(h: Harvested<string>, epoch: number): void {
     const id = h.token;
     const s = this.states.get(id);
-    // Harvested from the current ring: the current device instance completed it.
-    const epoch = this.epoch;
     this.lastProgressAt = Date.now();
     if (s === undefined) {
       this.unknownCompletions++;
@@ -427,17 +390,16 @@ export class BlockDevice {
     await this.child(s, 'dom0.io.complete', async (span) => {
       try {
         const { io } = s;
-        const pages = s.pages!;
         const status = loads[0]?.[0] ?? STATUS_SENTINEL;
         const data = io.op === 'read' ? loads[1] : undefined;
-        span.setAttribute('nestlab.blk.status', status);
-        if (data !== undefined && s.data?.bounce) {
-          // sync_single_for_cpu: copy the bounce slot back into the caller's buffer (stores, posted).
-          span.setAttribute('nestlab.dma.bounce', toHex(s.data.bounce));
-          this.d.cpu
-            .batch()
-            .write(dataAddr(pages.addr), data)
-            .post({ ioIds: [io.id] });
+        span.setAttribute(ATTR.blkStatus, status);
+        // dma_sync_single_for_cpu: a bounced read is copied into the caller's buffer (posted).
+        const back = data !== undefined && s.data ? this.d.policy.syncForCpu(s.data, data) : [];
+        if (back.length > 0) {
+          if (s.data?.bounce) span.setAttribute(ATTR.dmaBounce, toHex(s.data.bounce));
+          const b = this.d.cpu.batch();
+          for (const st of back) b.write(st.addr, st.bytes);
+          b.post({ ioIds: [io.id] });
         }
         // Lazy IOMMU mode: the unmaps are queued and the pages freed once they
         // are done; the I/O completes now (Linux: dma_unmap returns at once).
@@ -445,7 +407,7 @@ export class BlockDevice {
         if (!this.d.policy.deferredUnmap) await released;
         if (!this.d.tracker.complete(io.id, { status, epoch, ...(data ? { data } : {}) })) {
           this.d.metrics.lateCompletions.inc();
-          span.setAttribute('nestlab.io.late', true);
+          span.setAttribute(ATTR.ioLate, true);
         }
       } finally {
         span.end();

@@ -5,15 +5,8 @@ import { legacyPolicy } from './legacy.js';
 import type { DmaEnv, DmaPolicyImpl } from './policy.js';
 import { xenSwiotlbPolicy } from './xen-swiotlb.js';
 
-/** NESTLAB_IOMMU_STRICT=1: every IOMMU unmap is sent before the I/O completes (iommu.strict=1). */
-export const iommuStrictFromEnv = (e: NodeJS.ProcessEnv = process.env): boolean =>
-  e['NESTLAB_IOMMU_STRICT'] === '1';
-
-export function createDmaPolicy(
-  name: DmaPolicy,
-  env: DmaEnv,
-  strict = iommuStrictFromEnv(),
-): DmaPolicyImpl {
+/** strict (NESTLAB_IOMMU_STRICT=1): every IOMMU unmap is sent before the I/O completes (iommu.strict=1). */
+export function createDmaPolicy(name: DmaPolicy, env: DmaEnv, strict: boolean): DmaPolicyImpl {
   switch (name) {
     case 'legacy':
       return legacyPolicy(env);

@@ -23,9 +23,11 @@ import { DOM0_DOMID } from '../mm/cpu-memory.js';
 import { FlushQueue, LAZY_FLUSH, type FlushQueueOptions } from './flush-queue.js';
 import { IovaAllocator } from './iova-allocator.js';
 import {
+  STREAMING_SYNC,
   pagesFor,
   type DmaDirection,
   type DmaEnv,
+  type DmaHandle,
   type DmaMapping,
   type DmaPolicyImpl,
 } from './policy.js';
@@ -38,10 +40,7 @@ export const iommuMapIova = crossing({
   by: 'iommu',
 });
 
-interface IommuHandle {
-  iova: BusAddr;
-  pages: number;
-}
+type IommuHandle = Extract<DmaHandle, { kind: 'iova' }>;
 
 /** One dma_map call waiting for this turn's hypercall. */
 interface MapAsk {
@@ -191,7 +190,7 @@ export function iommuPolicy(env: DmaEnv, o: IommuPolicyOptions = {}): DmaPolicyI
       pseudo: toHex(a.pseudo),
       mfns,
     });
-    const handle: IommuHandle = { iova, pages: a.pages };
+    const handle: IommuHandle = { kind: 'iova', iova, pages: a.pages };
     return {
       pseudo: a.pseudo,
       len: a.len,
@@ -207,6 +206,7 @@ export function iommuPolicy(env: DmaEnv, o: IommuPolicyOptions = {}): DmaPolicyI
 
   return {
     name: 'iommu',
+    ...STREAMING_SYNC,
     deferredUnmap: !flushOpts.strict,
     async init() {},
     async allocCoherent(bytes) {
@@ -220,13 +220,19 @@ export function iommuPolicy(env: DmaEnv, o: IommuPolicyOptions = {}): DmaPolicyI
       }
     },
     async freeCoherent(region) {
-      const done = unmaps.add(region.mapping.handle as IommuHandle);
+      const done = unmaps.add(iovaOf(region.mapping));
       // Ring memory goes back to the allocator: no waiting for the queue's timer.
       unmaps.flushSoon();
       await done;
       env.pages.release(region.pages);
     },
     map: (pseudo, len, dir) => mapPages(pseudo, len, dir, 'buffer'),
-    unmap: (m) => unmaps.add(m.handle as IommuHandle),
+    unmap: (m) => unmaps.add(iovaOf(m)),
   };
+}
+
+function iovaOf(m: DmaMapping): IommuHandle {
+  if (m.handle.kind !== 'iova')
+    throw new Dom0Error('BAD_REPLY', `not an IOMMU mapping: ${m.handle.kind}`);
+  return m.handle;
 }

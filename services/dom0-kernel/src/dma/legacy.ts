@@ -1,9 +1,11 @@
 // The pre-4.6 virtio_ring: no DMA API at all. The driver's own idea of a
-// physical address goes into the ring (the 2014 bug, DOMAIN.md §1). This file
-// is the only user of legacyPhysAsBus.
+// physical address goes into the ring (the 2014 bug: docs/DOMAIN.md, "The
+// problem"). This file is the only user of legacyPhysAsBus.
 import { legacyPhysAsBus, toHex, type PseudoPhysAddr } from '@nestlab/addr';
 import { Dom0Error } from '../errors.js';
 import {
+  DIRECT,
+  STREAMING_SYNC,
   pagesFor,
   type CoherentRegion,
   type DmaDirection,
@@ -26,7 +28,7 @@ export function legacyPolicy(env: DmaEnv): DmaPolicyImpl {
       by: t.step.by,
       steps: [t.step],
       bounce: null,
-      handle: null,
+      handle: DIRECT,
     };
   };
   const record = (what: 'ring' | 'buffer', m: DmaMapping) =>
@@ -39,6 +41,7 @@ export function legacyPolicy(env: DmaEnv): DmaPolicyImpl {
     });
   return {
     name: 'legacy',
+    ...STREAMING_SYNC,
     async init() {},
     async allocCoherent(bytes): Promise<CoherentRegion> {
       const pages = env.pages.alloc(pagesFor(bytes));

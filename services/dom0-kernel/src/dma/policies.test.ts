@@ -97,6 +97,16 @@ describe('DMA policies (real NATS, Xen hypercall double)', () => {
     assert.equal(b.bus, BigInt(env.p2m.mfnOf(Number(b.bounce! >> 12n))) * 4096n + 0x800n);
     const last = env.ledger.page(0, 100).entries.at(-1);
     assert.equal(last?.what, 'bounce');
+    // The policy owns the copies: to the slot for the device, out of it for the CPU.
+    const bytes = new Uint8Array([1, 2, 3]);
+    assert.deepEqual(p.syncForDevice(b, bytes), [
+      { addr: straddle, bytes },
+      { addr: b.bounce, bytes },
+    ]);
+    assert.deepEqual(p.deviceWritten(b), { addr: b.bounce, len: 4096 });
+    assert.deepEqual(p.syncForCpu(b, bytes), [{ addr: straddle, bytes }]);
+    assert.deepEqual(p.syncForDevice(one, bytes), [{ addr: one.pseudo, bytes }]);
+    assert.deepEqual(p.syncForCpu(one, bytes), [], 'an unbounced buffer is the device view');
     await p.unmap(b);
     const again = await p.map(straddle, 4096, 'to-device');
     assert.equal(again.bounce, b.bounce, 'the slot was returned to the pool');

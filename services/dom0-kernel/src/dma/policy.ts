@@ -1,6 +1,7 @@
-// The DMA API as dom0 sees it (Linux dma_map_single / dma_alloc_coherent),
-// one implementation per policy. The chosen policy decides what number the
-// driver writes into the ring as a bus address.
+// The DMA API as dom0 sees it (Linux dma_map_single / dma_alloc_coherent /
+// dma_sync_single_for_*), one implementation per policy. The chosen policy
+// decides what number the driver writes into the ring as a bus address, and
+// the sync calls own every bounce copy: the block layer never looks at one.
 import {
   PAGE_SIZE,
   toHex,
@@ -16,6 +17,7 @@ import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { BusPort } from '../bus-port.js';
 import type { P2mCopy } from '../mm/p2m-copy.js';
 import type { PageAllocator, PageRun } from '../mm/page-allocator.js';
+import type { CpuLoad, CpuStore } from '../virtio/ring-types.js';
 import type { DmaLedger } from './ledger.js';
 
 export type DmaDirection = 'to-device' | 'from-device' | 'bidirectional';
@@ -32,9 +34,20 @@ export interface DmaMapping {
   readonly steps: readonly TranslationStep[];
   /** swiotlb-xen bounced the buffer: the device uses this slot instead of `pseudo`. */
   readonly bounce: PseudoPhysAddr | null;
-  /** Policy-private state needed to unmap. */
-  readonly handle: unknown;
+  /** What the policy needs to unmap. */
+  readonly handle: DmaHandle;
 }
+
+/** The policy-side state of one mapping, one kind per way of mapping. */
+export type DmaHandle =
+  /** Nothing to undo (legacy, or swiotlb-xen without a bounce). */
+  | { readonly kind: 'direct' }
+  /** swiotlb-xen bounce slot: `pages` pool pages from pfn `first`. */
+  | { readonly kind: 'bounce'; readonly first: number; readonly pages: number }
+  /** IOMMU mapping: `pages` pages at `iova`. */
+  | { readonly kind: 'iova'; readonly iova: BusAddr; readonly pages: number };
+
+export const DIRECT: DmaHandle = { kind: 'direct' };
 
 export interface CoherentRegion {
   readonly pages: PageRun;
@@ -67,7 +80,31 @@ export interface DmaPolicyImpl {
    * I/O without waiting for them, and frees its pages once the unmap is done.
    */
   readonly deferredUnmap?: boolean;
+  /**
+   * dma_sync_single_for_device: the CPU stores that put `bytes` (the buffer's
+   * content) where the device will read them — the buffer, and for a bounced
+   * mapping its slot too (swiotlb_tbl_map_single copies to-device buffers).
+   */
+  syncForDevice(m: DmaMapping, bytes: Uint8Array): CpuStore[];
+  /** Where the CPU loads what the device wrote into the mapping (the slot, when bounced). */
+  deviceWritten(m: DmaMapping): CpuLoad;
+  /**
+   * dma_sync_single_for_cpu: given what was loaded from deviceWritten(), the
+   * stores that bring it into the buffer (the copy out of a bounce slot; none otherwise).
+   */
+  syncForCpu(m: DmaMapping, loaded: Uint8Array): CpuStore[];
 }
+
+/** The sync calls of every policy: a bounced mapping is copied, any other is the buffer itself. */
+export const STREAMING_SYNC: Pick<DmaPolicyImpl, 'syncForDevice' | 'deviceWritten' | 'syncForCpu'> =
+  {
+    syncForDevice: (m, bytes) => [
+      { addr: m.pseudo, bytes },
+      ...(m.bounce === null ? [] : [{ addr: m.bounce, bytes }]),
+    ],
+    deviceWritten: (m) => ({ addr: m.bounce ?? m.pseudo, len: m.len }),
+    syncForCpu: (m, loaded) => (m.bounce === null ? [] : [{ addr: m.pseudo, bytes: loaded }]),
+  };
 
 export const pagesFor = (bytes: number): number => Math.max(1, Math.ceil(bytes / PAGE_SIZE));
 
@@ -82,15 +119,15 @@ export async function tracedMap(
 ): Promise<DmaMapping> {
   return tracer.startActiveSpan('dom0.dma.map', async (span) => {
     span.setAttribute(ATTR.addrPseudoPhys, toHex(pseudo));
-    span.setAttribute('nestlab.dma.what', what);
-    span.setAttribute('nestlab.dma.policy', policy.name);
+    span.setAttribute(ATTR.dmaWhat, what);
+    span.setAttribute(ATTR.dmaPolicy, policy.name);
     try {
       const m = await policy.map(pseudo, len, dir);
       span.setAttribute(ATTR.addrBus, toHex(m.bus));
       if (m.machine !== null) span.setAttribute(ATTR.addrMachine, toHex(m.machine));
       span.setAttribute(ATTR.translationBy, m.by);
       span.setAttribute(ATTR.translationFn, m.steps.map((s) => s.fn).join(' → '));
-      if (m.bounce !== null) span.setAttribute('nestlab.dma.bounce', toHex(m.bounce));
+      if (m.bounce !== null) span.setAttribute(ATTR.dmaBounce, toHex(m.bounce));
       return m;
     } catch (err) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });

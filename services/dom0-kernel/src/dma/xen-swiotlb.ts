@@ -18,6 +18,8 @@ import { DOM0_DOMID } from '../mm/cpu-memory.js';
 import type { PageRun } from '../mm/page-allocator.js';
 import { RunAllocator } from '../mm/run-allocator.js';
 import {
+  DIRECT,
+  STREAMING_SYNC,
   pagesFor,
   type DmaDirection,
   type DmaEnv,
@@ -74,7 +76,7 @@ export function xenSwiotlbPolicy(env: DmaEnv, poolPages = BOUNCE_POOL_PAGES): Dm
       by: 'p2m',
       steps,
       bounce: bounce ? device : null,
-      handle: null,
+      handle: DIRECT,
     };
   };
 
@@ -91,6 +93,7 @@ export function xenSwiotlbPolicy(env: DmaEnv, poolPages = BOUNCE_POOL_PAGES): Dm
 
   return {
     name: 'xen-swiotlb',
+    ...STREAMING_SYNC,
     async init() {
       if (pool !== null || poolPages < 1) return;
       const run = env.pages.alloc(poolPages);
@@ -128,13 +131,16 @@ export function xenSwiotlbPolicy(env: DmaEnv, poolPages = BOUNCE_POOL_PAGES): Dm
       const slotPages = pagesFor(offset + len);
       const first = pool.slots.alloc(slotPages);
       const slot = pseudoPhysOfFrame(pfn(first), offset);
-      const m = { ...mapping(pseudo, slot, len, dir, true), handle: { first, slotPages } };
+      const m: DmaMapping = {
+        ...mapping(pseudo, slot, len, dir, true),
+        handle: { kind: 'bounce', first, pages: slotPages },
+      };
       record('bounce', m);
       return m;
     },
     async unmap(m) {
-      const h = m.handle as { first: number; slotPages: number } | null;
-      if (h !== null && pool !== null) pool.slots.release(h.first, h.slotPages);
+      const h = m.handle;
+      if (h.kind === 'bounce' && pool !== null) pool.slots.release(h.first, h.pages);
     },
   };
 }

@@ -11,7 +11,7 @@ import { waitFor } from '@nestlab/testing';
 import { FeatureSet, VIRTIO_BLK_F, VIRTIO_BLK_T, VIRTIO_F } from '@nestlab/virtio';
 import { AppHarness, type Scenario } from '../testing/app-harness.js';
 import { shuffledP2m } from '../testing/xen-double.js';
-import { blockContent } from '../workload/verify.js';
+import { blockContent } from '@nestlab/formats';
 
 const P2M = shuffledP2m(0x20000, 1024, 0x40000);
 const FLUSHING = FeatureSet.of(VIRTIO_F.VERSION_1).with(VIRTIO_BLK_F.FLUSH);

@@ -3,7 +3,7 @@
 import { pfn, pseudoPhysOfFrame, type Pfn, type PseudoPhysAddr } from '@nestlab/addr';
 import { RunAllocator, type Run } from './run-allocator.js';
 
-/** 512 MiB: rings and buffers land in the big second range of a real dom0 layout (DOMAIN.md §6). */
+/** 512 MiB: rings and buffers land in the big second range of a real dom0 layout (docs/DOMAIN.md, "Xen side"). */
 export const DEFAULT_FIRST_PFN = 0x20000;
 /** Never below 1 MiB, where a PV kernel keeps its start-of-day structures. */
 const LOWEST_PFN = 0x100;

@@ -16,7 +16,7 @@ export interface P2mRangeSpec {
   count: number;
 }
 
-/** A P2M shaped like DOMAIN.md §6 but small: pfn 0x20000.. is backed by machine frames in 2-page runs, reversed. */
+/** A P2M shaped like the one in docs/DOMAIN.md ("Xen side") but small: pfn 0x20000.. is backed by machine frames in 2-page runs, reversed. */
 export function shuffledP2m(firstPfn: number, pages: number, mfnBase: number): P2mRangeSpec[] {
   const out: P2mRangeSpec[] = [];
   for (let i = 0; i < pages; i += 2) {

@@ -19,9 +19,9 @@ export const DRIVER_SUPPORTED = FeatureSet.of(
 
 /**
  * What the driver writes back: offered ∩ wanted ∩ implemented. A pre-2016
- * driver predates bit 33 (it was added in 2017, DOMAIN.md §2), so it never
- * accepts it, whatever it was told to want. VERSION_1 is always accepted:
- * the modern transport requires it.
+ * driver predates bit 33 (added in 2017: docs/DOMAIN.md, "What happened
+ * next"), so it never accepts it, whatever it was told to want. VERSION_1 is
+ * always accepted: the modern transport requires it.
  */
 export function acceptFeatures(
   offered: FeatureSet,

@@ -2,6 +2,7 @@
 // submit, and re-enabling used-buffer notifications (EVENT_IDX used_event)
 // without losing a completion that races the store.
 import type { PseudoPhysAddr } from '@nestlab/addr';
+import { ATTR } from '@nestlab/telemetry';
 import { decodeU16, encodeU16 } from '@nestlab/virtio';
 import { TraceFlags, context, trace, type Span } from '@opentelemetry/api';
 import type { CommitOptions, CpuBatch, CpuMemory } from '../mm/cpu-memory.js';
@@ -179,7 +180,7 @@ export class RingCompletions<T> {
       const found = await this.used.absorb(look, await b.commit(opts), out, opts);
       if (found && this.opts.eventIdx) this.enableCallbacks();
     } finally {
-      span?.setAttribute('nestlab.ring.harvested', out.length);
+      span?.setAttribute(ATTR.ringHarvested, out.length);
       span?.end();
     }
     return out;

@@ -4,7 +4,8 @@ import type { Workload } from '@nestlab/protocol';
 import type { BlkIo } from '../block/blk-request.js';
 import type { IoResult } from '../block/block-device.js';
 import { historyLength, plan, runJob, type IoTarget } from './engine.js';
-import { BlockModel, blockContent } from './verify.js';
+import { blockContent } from '@nestlab/formats';
+import { BlockModel } from './verify.js';
 
 const base: Workload = {
   rw: 'randrw',

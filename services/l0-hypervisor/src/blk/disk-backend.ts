@@ -1,13 +1,10 @@
 import { readSync, writeSync } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { L0Error } from '../errors.js';
 import { WriteCache, CACHE_BLOCK } from './write-cache.js';
 
-/** `<dataDir>/<stack>-<bdf with : and . as ->.img` */
-export function diskImagePath(dataDir: string, stack: string, bdf: string): string {
-  return join(dataDir, `${stack}-${bdf.replace(/[:.]/g, '-')}.img`);
-}
+export { diskImagePath } from '@nestlab/formats';
 
 export interface DiskCacheOptions {
   /** Dirty bytes kept before the oldest blocks are written back (0: nothing is kept). */

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { blockContent } from '@nestlab/dom0-kernel';
+import { blockContent } from '@nestlab/formats';
 import {
   acceptableFor,
   detectedCorruptions,

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { DomainFaultRequest, FaultRule, Obj } from '@nestlab/protocol';
+import { DomainFaultRequest, FaultRule, MAX_HISTORY, Obj, Workload } from '@nestlab/protocol';
 
 const Id = Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,63}$' });
 const Token = Type.Union([
@@ -71,17 +71,10 @@ export const ExperimentFile = Obj({
   seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff })),
   workload: Type.Optional(
     Obj({
-      ios: Type.Optional(Type.Integer({ minimum: 1, maximum: 20_000 })),
-      iodepth: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
-      bs: Type.Optional(Type.Integer({ minimum: 512, maximum: 1 << 20, multipleOf: 512 })),
-      rw: Type.Optional(
-        Type.Union(
-          ['read', 'write', 'randread', 'randwrite', 'randrw'].map((k) => Type.Literal(k)),
-        ),
-      ),
-      /** FLUSH after every N writes; 0: never. */
-      fsyncEvery: Type.Optional(Count),
-      deadlineMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 600_000 })),
+      // JobRun's workload fields and limits; ios is bounded by the history experiments keep.
+      ...Type.Partial(Type.Pick(Workload, ['iodepth', 'bs', 'rw', 'fsyncEvery', 'deadlineMs']))
+        .properties,
+      ios: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_HISTORY })),
       /** Blocks of the disk the workload touches (small: blocks are rewritten, all are read back). */
       blocks: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096 })),
     }),

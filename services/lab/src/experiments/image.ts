@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { describeBlock } from '@nestlab/dom0-kernel';
+import { describeBlock } from '@nestlab/formats';
 import type { Found } from './history.js';
 
 export class ImageError extends Error {

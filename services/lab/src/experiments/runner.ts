@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FaultControl, JobRun, type IoReport, type Workload } from '@nestlab/protocol';
-import { diskImagePath } from '@nestlab/l0-hypervisor';
+import { diskImagePath } from '@nestlab/formats';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
 import { labSeat } from '../fleet/lab-seat.js';
 import { DEVICE_BDF } from '../run/configure.js';

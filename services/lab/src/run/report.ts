@@ -1,49 +1,7 @@
-import type { Outcome, Scenario } from '../scenarios/scenario.js';
+import type { Outcome, RunReport } from '@nestlab/formats';
+import type { Scenario } from '../scenarios/scenario.js';
 
-/** The `nestlab run --json` report (shape fixed by the stack issue; fields are only ever added). */
-export interface RunReport {
-  scenario: string;
-  expected: Outcome;
-  outcome: Outcome;
-  pass: boolean;
-  seed: number;
-  ios: {
-    submitted: number;
-    completed: number;
-    verified: number;
-    corrupted: number;
-    failed: number;
-  };
-  dma: {
-    total: number;
-    translated: number;
-    bypassed: number;
-    direct: number;
-    misdirected: number;
-    faulted: number;
-    intended: number;
-    outside: number;
-  };
-  features: { offered: string; negotiated: string };
-  driver: { ok: boolean; status: number; error: { code: string; message: string } | null };
-  traceIds: string[];
-  firstMisdirected: {
-    bus: string;
-    machine: string;
-    owner: string;
-    intendedMachine: string | null;
-    pseudo: string | null;
-    hostPhys: string | null;
-    what: string;
-    /** The trace holding this access (with batching, not always the first I/O's). */
-    traceId: string | null;
-  } | null;
-  rogue: { bus: string; verdict: string; machine: string | null; owner: string | null } | null;
-  errors: Record<string, number>;
-  latencyUs: { p50: number; p99: number };
-  elapsedMs: number;
-  explanation: string;
-}
+export type { RunReport };
 
 const SENTENCES: Record<Outcome, (r: RunReport) => string> = {
   ok: (r) =>

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Obj } from '@nestlab/protocol';
+import { Obj, Workload } from '@nestlab/protocol';
 import { COMMON_FEATURE_NAMES, BLK_FEATURE_NAMES } from '@nestlab/virtio';
 import { OUTCOMES } from './scenario.js';
 
@@ -55,19 +55,9 @@ export const ScenarioFile = Obj({
     /** Features the driver would take if offered; default: all it knows. */
     wants: Type.Optional(Type.Array(Feature, { uniqueItems: true })),
   }),
+  /** Any of these JobRun workload fields, with JobRun's limits. */
   workload: Type.Optional(
-    Obj({
-      ios: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
-      iodepth: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
-      bs: Type.Optional(Type.Integer({ minimum: 512, maximum: 1 << 20, multipleOf: 512 })),
-      rw: Type.Optional(
-        Type.Union(
-          ['read', 'write', 'randread', 'randwrite', 'randrw'].map((k) => Type.Literal(k)),
-        ),
-      ),
-      verify: Type.Optional(Type.Boolean()),
-      deadlineMs: Type.Optional(Type.Integer({ minimum: 10, maximum: 600_000 })),
-    }),
+    Type.Partial(Type.Pick(Workload, ['ios', 'iodepth', 'bs', 'rw', 'verify', 'deadlineMs'])),
   ),
   /** Events during the run (balloon-during-dma). */
   events: Type.Optional(

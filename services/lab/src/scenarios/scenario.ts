@@ -1,15 +1,7 @@
+import type { Outcome } from '@nestlab/formats';
 import type { DmaPolicy, DriverGeneration, IommuAttachment, IommuMode } from '@nestlab/protocol';
 
-export const OUTCOMES = [
-  'ok',
-  'misdirected-dma',
-  'iommu-fault',
-  'features-rejected',
-  'isolation-bypass',
-  'corruption',
-  'timeout',
-] as const;
-export type Outcome = (typeof OUTCOMES)[number];
+export { OUTCOMES, type Outcome } from '@nestlab/formats';
 
 /** One row of the seed's matrix: which stack, which driver, what must happen. */
 export interface Scenario {

@@ -47,6 +47,13 @@ export const DriverProbe = requestMessage({
   }),
 });
 
+/** The most IoRecords one report carries: a workload with `history` runs at most this many I/Os and FLUSHes. */
+export const MAX_HISTORY = 20_000;
+
+/**
+ * A fio-like job, declared once with its limits: JobRun carries it, and the
+ * lab's scenario and experiment files take their workload fields from it.
+ */
 export const Workload = Obj({
   rw: Type.Union(['read', 'write', 'randread', 'randwrite', 'randrw'].map((k) => Type.Literal(k))),
   bs: Type.Integer({ minimum: 512, maximum: 1 << 20, multipleOf: 512 }),
@@ -54,8 +61,11 @@ export const Workload = Obj({
   ios: Type.Integer({ minimum: 1, maximum: 10_000_000 }),
   seed: Type.Integer({ minimum: 0, maximum: 0xffffffff }),
   verify: Type.Boolean(),
-  /** Per-I/O deadline: an I/O not completed by then fails with TIMEOUT. */
-  deadlineMs: Type.Integer({ minimum: 1, maximum: 600_000 }),
+  /**
+   * Per-I/O deadline: an I/O not completed by then fails with TIMEOUT. At
+   * least 10 ms: an I/O takes several NATS hops, so less only makes TIMEOUTs.
+   */
+  deadlineMs: Type.Integer({ minimum: 10, maximum: 600_000 }),
   /** Bytes of the disk the workload may touch, from sector 0. */
   spanBytes: Count,
   /**
@@ -63,7 +73,7 @@ export const Workload = Obj({
    * A write is durable once a FLUSH issued after its completion completes.
    */
   fsyncEvery: Type.Optional(Count),
-  /** Return every I/O's record in the report (experiments judge them); at most 20k I/Os. */
+  /** Return every I/O's record in the report (experiments judge them); at most MAX_HISTORY records. */
   history: Type.Optional(Type.Boolean()),
 });
 export type Workload = Static<typeof Workload>;
@@ -106,7 +116,7 @@ export const IoReport = Obj({
   elapsedMs: Count,
   traceIds: Type.Array(Type.String()),
   /** Every I/O, in submission order, when the workload asked for `history`. */
-  history: Type.Optional(Type.Array(IoRecord, { maxItems: 20_000 })),
+  history: Type.Optional(Type.Array(IoRecord, { maxItems: MAX_HISTORY })),
 });
 export type IoReport = Static<typeof IoReport>;
 

@@ -1,0 +1,59 @@
+// A run's outcome and report: what `nestlab run --json` prints, and what a
+// reference run on the real stack is compared with (services/reference).
+
+/** What a scenario run can show, from the seed thread's matrix. */
+export const OUTCOMES = [
+  'ok',
+  'misdirected-dma',
+  'iommu-fault',
+  'features-rejected',
+  'isolation-bypass',
+  'corruption',
+  'timeout',
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** The `nestlab run --json` report (shape fixed by the stack issue; fields are only ever added). */
+export interface RunReport {
+  scenario: string;
+  expected: Outcome;
+  outcome: Outcome;
+  pass: boolean;
+  seed: number;
+  ios: {
+    submitted: number;
+    completed: number;
+    verified: number;
+    corrupted: number;
+    failed: number;
+  };
+  dma: {
+    total: number;
+    translated: number;
+    bypassed: number;
+    direct: number;
+    misdirected: number;
+    faulted: number;
+    intended: number;
+    outside: number;
+  };
+  features: { offered: string; negotiated: string };
+  driver: { ok: boolean; status: number; error: { code: string; message: string } | null };
+  traceIds: string[];
+  firstMisdirected: {
+    bus: string;
+    machine: string;
+    owner: string;
+    intendedMachine: string | null;
+    pseudo: string | null;
+    hostPhys: string | null;
+    what: string;
+    /** The trace holding this access (with batching, not always the first I/O's). */
+    traceId: string | null;
+  } | null;
+  rogue: { bus: string; verdict: string; machine: string | null; owner: string | null } | null;
+  errors: Record<string, number>;
+  latencyUs: { p50: number; p99: number };
+  elapsedMs: number;
+  explanation: string;
+}
