@@ -1,6 +1,6 @@
 import type { CodedError, ErrorKind } from '@nestlab/protocol';
 
-// One error class for the package (STYLE.md): a stable code, and whose fault
+// One error class for the package (docs/ARCHITECTURE.md): a stable code, and whose fault
 // it is, so service-kit's Bus turns a throw into a typed error reply.
 export const L0_ERROR_CODE_KIND = {
   /** A domain's CPU touched a machine frame Xen did not grant it (CpuFrames). */

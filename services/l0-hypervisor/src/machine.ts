@@ -154,6 +154,7 @@ export class Machine {
           }
           this.opts.raiseMsi(bdf, vector);
         },
+        ramBacked: (d) => this.dma.ramBacked(d),
       });
       const processor = new QueueProcessor(
         dev,

@@ -1,4 +1,4 @@
-// The device's path to memory (ARCHITECTURE §4 step 4): bus address → machine
+// The device's path to memory (docs/ARCHITECTURE.md, the DMA path): bus address → machine
 // by the device's IOMMU attachment, then machine → host-phys by memslot, one
 // 4 KiB span at a time, each span logged as a DmaRecord.
 import {
@@ -12,6 +12,7 @@ import {
 import type { BusAddr, MachineAddr, Translation } from '@nestlab/addr';
 import type { DmaRecord, DmaVerdict, IommuAttachment } from '@nestlab/protocol';
 import { MAX_TRANSLATE_RUN, isCodedError } from '@nestlab/protocol';
+import type { RamBackingCheck } from '@nestlab/virtio';
 import type { MachineMemory } from '../memory/machine-memory.js';
 import type { L0Metrics } from '../metrics.js';
 import { formatDmaRecord, type DmaLog, type RawDmaRecord } from './dma-log.js';
@@ -95,6 +96,11 @@ const viaPassthrough = crossing({
   to: 'machine',
   by: 'identity',
 });
+
+/** Whether the device's accesses go through the IOMMU (else bus = machine). */
+const translated = (dev: DmaDevice): boolean =>
+  dev.iommu === 'physical' ||
+  ((dev.iommu === 'virtio' || dev.iommu === 'virtio-exempt') && dev.accessPlatform());
 
 export class DmaEngine {
   private readonly pending: number[] = new Array<number>(VERDICTS.length * WHATS.length).fill(0);
@@ -209,11 +215,17 @@ export class DmaEngine {
   /** The bus → machine crossing when it needs no IOMMU round trip; null on an IOTLB miss. */
   private toMachineLocal(dev: DmaDevice, bus: BusAddr, write: boolean): ToMachine | null {
     if (dev.iommu === 'none') return { verdict: 'direct', tr: busAsMachineDirect(bus) };
-    const translate =
-      dev.iommu === 'physical' ||
-      ((dev.iommu === 'virtio' || dev.iommu === 'virtio-exempt') && dev.accessPlatform());
-    if (!translate) return { verdict: 'bypass', tr: busAsMachineBypass(bus) };
+    if (!translated(dev)) return { verdict: 'bypass', tr: busAsMachineBypass(bus) };
     return this.cached(dev, bus, write, true);
+  }
+
+  /**
+   * Whether RAM backs [bus, bus+len) for this device. Known only when its bus
+   * addresses are machine addresses; behind the IOMMU it is undefined (each
+   * access is translated, and faults, on its own).
+   */
+  ramBacked(dev: DmaDevice): RamBackingCheck {
+    return (bus, len) => (translated(dev) ? undefined : this.mem.memslots.covers(bus, len));
   }
 
   private cached(dev: DmaDevice, bus: BusAddr, write: boolean, count: boolean): ToMachine | null {

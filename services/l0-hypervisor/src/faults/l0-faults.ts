@@ -13,7 +13,7 @@ export function registerL0Faults(faults: DomainFaults, m: Machine): void {
       throw new DomainFaultError('FAULT_NOT_APPLICABLE', 'l0 has no device to reset');
     }
     for (const { dev } of fns) {
-      const inFlight = dev.queues.map((q) => `q${q.index} avail ${q.lastAvail} used ${q.usedIdx}`);
+      const inFlight = dev.queues.map((q) => `q${q.index} avail ${q.nextAvail} used ${q.nextUsed}`);
       dev.reset();
       m.faultFired('device-reset', `${dev.bdf} reset mid-queue (${inFlight.join(', ')})`);
     }

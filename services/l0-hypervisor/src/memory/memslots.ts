@@ -55,6 +55,18 @@ export class Memslots {
     return memslotLookup.fail(addr, `no memslot holds ${toHex(addr)}+${len}`);
   }
 
+  /** Whether every byte of [addr, addr+len) is RAM (slots that meet end to end count as one). */
+  covers(addr: bigint, len: number): boolean {
+    let at = addr;
+    const end = addr + BigInt(len);
+    for (;;) {
+      if (at >= end) return true;
+      const s = this.slots.find((x) => at >= x.machine && at < x.machine + x.bytes);
+      if (!s) return false;
+      at = s.machine + s.bytes;
+    }
+  }
+
   /** Whether any byte of [addr, addr+len) is RAM. */
   overlapsRam(addr: bigint, len: number): boolean {
     const end = addr + BigInt(len);

@@ -12,14 +12,14 @@ import {
   VIRTIO_PCI_VENDOR_ID,
   modernPciDeviceId,
 } from '@nestlab/virtio';
-import type { VirtioError } from '@nestlab/virtio';
+import { DeviceQueue } from '@nestlab/virtio';
+import type { RamBackingCheck, VirtioError } from '@nestlab/virtio';
 import { blkConfigBytes } from '../blk/blk-config.js';
 import type { DiskBackend } from '../blk/disk-backend.js';
 import type { DmaDevice } from '../dma/dma-engine.js';
 import type { L0Metrics } from '../metrics.js';
 import { PciConfigSpace } from '../pci/config-space.js';
 import { DeviceStatus } from './device-status.js';
-import { VirtQueue } from './virtqueue.js';
 
 /** PCI_CLASS_STORAGE_SCSI, as QEMU's virtio-blk-pci reports (virtio_blk_pci_class_init). */
 const PCI_CLASS_STORAGE_SCSI = 0x010000;
@@ -28,6 +28,8 @@ export interface DeviceHooks {
   readonly metrics: L0Metrics;
   /** Publishes an MSI to the next layer up (xen.irq.msi). */
   raiseMsi(bdf: string, vector: number): void;
+  /** Whether RAM backs a ring area as this device addresses it (checked at queue_enable). */
+  ramBacked(dev: VirtioBlkDevice): RamBackingCheck;
 }
 
 export class VirtioBlkDevice implements DmaDevice {
@@ -35,7 +37,9 @@ export class VirtioBlkDevice implements DmaDevice {
   readonly iommu: IommuAttachment;
   readonly pci: PciConfigSpace;
   readonly status: DeviceStatus;
-  readonly queues: VirtQueue[];
+  readonly queues: DeviceQueue[];
+  /** queue_msix_vector of each queue (virtio-pci). */
+  readonly queueVectors: number[];
   readonly blkConfig: Uint8Array;
   isr = 0;
   configMsixVector: number = VIRTIO_MSI_NO_VECTOR;
@@ -69,7 +73,8 @@ export class VirtioBlkDevice implements DmaDevice {
       barBase,
     );
     this.status = new DeviceStatus(FeatureSet.parseHex(setup.offer), setup.requireAccessPlatform);
-    this.queues = [new VirtQueue(0, setup.queueSizeMax)];
+    this.queues = [new DeviceQueue(0, setup.queueSizeMax)];
+    this.queueVectors = this.queues.map(() => VIRTIO_MSI_NO_VECTOR);
     this.blkConfig = blkConfigBytes(setup.diskBytes, setup.queueSizeMax);
   }
 
@@ -86,15 +91,16 @@ export class VirtioBlkDevice implements DmaDevice {
     this.epoch++;
     this.status.reset();
     for (const q of this.queues) q.reset();
+    this.queueVectors.fill(VIRTIO_MSI_NO_VECTOR);
     this.isr = 0;
     this.configMsixVector = VIRTIO_MSI_NO_VECTOR;
     this.deviceFeatureSelect = this.driverFeatureSelect = this.queueSelect = 0;
   }
 
   /** Used-buffer interrupt: ISR queue bit, then MSI on the queue's vector. */
-  raiseQueue(q: VirtQueue): void {
+  raiseQueue(q: DeviceQueue): void {
     this.isr |= VIRTIO_PCI_ISR.QUEUE;
-    this.msi(q.msixVector);
+    this.msi(this.queueVectors[q.index] ?? VIRTIO_MSI_NO_VECTOR);
   }
 
   /** Config-change interrupt (also how NEEDS_RESET is signalled, spec 2.1.2). */
@@ -110,6 +116,12 @@ export class VirtioBlkDevice implements DmaDevice {
   }
 
   /** A hostile or broken ring: NEEDS_RESET, the reason kept, a config interrupt (QEMU virtio_error). */
+  /** queue_enable: the queue's checks, the RAM backing of its areas among them. */
+  enableQueue(q: DeviceQueue): void {
+    const r = q.enable(this.hooks.ramBacked(this));
+    if (!r.ok) this.fail(r.error);
+  }
+
   fail(error: VirtioError | { code: string; message: string }): void {
     if (!this.status.markBroken({ code: error.code, message: error.message })) return;
     this.hooks.metrics.ringErrors.inc({ code: error.code });
@@ -129,12 +141,12 @@ export class VirtioBlkDevice implements DmaDevice {
       queues: this.queues.map((q) => ({
         index: q.index,
         size: q.size,
-        enabled: q.enabled,
+        enabled: q.ready,
         desc: toHex(q.desc),
         driver: toHex(q.driver),
         device: toHex(q.device),
-        lastAvail: q.lastAvail,
-        used: q.usedIdx,
+        lastAvail: q.nextAvail,
+        used: q.nextUsed,
       })),
       brokenReason: this.brokenReason,
       requests: { ...this.requests },
@@ -154,7 +166,7 @@ export class VirtioBlkDevice implements DmaDevice {
       featuresRefusal: this.status.refusal,
       isr: this.isr,
       configMsixVector: this.configMsixVector,
-      queueVectors: this.queues.map((q) => q.msixVector),
+      queueVectors: [...this.queueVectors],
       disk: { path: this.disk.path, bytes: this.disk.bytes },
     };
   }

@@ -28,10 +28,11 @@ export function readCommonCfg(dev: VirtioBlkDevice): Uint8Array {
   v.setUint8(F.config_generation.offset, dev.configGeneration);
   v.setUint16(F.queue_select.offset, dev.queueSelect, true);
   // A queue_select past num_queues reads queue_size 0: "not available" (spec 4.1.4.3.2).
-  v.setUint16(F.queue_msix_vector.offset, q?.msixVector ?? VIRTIO_MSI_NO_VECTOR, true);
+  const vector = dev.queueVectors[dev.queueSelect] ?? VIRTIO_MSI_NO_VECTOR;
+  v.setUint16(F.queue_msix_vector.offset, vector, true);
   if (q) {
     v.setUint16(F.queue_size.offset, q.size, true);
-    v.setUint16(F.queue_enable.offset, q.enabled ? 1 : 0, true);
+    v.setUint16(F.queue_enable.offset, q.ready ? 1 : 0, true);
     v.setUint16(F.queue_notify_off.offset, q.index, true);
     v.setBigUint64(F.queue_desc.offset, q.desc, true);
     v.setBigUint64(F.queue_driver.offset, q.driver, true);
@@ -78,32 +79,28 @@ export function writeCommonCfg(dev: VirtioBlkDevice, offset: number, bytes: Uint
       dev.queueSelect = value;
       return true;
     case 'queue_size':
-      if (!q || q.enabled) return false;
-      q.size = value;
-      return true;
+      return q?.configure('size', value) ?? false;
     case 'queue_msix_vector':
       if (!q) return false;
-      q.msixVector = vectorOrNone(value);
+      dev.queueVectors[q.index] = vectorOrNone(value);
       return true;
     case 'queue_enable': {
       // Only 1 means anything; a driver MUST NOT write 0 (spec 4.1.4.3.2).
-      if (!q || value !== 1 || q.enabled) return false;
-      const checked = q.split();
-      if (!checked.ok) {
-        dev.fail(checked.error);
-        return true;
-      }
-      q.enabled = true;
+      if (!q || value !== 1 || q.ready) return false;
+      dev.enableQueue(q);
       return true;
     }
     case 'queue_desc':
     case 'queue_driver':
     case 'queue_device': {
-      if (!q || q.enabled) return false; // no moving a live ring under the device
+      if (!q) return false;
       const key =
         hit.name === 'queue_desc' ? 'desc' : hit.name === 'queue_driver' ? 'driver' : 'device';
-      q[key] = len === 8 ? v.getBigUint64(0, true) : setHalf(q[key], hit.within, value);
-      return true;
+      // A live ring ignores the write (no moving it under the device).
+      return q.configure(
+        key,
+        len === 8 ? v.getBigUint64(0, true) : setHalf(q[key], hit.within, value),
+      );
     }
     default:
       return false; // num_queues, device_feature, config_generation, notify_off/data, reset: read-only here

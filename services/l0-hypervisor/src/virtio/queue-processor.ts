@@ -15,21 +15,8 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import { toHex } from '@nestlab/addr';
-import {
-  VIRTIO_BLK_F,
-  VIRTIO_BLK_S,
-  VIRTIO_F,
-  availEventWrite,
-  availRingAddr,
-  decodeU16,
-  pendingAvail,
-  readRing,
-  shouldInterrupt,
-  usedElemWrite,
-  usedIdxWrite,
-  walkChain,
-} from '@nestlab/virtio';
-import type { DescChain, SplitQueue } from '@nestlab/virtio';
+import { VIRTIO_BLK_F, VIRTIO_BLK_S, VIRTIO_F } from '@nestlab/virtio';
+import type { DescChain, DeviceQueue, SplitQueue } from '@nestlab/virtio';
 import type { DiskBackend } from '../blk/disk-backend.js';
 import { executeBlkRequest, type BlkOutcome } from '../blk/request.js';
 import type { DmaEngine } from '../dma/dma-engine.js';
@@ -38,7 +25,6 @@ import type { L0Metrics } from '../metrics.js';
 import type { VirtioBlkDevice } from './blk-device.js';
 import { takeChainTrace } from './chain-traces.js';
 import { DeviceRingMemory } from './ring-access.js';
-import type { VirtQueue } from './virtqueue.js';
 
 /** Largest indirect table we walk (QEMU's VIRTQUEUE_MAX_SIZE). */
 const MAX_INDIRECT = 1024;
@@ -52,7 +38,6 @@ const MAX_INDIRECT = 1024;
  */
 export const CHAINS_PER_ROUND = 64;
 const BLK_TYPE_NAMES: Record<number, string> = { 0: 'in', 1: 'out', 4: 'flush', 8: 'get_id' };
-const u16 = (n: number) => n & 0xffff;
 
 /** One chain taken from the ring, with the span its accesses are traced under. */
 interface Popped {
@@ -89,7 +74,7 @@ export class QueueProcessor {
   private async drain(index: number): Promise<void> {
     const dev = this.dev;
     const q = dev.queues[index];
-    if (!q || !q.enabled || !dev.status.running || dev.disposed) {
+    if (!q || !q.ready || !dev.status.running || dev.disposed) {
       this.metrics.notifiesDropped.inc({ reason: q ? 'not-running' : 'no-queue' });
       return;
     }
@@ -104,10 +89,10 @@ export class QueueProcessor {
     let handled = 0;
     try {
       while (handled < q.size && this.live(epoch)) {
-        const p = await pendingAvail(mem, sq.value, q.lastAvail);
+        const p = await q.pending(mem, sq.value);
         // A failure after a reset is the old ring's, not the device's new state.
         if (!p.ok) return void this.stop(epoch, p.error.code, p.error.message);
-        const n = Math.min(p.value.pending, q.size - handled, CHAINS_PER_ROUND);
+        const n = Math.min(p.value, q.size - handled, CHAINS_PER_ROUND);
         if (n === 0) return;
         if (handled > 0) await new Promise<void>((r) => setImmediate(r));
         handled += n;
@@ -128,7 +113,7 @@ export class QueueProcessor {
 
   /** Takes `n` available chains, serves them together, publishes them; false when the device stopped. */
   private async batch(
-    q: VirtQueue,
+    q: DeviceQueue,
     sq: SplitQueue,
     epoch: number,
     ring: DeviceRingMemory,
@@ -136,8 +121,9 @@ export class QueueProcessor {
     n: number,
   ): Promise<boolean> {
     const dev = this.dev;
-    const heads = await this.availEntries(ring, sq, q.lastAvail, n, epoch);
-    if (heads === null) return false;
+    const avail = await q.availHeads(ring, sq, n);
+    if (!avail.ok) return this.stop(epoch, avail.error.code, avail.error.message);
+    const heads = avail.value;
     const popped: Popped[] = [];
     // A bad chain stops the device, but only after the good ones before it are served.
     let bad: { code: string; message: string } | null = null;
@@ -153,10 +139,10 @@ export class QueueProcessor {
     const eventIdx = dev.status.has(VIRTIO_F.EVENT_IDX);
     // QEMU virtqueue_pop: publish avail_event = last_avail_idx once the chains are taken.
     if (popped.length > 0 && eventIdx) {
-      const w = availEventWrite(sq, q.lastAvail);
-      if (!(await ring.writeRing(w.addr, w.bytes))) {
+      const w = await q.publishAvailEvent(ring, sq);
+      if (!w.ok) {
         this.endAll(popped);
-        return this.stop(epoch, 'MEMORY_UNREACHABLE', 'cannot write avail_event');
+        return this.stop(epoch, w.error.code, w.error.message);
       }
     }
     const writeThrough = !dev.status.has(VIRTIO_BLK_F.FLUSH);
@@ -174,8 +160,6 @@ export class QueueProcessor {
     try {
       // A reset while we worked: the ring is no longer ours to write.
       if (!this.live(epoch)) return false;
-      const old = q.usedIdx;
-      let next = old;
       let broken: BlkOutcome | null = null;
       for (const [i, p] of popped.entries()) {
         const out = outs[i]!;
@@ -190,20 +174,17 @@ export class QueueProcessor {
           'nestlab.blk.sector': toHex(out.sector),
           'nestlab.blk.status': out.status,
         });
-        const elem = usedElemWrite(sq, next, p.chain.headIndex, out.written);
-        if (!(await p.mem.writeRing(elem.addr, elem.bytes))) {
-          markFailed(p.span, 'MEMORY_UNREACHABLE', 'cannot write used elem');
+        const added = await q.addUsed(p.mem, sq, p.chain.headIndex, out.written);
+        if (!added.ok) {
+          markFailed(p.span, added.error.code, added.error.message);
           broken = out;
           break;
         }
-        next = u16(next + 1);
       }
-      if (next !== old) {
-        const idx = usedIdxWrite(sq, next);
-        if (!(await ring.writeRing(idx.addr, idx.bytes)))
-          return this.stop(epoch, 'MEMORY_UNREACHABLE', 'cannot write used.idx');
-        q.usedIdx = next;
-        const irq = await shouldInterrupt(ring, sq, eventIdx, old, next);
+      const published = await q.publishUsed(ring, sq);
+      if (!published.ok) return this.stop(epoch, published.error.code, published.error.message);
+      if (published.value) {
+        const irq = await q.needsNotification(ring, sq, eventIdx);
         if (!irq.ok) return this.stop(epoch, irq.error.code, irq.error.message);
         for (const p of popped) p.span.setAttribute('nestlab.virtio.interrupt', irq.value);
         if (irq.value) dev.raiseQueue(q);
@@ -217,35 +198,12 @@ export class QueueProcessor {
     }
   }
 
-  /** The heads of the next `n` avail entries, in one read per contiguous stretch of the ring. */
-  private async availEntries(
-    ring: DeviceRingMemory,
-    sq: SplitQueue,
-    from: number,
-    n: number,
-    epoch: number,
-  ): Promise<number[] | null> {
-    const heads: number[] = [];
-    while (heads.length < n) {
-      const idx = u16(from + heads.length);
-      const slot = idx & (sq.size - 1);
-      const take = Math.min(n - heads.length, sq.size - slot);
-      const raw = await readRing(ring, availRingAddr(sq, idx), 2 * take, 'avail.ring entries');
-      if (!raw.ok) {
-        this.stop(epoch, raw.error.code, raw.error.message);
-        return null;
-      }
-      for (let i = 0; i < take; i++) heads.push(decodeU16(raw.value, 2 * i));
-    }
-    return heads;
-  }
-
   /**
    * Walks one chain in the trace of the I/O that posted it (when the driver
    * said which; else under the notify span). Null when the device stopped.
    */
   private async pop(
-    q: VirtQueue,
+    q: DeviceQueue,
     sq: SplitQueue,
     epoch: number,
     notify: Span,
@@ -259,14 +217,14 @@ export class QueueProcessor {
     const span = this.tracer.startSpan(
       'l0.device.request',
       {
-        attributes: { 'nestlab.virtio.avail_idx': q.lastAvail, 'nestlab.virtio.head': head },
+        attributes: { 'nestlab.virtio.avail_idx': q.nextAvail, 'nestlab.virtio.head': head },
         ...(posted ? { links: [{ context: notify.spanContext() }] } : {}),
       },
       parent,
     );
     const budget = traceBudget(span);
     const mem = new DeviceRingMemory(this.dma, dev, sq, budget, () => this.live(epoch));
-    const chain = await walkChain(mem, sq, head, {
+    const chain = await q.walk(mem, sq, head, {
       indirect: dev.status.has(VIRTIO_F.INDIRECT_DESC),
       maxIndirectEntries: MAX_INDIRECT,
     });
@@ -276,7 +234,7 @@ export class QueueProcessor {
       span.end();
       return chain.ok ? null : { code: chain.error.code, message: chain.error.message };
     }
-    q.lastAvail = u16(q.lastAvail + 1);
+    q.advanceAvail();
     return { chain: chain.value, span, budget, mem };
   }
 
