@@ -81,14 +81,16 @@ export function createL0Hypervisor(options: L0Options = {}): ServiceModule {
         .set(() => m.mem.ram.touchedPages);
       ctx.metrics
         .gauge('nestlab_l0_write_cache_dirty_bytes', 'Written data not yet in the disk images')
-        .set(() => m.pci.all().reduce((n, fn) => n + fn.dev.disk.dirtyBytes, 0));
+        .set(() => m.blkModels().reduce((n, blk) => n + blk.disk.dirtyBytes, 0));
       ctx.log.debug('handlers registered');
     },
     state: () =>
       machine && {
         memory: machine.mem.stats(),
         cpuFrames: machine.frames.summary(),
-        devices: machine.pci.all().map((fn) => fn.dev.inspect()),
+        devices: machine.pci
+          .all()
+          .map((fn) => ({ ...fn.dev.inspect(), ...fn.transport.inspect() })),
         dma: {
           logged: machine.dmaLog.size,
           oldestSeq: machine.dmaLog.oldest,

@@ -21,9 +21,9 @@ import type { L0Metrics } from './metrics.js';
 import { FIRST_BAR_BASE, VIRTIO_BAR_INDEX, VIRTIO_BAR_SIZE } from './pci/bar-layout.js';
 import { PciBus } from './pci/bus.js';
 import type { SavedL0State, StateFile } from './persist/state-file.js';
-import { VirtioBlkDevice } from './virtio/blk-device.js';
+import { VirtioBlkModel } from './blk/blk-model.js';
 import { VirtioPciTransport } from './virtio/pci-transport.js';
-import { QueueProcessor } from './virtio/queue-processor.js';
+import { VirtioDevice } from './virtio/virtio-device.js';
 
 /** How guest RAM is backed: a sparse file in the data dir (survives a crash) or process memory. */
 export type RamBacking = 'file' | 'anon';
@@ -142,10 +142,29 @@ export class Machine {
     this.dmaLog.clear();
     const reply: ReplyOf<typeof L0Configure>['devices'] = [];
     for (const [i, setup] of req.devices.entries()) {
-      const barBase = FIRST_BAR_BASE + BigInt(i * VIRTIO_BAR_SIZE);
+      const barBase = barBaseOf(i);
       const path = diskImagePath(this.opts.dataDir, this.opts.stack, setup.bdf);
       const disk = await DiskBackend.open(path, setup.diskBytes, setup.freshDisk, this.opts.disk);
-      const dev = new VirtioBlkDevice(setup.bdf, setup, barBase, disk, {
+      const model = new VirtioBlkModel(
+        disk,
+        `nestlab-${setup.bdf.slice(5)}`,
+        setup.queueSizeMax,
+        this.opts.metrics,
+      );
+      const dev = new VirtioDevice(setup.bdf, setup, model, {
+        dma: this.dma,
+        tracer: this.opts.tracer,
+        metrics: this.opts.metrics,
+      });
+      const doorbell = (q: number): Promise<void> => {
+        if (this.lostDoorbell.hit()) {
+          this.opts.metrics.notifiesDropped.inc({ reason: 'fault' });
+          this.faultFired('lose-doorbell', `${setup.bdf} queue ${q} notify ignored`);
+          return Promise.resolve();
+        }
+        return dev.notify(q);
+      };
+      const transport = new VirtioPciTransport(dev, barBase, {
         metrics: this.opts.metrics,
         raiseMsi: (bdf, vector) => {
           if (this.lostMsi.hit()) {
@@ -154,25 +173,9 @@ export class Machine {
           }
           this.opts.raiseMsi(bdf, vector);
         },
-        ramBacked: (d) => this.dma.ramBacked(d),
+        doorbell,
       });
-      const processor = new QueueProcessor(
-        dev,
-        this.dma,
-        disk,
-        this.opts.tracer,
-        this.opts.metrics,
-      );
-      const doorbell = (q: number): Promise<void> => {
-        if (this.lostDoorbell.hit()) {
-          this.opts.metrics.notifiesDropped.inc({ reason: 'fault' });
-          this.faultFired('lose-doorbell', `${setup.bdf} queue ${q} notify ignored`);
-          return Promise.resolve();
-        }
-        return processor.notify(q);
-      };
-      const transport = new VirtioPciTransport(dev, this.opts.metrics, doorbell);
-      this.pci.add({ dev, transport, processor, doorbell });
+      this.pci.add({ dev, transport, doorbell });
       reply.push({
         bdf: setup.bdf,
         bars: [{ index: VIRTIO_BAR_INDEX, addr: toHex(barBase), bytes: VIRTIO_BAR_SIZE }],
@@ -188,15 +191,16 @@ export class Machine {
     };
   }
 
-  /** Stops old devices: no more write-back, in-flight work settled, images closed. */
+  /** Stops old devices: each disposes of itself (no more write-back, work settled, backend closed). */
   private async shutdownDevices(): Promise<void> {
-    const old = this.pci.clear();
-    for (const fn of old) {
-      fn.dev.disposed = true;
-      fn.dev.epoch++;
-    }
-    await Promise.all(old.map((fn) => fn.processor.idle()));
-    await Promise.all(old.map((fn) => fn.dev.disk.close()));
+    await Promise.all(this.pci.clear().map((fn) => fn.dev.dispose()));
+  }
+
+  /** The virtio-blk backends (for the write-cache gauge). */
+  blkModels(): VirtioBlkModel[] {
+    return this.pci
+      .all()
+      .flatMap((fn) => (fn.dev.model instanceof VirtioBlkModel ? [fn.dev.model] : []));
   }
 
   /** A clean stop (power-off): caches written back; nothing left for a respawn. */
@@ -222,3 +226,6 @@ function checkDevice(d: DeviceSetup, i: number, all: readonly DeviceSetup[]): vo
     throw bad(`queueSizeMax ${d.queueSizeMax} is not a power of two`);
   if (d.diskBytes % SECTOR_SIZE !== 0) throw bad(`diskBytes ${d.diskBytes} is not whole sectors`);
 }
+
+/** Where device i's BAR goes (in the pc layout's PCI hole). */
+const barBaseOf = (i: number): bigint => FIRST_BAR_BASE + BigInt(i * VIRTIO_BAR_SIZE);

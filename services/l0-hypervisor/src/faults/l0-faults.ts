@@ -12,9 +12,9 @@ export function registerL0Faults(faults: DomainFaults, m: Machine): void {
     if (fns.length === 0) {
       throw new DomainFaultError('FAULT_NOT_APPLICABLE', 'l0 has no device to reset');
     }
-    for (const { dev } of fns) {
+    for (const { dev, transport } of fns) {
       const inFlight = dev.queues.map((q) => `q${q.index} avail ${q.nextAvail} used ${q.nextUsed}`);
-      dev.reset();
+      transport.reset();
       m.faultFired('device-reset', `${dev.bdf} reset mid-queue (${inFlight.join(', ')})`);
     }
     return 0;

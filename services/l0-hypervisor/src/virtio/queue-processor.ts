@@ -14,16 +14,15 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
-import { toHex } from '@nestlab/addr';
-import { VIRTIO_BLK_F, VIRTIO_BLK_S, VIRTIO_F } from '@nestlab/virtio';
+import { ATTR, DEVICE_ATTR } from '@nestlab/telemetry';
+import { VIRTIO_F } from '@nestlab/virtio';
 import type { DescChain, DeviceQueue, SplitQueue } from '@nestlab/virtio';
-import type { DiskBackend } from '../blk/disk-backend.js';
-import { executeBlkRequest, type BlkOutcome } from '../blk/request.js';
 import type { DmaEngine } from '../dma/dma-engine.js';
 import { closeBudget, traceBudget, type TraceBudget } from '../dma/dma-trace.js';
 import type { L0Metrics } from '../metrics.js';
-import type { VirtioBlkDevice } from './blk-device.js';
+import type { VirtioDevice } from './virtio-device.js';
 import { takeChainTrace } from './chain-traces.js';
+import type { ServeOutcome } from './device-model.js';
 import { DeviceRingMemory } from './ring-access.js';
 
 /** Largest indirect table we walk (QEMU's VIRTQUEUE_MAX_SIZE). */
@@ -37,7 +36,6 @@ const MAX_INDIRECT = 1024;
  * so a round is as big as the queues the lab runs.
  */
 export const CHAINS_PER_ROUND = 64;
-const BLK_TYPE_NAMES: Record<number, string> = { 0: 'in', 1: 'out', 4: 'flush', 8: 'get_id' };
 
 /** One chain taken from the ring, with the span its accesses are traced under. */
 interface Popped {
@@ -51,9 +49,8 @@ export class QueueProcessor {
   private readonly tails = new Map<number, Promise<void>>();
 
   constructor(
-    private readonly dev: VirtioBlkDevice,
+    private readonly dev: VirtioDevice,
     private readonly dma: DmaEngine,
-    private readonly disk: DiskBackend,
     private readonly tracer: Tracer,
     private readonly metrics: L0Metrics,
   ) {}
@@ -82,7 +79,7 @@ export class QueueProcessor {
     if (!sq.ok) return dev.fail(sq.error);
     const epoch = dev.epoch;
     const span = this.tracer.startSpan('l0.device.notify', {
-      attributes: { 'nestlab.device.bdf': dev.bdf, 'nestlab.virtio.queue': index },
+      attributes: { [DEVICE_ATTR.bdf]: dev.bdf, [DEVICE_ATTR.queue]: index },
     });
     const budget = traceBudget(span);
     const mem = new DeviceRingMemory(this.dma, dev, sq.value, budget);
@@ -101,7 +98,7 @@ export class QueueProcessor {
       // Bounded per notify: come back later for whatever the driver added meanwhile.
       if (handled >= q.size && this.live(epoch)) setImmediate(() => void this.notify(index));
     } finally {
-      span.setAttribute('nestlab.virtio.chains', handled);
+      span.setAttribute(DEVICE_ATTR.chains, handled);
       closeBudget(budget);
       span.end();
     }
@@ -145,14 +142,11 @@ export class QueueProcessor {
         return this.stop(epoch, w.error.code, w.error.message);
       }
     }
-    const writeThrough = !dev.status.has(VIRTIO_BLK_F.FLUSH);
-    const serving: Promise<BlkOutcome>[] = [];
+    const negotiated = dev.status.negotiated;
+    const serving: Promise<ServeOutcome>[] = [];
     let before: Promise<unknown> = Promise.resolve();
     for (const p of popped) {
-      const out = executeBlkRequest(p.chain, p.mem.buffers(), this.disk, dev.serial, {
-        writeThrough,
-        before,
-      });
+      const out = dev.model.serve(p.chain, p.mem.buffers(), { negotiated, before });
       serving.push(out);
       before = Promise.allSettled([before, out]);
     }
@@ -160,7 +154,7 @@ export class QueueProcessor {
     try {
       // A reset while we worked: the ring is no longer ours to write.
       if (!this.live(epoch)) return false;
-      let broken: BlkOutcome | null = null;
+      let broken: ServeOutcome | null = null;
       for (const [i, p] of popped.entries()) {
         const out = outs[i]!;
         if (out.kind === 'broken') {
@@ -168,12 +162,8 @@ export class QueueProcessor {
           markFailed(p.span, out.error.code, out.error.message);
           break;
         }
-        this.count(out.type, out.status);
-        p.span.setAttributes({
-          'nestlab.blk.type': BLK_TYPE_NAMES[out.type] ?? String(out.type),
-          'nestlab.blk.sector': toHex(out.sector),
-          'nestlab.blk.status': out.status,
-        });
+        dev.model.completed(out);
+        p.span.setAttributes(out.attributes);
         const added = await q.addUsed(p.mem, sq, p.chain.headIndex, out.written);
         if (!added.ok) {
           markFailed(p.span, added.error.code, added.error.message);
@@ -186,8 +176,8 @@ export class QueueProcessor {
       if (published.value) {
         const irq = await q.needsNotification(ring, sq, eventIdx);
         if (!irq.ok) return this.stop(epoch, irq.error.code, irq.error.message);
-        for (const p of popped) p.span.setAttribute('nestlab.virtio.interrupt', irq.value);
-        if (irq.value) dev.raiseQueue(q);
+        for (const p of popped) p.span.setAttribute(DEVICE_ATTR.interrupt, irq.value);
+        if (irq.value) dev.interrupts.queue(q);
       }
       if (broken?.kind === 'broken')
         return this.stop(epoch, broken.error.code, broken.error.message);
@@ -217,7 +207,7 @@ export class QueueProcessor {
     const span = this.tracer.startSpan(
       'l0.device.request',
       {
-        attributes: { 'nestlab.virtio.avail_idx': q.nextAvail, 'nestlab.virtio.head': head },
+        attributes: { [DEVICE_ATTR.availIdx]: q.nextAvail, [DEVICE_ATTR.head]: head },
         ...(posted ? { links: [{ context: notify.spanContext() }] } : {}),
       },
       parent,
@@ -250,17 +240,9 @@ export class QueueProcessor {
     if (this.dev.epoch === epoch) this.dev.fail({ code, message });
     return false;
   }
-
-  private count(type: number, status: number): void {
-    const r = this.dev.requests;
-    if (status === VIRTIO_BLK_S.OK) r.done++;
-    else if (status === VIRTIO_BLK_S.IOERR) r.ioerr++;
-    else r.unsupp++;
-    this.metrics.blkRequests.inc({ type: BLK_TYPE_NAMES[type] ?? 'other', status: String(status) });
-  }
 }
 
 function markFailed(span: Span, code: string, message: string): void {
   span.setStatus({ code: SpanStatusCode.ERROR, message });
-  span.setAttribute('nestlab.error.code', code);
+  span.setAttribute(ATTR.errorCode, code);
 }

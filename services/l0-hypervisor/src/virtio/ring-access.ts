@@ -4,7 +4,7 @@ import { splitRingLayout } from '@nestlab/virtio';
 import type { QueueMemory, SplitQueue } from '@nestlab/virtio';
 import type { DmaDevice, DmaEngine, DmaWhat } from '../dma/dma-engine.js';
 import type { TraceBudget } from '../dma/dma-trace.js';
-import type { BufferIo } from '../blk/request.js';
+import type { BufferIo } from './device-model.js';
 import { L0Error } from '../errors.js';
 
 const TRANSIENT = new Set(['TIMEOUT', 'NO_RESPONDERS']);
