@@ -116,7 +116,10 @@ async function bringUp(ctx: ServiceContext, m: Machine, state: StateFile): Promi
     if (saved) {
       await m.restore(saved);
       ctx.log.warn(
-        { devices: saved.config.devices.map((d) => d.bdf), ramBytes: saved.config.ramBytes },
+        {
+          devices: saved.config.devices.map((d) => d.bdf),
+          memory: saved.config.memoryMap ?? saved.config.ramBytes,
+        },
         'respawned: last configuration restored, disks and guest RAM kept, devices in reset',
       );
       return;

@@ -6,7 +6,7 @@ import { toHex } from '@nestlab/addr';
 import type { ReplyOf, L0Configure, DeviceSetup, DomainFaultKind } from '@nestlab/protocol';
 import { FeatureSet, isValidQueueSize, SECTOR_SIZE } from '@nestlab/virtio';
 import { DiskBackend, diskImagePath, type DiskCacheOptions } from './blk/disk-backend.js';
-import type { L0ConfigureRequest } from './config.js';
+import { memslotsOf, serialOf, type L0ConfigureRequest } from './config.js';
 import { DmaEngine, type IommuTranslateFn } from './dma/dma-engine.js';
 import { DmaLog } from './dma/dma-log.js';
 import { DmaTracer } from './dma/dma-trace.js';
@@ -15,7 +15,7 @@ import { L0Error } from './errors.js';
 import { Countdown } from '@nestlab/service-kit';
 import { CpuFrames, type FrameRange } from './memory/cpu-frames.js';
 import { MachineMemory } from './memory/machine-memory.js';
-import { Memslots } from './memory/memslots.js';
+import type { Memslots } from './memory/memslots.js';
 import { RamFile, ramFilePath } from './memory/ram-file.js';
 import type { L0Metrics } from './metrics.js';
 import { FIRST_BAR_BASE, VIRTIO_BAR_INDEX, VIRTIO_BAR_SIZE } from './pci/bar-layout.js';
@@ -129,8 +129,8 @@ export class Machine {
     req: L0ConfigureRequest,
     restored: boolean,
   ): Promise<ReplyOf<typeof L0Configure>> {
-    const memslots = new Memslots(BigInt(req.ramBytes));
-    req.devices.forEach((d, i) => checkDevice(d, i, req.devices));
+    const memslots = memslotsOf(req);
+    req.devices.forEach((d, i) => checkDevice(d, i, req.devices, memslots));
     await this.shutdownDevices();
     const ramFile =
       this.opts.ramBacking === 'file'
@@ -147,7 +147,7 @@ export class Machine {
       const disk = await DiskBackend.open(path, setup.diskBytes, setup.freshDisk, this.opts.disk);
       const model = new VirtioBlkModel(
         disk,
-        `nestlab-${setup.bdf.slice(5)}`,
+        serialOf(setup),
         setup.queueSizeMax,
         this.opts.metrics,
       );
@@ -214,7 +214,12 @@ export class Machine {
   }
 }
 
-function checkDevice(d: DeviceSetup, i: number, all: readonly DeviceSetup[]): void {
+function checkDevice(
+  d: DeviceSetup,
+  i: number,
+  all: readonly DeviceSetup[],
+  memslots: Memslots,
+): void {
   const bad = (msg: string) => new L0Error('CONFIG_INVALID', `devices[${i}] ${d.bdf}: ${msg}`);
   if (all.findIndex((o) => o.bdf === d.bdf) !== i) throw bad('BDF used twice');
   try {
@@ -225,6 +230,9 @@ function checkDevice(d: DeviceSetup, i: number, all: readonly DeviceSetup[]): vo
   if (!isValidQueueSize(d.queueSizeMax))
     throw bad(`queueSizeMax ${d.queueSizeMax} is not a power of two`);
   if (d.diskBytes % SECTOR_SIZE !== 0) throw bad(`diskBytes ${d.diskBytes} is not whole sectors`);
+  const bar = barBaseOf(i);
+  if (memslots.overlapsRam(bar, VIRTIO_BAR_SIZE))
+    throw bad(`its BAR at ${toHex(bar)} would overlap RAM of the memory map`);
 }
 
 /** Where device i's BAR goes (in the pc layout's PCI hole). */
