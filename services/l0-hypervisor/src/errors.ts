@@ -15,6 +15,8 @@ export const L0_ERROR_CODE_KIND = {
   NO_SUCH_DEVICE: 'input',
   /** The bytes after the head do not match what the ops or the access ask for. */
   DATA_LENGTH_MISMATCH: 'input',
+  /** A MemAccess with ops after a doorbell that does not declare afterDoorbell: 'drained'. */
+  ORDER_UNDECLARED: 'input',
   /** An L0Configure / CpuFrames request that cannot describe a machine. */
   CONFIG_INVALID: 'input',
   /** The disk image could not be opened, read or written. */

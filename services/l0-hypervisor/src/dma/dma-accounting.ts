@@ -4,6 +4,7 @@
 import type { BusAddr, MachineAddr, Translation } from '@nestlab/addr';
 import type { DmaRecord, DmaVerdict } from '@nestlab/protocol';
 import type { L0Metrics } from '../metrics.js';
+import { atEndOfTurn } from '../turn.js';
 import { formatDmaRecord, type DmaLog, type RawDmaRecord } from './dma-log.js';
 import type { DmaTracer, TraceBudget } from './dma-trace.js';
 
@@ -111,7 +112,7 @@ export class DmaAccounting {
     if (fault) this.faults.set(fault, (this.faults.get(fault) ?? 0) + 1);
     if (this.flushQueued) return;
     this.flushQueued = true;
-    setImmediate(() => this.flushCounts());
+    atEndOfTurn(() => this.flushCounts());
   }
 
   /** Moves the pending access counts into the metrics. */

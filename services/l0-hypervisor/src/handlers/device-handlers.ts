@@ -73,6 +73,11 @@ export function registerDeviceHandlers(ctx: ServiceContext, m: Machine, metrics:
     return { body: { record }, ...(r.ok && !head.write ? { data: r.data } : {}) };
   });
 
+  // Synchronous on purpose: the IOMMU publishes an invalidation and flushes its
+  // connection before it answers the unmap, so the event is queued to L0 ahead
+  // of any message the unmapping domain sends after that answer; handled on
+  // arrival, it takes effect before them (in-flight translations are guarded by
+  // the IOTLB's generation).
   ctx.bus.handle(IotlbInvalidate, ({ head }) => {
     for (const r of head.ranges) m.iotlb.invalidate(head.bdf, parseHex('bus', r.iova), r.pages);
   });

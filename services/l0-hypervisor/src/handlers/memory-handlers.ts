@@ -16,6 +16,7 @@ export function registerMemoryHandlers(ctx: ServiceContext, m: Machine, metrics:
         head.requester,
         head.ops,
         data,
+        head.afterDoorbell,
       );
       return { body: { readLens: out.readLens }, data: out.data };
     } catch (err) {

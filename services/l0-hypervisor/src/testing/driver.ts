@@ -142,6 +142,8 @@ export class TestDriver {
       MemAccess,
       {
         requester: this.requester,
+        // A read after a kick in the same message is a poll: it waits for the drain.
+        afterDoorbell: 'drained',
         ops: ops.map((o) => ({
           op: o.op,
           addr: toHex(o.addr),

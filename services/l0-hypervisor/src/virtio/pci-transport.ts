@@ -133,16 +133,19 @@ export class VirtioPciTransport implements Transport {
       if (!writeCommonCfg(this, r.within, bytes)) this.ignored('common');
       return;
     }
-    if (
-      r?.name === 'notify' &&
-      r.within % NOTIFY_OFF_MULTIPLIER === 0 &&
-      (len === 2 || len === 4)
-    ) {
+    if (r && this.isDoorbell(offset, len)) {
       // The address names the queue (queue_notify_off = index); the value is not needed.
       await this.hooks.doorbell(r.within / NOTIFY_OFF_MULTIPLIER);
       return;
     }
     this.ignored(r?.name ?? 'gap');
+  }
+
+  isDoorbell(offset: number, len: number): boolean {
+    const r = regionAt(offset);
+    return (
+      r?.name === 'notify' && r.within % NOTIFY_OFF_MULTIPLIER === 0 && (len === 2 || len === 4)
+    );
   }
 
   private ignored(region: string): void {

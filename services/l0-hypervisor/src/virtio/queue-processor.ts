@@ -20,6 +20,7 @@ import type { DescChain, DeviceQueue, SplitQueue } from '@nestlab/virtio';
 import type { DmaEngine } from '../dma/dma-engine.js';
 import { closeBudget, traceBudget, type TraceBudget } from '../dma/dma-trace.js';
 import type { L0Metrics } from '../metrics.js';
+import { atEndOfTurn, nextTurn } from '../turn.js';
 import type { VirtioDevice } from './virtio-device.js';
 import { takeChainTrace } from './chain-traces.js';
 import type { ServeOutcome } from './device-model.js';
@@ -91,12 +92,12 @@ export class QueueProcessor {
         if (!p.ok) return void this.stop(epoch, p.error.code, p.error.message);
         const n = Math.min(p.value, q.size - handled, CHAINS_PER_ROUND);
         if (n === 0) return;
-        if (handled > 0) await new Promise<void>((r) => setImmediate(r));
+        if (handled > 0) await nextTurn();
         handled += n;
         if (!(await this.batch(q, sq.value, epoch, mem, span, n))) return;
       }
       // Bounded per notify: come back later for whatever the driver added meanwhile.
-      if (handled >= q.size && this.live(epoch)) setImmediate(() => void this.notify(index));
+      if (handled >= q.size && this.live(epoch)) atEndOfTurn(() => void this.notify(index));
     } finally {
       span.setAttribute(DEVICE_ATTR.chains, handled);
       closeBudget(budget);

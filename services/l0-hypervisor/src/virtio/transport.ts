@@ -9,6 +9,8 @@ export interface Transport {
   read(offset: number, len: number): Uint8Array;
   /** A register write; a queue notification resolves once the queue has drained. */
   write(offset: number, bytes: Uint8Array): Promise<void>;
+  /** Whether a write of `len` bytes at `offset` is a queue notification (a doorbell). */
+  isDoorbell(offset: number, len: number): boolean;
   /** Function-level reset: the transport's registers and the device back to power-on. */
   reset(): void;
   /** What /state shows of the transport. */

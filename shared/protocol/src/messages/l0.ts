@@ -37,6 +37,16 @@ export const MemAccess = requestMessage({
     ops: Type.Array(MemOp, { minItems: 1, maxItems: 4096 }),
     /** Trace-friendly labels of the I/Os this batch serves. */
     ioIds: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 4096 })),
+    /**
+     * The timing of ops that follow a doorbell (a write to a device's notify
+     * register) in this message. 'drained': they run once the device has
+     * drained the notified queue, so a used-ring read right after the doorbell
+     * sees what the device completed (polling on submit), and later messages
+     * wait behind them. L0 refuses a message with ops after a doorbell that does
+     * not say so (ORDER_UNDECLARED, before the doorbell takes effect). A
+     * doorbell as the last op is a posted write and needs no declaration.
+     */
+    afterDoorbell: Type.Optional(Type.Literal('drained')),
   }),
   reply: Obj({ readLens: Type.Array(Count) }),
   data: 'optional',
