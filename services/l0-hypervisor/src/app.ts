@@ -10,7 +10,7 @@ import {
 import { registerL0Faults } from './faults/l0-faults.js';
 import { registerDeviceHandlers } from './handlers/device-handlers.js';
 import { registerMemoryHandlers } from './handlers/memory-handlers.js';
-import { Machine } from './machine.js';
+import { L0Service } from './l0-service.js';
 import { createL0Metrics } from './metrics.js';
 import { StateFile, stateFilePath } from './persist/state-file.js';
 
@@ -27,7 +27,7 @@ export interface L0Options {
 export function createL0Hypervisor(options: L0Options = {}): ServiceModule {
   // Read now, so a bad variable stops the process before it connects anywhere.
   const settings = options.settings ?? l0SettingsFromEnv();
-  let machine: Machine | undefined;
+  let machine: L0Service | undefined;
   return {
     name: 'l0-hypervisor',
     token: 'l0',
@@ -42,7 +42,7 @@ export function createL0Hypervisor(options: L0Options = {}): ServiceModule {
       const dataDir = options.dataDir ?? dataDirFromEnv();
       const metrics = createL0Metrics(ctx.metrics);
       const state = new StateFile(stateFilePath(dataDir, ctx.config.stack));
-      const m = new Machine({
+      const m = new L0Service({
         stack: ctx.config.stack,
         dataDir,
         tracer: ctx.tracer,
@@ -110,7 +110,7 @@ export function createL0Hypervisor(options: L0Options = {}): ServiceModule {
  * A respawn after a crash comes back in the crashed run's configuration
  * (the lab does not configure again); a first start runs the default one.
  */
-async function bringUp(ctx: ServiceContext, m: Machine, state: StateFile): Promise<void> {
+async function bringUp(ctx: ServiceContext, m: L0Service, state: StateFile): Promise<void> {
   try {
     const saved = await state.load();
     if (saved) {

@@ -4,7 +4,7 @@ import type { DeviceSetup, RequestOf, L0Configure } from '@nestlab/protocol';
 import { FeatureSet, VIRTIO_BLK_F, VIRTIO_F } from '@nestlab/virtio';
 import { DEFAULT_DISK_CACHE, type DiskCacheOptions } from './blk/disk-backend.js';
 import { L0Error } from './errors.js';
-import type { RamBacking } from './machine.js';
+import type { RamBacking } from './l0-service.js';
 import { Memslots } from './memory/memslots.js';
 
 export type L0ConfigureRequest = RequestOf<typeof L0Configure>;

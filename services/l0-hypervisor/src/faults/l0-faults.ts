@@ -1,9 +1,9 @@
 // The domain faults L0 owns (DOMAIN_FAULT_KINDS): what a flaky or reset
 // PCI function does to a driver, injected on request.
 import { DomainFaultError, type DomainFaults } from '@nestlab/service-kit';
-import type { Machine } from '../machine.js';
+import type { L0Service } from '../l0-service.js';
 
-export function registerL0Faults(faults: DomainFaults, m: Machine): void {
+export function registerL0Faults(faults: DomainFaults, m: L0Service): void {
   // A function-level reset now, mid-queue: in-flight chains are abandoned
   // (the epoch bump stops their write-back), the write cache is the
   // backend's and stays.

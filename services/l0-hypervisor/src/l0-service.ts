@@ -1,5 +1,6 @@
-// Everything L0 emulates for one run: memory, CPU frame grants, the PCI bus
-// with its devices, and the DMA engine they share.
+// The L0 service: everything L0 emulates for one run (the machine) — memory,
+// CPU frame grants, the PCI bus with its devices, and the DMA engine they share.
+// Layout: app.ts wires it into service-kit, handlers/ answer its messages.
 import { rm } from 'node:fs/promises';
 import type { Tracer } from '@opentelemetry/api';
 import { toHex } from '@nestlab/addr';
@@ -28,7 +29,7 @@ import { VirtioDevice } from './virtio/virtio-device.js';
 /** How guest RAM is backed: a sparse file in the data dir (survives a crash) or process memory. */
 export type RamBacking = 'file' | 'anon';
 
-export interface MachineOptions {
+export interface L0ServiceOptions {
   readonly stack: string;
   readonly dataDir: string;
   readonly tracer: Tracer;
@@ -43,7 +44,7 @@ export interface MachineOptions {
   faultFired(kind: DomainFaultKind, detail: string): void;
 }
 
-export class Machine {
+export class L0Service {
   readonly mem = new MachineMemory(BigInt(2 ** 30));
   readonly frames = new CpuFrames();
   readonly pci = new PciBus();
@@ -56,7 +57,7 @@ export class Machine {
   private queue: Promise<unknown> = Promise.resolve();
   private config: L0ConfigureRequest | null = null;
 
-  constructor(private readonly opts: MachineOptions) {
+  constructor(private readonly opts: L0ServiceOptions) {
     this.iotlb = new Iotlb(opts.metrics.iotlbHits, opts.metrics.iotlbMisses);
     this.dma = new DmaEngine(
       this.mem,
