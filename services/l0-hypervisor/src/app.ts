@@ -10,7 +10,7 @@ import {
 import { registerL0Faults } from './faults/l0-faults.js';
 import { registerDeviceHandlers } from './handlers/device-handlers.js';
 import { registerMemoryHandlers } from './handlers/memory-handlers.js';
-import { Machine } from './machine.js';
+import { L0Service } from './l0-service.js';
 import { createL0Metrics } from './metrics.js';
 import { StateFile, stateFilePath } from './persist/state-file.js';
 
@@ -27,7 +27,7 @@ export interface L0Options {
 export function createL0Hypervisor(options: L0Options = {}): ServiceModule {
   // Read now, so a bad variable stops the process before it connects anywhere.
   const settings = options.settings ?? l0SettingsFromEnv();
-  let machine: Machine | undefined;
+  let machine: L0Service | undefined;
   return {
     name: 'l0-hypervisor',
     token: 'l0',
@@ -42,7 +42,7 @@ export function createL0Hypervisor(options: L0Options = {}): ServiceModule {
       const dataDir = options.dataDir ?? dataDirFromEnv();
       const metrics = createL0Metrics(ctx.metrics);
       const state = new StateFile(stateFilePath(dataDir, ctx.config.stack));
-      const m = new Machine({
+      const m = new L0Service({
         stack: ctx.config.stack,
         dataDir,
         tracer: ctx.tracer,
@@ -81,14 +81,16 @@ export function createL0Hypervisor(options: L0Options = {}): ServiceModule {
         .set(() => m.mem.ram.touchedPages);
       ctx.metrics
         .gauge('nestlab_l0_write_cache_dirty_bytes', 'Written data not yet in the disk images')
-        .set(() => m.pci.all().reduce((n, fn) => n + fn.dev.disk.dirtyBytes, 0));
+        .set(() => m.blkModels().reduce((n, blk) => n + blk.disk.dirtyBytes, 0));
       ctx.log.debug('handlers registered');
     },
     state: () =>
       machine && {
         memory: machine.mem.stats(),
         cpuFrames: machine.frames.summary(),
-        devices: machine.pci.all().map((fn) => fn.dev.inspect()),
+        devices: machine.pci
+          .all()
+          .map((fn) => ({ ...fn.dev.inspect(), ...fn.transport.inspect() })),
         dma: {
           logged: machine.dmaLog.size,
           oldestSeq: machine.dmaLog.oldest,
@@ -108,13 +110,16 @@ export function createL0Hypervisor(options: L0Options = {}): ServiceModule {
  * A respawn after a crash comes back in the crashed run's configuration
  * (the lab does not configure again); a first start runs the default one.
  */
-async function bringUp(ctx: ServiceContext, m: Machine, state: StateFile): Promise<void> {
+async function bringUp(ctx: ServiceContext, m: L0Service, state: StateFile): Promise<void> {
   try {
     const saved = await state.load();
     if (saved) {
       await m.restore(saved);
       ctx.log.warn(
-        { devices: saved.config.devices.map((d) => d.bdf), ramBytes: saved.config.ramBytes },
+        {
+          devices: saved.config.devices.map((d) => d.bdf),
+          memory: saved.config.memoryMap ?? saved.config.ramBytes,
+        },
         'respawned: last configuration restored, disks and guest RAM kept, devices in reset',
       );
       return;

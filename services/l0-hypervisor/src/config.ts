@@ -1,9 +1,11 @@
 import { resolve } from 'node:path';
-import type { RequestOf, L0Configure } from '@nestlab/protocol';
+import { parseHex } from '@nestlab/addr';
+import type { DeviceSetup, RequestOf, L0Configure } from '@nestlab/protocol';
 import { FeatureSet, VIRTIO_BLK_F, VIRTIO_F } from '@nestlab/virtio';
 import { DEFAULT_DISK_CACHE, type DiskCacheOptions } from './blk/disk-backend.js';
 import { L0Error } from './errors.js';
-import type { RamBacking } from './machine.js';
+import type { RamBacking } from './l0-service.js';
+import { Memslots } from './memory/memslots.js';
 
 export type L0ConfigureRequest = RequestOf<typeof L0Configure>;
 
@@ -20,8 +22,31 @@ export const DEFAULT_OFFER = FeatureSet.of(
   VIRTIO_BLK_F.BLK_SIZE,
 );
 
+/**
+ * The memslots of a configuration: its explicit memory map, or its ramBytes
+ * as a shorthand for the pc layout (exactly one of the two).
+ */
+export function memslotsOf(req: L0ConfigureRequest): Memslots {
+  if ((req.memoryMap === undefined) === (req.ramBytes === undefined)) {
+    throw new L0Error('CONFIG_INVALID', 'give either ramBytes or memoryMap, not both or neither');
+  }
+  if (req.ramBytes !== undefined) return new Memslots(BigInt(req.ramBytes));
+  return new Memslots(
+    (req.memoryMap?.ram ?? []).map((r, i) => {
+      try {
+        return { machine: parseHex('machine', r.machine), bytes: BigInt(r.bytes) };
+      } catch (cause) {
+        throw new L0Error('CONFIG_INVALID', `memoryMap.ram[${i}]: ${String(cause)}`, { cause });
+      }
+    }),
+  );
+}
+
+/** GET_ID's answer when the configuration names none: `nestlab-<bus:dev.fn>`. */
+export const serialOf = (d: DeviceSetup): string => d.serial ?? `nestlab-${d.bdf.slice(5)}`;
+
 /** What L0 runs before anyone configures it. */
-export function defaultConfiguration(): L0ConfigureRequest {
+export function defaultConfiguration(): L0ConfigureRequest & { ramBytes: number } {
   return {
     ramBytes: 2 * 2 ** 30,
     devices: [

@@ -1,6 +1,6 @@
 import type { CodedError, ErrorKind } from '@nestlab/protocol';
 
-// One error class for the package (STYLE.md): a stable code, and whose fault
+// One error class for the package (docs/ARCHITECTURE.md): a stable code, and whose fault
 // it is, so service-kit's Bus turns a throw into a typed error reply.
 export const L0_ERROR_CODE_KIND = {
   /** A domain's CPU touched a machine frame Xen did not grant it (CpuFrames). */
@@ -15,6 +15,8 @@ export const L0_ERROR_CODE_KIND = {
   NO_SUCH_DEVICE: 'input',
   /** The bytes after the head do not match what the ops or the access ask for. */
   DATA_LENGTH_MISMATCH: 'input',
+  /** A MemAccess with ops after a doorbell that does not declare afterDoorbell: 'drained'. */
+  ORDER_UNDECLARED: 'input',
   /** An L0Configure / CpuFrames request that cannot describe a machine. */
   CONFIG_INVALID: 'input',
   /** The disk image could not be opened, read or written. */

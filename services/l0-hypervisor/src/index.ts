@@ -7,4 +7,4 @@ export { diskImagePath, DEFAULT_DISK_CACHE, type DiskCacheOptions } from './blk/
 export { DEFAULT_BDF, dataDirFromEnv, l0SettingsFromEnv, type L0Settings } from './config.js';
 export { ramFilePath } from './memory/ram-file.js';
 export { stateFilePath } from './persist/state-file.js';
-export type { RamBacking } from './machine.js';
+export type { RamBacking } from './l0-service.js';

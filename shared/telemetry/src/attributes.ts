@@ -45,3 +45,24 @@ export const MESSAGING = {
   clientId: 'messaging.client.id',
 } as const;
 export const MESSAGING_SYSTEM_NATS = 'nats';
+
+/** Keys of an emulated device's spans (L0): the PCI function, its queues, requests and DMA. */
+export const DEVICE_ATTR = {
+  bdf: 'nestlab.device.bdf',
+  queue: 'nestlab.virtio.queue',
+  /** Chains one notify served. */
+  chains: 'nestlab.virtio.chains',
+  availIdx: 'nestlab.virtio.avail_idx',
+  head: 'nestlab.virtio.head',
+  /** Whether the batch that completed this chain raised a used-buffer interrupt. */
+  interrupt: 'nestlab.virtio.interrupt',
+  blkType: 'nestlab.blk.type',
+  blkSector: 'nestlab.blk.sector',
+  blkStatus: 'nestlab.blk.status',
+  /** Which ring part (or buffer) a DMA access touched, and its direction. */
+  dmaWhat: 'nestlab.dma.what',
+  dmaWrite: 'nestlab.dma.write',
+  /** A request's DMA accesses, and those beyond its span budget (counted, not traced). */
+  dmaAccesses: 'nestlab.dma.accesses',
+  dmaUntraced: 'nestlab.dma.untraced',
+} as const;

@@ -11,14 +11,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import {
-  RingImage,
-  SparseTestMemory,
-  VIRTIO_ERROR_CODE_KIND,
-  VRING_DESC_F,
-  popAvail,
-} from './index.js';
-import type { PoppedChain, RawDesc, SplitQueue, VirtioResult, WalkOptions } from './index.js';
+import { VIRTIO_ERROR_CODE_KIND, VRING_DESC_F, popAvail } from './index.js';
+import { RingImage, SparseTestMemory } from './testing/index.js';
+import type { PoppedChain, SplitQueue, VirtioResult, WalkOptions } from './index.js';
+import type { RawDesc } from './testing/index.js';
 import { referencePop, type PoppedChainShape, type RefResult } from './testing/walker-reference.js';
 
 const { NEXT, WRITE, INDIRECT } = VRING_DESC_F;

@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { busAddr } from '@nestlab/addr';
-import {
-  RingImage,
-  SparseTestMemory,
-  VRING_DESC_F,
-  VirtioError,
-  popAvail,
-  walkChain,
-} from './index.js';
+import { VRING_DESC_F, VirtioError, popAvail, walkChain } from './index.js';
+import { RingImage, SparseTestMemory } from './testing/index.js';
 import type { RingMemory, VirtioErrorCode, VirtioResult, WalkOptions } from './index.js';
 
 const { NEXT, WRITE, INDIRECT } = VRING_DESC_F;

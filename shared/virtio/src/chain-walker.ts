@@ -18,6 +18,9 @@
 //   MUST ignore it). The table is read in one access, then decoded locally.
 // - Zero-length buffers are passed through (the spec does not forbid them and
 //   they touch no memory); the request parser decides whether they matter.
+// - Length: the chain's buffers together must fit the u32 a used element
+//   reports (used.len), so a chain of 4 GiB or more is CHAIN_TOO_LONG: the
+//   device cannot describe what it did with it (docs/DOMAIN.md).
 import { toHex } from '@nestlab/addr';
 import type { BusAddr } from '@nestlab/addr';
 import { VRING_DESC_F } from './constants.js';
@@ -63,6 +66,8 @@ export interface PoppedChain extends DescChain {
 }
 
 const u16 = (n: number): number => n & 0xffff;
+/** The most bytes a chain may hold: what a used element's u32 len can report. */
+export const MAX_CHAIN_BYTES = 0xffff_ffff;
 
 /** avail.idx minus last_avail_idx, checked against the queue size (QEMU virtqueue_num_heads). */
 export async function pendingAvail(
@@ -189,6 +194,12 @@ export async function walkChain(
         return fail('READABLE_AFTER_WRITABLE', `${where} is device-readable after a writable one`);
       }
       seenWritable ||= writable;
+      if (chain.readableBytes + chain.writableBytes + desc.len > MAX_CHAIN_BYTES) {
+        return fail(
+          'CHAIN_TOO_LONG',
+          `chain from head ${headIndex} reaches ${where} with more than ${MAX_CHAIN_BYTES} bytes in all`,
+        );
+      }
       chain.buffers.push({ addr: desc.addr, len: desc.len, writable });
       if (writable) chain.writableBytes += desc.len;
       else chain.readableBytes += desc.len;

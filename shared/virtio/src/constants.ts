@@ -19,7 +19,7 @@ export const VIRTIO_F = {
   INDIRECT_DESC: 28,
   EVENT_IDX: 29,
   VERSION_1: 32,
-  /** Was IOMMU_PLATFORM until Dec 2018; same bit (DOMAIN.md §2). */
+  /** Was IOMMU_PLATFORM until Dec 2018; same bit (docs/DOMAIN.md, "Features"). */
   ACCESS_PLATFORM: 33,
   RING_PACKED: 34,
   IN_ORDER: 35,

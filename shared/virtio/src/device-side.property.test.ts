@@ -9,7 +9,6 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { busAddr } from '@nestlab/addr';
 import {
-  SparseTestMemory,
   VIRTIO_BLK_T,
   VIRTIO_ERROR_CODE_KIND,
   VirtioError,
@@ -21,6 +20,7 @@ import {
   usedIdxWrite,
   vringNeedEvent,
 } from './index.js';
+import { SparseTestMemory } from './testing/index.js';
 import type { Segment, SplitQueue } from './index.js';
 
 const TWO64 = 1n << 64n;

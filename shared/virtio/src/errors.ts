@@ -1,4 +1,4 @@
-// One error class for the package (STYLE.md: nats.js errors.ts). Every code
+// One error class for the package (docs/ARCHITECTURE.md: one coded error class per package). Every code
 // has a fixed kind so callers can count guest-caused errors separately and
 // never take the process down for them (Firecracker's device metrics).
 
@@ -25,6 +25,14 @@ export const VIRTIO_ERROR_CODE_KIND = {
   INDIRECT_NOT_NEGOTIATED: 'guest',
   /** A device-readable descriptor follows a device-writable one (spec: writable elements come last). */
   READABLE_AFTER_WRITABLE: 'guest',
+  /** A chain's buffers add up to 4 GiB or more: more than used.len (u32) can report. */
+  CHAIN_TOO_LONG: 'guest',
+  /**
+   * A descriptor table, avail ring or used ring is not wholly RAM as the device
+   * sees it (a memory-map hole or the end of memory), checked when the queue is
+   * enabled (QEMU virtio_init_region_cache: "Cannot map").
+   */
+  RING_NOT_IN_RAM: 'guest',
   /** avail.idx is more than the queue size ahead of the device's last_avail_idx. */
   AVAIL_IDX_TOO_FAR: 'guest',
   /** addr + len goes past 2^64. */

@@ -1,5 +1,5 @@
 // Public surface of @nestlab/virtio. Test helpers (RingImage,
-// SparseTestMemory) are exported too: device and driver packages test with them.
+// SparseTestMemory) live behind the `@nestlab/virtio/testing` subpath.
 export * from './errors.js';
 export * from './constants.js';
 export * from './feature-set.js';
@@ -9,8 +9,7 @@ export * from './need-event.js';
 export * from './ring-memory.js';
 export * from './chain-walker.js';
 export * from './used-ring.js';
+export * from './device-queue.js';
 export * from './pci.js';
 export * from './mmio.js';
 export * from './blk.js';
-export * from './testing/sparse-test-memory.js';
-export * from './testing/ring-image.js';

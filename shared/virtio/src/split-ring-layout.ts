@@ -1,4 +1,4 @@
-// Layout only (STYLE.md: rust-vmm desc/split.rs): sizes, alignments, offsets
+// Layout only (as rust-vmm desc/split.rs keeps it): sizes, alignments, offsets
 // and byte codecs of a split virtqueue, spec 2.7 "Split Virtqueues".
 // Nothing here reads guest memory or trusts it.
 import { busAddr } from '@nestlab/addr';

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  RingImage,
-  SparseTestMemory,
   VRING_AVAIL_F_NO_INTERRUPT,
   availEventWrite,
   popAvail,
@@ -11,6 +9,7 @@ import {
   usedElemWrite,
   usedIdxWrite,
 } from './index.js';
+import { RingImage, SparseTestMemory } from './testing/index.js';
 import type { RingWrite } from './index.js';
 
 function setup() {

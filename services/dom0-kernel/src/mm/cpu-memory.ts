@@ -200,6 +200,7 @@ function message(ops: Op[], opts: CommitOptions) {
   const head = {
     requester: { kind: 'cpu' as const, domain: DOM0_DOMID },
     ops: mops,
+    afterDoorbell: 'drained' as const, // loads after a doorbell (a poll) see the drained queue
     ...(opts.ioIds && opts.ioIds.length > 0 ? { ioIds: opts.ioIds.slice(0, 4096) } : {}),
   };
   return { head, payload };

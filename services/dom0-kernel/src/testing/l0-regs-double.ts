@@ -4,13 +4,8 @@
 // every op. Tests play the device themselves when they need one.
 import { MemAccess, PciConfig } from '@nestlab/protocol';
 import type { Bus } from '@nestlab/service-kit';
-import {
-  FeatureSet,
-  SparseTestMemory,
-  VIRTIO_F,
-  VIRTIO_PCI_COMMON_CFG as C,
-  VIRTIO_STATUS,
-} from '@nestlab/virtio';
+import { FeatureSet, VIRTIO_F, VIRTIO_PCI_COMMON_CFG as C, VIRTIO_STATUS } from '@nestlab/virtio';
+import { SparseTestMemory } from '@nestlab/virtio/testing';
 
 export const DOUBLE_BDF = '0000:00:04.0';
 export const BAR_BASE = 0xfe00_0000n;

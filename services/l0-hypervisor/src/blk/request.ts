@@ -1,7 +1,6 @@
 // One virtio-blk request (spec 5.2.6) on top of a walked chain. The chain's
 // shape was checked by the walker; here the header, data and status are cut
 // out by byte position (splitBlkRequest) and served from the disk image.
-import type { BusAddr } from '@nestlab/addr';
 import {
   SECTOR_SIZE,
   VIRTIO_BLK_ID_BYTES,
@@ -13,16 +12,11 @@ import {
   splitBlkRequest,
 } from '@nestlab/virtio';
 import type { DescChain, Segment, VirtioBlkStatus } from '@nestlab/virtio';
+import type { BufferIo } from '../virtio/device-model.js';
 import type { DiskBackend } from './disk-backend.js';
 
 /** A bound on one request's data, so a hostile length cannot make us allocate gigabytes. */
 export const MAX_REQUEST_BYTES = 4 << 20;
-
-/** The device's DMA for request buffers; null / false when the access faulted. */
-export interface BufferIo {
-  read(addr: BusAddr, len: number): Promise<Uint8Array | null>;
-  write(addr: BusAddr, bytes: Uint8Array): Promise<boolean>;
-}
 
 export type BlkOutcome =
   | {

@@ -1,13 +1,13 @@
 import { context, trace, SpanStatusCode, type Span, type Tracer } from '@opentelemetry/api';
 import { toHex } from '@nestlab/addr';
-import { ATTR } from '@nestlab/telemetry';
+import { ATTR, DEVICE_ATTR } from '@nestlab/telemetry';
 
-// Not (yet) in @nestlab/telemetry's ATTR: which ring part and direction.
+/** The DMA keys of DEVICE_ATTR under short names. */
 export const DMA_ATTR = {
-  what: 'nestlab.dma.what',
-  write: 'nestlab.dma.write',
-  accesses: 'nestlab.dma.accesses',
-  untraced: 'nestlab.dma.untraced',
+  what: DEVICE_ATTR.dmaWhat,
+  write: DEVICE_ATTR.dmaWrite,
+  accesses: DEVICE_ATTR.dmaAccesses,
+  untraced: DEVICE_ATTR.dmaUntraced,
 } as const;
 
 /** Child spans for the first `left` accesses of one request; beyond that only counts (bounded cost). */

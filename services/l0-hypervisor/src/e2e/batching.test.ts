@@ -3,7 +3,8 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { toHex } from '@nestlab/addr';
 import { DmaLog, L0Configure, MemAccess, deviceToken } from '@nestlab/protocol';
 import { ATTR, startTelemetry, type Telemetry } from '@nestlab/telemetry';
-import { FeatureSet, RingImage, VIRTIO_BLK_T, VIRTIO_F } from '@nestlab/virtio';
+import { FeatureSet, VIRTIO_BLK_T, VIRTIO_F } from '@nestlab/virtio';
+import { RingImage } from '@nestlab/virtio/testing';
 import { context, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
 import { DEFAULT_BDF, defaultConfiguration } from '../config.js';
@@ -92,6 +93,29 @@ describe('batched device work: rounds per doorbell, posted stores, chains in the
     d.mem.pending = [];
     const [idx] = await d.access(ops);
     assert.deepEqual([...idx!], [3, 0], 'the poll right after the doorbell finds all three used');
+  });
+
+  it('refuses ops after a doorbell that do not declare the drain wait (ORDER_UNDECLARED), doorbell untaken', async () => {
+    flushes(2);
+    await d.flush();
+    const l = d.layout!;
+    await assert.rejects(
+      h.client.request(
+        MemAccess,
+        {
+          requester: { kind: 'xen' },
+          ops: [
+            { op: 'write', addr: toHex(l.bar + BigInt(l.notify)), len: 2 },
+            { op: 'read', addr: toHex(ring.queue.used + 2n), len: 2 },
+          ],
+        },
+        { data: le(0, 2) },
+      ),
+      { code: 'ORDER_UNDECLARED' },
+    );
+    assert.equal((await d.state()).queues[0]?.lastAvail, 0, 'the doorbell did not ring');
+    await d.kick();
+    assert.equal(await d.usedIdx(ring), 2);
   });
 
   it('puts each chain’s device work into the trace its batch item names', async () => {

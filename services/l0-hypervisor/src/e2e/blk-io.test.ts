@@ -4,13 +4,13 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { DmaLog, L0Configure } from '@nestlab/protocol';
 import {
   FeatureSet,
-  RingImage,
   VIRTIO_BLK_F,
   VIRTIO_BLK_S,
   VIRTIO_BLK_T,
   VIRTIO_F,
   VRING_AVAIL_F_NO_INTERRUPT,
 } from '@nestlab/virtio';
+import { RingImage } from '@nestlab/virtio/testing';
 import { diskImagePath } from '../blk/disk-backend.js';
 import { DEFAULT_BDF, defaultConfiguration } from '../config.js';
 import { blkBuffers, pattern } from '../testing/blk-helpers.js';

@@ -12,14 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { CpuFrames, FaultControl, L0Configure, MemAccess, Ping } from '@nestlab/protocol';
 import type { Requester } from '@nestlab/protocol';
-import {
-  FeatureSet,
-  RingImage,
-  VIRTIO_BLK_F,
-  VIRTIO_BLK_S,
-  VIRTIO_BLK_T,
-  VIRTIO_F,
-} from '@nestlab/virtio';
+import { FeatureSet, VIRTIO_BLK_F, VIRTIO_BLK_S, VIRTIO_BLK_T, VIRTIO_F } from '@nestlab/virtio';
+import { RingImage } from '@nestlab/virtio/testing';
 import { freePort, startNatsServer, waitFor, type NatsServerHandle } from '@nestlab/testing';
 import { defaultConfiguration } from '../config.js';
 import { blkBuffers, pattern } from '../testing/blk-helpers.js';

@@ -13,8 +13,9 @@ import {
   subjectOf,
 } from '@nestlab/protocol';
 import type { IommuAttachment } from '@nestlab/protocol';
-import { FeatureSet, RingImage, VIRTIO_BLK_S, VIRTIO_BLK_T, VIRTIO_F } from '@nestlab/virtio';
-import type { TestMemory } from '@nestlab/virtio';
+import { FeatureSet, VIRTIO_BLK_S, VIRTIO_BLK_T, VIRTIO_F } from '@nestlab/virtio';
+import { RingImage } from '@nestlab/virtio/testing';
+import type { TestMemory } from '@nestlab/virtio/testing';
 import { DEFAULT_BDF, defaultConfiguration } from '../config.js';
 import { blkBuffers } from '../testing/blk-helpers.js';
 import type { RemoteMemory } from '../testing/driver.js';

@@ -13,7 +13,6 @@ import {
 import type { IommuAttachment } from '@nestlab/protocol';
 import {
   FeatureSet,
-  RingImage,
   VIRTIO_BLK_F,
   VIRTIO_BLK_S,
   VIRTIO_BLK_T,
@@ -21,7 +20,8 @@ import {
   decodeU16,
   usedIdxAddr,
 } from '@nestlab/virtio';
-import type { TestMemory } from '@nestlab/virtio';
+import { RingImage } from '@nestlab/virtio/testing';
+import type { TestMemory } from '@nestlab/virtio/testing';
 import { defaultConfiguration } from '../config.js';
 import { blkBuffers, pattern } from '../testing/blk-helpers.js';
 import { TestDriver, type RemoteMemory } from '../testing/driver.js';

@@ -15,7 +15,6 @@ import fc from 'fast-check';
 import { L0Configure } from '@nestlab/protocol';
 import {
   FeatureSet,
-  RingImage,
   SECTOR_SIZE,
   VIRTIO_BLK_ID_BYTES,
   VIRTIO_BLK_S,
@@ -30,7 +29,9 @@ import {
   usedElemAddr,
   usedIdxAddr,
 } from '@nestlab/virtio';
-import type { BufferSpec, RawDesc, RingMemory } from '@nestlab/virtio';
+import { RingImage } from '@nestlab/virtio/testing';
+import type { RingMemory } from '@nestlab/virtio';
+import type { BufferSpec, RawDesc } from '@nestlab/virtio/testing';
 import { DEFAULT_BDF, defaultConfiguration } from '../config.js';
 import { TestDriver } from '../testing/driver.js';
 import { startL0, type L0Harness } from '../testing/harness.js';

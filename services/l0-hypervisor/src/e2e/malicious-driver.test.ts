@@ -25,8 +25,9 @@ import {
   type DmaRecord,
   type LedgerEntry,
 } from '@nestlab/protocol';
-import { FeatureSet, RingImage, VIRTIO_BLK_T, VIRTIO_F } from '@nestlab/virtio';
-import type { TestMemory } from '@nestlab/virtio';
+import { FeatureSet, VIRTIO_BLK_T, VIRTIO_F } from '@nestlab/virtio';
+import { RingImage } from '@nestlab/virtio/testing';
+import type { TestMemory } from '@nestlab/virtio/testing';
 import { startNatsServer, waitFor, freePort, type NatsServerHandle } from '@nestlab/testing';
 import { DEFAULT_BDF, defaultConfiguration } from '../config.js';
 import { blkBuffers, pattern } from '../testing/blk-helpers.js';

@@ -6,14 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { L0Configure, Ping } from '@nestlab/protocol';
-import {
-  FeatureSet,
-  RingImage,
-  VIRTIO_BLK_F,
-  VIRTIO_BLK_S,
-  VIRTIO_BLK_T,
-  VIRTIO_F,
-} from '@nestlab/virtio';
+import { FeatureSet, VIRTIO_BLK_F, VIRTIO_BLK_S, VIRTIO_BLK_T, VIRTIO_F } from '@nestlab/virtio';
+import { RingImage } from '@nestlab/virtio/testing';
 import { freePort, startNatsServer, waitFor, type NatsServerHandle } from '@nestlab/testing';
 import { defaultConfiguration } from '../config.js';
 import { blkBuffers, pattern } from '../testing/blk-helpers.js';

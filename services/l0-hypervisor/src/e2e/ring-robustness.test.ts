@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { L0Configure } from '@nestlab/protocol';
-import {
-  FeatureSet,
-  RingImage,
-  VIRTIO_BLK_T,
-  VIRTIO_F,
-  VIRTIO_STATUS,
-  VRING_DESC_F,
-} from '@nestlab/virtio';
+import { FeatureSet, VIRTIO_BLK_T, VIRTIO_F, VIRTIO_STATUS, VRING_DESC_F } from '@nestlab/virtio';
+import { RingImage } from '@nestlab/virtio/testing';
 import type { VirtioErrorCode } from '@nestlab/virtio';
 import { DEFAULT_BDF, defaultConfiguration } from '../config.js';
 import { blkBuffers } from '../testing/blk-helpers.js';

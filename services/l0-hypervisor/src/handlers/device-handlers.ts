@@ -10,17 +10,21 @@ import {
 } from '@nestlab/protocol';
 import type { ServiceContext } from '@nestlab/service-kit';
 import { L0Error } from '../errors.js';
-import type { Machine } from '../machine.js';
+import type { L0Service } from '../l0-service.js';
 import type { L0Metrics } from '../metrics.js';
 import type { PciFunction } from '../pci/bus.js';
 
-function device(m: Machine, bdf: string): PciFunction {
+function device(m: L0Service, bdf: string): PciFunction {
   const fn = m.pci.get(bdf);
   if (!fn) throw new L0Error('NO_SUCH_DEVICE', `no device at ${bdf}`);
   return fn;
 }
 
-export function registerDeviceHandlers(ctx: ServiceContext, m: Machine, metrics: L0Metrics): void {
+export function registerDeviceHandlers(
+  ctx: ServiceContext,
+  m: L0Service,
+  metrics: L0Metrics,
+): void {
   ctx.bus.handle(L0Configure, async ({ head }) => ({ body: await m.configure(head) }));
 
   ctx.bus.handle(PciConfig, ({ head }) => {
@@ -73,6 +77,11 @@ export function registerDeviceHandlers(ctx: ServiceContext, m: Machine, metrics:
     return { body: { record }, ...(r.ok && !head.write ? { data: r.data } : {}) };
   });
 
+  // Synchronous on purpose: the IOMMU publishes an invalidation and flushes its
+  // connection before it answers the unmap, so the event is queued to L0 ahead
+  // of any message the unmapping domain sends after that answer; handled on
+  // arrival, it takes effect before them (in-flight translations are guarded by
+  // the IOTLB's generation).
   ctx.bus.handle(IotlbInvalidate, ({ head }) => {
     for (const r of head.ranges) m.iotlb.invalidate(head.bdf, parseHex('bus', r.iova), r.pages);
   });

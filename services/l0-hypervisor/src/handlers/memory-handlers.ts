@@ -3,11 +3,15 @@ import { CpuFrames as CpuFramesMsg, MemAccess } from '@nestlab/protocol';
 import type { ServiceContext } from '@nestlab/service-kit';
 import { ATTR } from '@nestlab/telemetry';
 import { L0Error } from '../errors.js';
-import type { Machine } from '../machine.js';
+import type { L0Service } from '../l0-service.js';
 import { cpuAccess } from '../memory/cpu-access.js';
 import type { L0Metrics } from '../metrics.js';
 
-export function registerMemoryHandlers(ctx: ServiceContext, m: Machine, metrics: L0Metrics): void {
+export function registerMemoryHandlers(
+  ctx: ServiceContext,
+  m: L0Service,
+  metrics: L0Metrics,
+): void {
   ctx.bus.handle(MemAccess, async ({ head, data }) => {
     if (head.ioIds?.length) trace.getActiveSpan()?.setAttribute(ATTR.ioId, head.ioIds.join(','));
     try {
@@ -16,6 +20,7 @@ export function registerMemoryHandlers(ctx: ServiceContext, m: Machine, metrics:
         head.requester,
         head.ops,
         data,
+        head.afterDoorbell,
       );
       return { body: { readLens: out.readLens }, data: out.data };
     } catch (err) {

@@ -1,16 +1,18 @@
 // MemAccess: CPU loads and stores at machine addresses, in order. RAM goes
 // through the memslots after the ownership check Xen's page tables imply
-// (CpuFrames); addresses in a BAR are register accesses (ARCHITECTURE §4 step 3).
+// (CpuFrames); addresses in a BAR are register accesses (docs/ARCHITECTURE.md, CPU accesses).
 //
 // Ordering: messages take effect in the order they arrive. RAM ops and
 // register reads run synchronously; a register write that starts device work
 // (the doorbell) does not hold up later messages when it is the message's
 // last op — stores then doorbell is a posted write, as on PCIe. Only ops that
 // follow a register write inside one message wait for it, and later messages
-// queue behind those.
+// queue behind those. For a doorbell that wait is the queue draining, and the
+// sender must say it counts on that (MemAccess afterDoorbell: 'drained').
+// This is L0's one place where a message waits for device work.
 import { PAGE_SHIFT, machineAddr, pageSpans, parseHex, toHex } from '@nestlab/addr';
 import type { MachineAddr } from '@nestlab/addr';
-import type { MemOp, Requester } from '@nestlab/protocol';
+import type { MemAccess, MemOp, RequestOf, Requester } from '@nestlab/protocol';
 import { L0Error } from '../errors.js';
 import type { PciBus } from '../pci/bus.js';
 import { noteChainTraces } from '../virtio/chain-traces.js';
@@ -34,6 +36,7 @@ interface Run {
   readonly requester: Requester;
   readonly ops: readonly MemOp[];
   readonly data: Uint8Array;
+  readonly afterDoorbell: RequestOf<typeof MemAccess>['afterDoorbell'];
   readonly reads: Uint8Array[];
   /** Register writes still settling (their errors still count for the reply). */
   readonly pending: Promise<void>[];
@@ -46,6 +49,7 @@ export function cpuAccess(
   requester: Requester,
   ops: readonly MemOp[],
   data: Uint8Array,
+  afterDoorbell?: 'drained',
 ): Promise<CpuAccessResult> {
   const writeBytes = ops.reduce((n, op) => n + (op.op === 'write' ? op.len : 0), 0);
   if (writeBytes !== data.byteLength) {
@@ -57,7 +61,17 @@ export function cpuAccess(
     );
   }
   noteChainTraces(deps.bus);
-  const run: Run = { deps, requester, ops, data, reads: [], pending: [], next: 0, at: 0 };
+  const run: Run = {
+    deps,
+    requester,
+    ops,
+    data,
+    afterDoorbell,
+    reads: [],
+    pending: [],
+    next: 0,
+    at: 0,
+  };
   const held = deps.mem.cpuHold;
   return held === null ? proceed(run) : held.then(() => proceed(run));
 }
@@ -104,6 +118,17 @@ function step(run: Run, i: number): Promise<void> | undefined {
       if (!payload) {
         run.reads.push(bar.fn.transport.read(bar.offset, op.len));
         return undefined;
+      }
+      const last = i === run.ops.length - 1;
+      if (
+        !last &&
+        run.afterDoorbell !== 'drained' &&
+        bar.fn.transport.isDoorbell(bar.offset, op.len)
+      ) {
+        throw new L0Error(
+          'ORDER_UNDECLARED',
+          `ops follow the doorbell; declare afterDoorbell: 'drained' to wait for the queue to drain`,
+        );
       }
       return bar.fn.transport.write(bar.offset, payload).catch((err: unknown) => {
         throw withIndex(err, i);

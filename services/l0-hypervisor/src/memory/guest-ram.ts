@@ -1,5 +1,6 @@
 import { PAGE_SHIFT, PAGE_SIZE } from '@nestlab/addr';
 import type { HostPhysAddr } from '@nestlab/addr';
+import { atEndOfTurn } from '../turn.js';
 import type { RamFile } from './ram-file.js';
 
 const PAGE_MASK = BigInt(PAGE_SIZE - 1);
@@ -70,7 +71,7 @@ export class GuestRam {
     });
     if (this.file && !this.flushQueued) {
       this.flushQueued = true;
-      setImmediate(() => this.flush());
+      atEndOfTurn(() => this.flush());
     }
   }
 

@@ -19,30 +19,58 @@ const memslotLookup = crossing({
   by: 'memslot',
 });
 
+/** One RAM range of a memory map, in machine address space. */
+export interface RamRangeSpec {
+  readonly machine: bigint;
+  readonly bytes: bigint;
+}
+
 /**
- * KVM-style memslots: slot 0 = [0, min(ram, 3 GiB)) at host-phys 0, the hole
- * [3 GiB, 4 GiB) for BARs, slot 1 = [4 GiB, 4 GiB + (ram - 3 GiB)) at host-phys 3 GiB.
+ * QEMU pc-style layout for `ramBytes` of RAM: [0, min(ram, 3 GiB)), the hole
+ * [3 GiB, 4 GiB) for BARs, and the rest from 4 GiB.
+ */
+export function pcMemoryMap(ramBytes: bigint): RamRangeSpec[] {
+  const low = ramBytes < PCI_HOLE_START ? ramBytes : PCI_HOLE_START;
+  const ranges: RamRangeSpec[] = [{ machine: 0n, bytes: low }];
+  if (ramBytes > PCI_HOLE_START) {
+    ranges.push({ machine: PCI_HOLE_END, bytes: ramBytes - PCI_HOLE_START });
+  }
+  return ranges;
+}
+
+const PAGE = BigInt(PAGE_SIZE);
+
+/**
+ * KVM-style memslots: one per RAM range of the memory map, backed by
+ * host-phys memory laid out back to back in map order. Built from an
+ * explicit map, or from a RAM size (pcMemoryMap) as a shorthand.
  */
 export class Memslots {
   readonly slots: readonly Memslot[];
+  readonly ramBytes: bigint;
 
-  constructor(readonly ramBytes: bigint) {
-    if (ramBytes <= 0n || ramBytes % BigInt(PAGE_SIZE) !== 0n) {
-      throw new L0Error(
-        'CONFIG_INVALID',
-        `ramBytes ${ramBytes} is not a positive multiple of 4096`,
-      );
+  constructor(layout: bigint | readonly RamRangeSpec[]) {
+    if (typeof layout === 'bigint' && (layout <= 0n || layout % PAGE !== 0n)) {
+      throw new L0Error('CONFIG_INVALID', `ramBytes ${layout} is not a positive multiple of 4096`);
     }
-    const low = ramBytes < PCI_HOLE_START ? ramBytes : PCI_HOLE_START;
-    const slots: Memslot[] = [{ machine: machineAddr(0n), hostPhys: hostPhysAddr(0n), bytes: low }];
-    if (ramBytes > PCI_HOLE_START) {
-      slots.push({
-        machine: machineAddr(PCI_HOLE_END),
-        hostPhys: hostPhysAddr(PCI_HOLE_START),
-        bytes: ramBytes - PCI_HOLE_START,
-      });
+    const ranges = typeof layout === 'bigint' ? pcMemoryMap(layout) : layout;
+    const slots: Memslot[] = [];
+    let host = 0n;
+    let prevEnd = -1n;
+    for (const [i, r] of ranges.entries()) {
+      const bad = (why: string) =>
+        new L0Error('CONFIG_INVALID', `memory map range ${i} at ${toHex(r.machine)}: ${why}`);
+      if (r.machine % PAGE !== 0n || r.bytes <= 0n || r.bytes % PAGE !== 0n)
+        throw bad('start and size must be positive multiples of 4096');
+      if (r.machine < prevEnd) throw bad('ranges must ascend without overlapping');
+      if (r.machine + r.bytes > 1n << 64n) throw bad('range wraps 2^64');
+      slots.push({ machine: machineAddr(r.machine), hostPhys: hostPhysAddr(host), bytes: r.bytes });
+      host += r.bytes;
+      prevEnd = r.machine + r.bytes;
     }
+    if (slots.length === 0) throw new L0Error('CONFIG_INVALID', 'the memory map has no RAM');
     this.slots = slots;
+    this.ramBytes = host;
   }
 
   /** machine → host-phys for [addr, addr+len), which must lie inside one slot. */
@@ -53,6 +81,18 @@ export class Memslots {
       }
     }
     return memslotLookup.fail(addr, `no memslot holds ${toHex(addr)}+${len}`);
+  }
+
+  /** Whether every byte of [addr, addr+len) is RAM (slots that meet end to end count as one). */
+  covers(addr: bigint, len: number): boolean {
+    let at = addr;
+    const end = addr + BigInt(len);
+    for (;;) {
+      if (at >= end) return true;
+      const s = this.slots.find((x) => at >= x.machine && at < x.machine + x.bytes);
+      if (!s) return false;
+      at = s.machine + s.bytes;
+    }
   }
 
   /** Whether any byte of [addr, addr+len) is RAM. */

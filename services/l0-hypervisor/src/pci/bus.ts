@@ -1,13 +1,11 @@
-import type { QueueProcessor } from '../virtio/queue-processor.js';
-import type { VirtioBlkDevice } from '../virtio/blk-device.js';
 import type { VirtioPciTransport } from '../virtio/pci-transport.js';
+import type { VirtioDevice } from '../virtio/virtio-device.js';
 import { VIRTIO_BAR_SIZE } from './bar-layout.js';
 
-/** One PCI function on the bus, with its register transport and queue processor. */
+/** One PCI function on the bus: the device and the virtio-pci transport in front of it. */
 export interface PciFunction {
-  readonly dev: VirtioBlkDevice;
+  readonly dev: VirtioDevice;
   readonly transport: VirtioPciTransport;
-  readonly processor: QueueProcessor;
   /** A queue notify as the device receives it (a lost doorbell fault may eat it). */
   readonly doorbell: (queue: number) => Promise<void>;
 }
@@ -42,18 +40,18 @@ export class PciBus {
 
   configRead(bdf: string, offset: number, size: 1 | 2 | 4): number {
     const fn = this.fns.get(bdf);
-    return fn ? fn.dev.pci.read(offset, size) : ABSENT[size];
+    return fn ? fn.transport.pci.read(offset, size) : ABSENT[size];
   }
 
   /** Writes to an empty slot vanish, as on real hardware. */
   configWrite(bdf: string, offset: number, size: 1 | 2 | 4, value: number): void {
-    this.fns.get(bdf)?.dev.pci.write(offset, size, value);
+    this.fns.get(bdf)?.transport.pci.write(offset, size, value);
   }
 
   /** The function whose BAR holds all of [addr, addr+len), with the offset inside it. */
   barAt(addr: bigint, len: number): { fn: PciFunction; offset: number } | undefined {
     for (const fn of this.fns.values()) {
-      const base = fn.dev.pci.barBase();
+      const base = fn.transport.pci.barBase();
       if (base === null) continue;
       if (addr >= base && addr + BigInt(len) <= base + BigInt(VIRTIO_BAR_SIZE)) {
         return { fn, offset: Number(addr - base) };
@@ -66,7 +64,7 @@ export class PciBus {
   overlapsBar(addr: bigint, len: number): boolean {
     const end = addr + BigInt(len);
     return this.all().some((fn) => {
-      const base = fn.dev.pci.barBase();
+      const base = fn.transport.pci.barBase();
       return base !== null && addr < base + BigInt(VIRTIO_BAR_SIZE) && base < end;
     });
   }

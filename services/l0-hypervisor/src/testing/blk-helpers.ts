@@ -1,5 +1,5 @@
 import { encodeBlkHeader } from '@nestlab/virtio';
-import type { BufferSpec } from '@nestlab/virtio';
+import type { BufferSpec } from '@nestlab/virtio/testing';
 import type { RemoteMemory } from './driver.js';
 
 export interface BlkReqSpec {

@@ -16,7 +16,8 @@ import {
   usedElemAddr,
   usedIdxAddr,
 } from '@nestlab/virtio';
-import type { RingImage, TestMemory, VirtioPciCommonField, VringUsedElem } from '@nestlab/virtio';
+import type { VirtioPciCommonField, VringUsedElem } from '@nestlab/virtio';
+import type { RingImage, TestMemory } from '@nestlab/virtio/testing';
 import type { L0Client } from './harness.js';
 
 /** A local mirror of what the test wrote; writes queue up until the next MemAccess. */
@@ -141,6 +142,8 @@ export class TestDriver {
       MemAccess,
       {
         requester: this.requester,
+        // A read after a kick in the same message is a poll: it waits for the drain.
+        afterDoorbell: 'drained',
         ops: ops.map((o) => ({
           op: o.op,
           addr: toHex(o.addr),

@@ -8,30 +8,28 @@ import {
   commonCfgFieldAt,
 } from '@nestlab/virtio';
 import { MSIX_TABLE_SIZE } from '../pci/bar-layout.js';
-import type { VirtioBlkDevice } from './blk-device.js';
+import type { VirtioPciTransport } from './pci-transport.js';
 
-export function readCommonCfg(dev: VirtioBlkDevice): Uint8Array {
+export function readCommonCfg(t: VirtioPciTransport): Uint8Array {
+  const dev = t.dev;
   const out = new Uint8Array(VIRTIO_PCI_COMMON_CFG_SIZE);
   const v = new DataView(out.buffer);
-  const q = dev.queues[dev.queueSelect];
-  v.setUint32(F.device_feature_select.offset, dev.deviceFeatureSelect, true);
-  v.setUint32(F.device_feature.offset, dev.status.offer.word(dev.deviceFeatureSelect), true);
-  v.setUint32(F.driver_feature_select.offset, dev.driverFeatureSelect, true);
-  v.setUint32(
-    F.driver_feature.offset,
-    dev.status.driverFeatures.word(dev.driverFeatureSelect),
-    true,
-  );
-  v.setUint16(F.config_msix_vector.offset, dev.configMsixVector, true);
+  const q = dev.queues[t.queueSelect];
+  v.setUint32(F.device_feature_select.offset, t.deviceFeatureSelect, true);
+  v.setUint32(F.device_feature.offset, dev.status.offer.word(t.deviceFeatureSelect), true);
+  v.setUint32(F.driver_feature_select.offset, t.driverFeatureSelect, true);
+  v.setUint32(F.driver_feature.offset, dev.status.driverFeatures.word(t.driverFeatureSelect), true);
+  v.setUint16(F.config_msix_vector.offset, t.configMsixVector, true);
   v.setUint16(F.num_queues.offset, dev.queues.length, true);
   v.setUint8(F.device_status.offset, dev.status.status);
-  v.setUint8(F.config_generation.offset, dev.configGeneration);
-  v.setUint16(F.queue_select.offset, dev.queueSelect, true);
+  v.setUint8(F.config_generation.offset, t.configGeneration);
+  v.setUint16(F.queue_select.offset, t.queueSelect, true);
   // A queue_select past num_queues reads queue_size 0: "not available" (spec 4.1.4.3.2).
-  v.setUint16(F.queue_msix_vector.offset, q?.msixVector ?? VIRTIO_MSI_NO_VECTOR, true);
+  const vector = t.queueVectors[t.queueSelect] ?? VIRTIO_MSI_NO_VECTOR;
+  v.setUint16(F.queue_msix_vector.offset, vector, true);
   if (q) {
     v.setUint16(F.queue_size.offset, q.size, true);
-    v.setUint16(F.queue_enable.offset, q.enabled ? 1 : 0, true);
+    v.setUint16(F.queue_enable.offset, q.ready ? 1 : 0, true);
     v.setUint16(F.queue_notify_off.offset, q.index, true);
     v.setBigUint64(F.queue_desc.offset, q.desc, true);
     v.setBigUint64(F.queue_driver.offset, q.driver, true);
@@ -41,7 +39,8 @@ export function readCommonCfg(dev: VirtioBlkDevice): Uint8Array {
 }
 
 /** Applies one register write; returns false when it was ignored. */
-export function writeCommonCfg(dev: VirtioBlkDevice, offset: number, bytes: Uint8Array): boolean {
+export function writeCommonCfg(t: VirtioPciTransport, offset: number, bytes: Uint8Array): boolean {
+  const dev = t.dev;
   const hit = commonCfgFieldAt(offset);
   if (!hit) return false;
   const len = bytes.byteLength;
@@ -56,54 +55,50 @@ export function writeCommonCfg(dev: VirtioBlkDevice, offset: number, bytes: Uint
         : len === 4
           ? v.getUint32(0, true)
           : 0;
-  const q = dev.queues[dev.queueSelect];
+  const q = dev.queues[t.queueSelect];
 
   switch (hit.name) {
     case 'device_feature_select':
-      dev.deviceFeatureSelect = value;
+      t.deviceFeatureSelect = value;
       return true;
     case 'driver_feature_select':
-      dev.driverFeatureSelect = value;
+      t.driverFeatureSelect = value;
       return true;
     case 'driver_feature':
-      return dev.status.writeDriverFeatures(dev.driverFeatureSelect, value);
+      return dev.status.writeDriverFeatures(t.driverFeatureSelect, value);
     case 'config_msix_vector':
-      dev.configMsixVector = vectorOrNone(value);
+      t.configMsixVector = vectorOrNone(value);
       return true;
     case 'device_status':
-      if (value === 0) dev.reset();
+      if (value === 0) t.reset();
       else dev.status.write(value);
       return true;
     case 'queue_select':
-      dev.queueSelect = value;
+      t.queueSelect = value;
       return true;
     case 'queue_size':
-      if (!q || q.enabled) return false;
-      q.size = value;
-      return true;
+      return q?.configure('size', value) ?? false;
     case 'queue_msix_vector':
       if (!q) return false;
-      q.msixVector = vectorOrNone(value);
+      t.queueVectors[q.index] = vectorOrNone(value);
       return true;
     case 'queue_enable': {
       // Only 1 means anything; a driver MUST NOT write 0 (spec 4.1.4.3.2).
-      if (!q || value !== 1 || q.enabled) return false;
-      const checked = q.split();
-      if (!checked.ok) {
-        dev.fail(checked.error);
-        return true;
-      }
-      q.enabled = true;
+      if (!q || value !== 1 || q.ready) return false;
+      dev.enableQueue(q);
       return true;
     }
     case 'queue_desc':
     case 'queue_driver':
     case 'queue_device': {
-      if (!q || q.enabled) return false; // no moving a live ring under the device
+      if (!q) return false;
       const key =
         hit.name === 'queue_desc' ? 'desc' : hit.name === 'queue_driver' ? 'driver' : 'device';
-      q[key] = len === 8 ? v.getBigUint64(0, true) : setHalf(q[key], hit.within, value);
-      return true;
+      // A live ring ignores the write (no moving it under the device).
+      return q.configure(
+        key,
+        len === 8 ? v.getBigUint64(0, true) : setHalf(q[key], hit.within, value),
+      );
     }
     default:
       return false; // num_queues, device_feature, config_generation, notify_off/data, reset: read-only here

@@ -1,6 +1,6 @@
 // The device side of the init sequence (spec 3.1 "Device Initialization") and
 // feature negotiation (spec 2.2), with QEMU's virtio_validate_features rule
-// for iommu_platform=on devices (DOMAIN.md §2).
+// for iommu_platform=on devices (docs/DOMAIN.md, "Features").
 import { FeatureSet, VIRTIO_F, VIRTIO_STATUS } from '@nestlab/virtio';
 
 export interface BrokenReason {

@@ -1,10 +1,21 @@
-// BAR 4 of the virtio-pci function: the regions its capabilities point at
-// (spec 4.1.4). Offsets come from bar-layout.ts, which the caps advertise.
+// virtio-pci modern (spec 4.1) as a Transport: the PCI function's config
+// space, BAR 4 with the regions its capabilities point at (bar-layout.ts),
+// the transport registers of common cfg, the ISR, and MSI-X vectors. A write
+// to the notify region is a doorbell for the queue it names.
+import { toHex } from '@nestlab/addr';
+import {
+  VIRTIO_MSI_NO_VECTOR,
+  VIRTIO_PCI_ISR,
+  VIRTIO_PCI_VENDOR_ID,
+  modernPciDeviceId,
+} from '@nestlab/virtio';
 import { L0Error } from '../errors.js';
 import type { L0Metrics } from '../metrics.js';
 import { BAR_REGION, NOTIFY_OFF_MULTIPLIER } from '../pci/bar-layout.js';
-import type { VirtioBlkDevice } from './blk-device.js';
+import { PciConfigSpace } from '../pci/config-space.js';
 import { readCommonCfg, writeCommonCfg } from './common-cfg.js';
+import type { Transport } from './transport.js';
+import type { VirtioDevice } from './virtio-device.js';
 
 type Region = keyof typeof BAR_REGION;
 
@@ -25,32 +36,90 @@ function slice(src: Uint8Array, at: number, len: number): Uint8Array {
   return out;
 }
 
-export class VirtioPciTransport {
+export interface PciTransportHooks {
+  readonly metrics: L0Metrics;
+  /** Publishes an MSI to the next layer up (xen.irq.msi). */
+  raiseMsi(bdf: string, vector: number): void;
+  /** A doorbell for `queue`, as the device receives it (a lost-doorbell fault may eat it). */
+  doorbell(queue: number): Promise<void>;
+}
+
+export class VirtioPciTransport implements Transport {
+  readonly kind = 'pci';
+  readonly pci: PciConfigSpace;
+  isr = 0;
+  configMsixVector: number = VIRTIO_MSI_NO_VECTOR;
+  /** queue_msix_vector of each queue. */
+  readonly queueVectors: number[];
+  deviceFeatureSelect = 0;
+  driverFeatureSelect = 0;
+  queueSelect = 0;
+  configGeneration = 0;
+
   constructor(
-    private readonly dev: VirtioBlkDevice,
-    private readonly metrics: L0Metrics,
-    private readonly onNotify: (queue: number) => Promise<void>,
-  ) {}
+    readonly dev: VirtioDevice,
+    barBase: bigint,
+    private readonly hooks: PciTransportHooks,
+  ) {
+    const id = dev.model.deviceId;
+    this.pci = new PciConfigSpace(
+      {
+        vendorId: VIRTIO_PCI_VENDOR_ID,
+        deviceId: modernPciDeviceId(id),
+        revision: 1, // spec 4.1.2.1: non-transitional devices have revision >= 1
+        classCode: dev.model.pciClass,
+        subsystemVendorId: VIRTIO_PCI_VENDOR_ID,
+        subsystemId: id,
+      },
+      barBase,
+    );
+    this.queueVectors = dev.queues.map(() => VIRTIO_MSI_NO_VECTOR);
+    dev.interrupts = {
+      // Used-buffer interrupt: ISR queue bit, then MSI on the queue's vector.
+      queue: (q) => {
+        this.isr |= VIRTIO_PCI_ISR.QUEUE;
+        this.msi(this.queueVectors[q.index] ?? VIRTIO_MSI_NO_VECTOR);
+      },
+      config: () => {
+        this.isr |= VIRTIO_PCI_ISR.CONFIG;
+        this.msi(this.configMsixVector);
+      },
+    };
+  }
+
+  private msi(vector: number): void {
+    if (vector === VIRTIO_MSI_NO_VECTOR || this.dev.disposed) return;
+    this.hooks.metrics.msis.inc({ vector: String(vector) });
+    this.hooks.raiseMsi(this.dev.bdf, vector);
+  }
+
+  /** Writing 0 to device_status (spec 4.1.4.3.1), or a function-level reset. */
+  reset(): void {
+    this.dev.reset();
+    this.isr = 0;
+    this.configMsixVector = VIRTIO_MSI_NO_VECTOR;
+    this.queueVectors.fill(VIRTIO_MSI_NO_VECTOR);
+    this.deviceFeatureSelect = this.driverFeatureSelect = this.queueSelect = 0;
+  }
 
   read(offset: number, len: number): Uint8Array {
     const r = regionAt(offset);
     switch (r?.name) {
       case 'common':
-        return slice(readCommonCfg(this.dev), r.within, len);
+        return slice(readCommonCfg(this), r.within, len);
       case 'isr': {
         // Reading the ISR clears it (spec 4.1.4.5.1).
-        const out = slice(Uint8Array.of(this.dev.isr), r.within, len);
-        if (r.within === 0) this.dev.isr = 0;
+        const out = slice(Uint8Array.of(this.isr), r.within, len);
+        if (r.within === 0) this.isr = 0;
         return out;
       }
       case 'device':
-        return slice(this.dev.blkConfig, r.within, len);
+        return slice(this.dev.model.config, r.within, len);
       default:
         return new Uint8Array(len); // notify, MSI-X table/PBA (not emulated), gaps
     }
   }
 
-  /** A register write; a notify resolves once the device has drained the queue. */
   async write(offset: number, bytes: Uint8Array): Promise<void> {
     const len = bytes.byteLength;
     if (len !== 1 && len !== 2 && len !== 4 && len !== 8) {
@@ -61,22 +130,34 @@ export class VirtioPciTransport {
     }
     const r = regionAt(offset);
     if (r?.name === 'common') {
-      if (!writeCommonCfg(this.dev, r.within, bytes)) this.ignored('common');
+      if (!writeCommonCfg(this, r.within, bytes)) this.ignored('common');
       return;
     }
-    if (
-      r?.name === 'notify' &&
-      r.within % NOTIFY_OFF_MULTIPLIER === 0 &&
-      (len === 2 || len === 4)
-    ) {
+    if (r && this.isDoorbell(offset, len)) {
       // The address names the queue (queue_notify_off = index); the value is not needed.
-      await this.onNotify(r.within / NOTIFY_OFF_MULTIPLIER);
+      await this.hooks.doorbell(r.within / NOTIFY_OFF_MULTIPLIER);
       return;
     }
     this.ignored(r?.name ?? 'gap');
   }
 
+  isDoorbell(offset: number, len: number): boolean {
+    const r = regionAt(offset);
+    return (
+      r?.name === 'notify' && r.within % NOTIFY_OFF_MULTIPLIER === 0 && (len === 2 || len === 4)
+    );
+  }
+
   private ignored(region: string): void {
-    this.metrics.mmioIgnored.inc({ region });
+    this.hooks.metrics.mmioIgnored.inc({ region });
+  }
+
+  inspect(): Record<string, unknown> {
+    return {
+      bar: toHex(this.pci.barBase() ?? 0n),
+      isr: this.isr,
+      configMsixVector: this.configMsixVector,
+      queueVectors: [...this.queueVectors],
+    };
   }
 }

@@ -14,31 +14,17 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
-import { toHex } from '@nestlab/addr';
-import {
-  VIRTIO_BLK_F,
-  VIRTIO_BLK_S,
-  VIRTIO_F,
-  availEventWrite,
-  availRingAddr,
-  decodeU16,
-  pendingAvail,
-  readRing,
-  shouldInterrupt,
-  usedElemWrite,
-  usedIdxWrite,
-  walkChain,
-} from '@nestlab/virtio';
-import type { DescChain, SplitQueue } from '@nestlab/virtio';
-import type { DiskBackend } from '../blk/disk-backend.js';
-import { executeBlkRequest, type BlkOutcome } from '../blk/request.js';
+import { ATTR, DEVICE_ATTR } from '@nestlab/telemetry';
+import { VIRTIO_F } from '@nestlab/virtio';
+import type { DescChain, DeviceQueue, SplitQueue } from '@nestlab/virtio';
 import type { DmaEngine } from '../dma/dma-engine.js';
 import { closeBudget, traceBudget, type TraceBudget } from '../dma/dma-trace.js';
 import type { L0Metrics } from '../metrics.js';
-import type { VirtioBlkDevice } from './blk-device.js';
+import { atEndOfTurn, nextTurn } from '../turn.js';
+import type { VirtioDevice } from './virtio-device.js';
 import { takeChainTrace } from './chain-traces.js';
+import type { ServeOutcome } from './device-model.js';
 import { DeviceRingMemory } from './ring-access.js';
-import type { VirtQueue } from './virtqueue.js';
 
 /** Largest indirect table we walk (QEMU's VIRTQUEUE_MAX_SIZE). */
 const MAX_INDIRECT = 1024;
@@ -51,8 +37,6 @@ const MAX_INDIRECT = 1024;
  * so a round is as big as the queues the lab runs.
  */
 export const CHAINS_PER_ROUND = 64;
-const BLK_TYPE_NAMES: Record<number, string> = { 0: 'in', 1: 'out', 4: 'flush', 8: 'get_id' };
-const u16 = (n: number) => n & 0xffff;
 
 /** One chain taken from the ring, with the span its accesses are traced under. */
 interface Popped {
@@ -66,9 +50,8 @@ export class QueueProcessor {
   private readonly tails = new Map<number, Promise<void>>();
 
   constructor(
-    private readonly dev: VirtioBlkDevice,
+    private readonly dev: VirtioDevice,
     private readonly dma: DmaEngine,
-    private readonly disk: DiskBackend,
     private readonly tracer: Tracer,
     private readonly metrics: L0Metrics,
   ) {}
@@ -89,7 +72,7 @@ export class QueueProcessor {
   private async drain(index: number): Promise<void> {
     const dev = this.dev;
     const q = dev.queues[index];
-    if (!q || !q.enabled || !dev.status.running || dev.disposed) {
+    if (!q || !q.ready || !dev.status.running || dev.disposed) {
       this.metrics.notifiesDropped.inc({ reason: q ? 'not-running' : 'no-queue' });
       return;
     }
@@ -97,26 +80,26 @@ export class QueueProcessor {
     if (!sq.ok) return dev.fail(sq.error);
     const epoch = dev.epoch;
     const span = this.tracer.startSpan('l0.device.notify', {
-      attributes: { 'nestlab.device.bdf': dev.bdf, 'nestlab.virtio.queue': index },
+      attributes: { [DEVICE_ATTR.bdf]: dev.bdf, [DEVICE_ATTR.queue]: index },
     });
     const budget = traceBudget(span);
     const mem = new DeviceRingMemory(this.dma, dev, sq.value, budget);
     let handled = 0;
     try {
       while (handled < q.size && this.live(epoch)) {
-        const p = await pendingAvail(mem, sq.value, q.lastAvail);
+        const p = await q.pending(mem, sq.value);
         // A failure after a reset is the old ring's, not the device's new state.
         if (!p.ok) return void this.stop(epoch, p.error.code, p.error.message);
-        const n = Math.min(p.value.pending, q.size - handled, CHAINS_PER_ROUND);
+        const n = Math.min(p.value, q.size - handled, CHAINS_PER_ROUND);
         if (n === 0) return;
-        if (handled > 0) await new Promise<void>((r) => setImmediate(r));
+        if (handled > 0) await nextTurn();
         handled += n;
         if (!(await this.batch(q, sq.value, epoch, mem, span, n))) return;
       }
       // Bounded per notify: come back later for whatever the driver added meanwhile.
-      if (handled >= q.size && this.live(epoch)) setImmediate(() => void this.notify(index));
+      if (handled >= q.size && this.live(epoch)) atEndOfTurn(() => void this.notify(index));
     } finally {
-      span.setAttribute('nestlab.virtio.chains', handled);
+      span.setAttribute(DEVICE_ATTR.chains, handled);
       closeBudget(budget);
       span.end();
     }
@@ -128,7 +111,7 @@ export class QueueProcessor {
 
   /** Takes `n` available chains, serves them together, publishes them; false when the device stopped. */
   private async batch(
-    q: VirtQueue,
+    q: DeviceQueue,
     sq: SplitQueue,
     epoch: number,
     ring: DeviceRingMemory,
@@ -136,8 +119,9 @@ export class QueueProcessor {
     n: number,
   ): Promise<boolean> {
     const dev = this.dev;
-    const heads = await this.availEntries(ring, sq, q.lastAvail, n, epoch);
-    if (heads === null) return false;
+    const avail = await q.availHeads(ring, sq, n);
+    if (!avail.ok) return this.stop(epoch, avail.error.code, avail.error.message);
+    const heads = avail.value;
     const popped: Popped[] = [];
     // A bad chain stops the device, but only after the good ones before it are served.
     let bad: { code: string; message: string } | null = null;
@@ -153,20 +137,17 @@ export class QueueProcessor {
     const eventIdx = dev.status.has(VIRTIO_F.EVENT_IDX);
     // QEMU virtqueue_pop: publish avail_event = last_avail_idx once the chains are taken.
     if (popped.length > 0 && eventIdx) {
-      const w = availEventWrite(sq, q.lastAvail);
-      if (!(await ring.writeRing(w.addr, w.bytes))) {
+      const w = await q.publishAvailEvent(ring, sq);
+      if (!w.ok) {
         this.endAll(popped);
-        return this.stop(epoch, 'MEMORY_UNREACHABLE', 'cannot write avail_event');
+        return this.stop(epoch, w.error.code, w.error.message);
       }
     }
-    const writeThrough = !dev.status.has(VIRTIO_BLK_F.FLUSH);
-    const serving: Promise<BlkOutcome>[] = [];
+    const negotiated = dev.status.negotiated;
+    const serving: Promise<ServeOutcome>[] = [];
     let before: Promise<unknown> = Promise.resolve();
     for (const p of popped) {
-      const out = executeBlkRequest(p.chain, p.mem.buffers(), this.disk, dev.serial, {
-        writeThrough,
-        before,
-      });
+      const out = dev.model.serve(p.chain, p.mem.buffers(), { negotiated, before });
       serving.push(out);
       before = Promise.allSettled([before, out]);
     }
@@ -174,9 +155,7 @@ export class QueueProcessor {
     try {
       // A reset while we worked: the ring is no longer ours to write.
       if (!this.live(epoch)) return false;
-      const old = q.usedIdx;
-      let next = old;
-      let broken: BlkOutcome | null = null;
+      let broken: ServeOutcome | null = null;
       for (const [i, p] of popped.entries()) {
         const out = outs[i]!;
         if (out.kind === 'broken') {
@@ -184,29 +163,22 @@ export class QueueProcessor {
           markFailed(p.span, out.error.code, out.error.message);
           break;
         }
-        this.count(out.type, out.status);
-        p.span.setAttributes({
-          'nestlab.blk.type': BLK_TYPE_NAMES[out.type] ?? String(out.type),
-          'nestlab.blk.sector': toHex(out.sector),
-          'nestlab.blk.status': out.status,
-        });
-        const elem = usedElemWrite(sq, next, p.chain.headIndex, out.written);
-        if (!(await p.mem.writeRing(elem.addr, elem.bytes))) {
-          markFailed(p.span, 'MEMORY_UNREACHABLE', 'cannot write used elem');
+        dev.model.completed(out);
+        p.span.setAttributes(out.attributes);
+        const added = await q.addUsed(p.mem, sq, p.chain.headIndex, out.written);
+        if (!added.ok) {
+          markFailed(p.span, added.error.code, added.error.message);
           broken = out;
           break;
         }
-        next = u16(next + 1);
       }
-      if (next !== old) {
-        const idx = usedIdxWrite(sq, next);
-        if (!(await ring.writeRing(idx.addr, idx.bytes)))
-          return this.stop(epoch, 'MEMORY_UNREACHABLE', 'cannot write used.idx');
-        q.usedIdx = next;
-        const irq = await shouldInterrupt(ring, sq, eventIdx, old, next);
+      const published = await q.publishUsed(ring, sq);
+      if (!published.ok) return this.stop(epoch, published.error.code, published.error.message);
+      if (published.value) {
+        const irq = await q.needsNotification(ring, sq, eventIdx);
         if (!irq.ok) return this.stop(epoch, irq.error.code, irq.error.message);
-        for (const p of popped) p.span.setAttribute('nestlab.virtio.interrupt', irq.value);
-        if (irq.value) dev.raiseQueue(q);
+        for (const p of popped) p.span.setAttribute(DEVICE_ATTR.interrupt, irq.value);
+        if (irq.value) dev.interrupts.queue(q);
       }
       if (broken?.kind === 'broken')
         return this.stop(epoch, broken.error.code, broken.error.message);
@@ -217,35 +189,12 @@ export class QueueProcessor {
     }
   }
 
-  /** The heads of the next `n` avail entries, in one read per contiguous stretch of the ring. */
-  private async availEntries(
-    ring: DeviceRingMemory,
-    sq: SplitQueue,
-    from: number,
-    n: number,
-    epoch: number,
-  ): Promise<number[] | null> {
-    const heads: number[] = [];
-    while (heads.length < n) {
-      const idx = u16(from + heads.length);
-      const slot = idx & (sq.size - 1);
-      const take = Math.min(n - heads.length, sq.size - slot);
-      const raw = await readRing(ring, availRingAddr(sq, idx), 2 * take, 'avail.ring entries');
-      if (!raw.ok) {
-        this.stop(epoch, raw.error.code, raw.error.message);
-        return null;
-      }
-      for (let i = 0; i < take; i++) heads.push(decodeU16(raw.value, 2 * i));
-    }
-    return heads;
-  }
-
   /**
    * Walks one chain in the trace of the I/O that posted it (when the driver
    * said which; else under the notify span). Null when the device stopped.
    */
   private async pop(
-    q: VirtQueue,
+    q: DeviceQueue,
     sq: SplitQueue,
     epoch: number,
     notify: Span,
@@ -259,14 +208,14 @@ export class QueueProcessor {
     const span = this.tracer.startSpan(
       'l0.device.request',
       {
-        attributes: { 'nestlab.virtio.avail_idx': q.lastAvail, 'nestlab.virtio.head': head },
+        attributes: { [DEVICE_ATTR.availIdx]: q.nextAvail, [DEVICE_ATTR.head]: head },
         ...(posted ? { links: [{ context: notify.spanContext() }] } : {}),
       },
       parent,
     );
     const budget = traceBudget(span);
     const mem = new DeviceRingMemory(this.dma, dev, sq, budget, () => this.live(epoch));
-    const chain = await walkChain(mem, sq, head, {
+    const chain = await q.walk(mem, sq, head, {
       indirect: dev.status.has(VIRTIO_F.INDIRECT_DESC),
       maxIndirectEntries: MAX_INDIRECT,
     });
@@ -276,7 +225,7 @@ export class QueueProcessor {
       span.end();
       return chain.ok ? null : { code: chain.error.code, message: chain.error.message };
     }
-    q.lastAvail = u16(q.lastAvail + 1);
+    q.advanceAvail();
     return { chain: chain.value, span, budget, mem };
   }
 
@@ -292,17 +241,9 @@ export class QueueProcessor {
     if (this.dev.epoch === epoch) this.dev.fail({ code, message });
     return false;
   }
-
-  private count(type: number, status: number): void {
-    const r = this.dev.requests;
-    if (status === VIRTIO_BLK_S.OK) r.done++;
-    else if (status === VIRTIO_BLK_S.IOERR) r.ioerr++;
-    else r.unsupp++;
-    this.metrics.blkRequests.inc({ type: BLK_TYPE_NAMES[type] ?? 'other', status: String(status) });
-  }
 }
 
 function markFailed(span: Span, code: string, message: string): void {
   span.setStatus({ code: SpanStatusCode.ERROR, message });
-  span.setAttribute('nestlab.error.code', code);
+  span.setAttribute(ATTR.errorCode, code);
 }

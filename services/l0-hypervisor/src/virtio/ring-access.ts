@@ -1,10 +1,10 @@
 import { toHex } from '@nestlab/addr';
 import type { BusAddr } from '@nestlab/addr';
 import { splitRingLayout } from '@nestlab/virtio';
-import type { RingMemory, SplitQueue } from '@nestlab/virtio';
+import type { QueueMemory, SplitQueue } from '@nestlab/virtio';
 import type { DmaDevice, DmaEngine, DmaWhat } from '../dma/dma-engine.js';
 import type { TraceBudget } from '../dma/dma-trace.js';
-import type { BufferIo } from '../blk/request.js';
+import type { BufferIo } from './device-model.js';
 import { L0Error } from '../errors.js';
 
 const TRANSIENT = new Set(['TIMEOUT', 'NO_RESPONDERS']);
@@ -14,7 +14,7 @@ const TRANSIENT = new Set(['TIMEOUT', 'NO_RESPONDERS']);
  * through the DMA engine, labelled with the ring part it touches (an address
  * outside the three areas can only be an indirect table the walker reads).
  */
-export class DeviceRingMemory implements RingMemory {
+export class DeviceRingMemory implements QueueMemory {
   private readonly areas: [DmaWhat, bigint, bigint][];
 
   constructor(
@@ -37,7 +37,7 @@ export class DeviceRingMemory implements RingMemory {
     return this.areas.find(([, lo, hi]) => addr >= lo && addr < hi)?.[0] ?? 'indirect';
   }
 
-  /** RingMemory: a fault rejects, and the walker turns it into MEMORY_UNREACHABLE. */
+  /** QueueMemory: a fault rejects, and the walker turns it into MEMORY_UNREACHABLE. */
   async read(addr: BusAddr, len: number): Promise<Uint8Array> {
     const what = this.what(addr);
     const r = await this.dma.read(this.dev, addr, len, what, this.budget);
@@ -50,7 +50,8 @@ export class DeviceRingMemory implements RingMemory {
     return r.data;
   }
 
-  async writeRing(addr: BusAddr, bytes: Uint8Array): Promise<boolean> {
+  /** QueueMemory: false when the write faulted. */
+  async write(addr: BusAddr, bytes: Uint8Array): Promise<boolean> {
     return (await this.dma.write(this.dev, addr, bytes, this.what(addr), this.budget)).ok;
   }
 

@@ -37,6 +37,16 @@ export const MemAccess = requestMessage({
     ops: Type.Array(MemOp, { minItems: 1, maxItems: 4096 }),
     /** Trace-friendly labels of the I/Os this batch serves. */
     ioIds: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 4096 })),
+    /**
+     * The timing of ops that follow a doorbell (a write to a device's notify
+     * register) in this message. 'drained': they run once the device has
+     * drained the notified queue, so a used-ring read right after the doorbell
+     * sees what the device completed (polling on submit), and later messages
+     * wait behind them. L0 refuses a message with ops after a doorbell that does
+     * not say so (ORDER_UNDECLARED, before the doorbell takes effect). A
+     * doorbell as the last op is a posted write and needs no declaration.
+     */
+    afterDoorbell: Type.Optional(Type.Literal('drained')),
   }),
   reply: Obj({ readLens: Type.Array(Count) }),
   data: 'optional',
@@ -106,17 +116,39 @@ export const DeviceSetup = Obj({
   diskBytes: Type.Integer({ minimum: 512, maximum: 2 ** 40 }),
   /** Recreate the image (zeroed) instead of keeping its contents. */
   freshDisk: Type.Boolean(),
+  /** What GET_ID answers (virtio-blk: at most 20 bytes); default `nestlab-<bus:dev.fn>`. */
+  serial: Type.Optional(Type.String({ minLength: 1, maxLength: 20 })),
 });
 export type DeviceSetup = Static<typeof DeviceSetup>;
 
-/** Resets L0 for a run: RAM size, devices. RAM is emptied. */
+/** One range of guest RAM in machine (L0 guest-physical) address space. */
+export const RamRange = Obj({
+  machine: HexAddr,
+  bytes: Type.Integer({ minimum: 4096, maximum: 2 ** 46 }),
+});
+export type RamRange = Static<typeof RamRange>;
+
+/**
+ * Where guest RAM is: ranges in ascending address order, page-aligned, not
+ * overlapping. Whatever lies between or after them is a hole: no RAM, and a
+ * device ring placed there puts the device in NEEDS_RESET.
+ */
+export const MemoryMap = Obj({ ram: Type.Array(RamRange, { minItems: 1, maxItems: 16 }) });
+export type MemoryMap = Static<typeof MemoryMap>;
+
+/**
+ * Resets L0 for a run: guest RAM, devices. RAM is emptied. Give either an
+ * explicit `memoryMap`, or `ramBytes` as a shorthand for QEMU's pc layout
+ * (RAM below 3 GiB, the rest above 4 GiB, the PCI hole between).
+ */
 export const L0Configure = requestMessage({
   name: 'l0.stack.configure',
   service: 'l0',
   object: 'stack',
   verb: 'configure',
   request: Obj({
-    ramBytes: Type.Integer({ minimum: 1 << 20, maximum: 2 ** 46 }),
+    ramBytes: Type.Optional(Type.Integer({ minimum: 1 << 20, maximum: 2 ** 46 })),
+    memoryMap: Type.Optional(MemoryMap),
     devices: Type.Array(DeviceSetup, { maxItems: 8 }),
   }),
   reply: Obj({

@@ -1,5 +1,5 @@
 // A split ring laid out in test memory, driven from the driver's side
-// (STYLE.md: rust-vmm mock.rs MockSplitQueue). Device tests use it to build
+// (as rust-vmm mock.rs MockSplitQueue does). Device tests use it to build
 // valid and corrupt rings; driver tests use it to read back what a device did.
 import { busAddr } from '@nestlab/addr';
 import type { BusAddr } from '@nestlab/addr';

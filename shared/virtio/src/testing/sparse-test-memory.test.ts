@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { busAddr } from '@nestlab/addr';
-import { SparseTestMemory } from '../index.js';
+import { SparseTestMemory } from './index.js';
 
 describe('SparseTestMemory', () => {
   it('reads back writes that cross page boundaries', async () => {

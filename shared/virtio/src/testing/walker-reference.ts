@@ -70,6 +70,7 @@ export function referencePop(
   let i = head;
   let budget = q.size;
   let sawWritable = false;
+  let total = 0;
   for (;;) {
     if (budget === 0) return err('RING_LOOP');
     budget--;
@@ -100,6 +101,8 @@ export function referencePop(
     const writable = (d.flags & WRITE) !== 0;
     if (!writable && sawWritable) return err('READABLE_AFTER_WRITABLE');
     sawWritable ||= writable;
+    total += d.len;
+    if (total > 0xffff_ffff) return err('CHAIN_TOO_LONG');
     out.buffers.push([d.addr, d.len, writable]);
     if (!(d.flags & NEXT)) return { ok: true, value: out };
     if (d.next >= (table ? table.byteLength / 16 : q.size)) return err('DESC_INDEX_OUT_OF_RANGE');

@@ -1,12 +1,13 @@
-// Everything L0 emulates for one run: memory, CPU frame grants, the PCI bus
-// with its devices, and the DMA engine they share.
+// The L0 service: everything L0 emulates for one run (the machine) — memory,
+// CPU frame grants, the PCI bus with its devices, and the DMA engine they share.
+// Layout: app.ts wires it into service-kit, handlers/ answer its messages.
 import { rm } from 'node:fs/promises';
 import type { Tracer } from '@opentelemetry/api';
 import { toHex } from '@nestlab/addr';
 import type { ReplyOf, L0Configure, DeviceSetup, DomainFaultKind } from '@nestlab/protocol';
 import { FeatureSet, isValidQueueSize, SECTOR_SIZE } from '@nestlab/virtio';
 import { DiskBackend, diskImagePath, type DiskCacheOptions } from './blk/disk-backend.js';
-import type { L0ConfigureRequest } from './config.js';
+import { memslotsOf, serialOf, type L0ConfigureRequest } from './config.js';
 import { DmaEngine, type IommuTranslateFn } from './dma/dma-engine.js';
 import { DmaLog } from './dma/dma-log.js';
 import { DmaTracer } from './dma/dma-trace.js';
@@ -15,20 +16,20 @@ import { L0Error } from './errors.js';
 import { Countdown } from '@nestlab/service-kit';
 import { CpuFrames, type FrameRange } from './memory/cpu-frames.js';
 import { MachineMemory } from './memory/machine-memory.js';
-import { Memslots } from './memory/memslots.js';
+import type { Memslots } from './memory/memslots.js';
 import { RamFile, ramFilePath } from './memory/ram-file.js';
 import type { L0Metrics } from './metrics.js';
 import { FIRST_BAR_BASE, VIRTIO_BAR_INDEX, VIRTIO_BAR_SIZE } from './pci/bar-layout.js';
 import { PciBus } from './pci/bus.js';
 import type { SavedL0State, StateFile } from './persist/state-file.js';
-import { VirtioBlkDevice } from './virtio/blk-device.js';
+import { VirtioBlkModel } from './blk/blk-model.js';
 import { VirtioPciTransport } from './virtio/pci-transport.js';
-import { QueueProcessor } from './virtio/queue-processor.js';
+import { VirtioDevice } from './virtio/virtio-device.js';
 
 /** How guest RAM is backed: a sparse file in the data dir (survives a crash) or process memory. */
 export type RamBacking = 'file' | 'anon';
 
-export interface MachineOptions {
+export interface L0ServiceOptions {
   readonly stack: string;
   readonly dataDir: string;
   readonly tracer: Tracer;
@@ -43,7 +44,7 @@ export interface MachineOptions {
   faultFired(kind: DomainFaultKind, detail: string): void;
 }
 
-export class Machine {
+export class L0Service {
   readonly mem = new MachineMemory(BigInt(2 ** 30));
   readonly frames = new CpuFrames();
   readonly pci = new PciBus();
@@ -56,7 +57,7 @@ export class Machine {
   private queue: Promise<unknown> = Promise.resolve();
   private config: L0ConfigureRequest | null = null;
 
-  constructor(private readonly opts: MachineOptions) {
+  constructor(private readonly opts: L0ServiceOptions) {
     this.iotlb = new Iotlb(opts.metrics.iotlbHits, opts.metrics.iotlbMisses);
     this.dma = new DmaEngine(
       this.mem,
@@ -129,8 +130,8 @@ export class Machine {
     req: L0ConfigureRequest,
     restored: boolean,
   ): Promise<ReplyOf<typeof L0Configure>> {
-    const memslots = new Memslots(BigInt(req.ramBytes));
-    req.devices.forEach((d, i) => checkDevice(d, i, req.devices));
+    const memslots = memslotsOf(req);
+    req.devices.forEach((d, i) => checkDevice(d, i, req.devices, memslots));
     await this.shutdownDevices();
     const ramFile =
       this.opts.ramBacking === 'file'
@@ -142,10 +143,29 @@ export class Machine {
     this.dmaLog.clear();
     const reply: ReplyOf<typeof L0Configure>['devices'] = [];
     for (const [i, setup] of req.devices.entries()) {
-      const barBase = FIRST_BAR_BASE + BigInt(i * VIRTIO_BAR_SIZE);
+      const barBase = barBaseOf(i);
       const path = diskImagePath(this.opts.dataDir, this.opts.stack, setup.bdf);
       const disk = await DiskBackend.open(path, setup.diskBytes, setup.freshDisk, this.opts.disk);
-      const dev = new VirtioBlkDevice(setup.bdf, setup, barBase, disk, {
+      const model = new VirtioBlkModel(
+        disk,
+        serialOf(setup),
+        setup.queueSizeMax,
+        this.opts.metrics,
+      );
+      const dev = new VirtioDevice(setup.bdf, setup, model, {
+        dma: this.dma,
+        tracer: this.opts.tracer,
+        metrics: this.opts.metrics,
+      });
+      const doorbell = (q: number): Promise<void> => {
+        if (this.lostDoorbell.hit()) {
+          this.opts.metrics.notifiesDropped.inc({ reason: 'fault' });
+          this.faultFired('lose-doorbell', `${setup.bdf} queue ${q} notify ignored`);
+          return Promise.resolve();
+        }
+        return dev.notify(q);
+      };
+      const transport = new VirtioPciTransport(dev, barBase, {
         metrics: this.opts.metrics,
         raiseMsi: (bdf, vector) => {
           if (this.lostMsi.hit()) {
@@ -154,24 +174,9 @@ export class Machine {
           }
           this.opts.raiseMsi(bdf, vector);
         },
+        doorbell,
       });
-      const processor = new QueueProcessor(
-        dev,
-        this.dma,
-        disk,
-        this.opts.tracer,
-        this.opts.metrics,
-      );
-      const doorbell = (q: number): Promise<void> => {
-        if (this.lostDoorbell.hit()) {
-          this.opts.metrics.notifiesDropped.inc({ reason: 'fault' });
-          this.faultFired('lose-doorbell', `${setup.bdf} queue ${q} notify ignored`);
-          return Promise.resolve();
-        }
-        return processor.notify(q);
-      };
-      const transport = new VirtioPciTransport(dev, this.opts.metrics, doorbell);
-      this.pci.add({ dev, transport, processor, doorbell });
+      this.pci.add({ dev, transport, doorbell });
       reply.push({
         bdf: setup.bdf,
         bars: [{ index: VIRTIO_BAR_INDEX, addr: toHex(barBase), bytes: VIRTIO_BAR_SIZE }],
@@ -187,15 +192,16 @@ export class Machine {
     };
   }
 
-  /** Stops old devices: no more write-back, in-flight work settled, images closed. */
+  /** Stops old devices: each disposes of itself (no more write-back, work settled, backend closed). */
   private async shutdownDevices(): Promise<void> {
-    const old = this.pci.clear();
-    for (const fn of old) {
-      fn.dev.disposed = true;
-      fn.dev.epoch++;
-    }
-    await Promise.all(old.map((fn) => fn.processor.idle()));
-    await Promise.all(old.map((fn) => fn.dev.disk.close()));
+    await Promise.all(this.pci.clear().map((fn) => fn.dev.dispose()));
+  }
+
+  /** The virtio-blk backends (for the write-cache gauge). */
+  blkModels(): VirtioBlkModel[] {
+    return this.pci
+      .all()
+      .flatMap((fn) => (fn.dev.model instanceof VirtioBlkModel ? [fn.dev.model] : []));
   }
 
   /** A clean stop (power-off): caches written back; nothing left for a respawn. */
@@ -209,7 +215,12 @@ export class Machine {
   }
 }
 
-function checkDevice(d: DeviceSetup, i: number, all: readonly DeviceSetup[]): void {
+function checkDevice(
+  d: DeviceSetup,
+  i: number,
+  all: readonly DeviceSetup[],
+  memslots: Memslots,
+): void {
   const bad = (msg: string) => new L0Error('CONFIG_INVALID', `devices[${i}] ${d.bdf}: ${msg}`);
   if (all.findIndex((o) => o.bdf === d.bdf) !== i) throw bad('BDF used twice');
   try {
@@ -220,4 +231,10 @@ function checkDevice(d: DeviceSetup, i: number, all: readonly DeviceSetup[]): vo
   if (!isValidQueueSize(d.queueSizeMax))
     throw bad(`queueSizeMax ${d.queueSizeMax} is not a power of two`);
   if (d.diskBytes % SECTOR_SIZE !== 0) throw bad(`diskBytes ${d.diskBytes} is not whole sectors`);
+  const bar = barBaseOf(i);
+  if (memslots.overlapsRam(bar, VIRTIO_BAR_SIZE))
+    throw bad(`its BAR at ${toHex(bar)} would overlap RAM of the memory map`);
 }
+
+/** Where device i's BAR goes (in the pc layout's PCI hole). */
+const barBaseOf = (i: number): bigint => FIRST_BAR_BASE + BigInt(i * VIRTIO_BAR_SIZE);
