@@ -10,7 +10,7 @@ module.exports = {
       severity: 'error',
       comment: 'An import cycle hides which module owns what.',
       from: {},
-      to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } },
+      to: { circular: true },
     },
     {
       name: 'services-import-only-shared',

@@ -6,39 +6,21 @@
 // again on the same ring memory; every I/O not yet completed is resubmitted
 // (recovery.ts). NEEDS_RESET, a device found reset (L0 restarted) and a
 // broken used ring take the same path.
-import type { DriverGeneration, DmaPolicy, ReplyOf, DriverProbe } from '@nestlab/protocol';
-import { FeatureSet, VIRTIO_F, VIRTIO_STATUS } from '@nestlab/virtio';
+import type { ReplyOf, DriverProbe } from '@nestlab/protocol';
+import { VIRTIO_STATUS, type FeatureSet } from '@nestlab/virtio';
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { BusPort } from './bus-port.js';
 import { BlockDevice, type Completion } from './block/block-device.js';
 import { RequestTracker } from './block/request-tracker.js';
 import { DmaLedger } from './dma/ledger.js';
+import { DEFAULT_CONFIG, type DriverConfig } from './driver-config.js';
 import { errorInfo } from './errors.js';
 import type { Dom0Metrics } from './metrics.js';
 import type { P2mCopy } from './mm/p2m-copy.js';
 import { markFailed, probeDevice, ProbeRun, type ProbedDevice } from './probe.js';
 import { CONFIG_VECTOR, QUEUE_VECTOR } from './virtio/interrupts.js';
-import { HangWatch, type RecoveryStats } from './recovery.js';
-
-export interface DriverConfig {
-  generation: DriverGeneration;
-  policy: DmaPolicy;
-  wanted: FeatureSet;
-  queueSize: number;
-}
-
-export const DEFAULT_CONFIG: DriverConfig = {
-  generation: 'modern',
-  policy: 'xen-swiotlb',
-  wanted: FeatureSet.of(
-    VIRTIO_F.VERSION_1,
-    VIRTIO_F.ACCESS_PLATFORM,
-    VIRTIO_F.INDIRECT_DESC,
-    VIRTIO_F.EVENT_IDX,
-  ),
-  queueSize: 256,
-};
+import { HangWatch, type RecoverableDevice, type RecoveryStats } from './recovery.js';
 
 export type ProbeReply = ReplyOf<typeof DriverProbe>;
 
@@ -98,7 +80,7 @@ export class BlkDriver {
   }
 
   /** Recovery cannot bring the device back as it was: fail and refuse I/O until re-probed. */
-  private giveUp(live: Live, reason: string): void {
+  private giveUp(live: RecoverableDevice, reason: string): void {
     if (this.live !== live) return;
     this.brokenReason = reason;
     this.tracker.failAll('DEVICE_NEEDS_RESET', reason);

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { Tracer } from '@opentelemetry/api';
 import type { BusPort } from './bus-port.js';
 import { createDmaPolicy } from './dma/create.js';
+import type { DriverConfig } from './driver-config.js';
 import type { DmaLedger } from './dma/ledger.js';
 import type { DmaPolicyImpl } from './dma/policy.js';
 import type { Dom0Metrics } from './metrics.js';
@@ -20,7 +21,6 @@ import { bindVectors, CONFIG_VECTOR, type InterruptRouting } from './virtio/inte
 import { driverOk, negotiate, type InitProgress } from './virtio/init.js';
 import { ModernRegs } from './virtio/pci-modern.js';
 import { Virtqueue } from './virtio/virtqueue.js';
-import type { DriverConfig } from './driver.js';
 
 export interface ProbeDeps {
   readonly bus: BusPort;

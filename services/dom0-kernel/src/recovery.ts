@@ -11,9 +11,11 @@
 // waits and fails TIMEOUT at its deadline, never hangs.
 import { VIRTIO_STATUS, FeatureSet } from '@nestlab/virtio';
 import type { Logger } from 'pino';
-import type { DriverConfig, Live } from './driver.js';
+import type { BlockDevice } from './block/block-device.js';
+import type { DriverConfig } from './driver-config.js';
 import { errorInfo } from './errors.js';
 import type { Dom0Metrics } from './metrics.js';
+import type { ProbedDevice } from './probe.js';
 import { CONFIG_VECTOR } from './virtio/interrupts.js';
 import { driverOk, negotiate, type InitProgress } from './virtio/init.js';
 
@@ -29,15 +31,20 @@ export interface RecoveryStats {
   lastReset: { reason: ResetReason; resubmitted: number; at: string } | null;
 }
 
+/** What recovery needs of the live device: its registers, queue and features, and whether I/O stalls. */
+export interface RecoverableDevice extends Pick<ProbedDevice, 'regs' | 'queue' | 'negotiated'> {
+  readonly block: Pick<BlockDevice, 'stall'>;
+}
+
 export interface HangWatchDeps {
-  live(): Live | null;
+  live(): RecoverableDevice | null;
   config(): DriverConfig;
   readonly metrics: Dom0Metrics;
   readonly log: Logger;
   /** Fixed hang timeout; default min(1000 ms, shortest in-flight deadline / 4). */
   readonly hangMs?: number;
   /** The device came back different (features, queue size): nothing can be resubmitted. */
-  giveUp(live: Live, reason: string): void;
+  giveUp(live: RecoverableDevice, reason: string): void;
 }
 
 const TICK_MS = 20;
@@ -58,7 +65,12 @@ export class HangWatch {
   private polling = false;
   private resetting: Promise<void> | null = null;
   /** A reset that failed, to try again at `at`. */
-  private retry: { live: Live; reason: ResetReason; at: number; waitMs: number } | null = null;
+  private retry: {
+    live: RecoverableDevice;
+    reason: ResetReason;
+    at: number;
+    waitMs: number;
+  } | null = null;
 
   constructor(private readonly d: HangWatchDeps) {}
 
@@ -101,7 +113,7 @@ export class HangWatch {
   }
 
   /** The first step on a hang: read the used ring ourselves. */
-  private async poll(live: Live, hang: number): Promise<void> {
+  private async poll(live: RecoverableDevice, hang: number): Promise<void> {
     let found: number | null;
     try {
       found = await live.queue.poll(Math.max(MIN_POLL_TIMEOUT_MS, hang));
@@ -127,7 +139,7 @@ export class HangWatch {
    * Before new work: a device that reads 0 (reset: L0 restarted) or has
    * NEEDS_RESET while the driver thinks it live is reset and set up again.
    */
-  async checkDevice(live: Live): Promise<void> {
+  async checkDevice(live: RecoverableDevice): Promise<void> {
     if (this.resetting !== null) return this.resetting;
     const status = await live.regs.read('device_status').catch(() => null);
     if (status === null || this.d.live() !== live) return;
@@ -141,14 +153,14 @@ export class HangWatch {
   }
 
   /** Resets the device and resubmits; one reset at a time (a running one covers this call). */
-  recover(live: Live, reason: ResetReason): Promise<void> {
+  recover(live: RecoverableDevice, reason: ResetReason): Promise<void> {
     if (this.resetting !== null) return this.resetting;
     const run = this.reset(live, reason).finally(() => (this.resetting = null));
     this.resetting = run;
     return run;
   }
 
-  private async reset(live: Live, reason: ResetReason): Promise<void> {
+  private async reset(live: RecoverableDevice, reason: ResetReason): Promise<void> {
     const { queue, regs } = live;
     queue.suspend(`device reset (${reason})`);
     const cfg = this.d.config();
@@ -180,7 +192,7 @@ export class HangWatch {
     }
   }
 
-  private abandon(live: Live, why: string): void {
+  private abandon(live: RecoverableDevice, why: string): void {
     this.retry = null;
     this.d.giveUp(live, why);
     live.queue.resume(); // on the closed ring: nothing more goes out

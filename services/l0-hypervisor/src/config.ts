@@ -4,8 +4,8 @@ import type { DeviceSetup, RequestOf, L0Configure } from '@nestlab/protocol';
 import { FeatureSet, VIRTIO_BLK_F, VIRTIO_F } from '@nestlab/virtio';
 import { DEFAULT_DISK_CACHE, type DiskCacheOptions } from './blk/disk-backend.js';
 import { L0Error } from './errors.js';
-import type { RamBacking } from './l0-service.js';
 import { Memslots } from './memory/memslots.js';
+import type { RamBacking } from './memory/ram-file.js';
 
 export type L0ConfigureRequest = RequestOf<typeof L0Configure>;
 

@@ -5,6 +5,5 @@ export { L0Error, type L0ErrorCode } from './errors.js';
 // <NESTLAB_STACK> is diskImagePath(dataDirFromEnv(), stack, bdf).
 export { diskImagePath, DEFAULT_DISK_CACHE, type DiskCacheOptions } from './blk/disk-backend.js';
 export { DEFAULT_BDF, dataDirFromEnv, l0SettingsFromEnv, type L0Settings } from './config.js';
-export { ramFilePath } from './memory/ram-file.js';
+export { ramFilePath, type RamBacking } from './memory/ram-file.js';
 export { stateFilePath } from './persist/state-file.js';
-export type { RamBacking } from './l0-service.js';

@@ -17,7 +17,7 @@ import { Countdown } from '@nestlab/service-kit';
 import { CpuFrames, type FrameRange } from './memory/cpu-frames.js';
 import { MachineMemory } from './memory/machine-memory.js';
 import type { Memslots } from './memory/memslots.js';
-import { RamFile, ramFilePath } from './memory/ram-file.js';
+import { RamFile, ramFilePath, type RamBacking } from './memory/ram-file.js';
 import type { L0Metrics } from './metrics.js';
 import { FIRST_BAR_BASE, VIRTIO_BAR_INDEX, VIRTIO_BAR_SIZE } from './pci/bar-layout.js';
 import { PciBus } from './pci/bus.js';
@@ -25,9 +25,6 @@ import type { SavedL0State, StateFile } from './persist/state-file.js';
 import { VirtioBlkModel } from './blk/blk-model.js';
 import { VirtioPciTransport } from './virtio/pci-transport.js';
 import { VirtioDevice } from './virtio/virtio-device.js';
-
-/** How guest RAM is backed: a sparse file in the data dir (survives a crash) or process memory. */
-export type RamBacking = 'file' | 'anon';
 
 export interface L0ServiceOptions {
   readonly stack: string;

@@ -27,9 +27,9 @@ import {
   type DmaMapping,
   type DmaPolicyImpl,
 } from '../dma/policy.js';
-import type { CpuMemory } from '../mm/cpu-memory.js';
+import type { CpuMemory, CpuStore } from '../mm/cpu-memory.js';
 import type { PageAllocator, PageRun } from '../mm/page-allocator.js';
-import type { ChainRequest, CpuStore, Harvested } from '../virtio/split-ring-driver.js';
+import type { ChainRequest, Harvested } from '../virtio/split-ring-driver.js';
 import type { Virtqueue } from '../virtio/virtqueue.js';
 import type { Dom0Metrics } from '../metrics.js';
 import { BLK_REQ_HEADER_SIZE } from '@nestlab/virtio';

@@ -15,9 +15,9 @@ import type { DmaPolicy as DmaPolicyName } from '@nestlab/protocol';
 import { ATTR } from '@nestlab/telemetry';
 import { SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { BusPort } from '../bus-port.js';
+import type { CpuLoad, CpuStore } from '../mm/cpu-memory.js';
 import type { P2mCopy } from '../mm/p2m-copy.js';
 import type { PageAllocator, PageRun } from '../mm/page-allocator.js';
-import type { CpuLoad, CpuStore } from '../virtio/ring-types.js';
 import type { DmaLedger } from './ledger.js';
 
 export type DmaDirection = 'to-device' | 'from-device' | 'bidirectional';

@@ -19,6 +19,16 @@ const MAX_MERGED_OP = 64 * 1024;
 const MAX_OPS = 4096;
 export const DOM0_DOMID = 0;
 
+/** A CPU store or load at a pseudo-physical address (a request's header, data, status). */
+export interface CpuStore {
+  readonly addr: PseudoPhysAddr;
+  readonly bytes: Uint8Array;
+}
+export interface CpuLoad {
+  readonly addr: PseudoPhysAddr;
+  readonly len: number;
+}
+
 interface Op {
   op: 'read' | 'write';
   addr: bigint;

@@ -3,7 +3,8 @@
 import { addOffset, type PseudoPhysAddr } from '@nestlab/addr';
 import { DESC_SIZE, VRING_DESC_F, descOffset, encodeDesc } from '@nestlab/virtio';
 import type { CoherentRegion } from '../dma/policy.js';
-import { INDIRECT_ENTRIES, type CpuStore, type RingBuffer } from './ring-types.js';
+import type { CpuStore } from '../mm/cpu-memory.js';
+import { INDIRECT_ENTRIES, type RingBuffer } from './ring-types.js';
 
 /** Whether a chain of these buffers goes through an indirect table. */
 export const usesIndirect = (pool: CoherentRegion | null, buffers: readonly RingBuffer[]) =>

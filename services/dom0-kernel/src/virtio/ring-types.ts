@@ -1,23 +1,14 @@
 // What the block layer hands the ring driver and gets back, and the ring's
 // options. Split from split-ring-driver.ts so the pieces stay small.
-import type { BusAddr, MachineAddr, PseudoPhysAddr } from '@nestlab/addr';
+import type { BusAddr, MachineAddr } from '@nestlab/addr';
 import type { SpanContext, Tracer } from '@opentelemetry/api';
 import type { CoherentRegion } from '../dma/policy.js';
+import type { CpuLoad, CpuStore } from '../mm/cpu-memory.js';
 
 export interface RingBuffer {
   bus: BusAddr;
   len: number;
   writable: boolean;
-}
-
-/** A CPU store or load at a pseudo-physical address. */
-export interface CpuStore {
-  readonly addr: PseudoPhysAddr;
-  readonly bytes: Uint8Array;
-}
-export interface CpuLoad {
-  readonly addr: PseudoPhysAddr;
-  readonly len: number;
 }
 
 /** One request's chain and what the CPU does around it. */

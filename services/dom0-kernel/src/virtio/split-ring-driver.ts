@@ -21,7 +21,7 @@ import {
 } from '@nestlab/virtio';
 import { context, trace, type Context } from '@opentelemetry/api';
 import { Dom0Error } from '../errors.js';
-import type { CommitOptions, CpuBatch, CpuMemory } from '../mm/cpu-memory.js';
+import type { CommitOptions, CpuBatch, CpuMemory, CpuStore } from '../mm/cpu-memory.js';
 import { chainStores, usesIndirect } from './chain-stores.js';
 import { DescPool } from './desc-pool.js';
 import { RingCompletions } from './ring-completions.js';
@@ -29,7 +29,6 @@ import {
   POLL_MAX_CHAINS,
   u16,
   type ChainRequest,
-  type CpuStore,
   type InFlight,
   type PostResult,
   type RingOptions,

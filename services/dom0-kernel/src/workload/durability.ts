@@ -14,8 +14,8 @@ import type { IoRecord, Workload } from '@nestlab/protocol';
 import { SECTOR_SIZE } from '@nestlab/virtio';
 import type { BlkIo } from '../block/blk-request.js';
 import type { BlockLocks } from './block-locks.js';
-import type { IoTarget, JobEvents } from './engine.js';
 import { stampWire, type JobHistory } from './history.js';
+import type { IoTarget } from './io-target.js';
 import { UnflushedWrites } from './unflushed.js';
 import { blockContent, type BlockStamp } from '@nestlab/formats';
 
@@ -32,6 +32,11 @@ interface Unflushed {
   /** The device epoch it completed in. */
   readonly epoch: number;
   readonly rewrites: number;
+}
+
+export interface JobEvents {
+  /** A completed, not yet durable write was written again after a device reset. */
+  rewrite?(block: number): void;
 }
 
 export interface DurabilityDeps {

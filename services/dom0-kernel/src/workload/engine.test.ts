@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import type { Workload } from '@nestlab/protocol';
 import type { BlkIo } from '../block/blk-request.js';
 import type { IoResult } from '../block/block-device.js';
-import { historyLength, plan, runJob, type IoTarget } from './engine.js';
+import { historyLength, plan, runJob } from './engine.js';
+import type { IoTarget } from './io-target.js';
 import { blockContent } from '@nestlab/formats';
 import { BlockModel } from './verify.js';
 

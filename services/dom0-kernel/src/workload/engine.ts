@@ -18,9 +18,10 @@ import { below, mulberry32, unit } from './prng.js';
 import { Dom0Error } from '../errors.js';
 import { BlockLocks } from './block-locks.js';
 import { runAtDepth } from './depth.js';
-import { Durability } from './durability.js';
+import { Durability, type JobEvents } from './durability.js';
 import { JobHistory, MAX_HISTORY, stampWire } from './history.js';
 import { blockContent, describeBlock } from '@nestlab/formats';
+import type { IoTarget } from './io-target.js';
 import type { BlockModel } from './verify.js';
 
 export { MAX_REWRITES } from './durability.js';
@@ -29,26 +30,6 @@ export { MAX_HISTORY } from './history.js';
 export interface PlannedIo {
   readonly op: BlkOp;
   readonly block: number;
-}
-
-export interface IoTarget {
-  submit(io: BlkIo, deadlineMs: number): Promise<IoResult>;
-  /**
-   * VIRTIO_BLK_F_FLUSH was negotiated. Without it the device is write-through
-   * (spec 5.2.6.2: a device that does not offer FLUSH must not cache writes):
-   * a completed write is durable at once, and no FLUSH is ever sent.
-   */
-  readonly canFlush?: boolean;
-  /**
-   * The device instance now: bumped by every reset/re-init the driver performs.
-   * Results carry the epoch they completed in. Absent: the device is never reset.
-   */
-  epoch?(): number;
-}
-
-export interface JobEvents {
-  /** A completed, not yet durable write was written again after a device reset. */
-  rewrite?(block: number): void;
 }
 
 export const MAX_TRACE_IDS = 64;

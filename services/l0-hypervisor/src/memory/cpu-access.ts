@@ -60,7 +60,7 @@ export function cpuAccess(
       ),
     );
   }
-  noteChainTraces(deps.bus);
+  noteChainTraces((token) => deps.bus.byToken(token)?.dev);
   const run: Run = {
     deps,
     requester,

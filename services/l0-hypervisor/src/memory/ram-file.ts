@@ -3,6 +3,9 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { L0Error } from '../errors.js';
 
+/** How guest RAM is backed: a sparse file in the data dir (survives a crash) or process memory. */
+export type RamBacking = 'file' | 'anon';
+
 /** `<dataDir>/<stack>-l0-ram.bin`: guest RAM, kept while L0 crashes and respawns. */
 export function ramFilePath(dataDir: string, stack: string): string {
   return join(dataDir, `${stack}-l0-ram.bin`);

@@ -7,7 +7,6 @@
 // note when it pops the head.
 import { batchItemsOf } from '@nestlab/telemetry';
 import { context, type SpanContext } from '@opentelemetry/api';
-import type { PciBus } from '../pci/bus.js';
 
 const notes = new WeakMap<object, Map<string, SpanContext>>();
 /** A ring has at most 32768 heads; anything beyond that is stale noise. */
@@ -15,8 +14,11 @@ const MAX_NOTES = 32768;
 
 export const chainKey = (queue: number, head: number) => `q${queue}.${head}`;
 
-/** Notes the chains named by the message being handled (its batch items). */
-export function noteChainTraces(bus: PciBus): void {
+/**
+ * Notes the chains named by the message being handled (its batch items).
+ * `deviceOf` finds the device a token names (the PCI bus knows them).
+ */
+export function noteChainTraces(deviceOf: (token: string) => object | undefined): void {
   const items = batchItemsOf(context.active());
   if (!items) return;
   let token = '';
@@ -26,9 +28,9 @@ export function noteChainTraces(bus: PciBus): void {
     if (dot < 1) continue;
     if (key.slice(0, dot) !== token) {
       token = key.slice(0, dot);
-      const fn = bus.byToken(token);
-      m = fn ? notes.get(fn.dev) : undefined;
-      if (fn && !m) notes.set(fn.dev, (m = new Map()));
+      const dev = deviceOf(token);
+      m = dev ? notes.get(dev) : undefined;
+      if (dev && !m) notes.set(dev, (m = new Map()));
     }
     if (!m) continue;
     if (m.size >= MAX_NOTES) m.clear();

@@ -8,9 +8,23 @@ import {
   commonCfgFieldAt,
 } from '@nestlab/virtio';
 import { MSIX_TABLE_SIZE } from '../pci/bar-layout.js';
-import type { VirtioPciTransport } from './pci-transport.js';
+import type { VirtioDevice } from './virtio-device.js';
 
-export function readCommonCfg(t: VirtioPciTransport): Uint8Array {
+/** The transport state common cfg shows and sets (VirtioPciTransport holds it). */
+export interface CommonCfgRegisters {
+  readonly dev: VirtioDevice;
+  deviceFeatureSelect: number;
+  driverFeatureSelect: number;
+  queueSelect: number;
+  configMsixVector: number;
+  readonly configGeneration: number;
+  /** queue_msix_vector of each queue. */
+  readonly queueVectors: number[];
+  /** device_status = 0: the transport's registers and the device back to power-on. */
+  reset(): void;
+}
+
+export function readCommonCfg(t: CommonCfgRegisters): Uint8Array {
   const dev = t.dev;
   const out = new Uint8Array(VIRTIO_PCI_COMMON_CFG_SIZE);
   const v = new DataView(out.buffer);
@@ -39,7 +53,7 @@ export function readCommonCfg(t: VirtioPciTransport): Uint8Array {
 }
 
 /** Applies one register write; returns false when it was ignored. */
-export function writeCommonCfg(t: VirtioPciTransport, offset: number, bytes: Uint8Array): boolean {
+export function writeCommonCfg(t: CommonCfgRegisters, offset: number, bytes: Uint8Array): boolean {
   const dev = t.dev;
   const hit = commonCfgFieldAt(offset);
   if (!hit) return false;

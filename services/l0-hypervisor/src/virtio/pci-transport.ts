@@ -13,7 +13,7 @@ import { L0Error } from '../errors.js';
 import type { L0Metrics } from '../metrics.js';
 import { BAR_REGION, NOTIFY_OFF_MULTIPLIER } from '../pci/bar-layout.js';
 import { PciConfigSpace } from '../pci/config-space.js';
-import { readCommonCfg, writeCommonCfg } from './common-cfg.js';
+import { readCommonCfg, writeCommonCfg, type CommonCfgRegisters } from './common-cfg.js';
 import type { Transport } from './transport.js';
 import type { VirtioDevice } from './virtio-device.js';
 
@@ -44,7 +44,7 @@ export interface PciTransportHooks {
   doorbell(queue: number): Promise<void>;
 }
 
-export class VirtioPciTransport implements Transport {
+export class VirtioPciTransport implements Transport, CommonCfgRegisters {
   readonly kind = 'pci';
   readonly pci: PciConfigSpace;
   isr = 0;

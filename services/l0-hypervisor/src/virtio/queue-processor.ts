@@ -17,14 +17,15 @@ import {
 import { ATTR, DEVICE_ATTR } from '@nestlab/telemetry';
 import { VIRTIO_F } from '@nestlab/virtio';
 import type { DescChain, DeviceQueue, SplitQueue } from '@nestlab/virtio';
-import type { DmaEngine } from '../dma/dma-engine.js';
+import type { DmaDevice, DmaEngine } from '../dma/dma-engine.js';
 import { closeBudget, traceBudget, type TraceBudget } from '../dma/dma-trace.js';
 import type { L0Metrics } from '../metrics.js';
 import { atEndOfTurn, nextTurn } from '../turn.js';
-import type { VirtioDevice } from './virtio-device.js';
 import { takeChainTrace } from './chain-traces.js';
-import type { ServeOutcome } from './device-model.js';
+import type { DeviceModel, ServeOutcome } from './device-model.js';
+import type { DeviceStatus } from './device-status.js';
 import { DeviceRingMemory } from './ring-access.js';
+import type { DeviceInterrupts } from './transport.js';
 
 /** Largest indirect table we walk (QEMU's VIRTQUEUE_MAX_SIZE). */
 const MAX_INDIRECT = 1024;
@@ -38,6 +39,19 @@ const MAX_INDIRECT = 1024;
  */
 export const CHAINS_PER_ROUND = 64;
 
+/** What the processor needs of the device whose queues it serves (a VirtioDevice). */
+export interface QueueOwner extends DmaDevice {
+  readonly queues: readonly DeviceQueue[];
+  readonly status: DeviceStatus;
+  readonly model: DeviceModel;
+  /** Bumped on every reset and at disposal: work started before it must not write back. */
+  readonly epoch: number;
+  readonly disposed: boolean;
+  readonly interrupts: Pick<DeviceInterrupts, 'queue'>;
+  /** A broken ring: NEEDS_RESET with the reason. */
+  fail(error: { code: string; message: string }): void;
+}
+
 /** One chain taken from the ring, with the span its accesses are traced under. */
 interface Popped {
   readonly chain: DescChain;
@@ -50,7 +64,7 @@ export class QueueProcessor {
   private readonly tails = new Map<number, Promise<void>>();
 
   constructor(
-    private readonly dev: VirtioDevice,
+    private readonly dev: QueueOwner,
     private readonly dma: DmaEngine,
     private readonly tracer: Tracer,
     private readonly metrics: L0Metrics,

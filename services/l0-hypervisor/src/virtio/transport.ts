@@ -2,6 +2,7 @@
 // and how the device's notifications reach the driver. virtio-pci modern
 // today (pci-transport.ts); virtio-mmio would be a second implementation of
 // the same interface, with the same device core and device model behind it.
+import type { DeviceQueue } from '@nestlab/virtio';
 
 export interface Transport {
   readonly kind: 'pci';
@@ -15,4 +16,12 @@ export interface Transport {
   reset(): void;
   /** What /state shows of the transport. */
   inspect(): Record<string, unknown>;
+}
+
+/** How the device signals the driver; the transport decides what that is (an MSI for PCI). */
+export interface DeviceInterrupts {
+  /** Used-buffer notification for queue `q`. */
+  queue(q: DeviceQueue): void;
+  /** Configuration-change notification (also how NEEDS_RESET is signalled, spec 2.1.2). */
+  config(): void;
 }

@@ -9,20 +9,13 @@ import { deviceToken } from '@nestlab/protocol';
 import { DeviceQueue, FeatureSet, VIRTIO_F } from '@nestlab/virtio';
 import type { RamBackingCheck, VirtioError } from '@nestlab/virtio';
 import type { Tracer } from '@opentelemetry/api';
-import type { DmaDevice, DmaEngine } from '../dma/dma-engine.js';
+import type { DmaEngine } from '../dma/dma-engine.js';
 import type { L0Metrics } from '../metrics.js';
 import { forgetChainTraces } from './chain-traces.js';
 import type { DeviceModel } from './device-model.js';
 import { DeviceStatus } from './device-status.js';
-import { QueueProcessor } from './queue-processor.js';
-
-/** How the device signals the driver; the transport decides what that is (an MSI for PCI). */
-export interface DeviceInterrupts {
-  /** Used-buffer notification for queue `q`. */
-  queue(q: DeviceQueue): void;
-  /** Configuration-change notification (also how NEEDS_RESET is signalled, spec 2.1.2). */
-  config(): void;
-}
+import { QueueProcessor, type QueueOwner } from './queue-processor.js';
+import type { DeviceInterrupts } from './transport.js';
 
 export interface VirtioDeviceDeps {
   readonly dma: DmaEngine;
@@ -32,7 +25,7 @@ export interface VirtioDeviceDeps {
 
 const NO_INTERRUPTS: DeviceInterrupts = { queue: () => undefined, config: () => undefined };
 
-export class VirtioDevice implements DmaDevice {
+export class VirtioDevice implements QueueOwner {
   readonly token: string;
   readonly iommu: IommuAttachment;
   readonly status: DeviceStatus;
