@@ -13,6 +13,7 @@ import { soak, SOAK_HELP } from './cli/soak.js';
 import { traceCmd, TRACE_HELP } from './cli/trace.js';
 import { up, UP_HELP } from './cli/up.js';
 import { EXIT, UsageError } from './cli/usage.js';
+import { exitOnStopSignals } from './fleet/teardown.js';
 
 const HELP = `nestlab — the DMA path of a nested virtualization stack, hop by hop
 
@@ -70,6 +71,9 @@ async function main(argv: string[]): Promise<number> {
   }
   return command.run(rest);
 }
+
+// SIGINT, SIGTERM and SIGHUP stop every fleet this process started, then exit.
+exitOnStopSignals((line) => process.stderr.write(`nestlab: ${line}\n`));
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

@@ -9,3 +9,4 @@ export * from './random.js';
 export * from './faults/domain.js';
 export * from './faults/countdown.js';
 export * from './journal.js';
+export * from './parent-watch.js';

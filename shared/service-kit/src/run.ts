@@ -8,6 +8,7 @@ import { Bus } from './bus.js';
 import { DomainFaults } from './faults/domain.js';
 import { ConfigError, loadConfig, type ServiceConfig } from './config.js';
 import { MetricsRegistry } from './metrics.js';
+import { watchParent } from './parent-watch.js';
 import type { ServiceContext, ServiceModule } from './service.js';
 
 export interface RunningService {
@@ -44,6 +45,9 @@ export async function runService(mod: ServiceModule): Promise<RunningService> {
     throw err;
   }
   const log = createLogger(mod.name, config.logLevel, { stack: config.stack });
+  // Started by the lab: leave when it dies, however it dies (even mid-startup).
+  const onParentGone: { stop?: () => Promise<void> } = {};
+  watchParent(() => onParentGone.stop?.() ?? Promise.resolve());
   const metrics = new MetricsRegistry();
   const started = Date.now();
 
@@ -130,6 +134,7 @@ export async function runService(mod: ServiceModule): Promise<RunningService> {
       );
     });
   }
+  onParentGone.stop = stop;
   return { config, adminUrl: address, nc, stop };
 }
 

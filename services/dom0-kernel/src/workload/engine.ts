@@ -52,6 +52,8 @@ export interface IoTarget {
 export interface JobEvents {
   /** A completed, not yet durable write was written again after a device reset. */
   rewrite?(block: number): void;
+  /** True once the job was cancelled (JobCancel): submit no more planned I/Os. */
+  cancelled?(): boolean;
 }
 
 /** Times one planned write is written again before the engine gives up on it (left not durable). */
@@ -374,8 +376,9 @@ export async function runJob(
   await new Promise<void>((resolve) => {
     let issued = 0;
     let inFlight = 0;
+    const more = () => issued < w.ios && events.cancelled?.() !== true;
     const launch = () => {
-      while (inFlight < w.iodepth && issued < w.ios) {
+      while (inFlight < w.iodepth && more()) {
         const p = it.next();
         if (p.done) break;
         const i = issued++;
@@ -384,11 +387,11 @@ export async function runJob(
           .catch(() => fail('INTERNAL'))
           .finally(() => {
             inFlight--;
-            if (inFlight === 0 && issued >= w.ios) resolve();
+            if (inFlight === 0 && !more()) resolve();
             else launch();
           });
       }
-      if (inFlight === 0 && issued >= w.ios) resolve();
+      if (inFlight === 0 && !more()) resolve();
     };
     launch();
   });

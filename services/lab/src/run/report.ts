@@ -42,6 +42,8 @@ export interface RunReport {
   errors: Record<string, number>;
   latencyUs: { p50: number; p99: number };
   elapsedMs: number;
+  /** The run was cancelled (console button, Ctrl-C): the job stopped submitting; never a pass. */
+  cancelled?: boolean;
   explanation: string;
 }
 
@@ -65,13 +67,19 @@ const SENTENCES: Record<Outcome, (r: RunReport) => string> = {
 };
 
 export function explainOutcome(r: RunReport): string {
-  return SENTENCES[r.outcome](r);
+  const cancelled = r.cancelled
+    ? `Cancelled after ${r.ios.submitted} I/Os; what ran is judged below. `
+    : '';
+  return cancelled + SENTENCES[r.outcome](r);
 }
 
 export function formatReport(r: RunReport, scenario: Scenario): string {
   const rows: [string, string][] = [
     ['scenario', `${r.scenario} — ${scenario.title}`],
-    ['expected / observed', `${r.expected} / ${r.outcome}  ${r.pass ? 'PASS' : 'FAIL'}`],
+    [
+      'expected / observed',
+      `${r.expected} / ${r.outcome}  ${r.cancelled ? 'CANCELLED' : r.pass ? 'PASS' : 'FAIL'}`,
+    ],
     ['features', `offered ${r.features.offered}, negotiated ${r.features.negotiated}`],
     [
       'I/Os',

@@ -119,6 +119,19 @@ export const JobRun = requestMessage({
   reply: IoReport,
 });
 
+/**
+ * Stops the running job from submitting more I/Os: the ones in flight end as
+ * usual and JobRun replies with what was done. `running` is false when no job ran.
+ */
+export const JobCancel = requestMessage({
+  name: 'dom0.job.cancel',
+  service: 'dom0',
+  object: 'job',
+  verb: 'cancel',
+  request: Obj({}),
+  reply: Obj({ running: Type.Boolean() }),
+});
+
 /** Every DMA-able region the driver handed the device: what the oracle checks accesses against. */
 export const LedgerEntry = Obj({
   what: Type.Union([
