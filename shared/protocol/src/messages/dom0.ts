@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Count, HexAddr, Obj, U16, U32 } from '../schema-kit.js';
 import { eventMessage, requestMessage } from '../message.js';
-import { FeatureBits } from './common.js';
+import { ClockMs, FeatureBits } from './common.js';
 
 export const DmaPolicy = Type.Union([
   Type.Literal('legacy'),
@@ -101,7 +101,14 @@ export const IoReport = Obj({
   verified: Count,
   corrupted: Count,
   failed: Count,
-  errors: Type.Record(Type.String(), Count),
+  /**
+   * I/Os failed, by error code. Keys are codes (upper snake case) and nothing
+   * else: a `__proto__` or `constructor` key is refused on receipt, so no
+   * reader that merges these counts into an object can be steered by one.
+   */
+  errors: Type.Record(Type.String({ pattern: '^[A-Z][A-Z0-9_]{0,63}$' }), Count, {
+    additionalProperties: false,
+  }),
   latencyUs: Obj({ p50: Count, p99: Count }),
   elapsedMs: Count,
   traceIds: Type.Array(Type.String()),
@@ -145,6 +152,13 @@ export const LedgerEntry = Obj({
   pseudo: HexAddr,
   /** Machine frame behind each page of the region, per the P2M when it was mapped. */
   mfns: Type.Array(Count),
+  /** When it was mapped (sharedClockMs). */
+  mappedAt: Type.Optional(ClockMs),
+  /**
+   * When its unmap was acknowledged (the IOMMU dropped it and invalidated the
+   * IOTLB): a device access after this used a stale translation.
+   */
+  unmappedAt: Type.Optional(ClockMs),
 });
 export type LedgerEntry = Static<typeof LedgerEntry>;
 
