@@ -11,7 +11,7 @@ import {
 } from '@nestlab/addr';
 import type { BusAddr, MachineAddr, Translation } from '@nestlab/addr';
 import type { DmaRecord, DmaVerdict, IommuAttachment } from '@nestlab/protocol';
-import { MAX_TRANSLATE_RUN, isCodedError } from '@nestlab/protocol';
+import { MAX_TRANSLATE_RUN, isCodedError, sharedClockMs } from '@nestlab/protocol';
 import type { MachineMemory } from '../memory/machine-memory.js';
 import type { L0Metrics } from '../metrics.js';
 import { formatDmaRecord, type DmaLog, type RawDmaRecord } from './dma-log.js';
@@ -343,6 +343,7 @@ export class DmaEngine {
       verdict,
       ...(fault ? { fault } : {}),
       ...(ids.traceId ? { traceId: ids.traceId, spanId: ids.spanId } : {}),
+      at: sharedClockMs(),
     };
     return { seq: this.log.appendRaw(raw), raw };
   }

@@ -162,6 +162,7 @@ export async function runScenario(
       bypassed: verdict.counts.bypassed,
       direct: verdict.counts.direct,
       misdirected: verdict.counts.misdirected,
+      stale: verdict.counts.stale,
       faulted: verdict.counts.faulted,
       intended: verdict.counts.intended,
       outside: verdict.counts.outside,

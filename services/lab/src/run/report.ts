@@ -20,6 +20,8 @@ export interface RunReport {
     bypassed: number;
     direct: number;
     misdirected: number;
+    /** Accesses through a mapping already unmapped when they happened (stale IOTLB). */
+    stale: number;
     faulted: number;
     intended: number;
     outside: number;
