@@ -86,9 +86,14 @@ export async function run(argv: string[]): Promise<number> {
     // Ctrl-C (or SIGTERM, SIGHUP) cancels the job, so a shared fleet is not left running it.
     const cancel = new AbortController();
     const running = runScenario(bus, scenario, { ...opts, signal: cancel.signal });
+    // It waits a little for the cancelled run's report, never long: a private fleet is going away.
     const forget = onTeardown(() => {
       cancel.abort();
-      return running.catch(() => undefined);
+      const settled = running.then(
+        () => undefined,
+        () => undefined,
+      );
+      return Promise.race([settled, new Promise((r) => setTimeout(r, 2000).unref())]);
     });
     const report = await running.finally(forget);
     saveReport(report);
