@@ -1,4 +1,11 @@
-import { DmaLedger, Dom0Configure, DriverProbe, EventChannel, JobRun } from '@nestlab/protocol';
+import {
+  DmaLedger,
+  Dom0Configure,
+  DriverProbe,
+  EventChannel,
+  JobCancel,
+  JobRun,
+} from '@nestlab/protocol';
 import type { ServiceModule } from '@nestlab/service-kit';
 import { FeatureSet, VIRTIO_BLK_F } from '@nestlab/virtio';
 import { resolve } from 'node:path';
@@ -45,6 +52,8 @@ export function createDom0Kernel(options: Dom0Options = {}): ServiceModule {
   let driver: BlkDriver | null = null;
   let model: BlockModel | null = null;
   let jobRunning = false;
+  /** Set by JobCancel while a job runs: it submits no more I/Os. */
+  let cancelled = false;
   let jobs = 0;
   /** Completed writes written again after a device reset (their cache may have been lost). */
   let rewritesAfterReset = 0;
@@ -139,6 +148,7 @@ export function createDom0Kernel(options: Dom0Options = {}): ServiceModule {
         // The model of what the disk holds lives across jobs of one block size.
         if (model === null || model.bs !== w.bs) model = new BlockModel(w.bs);
         jobRunning = true;
+        cancelled = false;
         try {
           // A device found reset (L0 restarted) is set up again before the job, not after a hang.
           await d.ensureLive();
@@ -152,6 +162,7 @@ export function createDom0Kernel(options: Dom0Options = {}): ServiceModule {
               rewritesAfterReset++;
               metrics.rewritesAfterReset.inc();
             },
+            cancelled: () => cancelled,
           });
           ctx.log.info(
             {
@@ -166,6 +177,11 @@ export function createDom0Kernel(options: Dom0Options = {}): ServiceModule {
         } finally {
           jobRunning = false;
         }
+      });
+
+      ctx.bus.handle(JobCancel, () => {
+        cancelled = jobRunning;
+        return { body: { running: jobRunning } };
       });
 
       ctx.bus.handle(DmaLedger, ({ head }) => ({ body: d.ledger.page(head.since, head.limit) }));

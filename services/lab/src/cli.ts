@@ -17,6 +17,7 @@ import { up, UP_HELP } from './cli/up.js';
 import { EXIT, UsageError } from './cli/usage.js';
 import { versionLine } from './cli/version.js';
 import { worker, WORKER_HELP } from './cli/worker.js';
+import { exitOnStopSignals } from './fleet/teardown.js';
 
 const HELP = `nestlab — the DMA path of a nested virtualization stack, hop by hop
 
@@ -85,6 +86,9 @@ async function main(argv: string[]): Promise<number> {
   }
   return command.run(rest);
 }
+
+// SIGINT, SIGTERM and SIGHUP stop every fleet this process started, then exit.
+exitOnStopSignals((line) => process.stderr.write(`nestlab: ${line}\n`));
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

@@ -33,6 +33,8 @@ export interface RunReport {
     bypassed: number;
     direct: number;
     misdirected: number;
+    /** Accesses through a mapping already unmapped when they happened (stale IOTLB). */
+    stale: number;
     faulted: number;
     intended: number;
     outside: number;
@@ -55,5 +57,7 @@ export interface RunReport {
   errors: Record<string, number>;
   latencyUs: { p50: number; p99: number };
   elapsedMs: number;
+  /** The run was cancelled (console button, Ctrl-C): the job stopped submitting; never a pass. */
+  cancelled?: boolean;
   explanation: string;
 }

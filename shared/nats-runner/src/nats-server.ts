@@ -39,6 +39,20 @@ export function natsServerBinary(): string {
   return bin;
 }
 
+let setpriv: boolean | undefined;
+
+/**
+ * The command line that runs `bin` so the kernel SIGKILLs it when this
+ * process dies, however it dies (PR_SET_PDEATHSIG via util-linux `setpriv`,
+ * which then execs `bin`: same pid, same stdio). A program that cannot watch
+ * its parent itself, like nats-server, needs this; without setpriv the
+ * command is returned as is.
+ */
+export function dieWithParent(bin: string, args: readonly string[]): [string, string[]] {
+  setpriv ??= spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'true']).status === 0;
+  return setpriv ? ['setpriv', ['--pdeathsig', 'KILL', '--', bin, ...args]] : [bin, [...args]];
+}
+
 function writeConfig(dir: string, port: number | undefined, extra: string | undefined): string {
   const conf = join(dir, 'nats.conf');
   // 0600: the config may hold passwords (authorizationConfig).
@@ -52,7 +66,8 @@ function launch(
   conf: string,
   timeoutMs: number,
 ): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [cmd, args] = dieWithParent(bin, ['-c', conf]);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

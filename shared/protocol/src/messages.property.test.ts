@@ -73,8 +73,9 @@ function buildArb(s: Schema): fc.Arbitrary<unknown> {
   switch (s.type) {
     case 'object': {
       if (s.patternProperties) {
-        const value = arbOf(Object.values(s.patternProperties)[0] ?? {});
-        return fc.dictionary(fc.string({ maxLength: 8 }), value, { maxKeys: 3 });
+        const [pattern, valueSchema] = Object.entries(s.patternProperties)[0] ?? ['', {}];
+        const key = pattern ? fc.stringMatching(new RegExp(pattern)) : fc.string({ maxLength: 8 });
+        return fc.dictionary(key, arbOf(valueSchema), { maxKeys: 3 });
       }
       const props = Object.fromEntries(
         Object.entries(s.properties ?? {}).map(([k, v]) => [k, arbOf(v)]),
@@ -159,10 +160,17 @@ function applyEdit(head: unknown, e: Edit): unknown {
   collect(copy);
   const target = holders[e.path % Math.max(holders.length, 1)];
   if (target === undefined) return e.value;
+  // On the wire an array has only its elements: adding to one appends (a named
+  // key such as `length` would not travel, and `length` cannot be redefined).
+  if (Array.isArray(target) && e.kind === 'add') {
+    target.push(e.value);
+    return copy;
+  }
   const keys = Object.keys(target);
   const key = keys.length > 0 && e.kind !== 'add' ? (keys[e.path % keys.length] ?? e.key) : e.key;
   if (e.kind === 'delete') delete (target as Record<string, unknown>)[key];
-  else
+  // An own data property, even for `__proto__` (an assignment would set the prototype instead).
+  else if (Object.getOwnPropertyDescriptor(target, key)?.configurable !== false)
     Object.defineProperty(target, key, {
       value: e.value,
       enumerable: true,
@@ -208,6 +216,20 @@ function editBytes(frame: Uint8Array, e: BytesEdit): Uint8Array {
 
 const INPUT_CODES = ['BAD_FRAME', 'BAD_JSON', 'SCHEMA_INVALID'];
 
+/**
+ * What decodeRequest must make of a well-formed frame holding `head`, in its
+ * documented order (codec.ts): the frame first (a head over MAX_HEAD_BYTES is
+ * BAD_FRAME before it is parsed), then the schema.
+ */
+function expectedRefusal(def: MessageDef, head: unknown): 'accepted' | string {
+  const json = JSON.stringify(head);
+  if (Buffer.byteLength(json, 'utf8') > MAX_HEAD_BYTES) return 'BAD_FRAME';
+  return def.request.check(JSON.parse(json) as unknown) ? 'accepted' : 'SCHEMA_INVALID';
+}
+
+/** Keys that would reach a prototype if a receiver assigned them rather than parsed them. */
+const PROTO_KEYS = ['__proto__', 'constructor', 'prototype'] as const;
+
 /** What a receiver may do with bytes: accept a head the schema accepts, or refuse with an input code. */
 function receive(def: MessageDef, bytes: Uint8Array): 'accepted' | string {
   let r: ReturnType<typeof decodeRequest>;
@@ -219,6 +241,9 @@ function receive(def: MessageDef, bytes: Uint8Array): 'accepted' | string {
     return err.code;
   }
   assert.ok(def.request.check(r.head), `${def.name}: accepted a head its schema refuses`);
+  if (typeof r.head === 'object' && r.head !== null && !Array.isArray(r.head))
+    assert.equal(Object.getPrototypeOf(r.head), Object.prototype, `${def.name}: head's prototype`);
+  assert.equal(({} as Record<string, unknown>)['polluted'], undefined, 'Object.prototype polluted');
   if (def.data === 'none') assert.equal(r.data.length, 0);
   if (def.data === 'required') assert.ok(r.data.length > 0);
   return 'accepted';
@@ -268,9 +293,7 @@ describe(`message schemas (fast-check, ${DEFS.length} messages)`, () => {
         ([name, head, data], edits) => {
           const def = defOf(name);
           const bad = edits.reduce((h, e) => applyEdit(h, e), head);
-          const outcome = receive(def, encodeFrame(bad, data));
-          const valid = def.request.check(JSON.parse(JSON.stringify(bad)) as unknown);
-          assert.equal(outcome, valid ? 'accepted' : 'SCHEMA_INVALID');
+          assert.equal(receive(def, encodeFrame(bad, data)), expectedRefusal(def, bad));
         },
       ),
     );
@@ -288,6 +311,55 @@ describe(`message schemas (fast-check, ${DEFS.length} messages)`, () => {
         const bad = applyEdit(head, { path: 0, kind: 'add', key: k, value: v });
         assert.equal(receive(def, encodeFrame(bad, data)), 'SCHEMA_INVALID');
       }),
+    );
+  });
+
+  it('a __proto__, constructor or prototype key in any object of a head or reply is refused', () => {
+    const objectsOf = (v: unknown, out: Record<string, unknown>[] = []) => {
+      if (typeof v === 'object' && v !== null) {
+        if (!Array.isArray(v)) out.push(v as Record<string, unknown>);
+        for (const x of Object.values(v)) objectsOf(x, out);
+      }
+      return out;
+    };
+    const steer = (value: unknown, at: number, key: string) => {
+      const copy = structuredClone(value);
+      const targets = objectsOf(copy);
+      const target = targets[at % Math.max(targets.length, 1)];
+      if (target === undefined) return null;
+      Object.defineProperty(target, key, {
+        value: { polluted: true },
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+      return copy;
+    };
+    const replying = DEFS.filter((d) => d.reply !== null).map((d) => d.name);
+    const replyArb = fc
+      .constantFrom(...replying)
+      .chain((name) => fc.tuple(fc.constant(name), arbOf(defOf(name).reply?.schema as Schema)));
+    fc.assert(
+      fc.property(
+        validMessage,
+        replyArb,
+        fc.nat(),
+        fc.constantFrom(...PROTO_KEYS),
+        ([name, head, data], [replyName, body], at, key) => {
+          const bad = steer(head, at, key);
+          if (bad !== null)
+            assert.equal(receive(defOf(name), encodeFrame(bad, data)), 'SCHEMA_INVALID');
+          const badBody = steer(body, at, key);
+          if (badBody !== null) {
+            const def = defOf(replyName);
+            assert.throws(
+              () => decodeReply(def, 'nestlab.t.x.y.z', encodeReply(def, badBody as never)),
+              (err: unknown) => err instanceof ProtocolError && err.code === 'SCHEMA_INVALID',
+            );
+          }
+          assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+        },
+      ),
     );
   });
 

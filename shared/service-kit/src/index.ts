@@ -10,3 +10,4 @@ export * from './faults/domain.js';
 export * from './faults/countdown.js';
 export * from './journal.js';
 export * from './presence.js';
+export * from './parent-watch.js';

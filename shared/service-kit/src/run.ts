@@ -9,6 +9,7 @@ import { DomainFaults } from './faults/domain.js';
 import { ConfigError, loadConfig, type ServiceConfig } from './config.js';
 import { MetricsRegistry } from './metrics.js';
 import { exitIfAlreadyRunning } from './presence.js';
+import { watchParent } from './parent-watch.js';
 import type { ServiceContext, ServiceModule } from './service.js';
 
 export interface RunningService {
@@ -45,6 +46,9 @@ export async function runService(mod: ServiceModule): Promise<RunningService> {
     throw err;
   }
   const log = createLogger(mod.name, config.logLevel, { stack: config.stack });
+  // Started by the lab: leave when it dies, however it dies (even mid-startup).
+  const onParentGone: { stop?: () => Promise<void> } = {};
+  watchParent(() => onParentGone.stop?.() ?? Promise.resolve());
   const metrics = new MetricsRegistry();
   const started = Date.now();
 
@@ -132,6 +136,7 @@ export async function runService(mod: ServiceModule): Promise<RunningService> {
       );
     });
   }
+  onParentGone.stop = stop;
   return { config, adminUrl: address, nc, stop };
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Long property/fuzz runs: builds (turbo, cached), then runs every compiled
 // *.property.test.js with fast-check set to --runs cases per property and one
-// seed (random unless --seed), and reports the cases actually run, failures
+// seed (--seed; else the commit's under CI=true, else random), and reports the cases actually run, failures
 // and wall time. CI runs the same suites through run-tests.mjs at their
 // default, modest counts.
 //
@@ -39,10 +39,25 @@ try {
 const runs = Number(args.values.runs);
 if (!Number.isSafeInteger(runs) || runs < 1)
   usage(`--runs ${args.values.runs} is not a positive integer`);
-const seed =
-  args.values.seed === undefined
-    ? (Date.now() ^ (process.pid << 16)) | 0
-    : Number(args.values.seed);
+/**
+ * Without --seed: under CI (CI=true) the seed is the commit's (the first 31
+ * bits of `git rev-parse HEAD`), so every commit explores new cases and its
+ * run can be replayed from the hash; elsewhere a random one. Printed either way.
+ */
+function defaultSeed() {
+  if (process.env.CI === 'true') {
+    const head = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' });
+    const hex = head.status === 0 ? head.stdout.trim().slice(0, 8) : '';
+    if (/^[0-9a-f]{8}$/.test(hex)) {
+      seedSource = `from commit ${head.stdout.trim().slice(0, 12)}`;
+      return parseInt(hex, 16) & 0x7fffffff;
+    }
+  }
+  seedSource = 'random';
+  return (Date.now() ^ (process.pid << 16)) | 0;
+}
+let seedSource = 'given';
+const seed = args.values.seed === undefined ? defaultSeed() : Number(args.values.seed);
 if (!Number.isSafeInteger(seed) || Math.abs(seed) > 0x7fffffff)
   usage(`--seed ${args.values.seed} is not a 32-bit integer`);
 
@@ -82,7 +97,9 @@ if (selected.length === 0) usage('no property suites matched');
 
 const scratch = mkdtempSync(join(tmpdir(), 'nestlab-fuzz-'));
 const report = join(scratch, 'report.jsonl');
-process.stderr.write(`fuzz: ${selected.length} suites, ${runs} runs per property, seed ${seed}\n`);
+process.stderr.write(
+  `fuzz: ${selected.length} suites, ${runs} runs per property, seed ${seed} (${seedSource}; replay: --seed ${seed})\n`,
+);
 const started = process.hrtime.bigint();
 const run = spawnSync(
   process.execPath,

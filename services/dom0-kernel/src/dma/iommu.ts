@@ -79,7 +79,10 @@ export function iommuPolicy(env: DmaEnv, o: IommuPolicyOptions = {}): DmaPolicyI
         opts,
       );
     },
-    (e) => iovas.release(e.iova, e.pages),
+    (e) => {
+      env.ledger.unmapped(BigInt(e.iova), e.pages); // acknowledged: later hits are stale
+      iovas.release(e.iova, e.pages);
+    },
     flushOpts,
   );
 

@@ -1,6 +1,6 @@
 // Every DMA-able region the driver handed the device, in order: what the
 // oracle checks device accesses against. Bounded; the oldest entries go first.
-import type { LedgerEntry } from '@nestlab/protocol';
+import { sharedClockMs, type LedgerEntry } from '@nestlab/protocol';
 
 const MAX_ENTRIES = 100_000;
 
@@ -9,12 +9,35 @@ export class DmaLedger {
   /** Sequence number of entries[0]. */
   private base = 0;
 
+  /** Per bus page (IOVA page), the live entry mapped there, until its unmap is acknowledged. */
+  private live = new Map<bigint, LedgerEntry>();
+
   append(e: LedgerEntry): void {
-    this.entries.push(e);
+    const entry = { ...e, mappedAt: sharedClockMs() };
+    this.entries.push(entry);
+    const start = BigInt(e.bus) >> 12n;
+    const end = (BigInt(e.bus) + BigInt(Math.max(1, e.len)) - 1n) >> 12n;
+    for (let p = start; p <= end; p++) this.live.set(p, entry);
     if (this.entries.length > MAX_ENTRIES) {
       const drop = this.entries.length - MAX_ENTRIES;
       this.entries = this.entries.slice(drop);
       this.base += drop;
+    }
+  }
+
+  /**
+   * The unmap of `pages` bus pages from `iova` was acknowledged: the entries
+   * mapped there are stamped with the time, so the oracle can tell a device
+   * access through a stale IOTLB entry from one through a live mapping.
+   */
+  unmapped(iova: bigint, pages: number): void {
+    const at = sharedClockMs();
+    const first = iova >> 12n;
+    for (let p = first; p < first + BigInt(pages); p++) {
+      const e = this.live.get(p);
+      if (e === undefined) continue;
+      e.unmappedAt ??= at;
+      this.live.delete(p);
     }
   }
 
@@ -31,6 +54,7 @@ export class DmaLedger {
 
   clear(): void {
     this.entries = [];
+    this.live.clear();
     this.base = 0;
   }
 }

@@ -58,13 +58,18 @@ describe('DMA policies (real NATS, Xen hypercall double)', () => {
     assert.equal(ring.mapping.bus, ring.pages.addr);
     assert.deepEqual(xen.calls, [], 'no hypercall at all');
     const { entries } = env.ledger.page(0, 10);
-    assert.deepEqual(entries[0], {
-      what: 'buffer',
-      bus: '0x20000010',
-      len: 512,
-      pseudo: '0x20000010',
-      mfns: [0x400fe],
-    });
+    assert.ok(typeof entries[0]?.mappedAt === 'number', 'stamped when mapped');
+    assert.deepEqual(
+      { ...entries[0], mappedAt: undefined },
+      {
+        mappedAt: undefined,
+        what: 'buffer',
+        bus: '0x20000010',
+        len: 512,
+        pseudo: '0x20000010',
+        mfns: [0x400fe],
+      },
+    );
     assert.equal(entries[1]?.what, 'ring');
     assert.equal(entries[1]?.mfns.length, 3);
   });
@@ -184,10 +189,18 @@ describe('DMA policies (real NATS, Xen hypercall double)', () => {
     const m2 = await p.map(a, 4096, 'to-device');
     assert.equal(acked, false);
     assert.notEqual(m2.bus, m1.bus, 'not reused while the unmap is unanswered');
+    const entryOf = (bus: bigint) =>
+      env.ledger.page(0, 100).entries.filter((e) => BigInt(e.bus) === bus);
+    assert.equal(entryOf(m1.bus)[0]?.unmappedAt, undefined, 'live until acknowledged');
     open();
     await gone;
     const m3 = await p.map(pseudoPhysAddr(0x2000_1000n), 4096, 'to-device');
     assert.equal(m3.bus, m1.bus, 'reused once the unmap was acknowledged');
+    // The oracle's lifetimes: the old mapping ended at the ack, the reuse is live.
+    const [old, fresh] = entryOf(m1.bus);
+    assert.ok(old?.unmappedAt !== undefined && old.unmappedAt >= (old.mappedAt ?? 0));
+    assert.ok(fresh?.mappedAt !== undefined && fresh.mappedAt >= old.unmappedAt);
+    assert.equal(fresh.unmappedAt, undefined);
     assert.equal(xen.iommu.has(Number(m1.bus >> 12n)), true, 'mapped anew, to the new buffer');
   });
 

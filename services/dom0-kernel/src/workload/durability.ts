@@ -37,6 +37,8 @@ interface Unflushed {
 export interface JobEvents {
   /** A completed, not yet durable write was written again after a device reset. */
   rewrite?(block: number): void;
+  /** True once the job was cancelled (JobCancel): submit no more planned I/Os. */
+  cancelled?(): boolean;
 }
 
 export interface DurabilityDeps {

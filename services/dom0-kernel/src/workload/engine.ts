@@ -103,6 +103,7 @@ export async function runJob(
     w.iodepth,
     (i, p) => job.run(i, p),
     () => job.fail('INTERNAL'),
+    () => events.cancelled?.() === true,
   );
   await job.durability.settle();
   return job.finish();

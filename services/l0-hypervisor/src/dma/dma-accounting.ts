@@ -3,6 +3,7 @@
 // (batched per event-loop turn). Nothing here decides where an access goes.
 import type { BusAddr, MachineAddr, Translation } from '@nestlab/addr';
 import type { DmaRecord, DmaVerdict } from '@nestlab/protocol';
+import { sharedClockMs } from '@nestlab/protocol';
 import type { L0Metrics } from '../metrics.js';
 import { atEndOfTurn } from '../turn.js';
 import { formatDmaRecord, type DmaLog, type RawDmaRecord } from './dma-log.js';
@@ -101,6 +102,7 @@ export class DmaAccounting {
       verdict: o.verdict,
       ...(o.fault ? { fault: o.fault } : {}),
       ...(ids.traceId ? { traceId: ids.traceId, spanId: ids.spanId } : {}),
+      at: sharedClockMs(),
     };
     return { seq: this.log.appendRaw(raw), raw };
   }

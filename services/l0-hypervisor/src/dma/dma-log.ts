@@ -19,6 +19,8 @@ export interface RawDmaRecord {
   readonly fault?: string;
   readonly traceId?: string;
   readonly spanId?: string;
+  /** sharedClockMs() when the access happened. */
+  readonly at?: number;
 }
 
 type Entry = { readonly seq: number; readonly raw: RawDmaRecord } | DmaRecord;
@@ -37,6 +39,7 @@ export function formatDmaRecord(seq: number, r: RawDmaRecord): DmaRecord {
     ...(r.fault ? { fault: r.fault } : {}),
     ...(r.traceId ? { traceId: r.traceId } : {}),
     ...(r.spanId ? { spanId: r.spanId } : {}),
+    ...(r.at === undefined ? {} : { at: r.at }),
   };
 }
 

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { watchedChild } from '@nestlab/service-kit';
 import { median, type Baseline } from './report.js';
 
 export interface BaselineOptions {
@@ -77,8 +78,10 @@ async function concurrent(
 }
 
 function startResponder(natsUrl: string): Promise<ChildProcess> {
+  const watch = watchedChild(process.env);
   const child = spawn(process.execPath, [RESPONDER, natsUrl, SUBJECT], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: watch.env,
+    stdio: [watch.stdin, 'pipe', 'pipe'],
   });
   let err = '';
   child.stderr?.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-2000)));

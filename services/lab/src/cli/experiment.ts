@@ -16,6 +16,10 @@ back from its file, and the checkers:
   detectedCorruptions  wrong data the workload caught and reported
   recoveryMs           fault → first successful I/O started after it
 
+and the DMA oracle's judgement of every device access (as \`nestlab run\`):
+intended, stale (through a translation already unmapped and acknowledged:
+a stale IOTLB entry), misdirected, faulted (IOMMU), outside.
+
 Exit code 0 when every verdict meets the experiment's expectation, 1 when
 not, 2 on usage errors. The same seed injects the same faults at the same
 logical points.
@@ -41,6 +45,9 @@ function format(r: ExperimentResult): string {
             .join(', ')})`
         : ''
     }, ${r.ios.flushes} FLUSHes`,
+    r.dma
+      ? `  DMA accesses ${r.dma.total}: intended ${r.dma.intended}, stale ${r.dma.stale}, misdirected ${r.dma.misdirected}, faulted ${r.dma.faulted}, outside ${r.dma.outside}`
+      : '  DMA accesses: not judged',
     `  injected: ${r.faults.injected.length} (${r.faults.injected.filter((i) => 'step' in i).length} steps)`,
   ];
   for (const m of r.mismatches)

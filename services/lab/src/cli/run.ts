@@ -5,6 +5,8 @@ import { catalogue } from '../scenarios/builtin.js';
 import { notRunnable, toScenario } from '../scenarios/from-file.js';
 import { loadScenarioFile } from '../scenarios/load.js';
 import { withFleet } from './session.js';
+import { onTeardown } from '../fleet/teardown.js';
+import { RUN_LIMITS as L } from '../run/limits.js';
 import { saveReport } from '../run/store.js';
 import { EXIT, UsageError, intOption } from './usage.js';
 
@@ -61,10 +63,16 @@ export async function run(argv: string[]): Promise<number> {
   const bs = intOption('bs', values.bs, scenario.workload.bs, 512, 1 << 20);
   if (bs % 512 !== 0) throw new UsageError(`--bs must be a multiple of 512, got ${bs}`);
   const opts = {
-    ios: intOption('ios', values.ios, scenario.workload.ios, 1, 10_000_000),
-    iodepth: intOption('iodepth', values.iodepth, scenario.workload.iodepth, 1, 1024),
+    ios: intOption('ios', values.ios, scenario.workload.ios, L.ios.min, L.ios.max),
+    iodepth: intOption(
+      'iodepth',
+      values.iodepth,
+      scenario.workload.iodepth,
+      L.iodepth.min,
+      L.iodepth.max,
+    ),
     bs,
-    seed: intOption('seed', values.seed, 1, 0, 0xffffffff),
+    seed: intOption('seed', values.seed, 1, L.seed.min, L.seed.max),
     progress: (line: string) => process.stderr.write(`nestlab: ${line}\n`),
   };
 
@@ -75,7 +83,19 @@ export async function run(argv: string[]): Promise<number> {
     progress: opts.progress,
   };
   return withFleet(session, async (bus, info) => {
-    const report = await runScenario(bus, scenario, opts);
+    // Ctrl-C (or SIGTERM, SIGHUP) cancels the job, so a shared fleet is not left running it.
+    const cancel = new AbortController();
+    const running = runScenario(bus, scenario, { ...opts, signal: cancel.signal });
+    // It waits a little for the cancelled run's report, never long: a private fleet is going away.
+    const forget = onTeardown(() => {
+      cancel.abort();
+      const settled = running.then(
+        () => undefined,
+        () => undefined,
+      );
+      return Promise.race([settled, new Promise((r) => setTimeout(r, 2000).unref())]);
+    });
+    const report = await running.finally(forget);
     saveReport(report);
     if (info.consoleUrl && report.traceIds[0]) {
       opts.progress(`first trace: ${info.consoleUrl}/trace/${report.traceIds[0]}`);

@@ -6,6 +6,7 @@ import { startFleet, type Fleet } from '../fleet/fleet.js';
 import { runningFleet } from '../fleet/registry.js';
 import { labBus } from './lab-bus.js';
 import { startLabTelemetry } from '../run/lab-telemetry.js';
+import { onTeardown } from '../fleet/teardown.js';
 
 export interface SessionOptions {
   /** A running fleet's NATS; without it a private fleet is started and stopped. */
@@ -51,6 +52,8 @@ export async function withFleet<T>(
       auth: true,
     });
     natsUrl = fleet.natsUrl;
+    const [started, dir] = [fleet, scratch];
+    onTeardown(() => started.stop().then(() => rmSync(dir, { recursive: true, force: true })));
   }
   const telemetry = consoleUrl ? startLabTelemetry(consoleUrl, stack) : null;
   const { bus, close } = await labBus(natsUrl, stack, fleet?.labAuth ?? announced?.labAuth);

@@ -2,14 +2,16 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { startLab } from '../fleet/lab.js';
 import { announceFleet, withdrawFleet } from '../fleet/registry.js';
+import { onTeardown } from '../fleet/teardown.js';
 import { intOption } from './usage.js';
 
 export const UP_HELP = `nestlab up [--nats-url URL] [--nats-port P] [--admin-port P] [--stack ID] [--log-dir DIR] [--json]
 
 Starts a real nats-server (unless --nats-url is given) and the four services
 (iommu, l0-hypervisor, xen, dom0-kernel) as local processes, waits until each
-reports ready, prints where their admin endpoints are, and runs until Ctrl-C,
-then shuts everything down cleanly.
+reports ready, prints where their admin endpoints are, and runs until Ctrl-C
+(or SIGTERM, SIGHUP), then shuts everything down cleanly. Every process it
+started also exits by itself if \`up\` is killed outright (SIGKILL).
 
   --nats-url URL    use a running NATS instead of starting nats-server
   --nats-port P     port for the started nats-server (default 4222, or a free one if taken)
@@ -69,24 +71,26 @@ export async function up(argv: string[]): Promise<number> {
       );
     process.stdout.write(`  logs           ${logDir}\nPress Ctrl-C to stop.\n`);
   }
-  const crashed = Promise.race(
+  let stopping: Promise<number> | undefined;
+  /** Stops the lab once, says how each service ended, and gives the exit code. */
+  const shutdown = (why: string | { name: string; how: number | string }) =>
+    (stopping ??= (async () => {
+      if (typeof why !== 'string')
+        process.stderr.write(`nestlab: ${why.name} exited (${why.how}); stopping the fleet\n`);
+      withdrawFleet();
+      const exits = await lab.stop();
+      const clean = Object.values(exits).every((how) => how === 0);
+      process.stderr.write(
+        `nestlab: stopped (${Object.entries(exits)
+          .map(([n, how]) => `${n} ${how}`)
+          .join(', ')})\n`,
+      );
+      return typeof why === 'string' && clean ? 0 : 1;
+    })());
+  // A stop signal (SIGINT, SIGTERM, SIGHUP) runs this through the CLI's handler.
+  onTeardown(() => shutdown('signal'));
+  const crashed = await Promise.race(
     fleet.services.map((s) => s.exited.then((how) => ({ name: s.service.name, how }))),
   );
-  const signalled = new Promise<string>((res) => {
-    process.once('SIGINT', () => res('SIGINT'));
-    process.once('SIGTERM', () => res('SIGTERM'));
-  });
-  const why = await Promise.race([signalled, crashed]);
-  if (typeof why !== 'string')
-    process.stderr.write(`nestlab: ${why.name} exited (${why.how}); stopping the fleet\n`);
-  process.stderr.write('nestlab: stopping…\n');
-  withdrawFleet();
-  const exits = await lab.stop();
-  const clean = Object.values(exits).every((how) => how === 0);
-  process.stderr.write(
-    `nestlab: stopped (${Object.entries(exits)
-      .map(([n, how]) => `${n} ${how}`)
-      .join(', ')})\n`,
-  );
-  return typeof why === 'string' && clean ? 0 : 1;
+  return shutdown(crashed);
 }

@@ -1,5 +1,8 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Bus } from '@nestlab/service-kit';
+import { RunRequest } from '../run/limits.js';
 import { runScenario } from '../run/orchestrator.js';
 import type { RunReport } from '../run/report.js';
 import { lastReport, saveReport } from '../run/store.js';
@@ -25,8 +28,12 @@ export function buildConsole(
 ): FastifyInstance & { store: TraceStore; attachBus(bus: Bus): void } {
   const store = opts.store ?? new TraceStore();
   const live = new LiveCounts();
-  const app = Fastify({ logger: false, bodyLimit: opts.bodyLimit ?? 32 << 20 });
-  let running: { id: string; started: number } | null = null;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: opts.bodyLimit ?? 32 << 20,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
+  });
+  let running: { id: string; started: number; cancel: AbortController } | null = null;
   let bus = opts.bus;
 
   app.addContentTypeParser('application/x-protobuf', (_req, _payload, done) => {
@@ -74,8 +81,15 @@ export function buildConsole(
       })),
     };
   });
-  app.post<{ Params: { id: string }; Body: { seed?: number; ios?: number } | undefined }>(
+  // Bodies are checked against RunRequest, the CLI's limits: a bad value is a
+  // 400 naming it, never a default or a clamp (no type coercion, no unknown keys).
+  app.withTypeProvider<TypeBoxTypeProvider>().post(
     '/api/scenarios/:id/run',
+    {
+      schema: { params: Type.Object({ id: Type.String() }), body: RunRequest },
+      // No body at all is an empty one: every knob takes the scenario's default.
+      preValidation: async (req) => void (req.body ??= {}),
+    },
     async (req, reply) => {
       if (!bus)
         return reply
@@ -94,15 +108,16 @@ export function buildConsole(
           .code(409)
           .send({ code: 'RUN_IN_PROGRESS', message: `${running.id} is running` });
       const fleetBus = bus;
-      running = { id: scenario.id, started: Date.now() };
+      const cancel = new AbortController();
+      running = { id: scenario.id, started: Date.now(), cancel };
       live.reset();
       try {
-        const seed = Number(req.body?.seed ?? 1);
+        const { seed = 1, ios, iodepth } = req.body;
         const report: RunReport = await runScenario(fleetBus, scenario, {
-          seed: Number.isInteger(seed) && seed >= 0 ? seed : 1,
-          ...(req.body?.ios
-            ? { ios: Math.max(1, Math.min(100_000, Number(req.body.ios) || 1)) }
-            : {}),
+          seed,
+          ...(ios === undefined ? {} : { ios }),
+          ...(iodepth === undefined ? {} : { iodepth }),
+          signal: cancel.signal,
         });
         saveReport(report);
         return report;
@@ -111,8 +126,18 @@ export function buildConsole(
       }
     },
   );
+  app.post('/api/run/cancel', async (_req, reply) => {
+    if (!running)
+      return reply.code(409).send({ code: 'NO_RUN_IN_PROGRESS', message: 'no run is in progress' });
+    running.cancel.abort();
+    return { cancelled: running.id };
+  });
   registerFaultRoutes(app, () => bus);
-  app.get('/api/live', async () => ({ running, ...live.snapshot(), stats: store.stats() }));
+  app.get('/api/live', async () => ({
+    running: running && { id: running.id, started: running.started },
+    ...live.snapshot(),
+    stats: store.stats(),
+  }));
 
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(scenariosPage()));
   app.get('/faults', async (_req, reply) =>
@@ -130,7 +155,9 @@ export function buildConsole(
         : err.statusCode && err.statusCode >= 400
           ? err.statusCode
           : 500;
-    return reply.code(status).send({ code: err.code ?? 'INTERNAL', message: err.message });
+    // A request schema's refusal (fastify's FST_ERR_VALIDATION) gets one stable code.
+    const code = 'validation' in err ? 'INVALID_REQUEST' : (err.code ?? 'INTERNAL');
+    return reply.code(status).send({ code, message: err.message });
   });
   app.setNotFoundHandler((req, reply) =>
     reply.code(404).send({ code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}` }),

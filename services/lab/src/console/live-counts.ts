@@ -9,6 +9,10 @@ export class LiveCounts {
   observe(span: StoredSpan): void {
     const verdict = span.attributes[ATTR.dmaVerdict];
     if (typeof verdict === 'string') this.counts[verdict] = (this.counts[verdict] ?? 0) + 1;
+    // The oracle's judgement of an access that went wrong is shown beside the verdicts.
+    const intent = span.attributes['nestlab.dma.intent'];
+    if (intent === 'stale' || intent === 'misdirected')
+      this.counts[intent] = (this.counts[intent] ?? 0) + 1;
   }
   reset(): void {
     this.counts = {};

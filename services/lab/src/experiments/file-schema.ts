@@ -50,6 +50,13 @@ export const EXPECT_KEYS = [
   'recoveryMs',
   /** Device accesses the IOMMU refused during the run (DMA log verdict `faulted`). */
   'iommuFaults',
+  /**
+   * Device accesses the oracle judged `stale`: through a translation whose
+   * unmap the driver had already had acknowledged (a stale IOTLB entry).
+   */
+  'staleAccesses',
+  /** Device accesses that hit a frame no live or past mapping of their bus address meant. */
+  'misdirectedAccesses',
   /** I/Os that ended with an error (any code). */
   'failedIos',
   /** Domain faults the services reported as fired. */
@@ -92,6 +99,8 @@ export const ExperimentFile = Obj({
     detectedCorruptions: Type.Optional(Expectation),
     recoveryMs: Type.Optional(Expectation),
     iommuFaults: Type.Optional(Expectation),
+    staleAccesses: Type.Optional(Expectation),
+    misdirectedAccesses: Type.Optional(Expectation),
     failedIos: Type.Optional(Expectation),
     domainFaultsFired: Type.Optional(Expectation),
   }),

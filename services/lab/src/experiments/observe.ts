@@ -1,7 +1,16 @@
 // What the stack showed during an experiment: transport injections and
 // domain events the services logged, IOMMU faults in L0's DMA log, restarts,
 // and errors by code; and the I/O counts of every job.
-import { DmaLog, FaultControl, type InjectedFault } from '@nestlab/protocol';
+import {
+  DmaLedger,
+  DmaLog,
+  FaultControl,
+  FrameOwners,
+  type DmaRecord,
+  type InjectedFault,
+  type LedgerEntry,
+} from '@nestlab/protocol';
+import { judge } from '../oracle/oracle.js';
 import type { Bus } from '@nestlab/service-kit';
 import type { HistoryOp, JobSummary } from './history.js';
 import { TOKENS, type Token } from './steps.js';
@@ -13,6 +22,7 @@ export type Observed =
   | { kind: 'restart'; service: string; step: number; downMs: number; backAfterMs: number }
   | { kind: 'io-errors'; code: string; count: number }
   | { kind: 'iommu-faults'; count: number }
+  | { kind: 'stale-accesses'; count: number }
   | { kind: 'note'; text: string };
 
 export interface ServiceFaultLogs {
@@ -48,15 +58,39 @@ export async function faultLogs(bus: Bus, notes: Observed[]): Promise<ServiceFau
   return out;
 }
 
-/** Device accesses the IOMMU refused, from L0's DMA log (since L0's last start). */
-export async function iommuFaults(bus: Bus): Promise<number> {
-  let n = 0;
+/** The oracle's counts over L0's DMA log (since L0's last start) against dom0's ledger. */
+export interface DmaJudgement {
+  total: number;
+  intended: number;
+  stale: number;
+  misdirected: number;
+  /** Refused by the IOMMU (DMA log verdict `faulted`). */
+  faulted: number;
+  outside: number;
+}
+
+/** Judges every device access of the run, as `nestlab run` does (oracle.ts). */
+export async function judgeDma(bus: Bus): Promise<DmaJudgement> {
+  const slow = { timeoutMs: 30_000 };
+  const records: DmaRecord[] = [];
   for (let since = 0; ;) {
-    const page = (await bus.request(DmaLog, { since, limit: 2000 }, { timeoutMs: 30_000 })).head;
-    n += page.records.filter((r) => r.verdict === 'faulted').length;
-    if (page.records.length === 0 || page.next === since) return n;
+    const page = (await bus.request(DmaLog, { since, limit: 2000 }, slow)).head;
+    records.push(...page.records);
+    if (page.records.length === 0 || page.next === since) break;
     since = page.next;
   }
+  const ledger: LedgerEntry[] = [];
+  for (let since = 0; ;) {
+    const page = (await bus.request(DmaLedger, { since, limit: 2000 }, slow)).head;
+    ledger.push(...page.entries);
+    if (page.entries.length === 0 || page.next === since) break;
+    since = page.next;
+  }
+  const owners = async (mfns: number[]) =>
+    (await bus.request(FrameOwners, { mfns }, slow)).head.owners;
+  const { counts } = await judge(records, ledger, owners);
+  const { total, intended, stale, misdirected, faulted, outside } = counts;
+  return { total, intended, stale, misdirected, faulted, outside };
 }
 
 export interface IoSummary {

@@ -19,7 +19,8 @@ import { readImageBlocks } from './image.js';
 import {
   errorObservations,
   faultLogs,
-  iommuFaults,
+  judgeDma,
+  type DmaJudgement,
   summarize,
   type InjectedTransport,
   type IoSummary,
@@ -54,6 +55,8 @@ export interface ExperimentResult {
   seed: number;
   pass: boolean;
   checkers: Verdicts;
+  /** The oracle's judgement of every device access (null when the log could not be read). */
+  dma: DmaJudgement | null;
   faults: { injected: (InjectedStep | InjectedTransport)[]; observed: Observed[] };
   ios: IoSummary;
   expect: ExperimentFile['expect'];
@@ -326,12 +329,18 @@ async function experiment(
     (b) => found[b] ?? 'zeros',
   );
   const ios = summarize(jobs, ops);
-  const faulted = await iommuFaults(bus).catch(() => 0);
+  const dma = await judgeDma(bus).catch((err: Error): DmaJudgement | null => {
+    observed.push({ kind: 'note', text: `DMA log not judged: ${err.message}` });
+    return null;
+  });
   observed.push(...logs.domain, ...errorObservations(ios));
-  if (faulted > 0) observed.push({ kind: 'iommu-faults', count: faulted });
+  if (dma && dma.faulted > 0) observed.push({ kind: 'iommu-faults', count: dma.faulted });
+  if (dma && dma.stale > 0) observed.push({ kind: 'stale-accesses', count: dma.stale });
   const got: Record<ExpectKey, number | null> = {
     ...verdicts,
-    iommuFaults: faulted,
+    iommuFaults: dma?.faulted ?? null,
+    staleAccesses: dma?.stale ?? null,
+    misdirectedAccesses: dma?.misdirected ?? null,
     failedIos: ios.failed,
     domainFaultsFired: logs.domain.length,
   };
@@ -341,6 +350,7 @@ async function experiment(
     seed,
     pass: miss.length === 0,
     checkers: verdicts,
+    dma,
     faults: {
       injected: [...injected.sort((a, b) => a.step - b.step), ...sortTransport(logs.transport)],
       observed,

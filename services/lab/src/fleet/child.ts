@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
+import { watchedChild } from '@nestlab/service-kit';
 import type { FleetService } from './services.js';
 
 export interface ServiceProcess {
@@ -23,9 +24,11 @@ export function spawnService(
 ): ServiceProcess {
   const logFile = join(logDir, `${service.name}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
+  // The service exits by itself when the lab dies, even by SIGKILL (parent-watch.ts).
+  const watch = watchedChild({ ...env, ADMIN_PORT: String(adminPort), ADMIN_HOST: '127.0.0.1' });
   const child = spawn(process.execPath, [...nodeArgs, service.entry], {
-    env: { ...env, ADMIN_PORT: String(adminPort), ADMIN_HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: watch.env,
+    stdio: [watch.stdin, 'pipe', 'pipe'],
   });
   let tail = '';
   child.stdout?.pipe(log, { end: false });

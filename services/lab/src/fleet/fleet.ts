@@ -10,6 +10,7 @@ import {
 import { spawnService, stopProcess, type ServiceProcess } from './child.js';
 import { anyFreePort, portIsFree } from './ports.js';
 import { fleetServices } from './services.js';
+import { onTeardown } from './teardown.js';
 
 export interface FleetOptions {
   /** Use this NATS instead of starting one. */
@@ -53,6 +54,11 @@ export interface Fleet {
    */
   respawn(service: string): Promise<ServiceProcess>;
 }
+
+/** A service busy with a job may not heed SIGTERM at once; on a stop signal it gets this long. */
+const HURRIED_GRACE_MS = 2000;
+/** Under a loaded machine a service can take well over 20 s to start. */
+const READY_TIMEOUT_MS = 60_000;
 
 export class FleetError extends Error {
   override readonly name = 'FleetError';
@@ -103,12 +109,23 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const services: ServiceProcess[] = [];
   /** How each service was started, so a respawn repeats it exactly. */
   const launches = new Map<string, { env: NodeJS.ProcessEnv; port: number }>();
-  const stop = async () => {
-    const exits: Record<string, number | string> = {};
-    for (const p of [...services].reverse()) exits[p.service.name] = await stopProcess(p);
-    await nats?.stop();
-    return exits;
-  };
+  let stopped: Promise<Record<string, number | string>> | undefined;
+  /** Sequentially, dom0 first, each with its grace; `hurry`: all at once, a short grace. */
+  const stopAll = (hurry: boolean) =>
+    (stopped ??= (async () => {
+      forget();
+      const exits: Record<string, number | string> = {};
+      const order = [...services].reverse();
+      if (hurry) {
+        const hows = await Promise.all(order.map((p) => stopProcess(p, HURRIED_GRACE_MS)));
+        order.forEach((p, i) => (exits[p.service.name] = hows[i]!));
+      } else for (const p of order) exits[p.service.name] = await stopProcess(p);
+      await nats?.stop();
+      return exits;
+    })());
+  const stop = () => stopAll(false);
+  // A stop signal to the lab stops this fleet too, quickly (the CLI's handler runs it).
+  const forget = onTeardown(() => stopAll(true));
   try {
     const base = opts.adminBasePort ?? 7701;
     for (const svc of fleetServices()) {
@@ -118,7 +135,9 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       launches.set(svc.name, { env: svcEnv, port });
       services.push(spawnService(svc, svcEnv, port, opts.logDir, opts.nodeArgs));
     }
-    await Promise.all(services.map((p) => waitReady(p, opts.readyTimeoutMs ?? 20_000, progress)));
+    await Promise.all(
+      services.map((p) => waitReady(p, opts.readyTimeoutMs ?? READY_TIMEOUT_MS, progress)),
+    );
   } catch (err) {
     await stop();
     throw err;
@@ -153,7 +172,7 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
     const how = launches.get(old.service.name)!;
     const p = spawnService(old.service, how.env, how.port, opts.logDir, opts.nodeArgs);
     services[i] = p;
-    await waitReady(p, opts.readyTimeoutMs ?? 20_000, progress);
+    await waitReady(p, opts.readyTimeoutMs ?? READY_TIMEOUT_MS, progress);
     return p;
   };
   return {

@@ -90,3 +90,72 @@ describe('oracle with reused bus addresses', () => {
     assert.equal(w.counts.misdirected, 1);
   });
 });
+
+describe('oracle with mapping lifetimes (stale IOTLB hits)', () => {
+  // IOVA 0x100006000 mapped frame 0x6b6db from t=100, unmapped (acknowledged) at t=200,
+  // then reused for frame 0x6b6d7 from t=210, still live.
+  const ledger: LedgerEntry[] = [
+    {
+      what: 'buffer',
+      bus: '0x100006000',
+      len: 4096,
+      pseudo: '0x20000000',
+      mfns: [0x6b6db],
+      mappedAt: 100,
+      unmappedAt: 200,
+    },
+    {
+      what: 'buffer',
+      bus: '0x100006000',
+      len: 4096,
+      pseudo: '0x20005000',
+      mfns: [0x6b6d7],
+      mappedAt: 210,
+    },
+  ];
+  const owners = async (m: number[]) => m.map(() => 'dom0');
+
+  it('judges the fresh mapping at a reused IOVA intended and the stale one stale', async () => {
+    const v = await judge(
+      [
+        // Through the old mapping while it was live: intended.
+        rec({ seq: 0, bus: '0x100006000', machine: '0x6b6db000', verdict: 'translated', at: 150 }),
+        // Through the new mapping: intended.
+        rec({ seq: 1, bus: '0x100006010', machine: '0x6b6d7010', verdict: 'translated', at: 250 }),
+        // Through a stale IOTLB entry of the old mapping, after its unmap was acknowledged.
+        rec({ seq: 2, bus: '0x100006020', machine: '0x6b6db020', verdict: 'translated', at: 260 }),
+      ],
+      ledger,
+      owners,
+    );
+    assert.equal(v.counts.intended, 2);
+    assert.equal(v.counts.stale, 1);
+    assert.equal(v.counts.misdirected, 0);
+    assert.equal(v.firstStale?.record.seq, 2);
+    assert.equal(v.firstStale?.intendedMfn, 0x6b6db);
+    assert.equal(v.firstStale?.owner, 'dom0');
+    assert.ok(
+      v.notable.some((j) => j.intent === 'stale'),
+      'a stale access is traced',
+    );
+  });
+
+  it('an access between the unmap and the remap through the old frame is stale too', async () => {
+    const v = await judge(
+      [rec({ bus: '0x100006000', machine: '0x6b6db000', verdict: 'translated', at: 205 })],
+      ledger,
+      owners,
+    );
+    assert.equal(v.counts.stale, 1);
+  });
+
+  it('a frame no mapping of the IOVA ever meant stays misdirected, at any time', async () => {
+    const v = await judge(
+      [rec({ bus: '0x100006000', machine: '0x12345000', verdict: 'translated', at: 260 })],
+      ledger,
+      owners,
+    );
+    assert.equal(v.counts.misdirected, 1);
+    assert.equal(v.firstMisdirected?.intendedMfn, 0x6b6d7, 'compared with the live mapping');
+  });
+});

@@ -1,7 +1,12 @@
 import { PAGE_SHIFT, PAGE_SIZE } from '@nestlab/addr';
 import type { DmaRecord, LedgerEntry } from '@nestlab/protocol';
 
-export type Intent = 'intended' | 'misdirected' | 'faulted' | 'outside';
+/**
+ * `stale`: the access hit the frame a mapping of its bus address meant, but
+ * that mapping's unmap had been acknowledged before the access: the device
+ * used a stale (IOTLB) translation of a possibly reused IOVA.
+ */
+export type Intent = 'intended' | 'stale' | 'misdirected' | 'faulted' | 'outside';
 
 /** One device access, judged: how it crossed (verdict) and whether it hit what the driver meant. */
 export interface JudgedAccess {
@@ -22,11 +27,14 @@ export interface OracleVerdict {
     direct: number;
     intended: number;
     misdirected: number;
+    /** Accesses through a mapping already unmapped (and acknowledged) when they happened. */
+    stale: number;
     faulted: number;
     /** Accesses at bus addresses no mapping of the driver covers (rogue or wild). */
     outside: number;
   };
   readonly firstMisdirected: JudgedAccess | null;
+  readonly firstStale: JudgedAccess | null;
   readonly firstFaulted: JudgedAccess | null;
   readonly firstOutside: JudgedAccess | null;
   /** Accesses worth showing in a trace: the first wrong ones, else a few right ones. */
@@ -37,9 +45,9 @@ export type OwnerLookup = (mfns: number[]) => Promise<string[]>;
 
 /**
  * Finds every posted region that contains a bus address. IOVAs and bounce
- * slots are reused across I/Os, and the device's log and the driver's ledger
- * have no common clock, so an access is matched against all mappings its bus
- * address ever had: intended if any of them meant the frame it hit.
+ * slots are reused across I/Os, so a bus address has had many mappings; the
+ * access's time and each mapping's lifetime (one shared clock) say which of
+ * them were live when it happened.
  */
 class LedgerIndex {
   private readonly byPage = new Map<bigint, LedgerEntry[]>();
@@ -61,6 +69,18 @@ class LedgerIndex {
   }
 }
 const PAGE_BITS = BigInt(PAGE_SHIFT);
+
+/**
+ * Whether a mapping was live at `at`: mapped, and its unmap not yet
+ * acknowledged. Without times (an older service) every mapping counts as live.
+ */
+function liveAt(e: LedgerEntry, at: number | undefined): boolean {
+  if (at === undefined) return true;
+  return (
+    (e.mappedAt === undefined || e.mappedAt <= at) &&
+    (e.unmappedAt === undefined || at < e.unmappedAt)
+  );
+}
 
 function intendedMfn(entry: LedgerEntry, bus: bigint): number | null {
   const pseudo = BigInt(entry.pseudo) + (bus - BigInt(entry.bus));
@@ -92,16 +112,20 @@ export async function judge(
     if (candidates.length === 0) {
       return { record, intent: 'outside' as Intent, intendedMfn: null, ledger: null, hitMfn };
     }
-    const match = candidates.find((e) => intendedMfn(e, bus) === hitMfn);
-    const entry = match ?? candidates[candidates.length - 1] ?? null;
+    const hits = (e: LedgerEntry) => intendedMfn(e, bus) === hitMfn;
+    const live = candidates.filter((e) => liveAt(e, record.at));
+    const match = live.find(hits);
+    const stale = match ? undefined : candidates.find((e) => !liveAt(e, record.at) && hits(e));
+    const entry =
+      match ?? stale ?? live[live.length - 1] ?? candidates[candidates.length - 1] ?? null;
     const want = entry ? intendedMfn(entry, bus) : null;
-    const intent: Intent = match ? 'intended' : 'misdirected';
+    const intent: Intent = match ? 'intended' : stale ? 'stale' : 'misdirected';
     return { record, intent, intendedMfn: want, ledger: entry, hitMfn };
   });
   const needOwner = [
     ...new Set(
       prelim
-        .filter((p) => p.intent === 'misdirected' || p.intent === 'outside')
+        .filter((p) => p.intent !== 'intended' && p.intent !== 'faulted')
         .map((p) => p.hitMfn as number),
     ),
   ];
@@ -127,10 +151,12 @@ export async function judge(
       direct: count((j) => j.record.verdict === 'direct'),
       intended: count((j) => j.intent === 'intended'),
       misdirected: count((j) => j.intent === 'misdirected'),
+      stale: count((j) => j.intent === 'stale'),
       faulted: count((j) => j.intent === 'faulted'),
       outside: count((j) => j.intent === 'outside'),
     },
     firstMisdirected: judged.find((j) => j.intent === 'misdirected') ?? null,
+    firstStale: judged.find((j) => j.intent === 'stale') ?? null,
     firstFaulted: judged.find((j) => j.intent === 'faulted') ?? null,
     firstOutside: judged.find((j) => j.intent === 'outside') ?? null,
     notable: [

@@ -4,6 +4,7 @@ import {
   DmaLedger,
   DmaLog,
   FrameOwners,
+  JobCancel,
   JobRun,
   type DmaRecord,
   type IoReport,
@@ -29,6 +30,11 @@ export interface RunOptions {
   bs?: number;
   seed: number;
   progress?: (line: string) => void;
+  /**
+   * Cancels the run: the running job submits no more I/Os (JobCancel), the
+   * history so far is still judged, and the report says `cancelled`.
+   */
+  signal?: AbortSignal;
 }
 
 async function pageAll<T>(
@@ -41,6 +47,18 @@ async function pageAll<T>(
     if (items.length === 0 || next === since) return all;
     since = next;
   }
+}
+
+/** The longest a timer may wait: Node fires a longer one after 1 ms (a 32-bit signed count). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * How long to wait for a job's reply: every I/O at its deadline, one wave of
+ * `iodepth` after another, plus slack; capped at the longest timer Node keeps
+ * (about 24.8 days), which `--ios 10000000` at iodepth 1 would overflow.
+ */
+export function jobTimeoutMs(ios: number, iodepth: number, deadlineMs: number): number {
+  return Math.min(MAX_TIMER_MS, (Math.ceil(ios / iodepth) + 2) * deadlineMs + 30_000);
 }
 
 /** Configures every layer for the scenario, runs the workload, collects and judges the history. */
@@ -71,7 +89,13 @@ export async function runScenario(
   };
   if (probe.ok) {
     progress(`dom0: running ${ios} I/Os (${w.rw}, bs ${opts.bs ?? w.bs}, iodepth ${iodepth})`);
-    const worstMs = (Math.ceil(ios / iodepth) + 2) * w.deadlineMs + 30_000;
+    const worstMs = jobTimeoutMs(ios, iodepth, w.deadlineMs);
+    const cancel = () => {
+      progress('cancelling: dom0 submits no more I/Os');
+      void bus.request(JobCancel, {}).catch(() => undefined);
+    };
+    if (opts.signal?.aborted) cancel();
+    opts.signal?.addEventListener('abort', cancel, { once: true });
     job = (
       await bus.request(
         JobRun,
@@ -88,6 +112,7 @@ export async function runScenario(
         { timeoutMs: worstMs },
       )
     ).head;
+    opts.signal?.removeEventListener('abort', cancel);
   }
 
   let rogue: DmaRecord | null = null;
@@ -137,6 +162,7 @@ export async function runScenario(
       bypassed: verdict.counts.bypassed,
       direct: verdict.counts.direct,
       misdirected: verdict.counts.misdirected,
+      stale: verdict.counts.stale,
       faulted: verdict.counts.faulted,
       intended: verdict.counts.intended,
       outside: verdict.counts.outside,
@@ -174,9 +200,11 @@ export async function runScenario(
     errors: job.errors,
     latencyUs: job.latencyUs,
     elapsedMs: Date.now() - started,
+    ...(opts.signal?.aborted ? { cancelled: true } : {}),
     explanation: '',
   };
-  report.pass = report.outcome === scenario.expected && extraChecks(scenario, report);
+  report.pass =
+    !report.cancelled && report.outcome === scenario.expected && extraChecks(scenario, report);
   report.explanation = explainOutcome(report);
   return report;
 }

@@ -16,3 +16,16 @@ export const FrameOwner = Type.Union([
   Type.String({ pattern: '^dom[0-9]+$' }),
   Type.Literal('none'),
 ]);
+
+/**
+ * Milliseconds on a clock every service on one host shares (the realtime
+ * clock at process start plus a monotonic offset, with sub-millisecond
+ * precision): what lets the oracle order a device access against a mapping's
+ * lifetime, which L0 and dom0 record in different processes.
+ */
+export function sharedClockMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** A time on sharedClockMs(). */
+export const ClockMs = Type.Number({ minimum: 0 });

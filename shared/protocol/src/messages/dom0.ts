@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Count, HexAddr, Obj, U16, U32 } from '../schema-kit.js';
 import { eventMessage, requestMessage } from '../message.js';
-import { FeatureBits } from './common.js';
+import { ClockMs, FeatureBits } from './common.js';
 
 export const DmaPolicy = Type.Union([
   Type.Literal('legacy'),
@@ -111,7 +111,14 @@ export const IoReport = Obj({
   verified: Count,
   corrupted: Count,
   failed: Count,
-  errors: Type.Record(Type.String(), Count),
+  /**
+   * I/Os failed, by error code. Keys are codes (upper snake case) and nothing
+   * else: a `__proto__` or `constructor` key is refused on receipt, so no
+   * reader that merges these counts into an object can be steered by one.
+   */
+  errors: Type.Record(Type.String({ pattern: '^[A-Z][A-Z0-9_]{0,63}$' }), Count, {
+    additionalProperties: false,
+  }),
   latencyUs: Obj({ p50: Count, p99: Count }),
   elapsedMs: Count,
   traceIds: Type.Array(Type.String()),
@@ -129,6 +136,19 @@ export const JobRun = requestMessage({
   reply: IoReport,
 });
 
+/**
+ * Stops the running job from submitting more I/Os: the ones in flight end as
+ * usual and JobRun replies with what was done. `running` is false when no job ran.
+ */
+export const JobCancel = requestMessage({
+  name: 'dom0.job.cancel',
+  service: 'dom0',
+  object: 'job',
+  verb: 'cancel',
+  request: Obj({}),
+  reply: Obj({ running: Type.Boolean() }),
+});
+
 /** Every DMA-able region the driver handed the device: what the oracle checks accesses against. */
 export const LedgerEntry = Obj({
   what: Type.Union([
@@ -142,6 +162,13 @@ export const LedgerEntry = Obj({
   pseudo: HexAddr,
   /** Machine frame behind each page of the region, per the P2M when it was mapped. */
   mfns: Type.Array(Count),
+  /** When it was mapped (sharedClockMs). */
+  mappedAt: Type.Optional(ClockMs),
+  /**
+   * When its unmap was acknowledged (the IOMMU dropped it and invalidated the
+   * IOTLB): a device access after this used a stale translation.
+   */
+  unmappedAt: Type.Optional(ClockMs),
 });
 export type LedgerEntry = Static<typeof LedgerEntry>;
 

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Count, HexAddr, Obj, U16, U32 } from '../schema-kit.js';
 import { eventMessage, requestMessage } from '../message.js';
-import { Bdf, DomId, Empty, FeatureBits } from './common.js';
+import { Bdf, ClockMs, DomId, Empty, FeatureBits } from './common.js';
 
 /** Who performs a CPU memory access: a domain's CPU (checked against frame ownership) or Xen. */
 export const Requester = Type.Union([
@@ -187,6 +187,8 @@ export const DmaRecord = Obj({
   traceId: Type.Optional(Type.String()),
   /** The device span that made the access, so judges can attach to it in the trace. */
   spanId: Type.Optional(Type.String()),
+  /** When the access happened (sharedClockMs): the oracle checks the mapping was live then. */
+  at: Type.Optional(ClockMs),
 });
 export type DmaRecord = Static<typeof DmaRecord>;
 

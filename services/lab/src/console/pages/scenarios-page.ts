@@ -7,6 +7,7 @@ export function scenariosPage(): string {
 <table id="scenarios"><thead><tr><th>scenario</th><th>expected</th><th>observed</th><th></th><th>trace</th><th></th></tr></thead><tbody></tbody></table>
 <h3>Live DMA verdicts</h3>
 <div id="live" class="mono muted">idle</div>
+<button id="cancel" hidden>Cancel the run</button>
 <p class="muted">From a shell: <code>nestlab run &lt;scenario&gt;</code>, <code>nestlab matrix</code>, <code>nestlab trace &lt;traceId&gt;</code>.</p>`;
   const script = `
 const tbody = document.querySelector('#scenarios tbody');
@@ -36,10 +37,15 @@ async function load() {
     bc.append(b); tr.append(bc); tbody.append(tr);
   }
 }
+document.getElementById('cancel').onclick = async () => {
+  const res = await fetch('/api/run/cancel', { method: 'POST' });
+  if (!res.ok) alert((await res.json()).message);
+};
 async function live() {
   try {
     const l = await (await fetch('/api/live')).json();
     const v = Object.entries(l.verdicts).map(([k, n]) => k + ' ' + n).join(' · ') || 'no DMA yet';
+    document.getElementById('cancel').hidden = !l.running;
     document.getElementById('live').textContent = (l.running ? 'running ' + l.running.id + ': ' : 'last run: ') + v + '   (' + l.stats.traces + ' traces stored)';
   } catch {}
 }

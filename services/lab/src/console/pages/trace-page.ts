@@ -33,11 +33,13 @@ function ladder(access, spans, idx) {
     if (layer === 'machine') {
       const note = row[2];
       const intent = a['nestlab.dma.intent'];
-      note.className = 'verdict-' + (intent === 'misdirected' ? 'misdirected' : verdict);
+      note.className = 'verdict-' + (intent === 'misdirected' || intent === 'stale' ? 'misdirected' : verdict);
       const owner = a[A.frameOwner];
       const whose = owner === 'free' ? 'a free frame (scrubbed by Xen)' : owner ? 'a frame owned by ' + owner : '';
       note.textContent = intent === 'misdirected'
         ? 'MISDIRECTED (' + verdict + '): hit ' + whose + '; the driver meant ' + (a['nestlab.oracle.intended_machine'] || '?')
+        : intent === 'stale'
+        ? 'STALE (' + verdict + '): a translation the driver had already unmapped (IOTLB not invalidated) hit ' + whose
         : 'verdict ' + verdict + (intent ? ', ' + intent : '') + (whose ? ' — ' + whose : '');
       if (owner) { const o = el('span', 'owner mono', owner); o.hidden = true; note.append(o); }
       if (a['nestlab.iommu.mode'] !== undefined) {

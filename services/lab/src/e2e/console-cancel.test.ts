@@ -1,0 +1,68 @@
+// A console run on a real fleet can be cancelled: the run ends soon after
+// with a `cancelled` report of what did run, and the next run is accepted.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Bus } from '@nestlab/service-kit';
+import { startNatsServer, type NatsServerHandle } from '@nestlab/testing';
+import { labBus } from '../cli/lab-bus.js';
+import { buildConsole } from '../console/app.js';
+import { startFleet, type Fleet } from '../fleet/fleet.js';
+
+describe('cancelling a console run', () => {
+  let nats: NatsServerHandle;
+  let fleet: Fleet;
+  let bus: Bus;
+  let close: () => Promise<void>;
+  const scratch = mkdtempSync(join(tmpdir(), 'nestlab-cancel-'));
+
+  before(async () => {
+    nats = await startNatsServer();
+    fleet = await startFleet({
+      natsUrl: nats.url,
+      stack: 'cx',
+      adminBasePort: 0,
+      logDir: join(scratch, 'logs'),
+      env: { NESTLAB_DATA_DIR: join(scratch, 'data'), LOG_LEVEL: 'warn' },
+    });
+    ({ bus, close } = await labBus(nats.url, 'cx'));
+  });
+  after(async () => {
+    await close?.();
+    await fleet?.stop();
+    await nats?.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('stops a 10,000,000-I/O run, reports it cancelled, and frees the console for the next', async () => {
+    const app = buildConsole({ bus });
+    const run = (ios: number) =>
+      app.inject({
+        method: 'POST',
+        url: '/api/scenarios/kvm-guest-baseline/run',
+        payload: { ios, seed: 3 },
+      });
+    const big = run(10_000_000);
+    // Once the run is under way (and well into its job), refuse a second one and cancel the first.
+    while (!(await app.inject('/api/live')).json().running)
+      await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 5000));
+    assert.equal((await run(10)).statusCode, 409);
+    const cancel = await app.inject({ method: 'POST', url: '/api/run/cancel' });
+    assert.equal(cancel.statusCode, 200);
+    assert.deepEqual(cancel.json(), { cancelled: 'kvm-guest-baseline' });
+    const res = await big;
+    assert.equal(res.statusCode, 200);
+    const report = res.json();
+    assert.equal(report.cancelled, true);
+    assert.equal(report.pass, false);
+    assert.ok(report.ios.submitted > 0 && report.ios.submitted < 10_000_000);
+    assert.equal(report.ios.completed + report.ios.failed, report.ios.submitted);
+    const next = await run(20);
+    assert.equal(next.statusCode, 200);
+    assert.equal(next.json().pass, true);
+    assert.equal(next.json().cancelled, undefined);
+  });
+});
