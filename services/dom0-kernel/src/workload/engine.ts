@@ -9,7 +9,7 @@
 // The parts: the plan (here), depth scheduling (depth.ts), one planned I/O
 // and its counts (PlannedIos, here), FLUSHes and rewrites after a device
 // reset (durability.ts), the per-I/O records (history.ts).
-import type { IoRecord, IoReport, Workload } from '@nestlab/protocol';
+import { emptyIoReport, type IoRecord, type IoReport, type Workload } from '@nestlab/protocol';
 import { resetIoTraceBudget } from '@nestlab/telemetry';
 import { SECTOR_SIZE } from '@nestlab/virtio';
 import type { BlkIo, BlkOp } from '../block/blk-request.js';
@@ -112,17 +112,7 @@ export async function runJob(
 /** The planned I/Os of one job: each one's submission, outcome, verification and counts. */
 class PlannedIos {
   private readonly started = Date.now();
-  private readonly report: IoReport = {
-    submitted: 0,
-    completed: 0,
-    verified: 0,
-    corrupted: 0,
-    failed: 0,
-    errors: {},
-    latencyUs: { p50: 0, p99: 0 },
-    elapsedMs: 0,
-    traceIds: [],
-  };
+  private readonly report: IoReport = emptyIoReport();
   private readonly latencies: number[] = [];
   private readonly locks = new BlockLocks();
   private readonly history: JobHistory;

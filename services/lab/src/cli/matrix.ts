@@ -3,7 +3,7 @@ import { runScenario } from '../run/orchestrator.js';
 import type { RunReport } from '../run/report.js';
 import { saveReport } from '../run/store.js';
 import { catalogue } from '../scenarios/builtin.js';
-import { withFleet } from './session.js';
+import { sessionFromFlags, withFleet } from './session.js';
 import { EXIT, intOption } from './usage.js';
 
 export const MATRIX_HELP = `nestlab matrix [--json] [--ios N] [--seed S] [--nats-url URL] [--stack ID] [--private]
@@ -32,12 +32,7 @@ export async function matrix(argv: string[]): Promise<number> {
   const runnable = cat.files.filter((f) => cat.whyNot(f.id) === null);
   const progress = (line: string) => process.stderr.write(`nestlab: ${line}\n`);
   const reports: RunReport[] = await withFleet(
-    {
-      ...(values['nats-url'] ? { natsUrl: values['nats-url'] } : {}),
-      ...(values.stack ? { stack: values.stack } : {}),
-      private: values.private ?? false,
-      progress,
-    },
+    sessionFromFlags(values, progress),
     async (bus) => {
       const out: RunReport[] = [];
       for (const [i, f] of runnable.entries()) {

@@ -16,7 +16,7 @@ import {
 import { runScenario } from '../run/orchestrator.js';
 import type { RunReport } from '../run/report.js';
 import { catalogue } from '../scenarios/builtin.js';
-import { withFleet } from './session.js';
+import { sessionFromFlags, withFleet } from './session.js';
 import { EXIT, UsageError, intOption } from './usage.js';
 
 export const REFERENCE_HELP = `nestlab reference <scenario… | --all> [--json] [--verbose] [--seed S] [--nats-url URL] [--stack ID] [--private]
@@ -79,12 +79,7 @@ export async function reference(argv: string[]): Promise<number> {
   const progress = (line: string) => process.stderr.write(`nestlab: ${line}\n`);
   const cat = catalogue();
   const emulated: RunReport[] = await withFleet(
-    {
-      ...(values['nats-url'] ? { natsUrl: values['nats-url'] } : {}),
-      ...(values.stack ? { stack: values.stack } : {}),
-      private: values.private ?? false,
-      progress,
-    },
+    sessionFromFlags(values, progress),
     async (bus) => {
       const out: RunReport[] = [];
       for (const c of configs) {

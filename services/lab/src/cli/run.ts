@@ -4,7 +4,7 @@ import { formatReport } from '../run/report.js';
 import { catalogue } from '../scenarios/builtin.js';
 import { notRunnable, toScenario } from '../scenarios/from-file.js';
 import { loadScenarioFile } from '../scenarios/load.js';
-import { withFleet } from './session.js';
+import { sessionFromFlags, withFleet } from './session.js';
 import { onTeardown } from '../fleet/teardown.js';
 import { RUN_LIMITS as L } from '../run/limits.js';
 import { saveReport } from '../run/store.js';
@@ -76,12 +76,7 @@ export async function run(argv: string[]): Promise<number> {
     progress: (line: string) => process.stderr.write(`nestlab: ${line}\n`),
   };
 
-  const session = {
-    ...(values['nats-url'] ? { natsUrl: values['nats-url'] } : {}),
-    ...(values.stack ? { stack: values.stack } : {}),
-    private: values.private ?? false,
-    progress: opts.progress,
-  };
+  const session = sessionFromFlags(values, opts.progress);
   return withFleet(session, async (bus, info) => {
     // Ctrl-C (or SIGTERM, SIGHUP) cancels the job, so a shared fleet is not left running it.
     const cancel = new AbortController();

@@ -17,6 +17,19 @@ export interface SessionOptions {
   progress: (line: string) => void;
 }
 
+/** The session options the fleet flags of a command (`--nats-url`, `--stack`, `--private`) ask for. */
+export function sessionFromFlags(
+  values: { 'nats-url'?: string; stack?: string; private?: boolean },
+  progress: (line: string) => void,
+): SessionOptions {
+  return {
+    ...(values['nats-url'] ? { natsUrl: values['nats-url'] } : {}),
+    ...(values.stack ? { stack: values.stack } : {}),
+    private: values.private ?? false,
+    progress,
+  };
+}
+
 export interface SessionInfo {
   /** The console that receives this fleet's traces, when there is one. */
   consoleUrl: string | null;

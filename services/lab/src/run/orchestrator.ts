@@ -6,6 +6,7 @@ import {
   FrameOwners,
   JobCancel,
   JobRun,
+  emptyIoReport,
   type DmaRecord,
   type IoReport,
   type LedgerEntry,
@@ -76,17 +77,7 @@ export async function runScenario(
   const w = scenario.workload;
   const ios = opts.ios ?? w.ios;
   const iodepth = opts.iodepth ?? w.iodepth;
-  let job: IoReport = {
-    submitted: 0,
-    completed: 0,
-    verified: 0,
-    corrupted: 0,
-    failed: 0,
-    errors: {},
-    latencyUs: { p50: 0, p99: 0 },
-    elapsedMs: 0,
-    traceIds: [],
-  };
+  let job: IoReport = emptyIoReport();
   if (probe.ok) {
     progress(`dom0: running ${ios} I/Os (${w.rw}, bs ${opts.bs ?? w.bs}, iodepth ${iodepth})`);
     const worstMs = jobTimeoutMs(ios, iodepth, w.deadlineMs);

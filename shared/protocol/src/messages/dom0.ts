@@ -127,6 +127,21 @@ export const IoReport = Obj({
 });
 export type IoReport = Static<typeof IoReport>;
 
+/** The report of a job that has not done anything (yet). */
+export function emptyIoReport(): IoReport {
+  return {
+    submitted: 0,
+    completed: 0,
+    verified: 0,
+    corrupted: 0,
+    failed: 0,
+    errors: {},
+    latencyUs: { p50: 0, p99: 0 },
+    elapsedMs: 0,
+    traceIds: [],
+  };
+}
+
 export const JobRun = requestMessage({
   name: 'dom0.job.run',
   service: 'dom0',
