@@ -54,7 +54,7 @@ export class IommuService {
     private readonly dataDir?: string,
   ) {
     this.m = iommuMetrics(ctx.metrics);
-    this.m.mappedPages.set(() => this.tables.mappedPages);
+    this.m.presentPages.set(() => this.tables.mappedPages);
     this.faults.onRecord = (f) => this.persist({ t: 'fault', f });
   }
 

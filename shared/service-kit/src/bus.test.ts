@@ -85,10 +85,7 @@ describe('Bus: requests over one shared inbox, replies counted, batch items', ()
       assert.equal(r.head.n, i + 1);
       assert.deepEqual([...r.data], [i, i + 1]);
     });
-    assert.equal(
-      serviceMetrics.counter('nestlab_replies_sent_total', '').get({ kind: 'test.echo' }),
-      50,
-    );
+    assert.equal(serviceMetrics.value('nestlab_bus_replies_sent_total', { kind: 'test.echo' }), 50);
   });
 
   it('fails a slow request with TIMEOUT and drops its late reply', async () => {
@@ -113,7 +110,7 @@ describe('Bus: requests over one shared inbox, replies counted, batch items', ()
       assert.equal(ok, 4);
       assert.equal(overloaded, 6);
       assert.equal(
-        serviceMetrics.counter('nestlab_messages_shed_total', '').get({ kind: 'test.echo' }),
+        serviceMetrics.value('nestlab_bus_messages_shed_total', { kind: 'test.echo' }),
         6,
       );
     } finally {

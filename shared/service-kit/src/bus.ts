@@ -104,28 +104,34 @@ export class Bus {
     inboxPrefix?: string,
   ) {
     this.received = metrics.counter(
-      'nestlab_messages_received_total',
+      'nestlab_bus_messages_received_total',
       'Messages received, by message kind',
+      ['kind'],
     );
     this.rejected = metrics.counter(
-      'nestlab_messages_rejected_total',
+      'nestlab_bus_messages_rejected_total',
       'Messages refused as malformed, by kind and code',
+      ['kind', 'code'],
     );
     this.shed = metrics.counter(
-      'nestlab_messages_shed_total',
+      'nestlab_bus_messages_shed_total',
       'Messages refused because maxInFlight handlers were already running, by kind',
+      ['kind'],
     );
     this.sent = metrics.counter(
-      'nestlab_messages_sent_total',
+      'nestlab_bus_messages_sent_total',
       'Requests and events sent, by message kind',
+      ['kind'],
     );
     this.replied = metrics.counter(
-      'nestlab_replies_sent_total',
+      'nestlab_bus_replies_sent_total',
       'Replies sent (ok or error), by message kind',
+      ['kind'],
     );
     this.failures = metrics.counter(
-      'nestlab_requests_failed_total',
+      'nestlab_bus_requests_failed_total',
       'Outgoing requests that failed, by kind and code',
+      ['kind', 'code'],
     );
     this.replies = new ReplyInbox(nc, log, inboxPrefix);
   }

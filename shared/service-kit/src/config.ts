@@ -1,4 +1,4 @@
-import { assertToken } from '@nestlab/protocol';
+import { assertToken, hasCode } from '@nestlab/protocol';
 
 export interface ServiceConfig {
   readonly service: string;
@@ -24,6 +24,9 @@ export class ConfigError extends Error {
     super(`${variable}: ${message}`);
   }
 }
+
+/** Any refused setting (this kit's ConfigError, telemetry's, a service's own). */
+export const isConfigError = (err: unknown) => hasCode(err, 'CONFIG_INVALID');
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
