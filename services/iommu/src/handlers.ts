@@ -12,13 +12,13 @@ import {
   type IovaRange,
 } from '@nestlab/protocol';
 import type { ServiceContext } from '@nestlab/service-kit';
+import { recordStep } from '@nestlab/telemetry';
 import { IommuError } from './errors.js';
 import { FaultLog } from './faults.js';
 import { LiveMaps, type LiveMap } from './live-maps.js';
 import { iommuMetrics } from './metrics.js';
 import { PageTables } from './page-table.js';
 import { IommuJournal, journalPath, type IommuRecord } from './persist/iommu-journal.js';
-import { recordStep } from './span-attrs.js';
 import { checkMfns, firstPageOf, pageOf, translate } from './translate.js';
 
 interface IotlbPageOut {

@@ -71,3 +71,11 @@ export function subjectOf(
 export function subscriptionOf(def: MessageDef, stack: string): string {
   return `nestlab.${assertToken('stack', stack)}.${def.service}.${def.object.replace(PARAM, '*')}.${def.verb}`;
 }
+
+/**
+ * The subject with its variable tokens left as `{name}` (the stack always,
+ * device or id parameters where the object has them): what OTel calls the
+ * destination template, the same for every message of a kind.
+ */
+export const subjectTemplateOf = (def: MessageDef): string =>
+  `nestlab.{stack}.${def.service}.${def.object}.${def.verb}`;

@@ -140,8 +140,8 @@ describe('Bus: requests over one shared inbox, replies counted, batch items', ()
     await waitFor('the poke', () => (pokes.length > 0 ? true : undefined), 3000);
     assert.deepEqual(pokes[0], { n: 3, items: items.map((i) => i.key) });
     const done = spans.getFinishedSpans();
-    const sent = done.find((s) => s.name === 'test.poke send');
-    const processed = done.find((s) => s.name === 'test.poke process');
+    const sent = done.find((s) => s.name === 'send nestlab.{stack}.l0.test.poke');
+    const processed = done.find((s) => s.name === 'process nestlab.{stack}.l0.test.poke');
     assert.equal(sent?.spanContext().traceId, items[0]!.span.traceId, 'in the first item’s trace');
     assert.deepEqual(
       sent?.links.map((l) => l.context.spanId),
