@@ -3,7 +3,7 @@ import underPressure from '@fastify/under-pressure';
 import type { MetricsRegistry } from './metrics.js';
 
 export interface PressureLimits {
-  /** Refuse work when the event loop lags more than this (mean over the last window), ms. */
+  /** Refuse work when the event loop lags more than this (mean over the last window), ms; 0: off. */
   maxEventLoopDelayMs: number;
   /** Refuse work when the V8 heap holds more than this, bytes. */
   maxHeapUsedBytes: number;

@@ -264,6 +264,7 @@ export class Bus {
     );
     try {
       const out = await context.with(trace.setSpan(parent, span), () => handler(incoming));
+      if (def.flushBeforeReply) await this.nc.flush();
       if (msg.reply && def.reply) {
         const reply = out as { body: ReplyOf<M>; data?: Uint8Array };
         // Replies carry no trace context: the requester's span already frames the exchange.
@@ -282,6 +283,8 @@ export class Bus {
             'request refused',
           );
       });
+      // A refusal may follow some of the events too (a partial unmap's invalidation).
+      if (def.flushBeforeReply) await this.nc.flush().catch(() => undefined);
       if (msg.reply) this.respond(def, msg, encodeErrorReply(coded));
     } finally {
       span.end();

@@ -9,3 +9,5 @@ export * from './random.js';
 export * from './faults/domain.js';
 export * from './faults/countdown.js';
 export * from './journal.js';
+export * from './state-file.js';
+export * from './turn.js';
