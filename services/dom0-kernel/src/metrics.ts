@@ -1,41 +1,46 @@
 import type { Counter, Histogram, MetricsRegistry } from '@nestlab/service-kit';
 
 export interface Dom0Metrics {
-  readonly ios: Counter;
+  readonly ios: Counter<'op' | 'result'>;
   readonly latency: Histogram;
-  readonly kicks: Counter;
-  readonly interrupts: Counter;
+  readonly kicks: Counter<'outcome'>;
+  readonly interrupts: Counter<'vector'>;
   readonly lateCompletions: Counter;
   /** Device misbehaviour the driver caught, by code (USED_ID_NOT_POSTED, USED_LEN_TOO_LONG, DEVICE_BROKEN). */
-  readonly deviceErrors: Counter;
+  readonly deviceErrors: Counter<'code'>;
   /** Device resets by the driver's recovery path, by reason. */
-  readonly resets: Counter;
+  readonly resets: Counter<'reason'>;
   /** Completions found by polling after a lost interrupt. */
   readonly lostInterrupts: Counter;
   /** Completed, not yet durable writes written again after a device reset. */
   readonly rewritesAfterReset: Counter;
 }
 
-const LATENCY_BUCKETS_US = [
-  100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
+const LATENCY_BUCKETS_SECONDS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
 ];
 
 export function dom0Metrics(reg: MetricsRegistry, inFlight: () => number): Dom0Metrics {
   reg.gauge('nestlab_dom0_ios_in_flight', 'I/Os submitted and not yet ended').set(inFlight);
   return {
-    ios: reg.counter('nestlab_dom0_ios_total', 'I/Os ended, by op and result (ok or error code)'),
+    ios: reg.counter('nestlab_dom0_ios_total', 'I/Os ended, by op and result (ok or error code)', [
+      'op',
+      'result',
+    ]),
     latency: reg.histogram(
-      'nestlab_dom0_io_latency_us',
-      'I/O latency from submit to completion, µs',
-      LATENCY_BUCKETS_US,
+      'nestlab_dom0_io_latency_seconds',
+      'I/O latency from submit to completion, seconds',
+      LATENCY_BUCKETS_SECONDS,
     ),
     kicks: reg.counter(
       'nestlab_dom0_kicks_total',
       'Queue notifications, by outcome (sent / suppressed by EVENT_IDX)',
+      ['outcome'],
     ),
     interrupts: reg.counter(
       'nestlab_dom0_interrupts_total',
       'Event-channel notifications, by vector',
+      ['vector'],
     ),
     lateCompletions: reg.counter(
       'nestlab_dom0_late_completions_total',
@@ -44,10 +49,12 @@ export function dom0Metrics(reg: MetricsRegistry, inFlight: () => number): Dom0M
     deviceErrors: reg.counter(
       'nestlab_dom0_device_errors_total',
       'Device misbehaviour caught by the driver, by error code',
+      ['code'],
     ),
     resets: reg.counter(
       'nestlab_dom0_device_resets_total',
       'Device resets by the recovery path (hung queue, NEEDS_RESET, device found reset, broken ring), by reason',
+      ['reason'],
     ),
     lostInterrupts: reg.counter(
       'nestlab_dom0_lost_interrupts_recovered_total',

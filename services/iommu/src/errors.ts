@@ -1,6 +1,6 @@
-// One error class for the package; every code has a fixed kind so the Bus
-// turns a throw into a typed error reply (shared/protocol CodedError).
-import type { ErrorKind } from '@nestlab/protocol';
+// The package's error family (shared/protocol errorFamily): every code has a
+// fixed kind so the Bus turns a throw into a typed error reply.
+import { errorFamily, type ErrorKind } from '@nestlab/protocol';
 
 export const IOMMU_ERROR_CODE_KIND = {
   /** No mapping for the IOVA page in the device's domain (VT-d fault reason 'not present'). */
@@ -17,17 +17,6 @@ export const IOMMU_ERROR_CODE_KIND = {
   IOVA_IN_USE: 'input',
 } as const satisfies Record<string, ErrorKind>;
 
+export const IommuError = errorFamily('IommuError', IOMMU_ERROR_CODE_KIND);
+export type IommuError = InstanceType<typeof IommuError>;
 export type IommuErrorCode = keyof typeof IOMMU_ERROR_CODE_KIND;
-
-export class IommuError extends Error {
-  override readonly name = 'IommuError';
-  readonly kind: ErrorKind;
-
-  constructor(
-    readonly code: IommuErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.kind = IOMMU_ERROR_CODE_KIND[code];
-  }
-}

@@ -5,9 +5,14 @@ export function iommuMetrics(reg: MetricsRegistry) {
     translations: reg.counter(
       'nestlab_iommu_translations_total',
       'Translations, by mode and result',
+      ['mode', 'result'],
     ),
-    faults: reg.counter('nestlab_iommu_faults_total', 'Faults recorded, by reason'),
-    mappedPages: reg.gauge('nestlab_iommu_mapped_pages', 'Pages mapped over all device domains'),
+    faults: reg.counter('nestlab_iommu_faults_total', 'Faults recorded, by reason', ['reason']),
+    // A gauge of its own stem: `mapped_pages_total` counts map operations' pages.
+    presentPages: reg.gauge(
+      'nestlab_iommu_present_pages',
+      'Pages mapped now, over all device domains',
+    ),
     maps: reg.counter('nestlab_iommu_mapped_pages_total', 'Pages mapped'),
     unmaps: reg.counter('nestlab_iommu_unmapped_pages_total', 'Pages unmapped'),
     unmapAbsent: reg.counter(

@@ -7,20 +7,19 @@ import { registerP2mChange } from './handlers/p2m-change.js';
 import { XenService } from './xen-service.js';
 
 export interface XenOptions {
-  /** Where Xen journals its state; default NESTLAB_DATA_DIR, none: nothing survives the process. */
+  /** Where Xen journals its state; default NESTLAB_DATA_DIR (service-kit config), none: nothing survives the process. */
   dataDir?: string;
 }
 
 /** The Xen hypervisor: domains, P2M, frame table, event channels, IOMMU programming. */
 export function createXen(opts: XenOptions = {}): ServiceModule {
-  const dataDir = opts.dataDir ?? process.env['NESTLAB_DATA_DIR'];
   let xen: XenService | undefined;
   return {
     name: 'xen',
     token: 'xen',
     defaultAdminPort: 7702,
     start(ctx) {
-      xen = new XenService(ctx, dataDir);
+      xen = new XenService(ctx, opts.dataDir ?? ctx.config.dataDir);
       xen.restore();
       registerConfigure(xen);
       registerMemory(xen);

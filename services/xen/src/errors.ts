@@ -1,6 +1,6 @@
-// One error class for the package; every code has a fixed kind so the Bus
-// turns a throw into a typed error reply (shared/protocol CodedError).
-import type { ErrorKind } from '@nestlab/protocol';
+// The package's error family (shared/protocol errorFamily): every code has a
+// fixed kind so the Bus turns a throw into a typed error reply.
+import { errorFamily, type ErrorKind } from '@nestlab/protocol';
 
 export const XEN_ERROR_CODE_KIND = {
   /** A hypercall or query arrived before XenConfigure built the domains. */
@@ -31,18 +31,6 @@ export const XEN_ERROR_CODE_KIND = {
   INTERNAL: 'internal',
 } as const satisfies Record<string, ErrorKind>;
 
+export const XenError = errorFamily('XenError', XEN_ERROR_CODE_KIND);
+export type XenError = InstanceType<typeof XenError>;
 export type XenErrorCode = keyof typeof XEN_ERROR_CODE_KIND;
-
-export class XenError extends Error {
-  override readonly name = 'XenError';
-  readonly kind: ErrorKind;
-
-  constructor(
-    readonly code: XenErrorCode,
-    message: string,
-    options: { cause?: unknown; kind?: ErrorKind } = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.kind = options.kind ?? XEN_ERROR_CODE_KIND[code];
-  }
-}

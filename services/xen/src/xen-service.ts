@@ -1,6 +1,6 @@
 // The running hypervisor: current tables, event channels, metrics, and the
 // outgoing calls to L0 and the IOMMU with their failures mapped to XenErrors.
-import { CpuFrames, isCodedError } from '@nestlab/protocol';
+import { CpuFrames, isCodedError, isUnreachable } from '@nestlab/protocol';
 import type { ServiceContext } from '@nestlab/service-kit';
 import type { DmaMap } from './domains/dma-maps.js';
 import type { XenState } from './domains/xen-state.js';
@@ -133,7 +133,7 @@ export function remoteFailure(
   err: unknown,
   passPeerCodes: boolean,
 ): Error {
-  if (isCodedError(err) && (err.code === 'NO_RESPONDERS' || err.code === 'TIMEOUT')) {
+  if (isUnreachable(err)) {
     return new XenError(code, `${what}: ${err.code}`, { cause: err });
   }
   if (passPeerCodes && isCodedError(err) && err instanceof Error) return err;

@@ -1,4 +1,5 @@
 export * from './errors.js';
+export * from './error-family.js';
 export * from './subjects.js';
 export * from './frame.js';
 export * from './schema-kit.js';

@@ -18,6 +18,13 @@ export interface MessageDef<Req extends TSchema = TSchema, Rep extends TSchema =
   readonly reply: Validator<Rep> | null;
   /** Whether the frame carries raw bytes after the head. */
   readonly data: 'none' | 'optional' | 'required';
+  /**
+   * A timing rule the serving side's Bus enforces: events its handler
+   * published are flushed to the NATS server (routed to their subscribers)
+   * before the reply goes out, because the reply promises they happened,
+   * e.g. the IOTLB invalidation an unmap owes (docs/ARCHITECTURE.md, IOMMU).
+   */
+  readonly flushBeforeReply?: boolean;
 }
 
 export type RequestOf<M> = M extends MessageDef<infer R, TSchema> ? Static<R> : never;
@@ -31,6 +38,7 @@ export function requestMessage<Req extends TSchema, Rep extends TSchema>(spec: {
   request: Req;
   reply: Rep;
   data?: MessageDef['data'];
+  flushBeforeReply?: boolean;
 }): MessageDef<Req, Rep> {
   return {
     ...spec,
@@ -71,3 +79,11 @@ export function subjectOf(
 export function subscriptionOf(def: MessageDef, stack: string): string {
   return `nestlab.${assertToken('stack', stack)}.${def.service}.${def.object.replace(PARAM, '*')}.${def.verb}`;
 }
+
+/**
+ * The subject with its variable tokens left as `{name}` (the stack always,
+ * device or id parameters where the object has them): what OTel calls the
+ * destination template, the same for every message of a kind.
+ */
+export const subjectTemplateOf = (def: MessageDef): string =>
+  `nestlab.{stack}.${def.service}.${def.object}.${def.verb}`;

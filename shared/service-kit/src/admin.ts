@@ -1,6 +1,21 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import underPressure from '@fastify/under-pressure';
 import type { MetricsRegistry } from './metrics.js';
-import { guardPressure, type PressureLimits } from './pressure.js';
+
+export interface PressureLimits {
+  /** Refuse work when the event loop lags more than this (mean over the last window), ms; 0: off. */
+  maxEventLoopDelayMs: number;
+  /** Refuse work when the V8 heap holds more than this, bytes. */
+  maxHeapUsedBytes: number;
+  /** How often the lag and heap are sampled, ms. */
+  sampleIntervalMs: number;
+}
+
+export const DEFAULT_PRESSURE: PressureLimits = {
+  maxEventLoopDelayMs: 2000,
+  maxHeapUsedBytes: 1536 << 20,
+  sampleIntervalMs: 1000,
+};
 
 export interface AdminSources {
   service: string;
@@ -14,6 +29,35 @@ export interface AdminSources {
   pressure?: Partial<PressureLimits>;
 }
 
+const PRESSURE_WHAT: Record<string, (value: number, l: PressureLimits) => string> = {
+  eventLoopDelay: (v, l) => `event loop lag ${Math.round(v)} ms > ${l.maxEventLoopDelayMs} ms`,
+  heapUsedBytes: (v, l) => `heap ${v >> 20} MiB > ${l.maxHeapUsedBytes >> 20} MiB`,
+};
+
+/**
+ * Admin endpoints answer 503 UNDER_PRESSURE (with Retry-After) while the
+ * process is overloaded, instead of queueing more work behind a stalled event
+ * loop; /healthz stays answered so a supervisor sees the process is alive.
+ * @fastify/under-pressure samples on a timer, so a request costs nothing extra.
+ */
+function guardPressure(app: FastifyInstance, limits: Partial<PressureLimits> = {}): void {
+  const l = { ...DEFAULT_PRESSURE, ...limits };
+  const retryAfter = Math.ceil(l.sampleIntervalMs / 1000);
+  void app.register(underPressure, {
+    maxEventLoopDelay: l.maxEventLoopDelayMs,
+    maxHeapUsedBytes: l.maxHeapUsedBytes,
+    sampleInterval: l.sampleIntervalMs,
+    // A non-null return is sent as the body; undefined lets the request through.
+    pressureHandler: (req, reply, type, value) => {
+      if (req.url === '/healthz') return;
+      const why = PRESSURE_WHAT[type]?.(value ?? 0, l) ?? type;
+      reply.code(503).header('retry-after', String(retryAfter));
+      const body = { code: 'UNDER_PRESSURE', message: `service overloaded: ${why}` };
+      return body as unknown as void;
+    },
+  });
+}
+
 /** The admin app, built without listening so tests can `inject()` into it. */
 export function buildAdminApp(src: AdminSources): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 1 << 20 });
@@ -24,7 +68,7 @@ export function buildAdminApp(src: AdminSources): FastifyInstance {
     return reply.code(r.ready ? 200 : 503).send({ service: src.service, ...r });
   });
   app.get('/metrics', async (_req, reply) =>
-    reply.type('text/plain; version=0.0.4').send(src.metrics.render()),
+    reply.type(src.metrics.contentType).send(await src.metrics.render()),
   );
   app.get('/state', async () => src.state());
   src.routes?.(app);

@@ -85,10 +85,7 @@ describe('Bus: requests over one shared inbox, replies counted, batch items', ()
       assert.equal(r.head.n, i + 1);
       assert.deepEqual([...r.data], [i, i + 1]);
     });
-    assert.equal(
-      serviceMetrics.counter('nestlab_replies_sent_total', '').get({ kind: 'test.echo' }),
-      50,
-    );
+    assert.equal(serviceMetrics.value('nestlab_bus_replies_sent_total', { kind: 'test.echo' }), 50);
   });
 
   it('fails a slow request with TIMEOUT and drops its late reply', async () => {
@@ -113,7 +110,7 @@ describe('Bus: requests over one shared inbox, replies counted, batch items', ()
       assert.equal(ok, 4);
       assert.equal(overloaded, 6);
       assert.equal(
-        serviceMetrics.counter('nestlab_messages_shed_total', '').get({ kind: 'test.echo' }),
+        serviceMetrics.value('nestlab_bus_messages_shed_total', { kind: 'test.echo' }),
         6,
       );
     } finally {
@@ -143,8 +140,8 @@ describe('Bus: requests over one shared inbox, replies counted, batch items', ()
     await waitFor('the poke', () => (pokes.length > 0 ? true : undefined), 3000);
     assert.deepEqual(pokes[0], { n: 3, items: items.map((i) => i.key) });
     const done = spans.getFinishedSpans();
-    const sent = done.find((s) => s.name === 'test.poke send');
-    const processed = done.find((s) => s.name === 'test.poke process');
+    const sent = done.find((s) => s.name === 'send nestlab.{stack}.l0.test.poke');
+    const processed = done.find((s) => s.name === 'process nestlab.{stack}.l0.test.poke');
     assert.equal(sent?.spanContext().traceId, items[0]!.span.traceId, 'in the first item’s trace');
     assert.deepEqual(
       sent?.links.map((l) => l.context.spanId),

@@ -4,6 +4,7 @@ import {
   SpanStatusCode,
   context,
   trace,
+  type Attributes,
   type Context,
   type Span,
   type Tracer,
@@ -23,6 +24,7 @@ import {
   encodeReply,
   encodeRequest,
   subjectOf,
+  subjectTemplateOf,
   subscriptionOf,
   toCodedError,
   type MessageDef,
@@ -32,12 +34,15 @@ import {
 import {
   ATTR,
   MESSAGING,
+  MESSAGING_OPERATION,
   MESSAGING_SYSTEM_NATS,
+  SERVER,
   extractBatchItems,
   extractTraceContext,
   injectBatchItems,
   injectTraceContext,
   linksOf,
+  messagingSpanName,
   withBatchItems,
   type BatchItem,
 } from '@nestlab/telemetry';
@@ -104,28 +109,34 @@ export class Bus {
     inboxPrefix?: string,
   ) {
     this.received = metrics.counter(
-      'nestlab_messages_received_total',
+      'nestlab_bus_messages_received_total',
       'Messages received, by message kind',
+      ['kind'],
     );
     this.rejected = metrics.counter(
-      'nestlab_messages_rejected_total',
+      'nestlab_bus_messages_rejected_total',
       'Messages refused as malformed, by kind and code',
+      ['kind', 'code'],
     );
     this.shed = metrics.counter(
-      'nestlab_messages_shed_total',
+      'nestlab_bus_messages_shed_total',
       'Messages refused because maxInFlight handlers were already running, by kind',
+      ['kind'],
     );
     this.sent = metrics.counter(
-      'nestlab_messages_sent_total',
+      'nestlab_bus_messages_sent_total',
       'Requests and events sent, by message kind',
+      ['kind'],
     );
     this.replied = metrics.counter(
-      'nestlab_replies_sent_total',
+      'nestlab_bus_replies_sent_total',
       'Replies sent (ok or error), by message kind',
+      ['kind'],
     );
     this.failures = metrics.counter(
-      'nestlab_requests_failed_total',
+      'nestlab_bus_requests_failed_total',
       'Outgoing requests that failed, by kind and code',
+      ['kind', 'code'],
     );
     this.replies = new ReplyInbox(nc, log, inboxPrefix);
   }
@@ -240,13 +251,11 @@ export class Bus {
     const items = extractBatchItems(hdrs);
     if (items) parent = withBatchItems(parent, items);
     const span = this.tracer.startSpan(
-      `${def.name} process`,
+      messagingSpanName(MESSAGING_OPERATION.process, subjectTemplateOf(def)),
       {
         kind: def.reply ? SpanKind.SERVER : SpanKind.CONSUMER,
         attributes: {
-          [MESSAGING.system]: MESSAGING_SYSTEM_NATS,
-          [MESSAGING.destination]: msg.subject,
-          [MESSAGING.operationType]: 'process',
+          ...this.hopAttributes(def, msg.subject, MESSAGING_OPERATION.process),
           [MESSAGING.bodySize]: msg.data.length,
         },
         ...(items ? { links: linksOf(items.values()) } : {}),
@@ -255,6 +264,7 @@ export class Bus {
     );
     try {
       const out = await context.with(trace.setSpan(parent, span), () => handler(incoming));
+      if (def.flushBeforeReply) await this.nc.flush();
       if (msg.reply && def.reply) {
         const reply = out as { body: ReplyOf<M>; data?: Uint8Array };
         // Replies carry no trace context: the requester's span already frames the exchange.
@@ -264,12 +274,17 @@ export class Bus {
       const coded = toCodedError(err);
       span.setStatus({ code: SpanStatusCode.ERROR, message: coded.message });
       span.setAttribute(ATTR.errorCode, coded.code);
-      if (coded.kind === 'internal') this.log.error({ err, kind: def.name }, 'handler failed');
-      else
-        this.log.debug(
-          { kind: def.name, code: coded.code, reason: coded.message },
-          'request refused',
-        );
+      // Logged in the span's context: the line carries its trace_id and span_id.
+      context.with(trace.setSpan(parent, span), () => {
+        if (coded.kind === 'internal') this.log.error({ err, kind: def.name }, 'handler failed');
+        else
+          this.log.debug(
+            { kind: def.name, code: coded.code, reason: coded.message },
+            'request refused',
+          );
+      });
+      // A refusal may follow some of the events too (a partial unmap's invalidation).
+      if (def.flushBeforeReply) await this.nc.flush().catch(() => undefined);
       if (msg.reply) this.respond(def, msg, encodeErrorReply(coded));
     } finally {
       span.end();
@@ -283,17 +298,38 @@ export class Bus {
     return s;
   }
 
+  /** OTel messaging attributes of one NATS hop (operation name = type: `send`, `process`). */
+  private hopAttributes(def: MessageDef, subject: string, operation: string): Attributes {
+    const server = this.server();
+    return {
+      [MESSAGING.system]: MESSAGING_SYSTEM_NATS,
+      [MESSAGING.operationName]: operation,
+      [MESSAGING.operationType]: operation,
+      [MESSAGING.destination]: subject,
+      [MESSAGING.destinationTemplate]: subjectTemplateOf(def),
+      ...(server ? { [SERVER.address]: server.address, [SERVER.port]: server.port } : {}),
+    };
+  }
+
+  private serverSeen: { at: string; address: string; port: number } | undefined;
+
+  /** The NATS server this connection is on now (it may change on reconnect). */
+  private server(): { address: string; port: number } | undefined {
+    const at = this.nc.getServer();
+    if (this.serverSeen?.at !== at) {
+      const m = /^(?:\w+:\/\/)?\[?([^\]]*?)\]?:(\d+)$/.exec(at);
+      this.serverSeen = m ? { at, address: m[1]!, port: Number(m[2]) } : undefined;
+    }
+    return this.serverSeen;
+  }
+
   private sendSpan(def: MessageDef, subject: string, kind: SpanKind, opts: SendOptions): Span {
     const items = opts.batch?.items;
     return this.tracer.startSpan(
-      `${def.name} send`,
+      messagingSpanName(MESSAGING_OPERATION.send, subjectTemplateOf(def)),
       {
         kind,
-        attributes: {
-          [MESSAGING.system]: MESSAGING_SYSTEM_NATS,
-          [MESSAGING.destination]: subject,
-          [MESSAGING.operationType]: 'send',
-        },
+        attributes: this.hopAttributes(def, subject, MESSAGING_OPERATION.send),
         ...(items && items.length > 0 ? { links: linksOf(items.map((i) => i.span)) } : {}),
       },
       opts.batch?.parent ?? context.active(),

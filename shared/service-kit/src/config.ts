@@ -1,4 +1,5 @@
-import { assertToken } from '@nestlab/protocol';
+import { resolve } from 'node:path';
+import { assertToken, hasCode } from '@nestlab/protocol';
 
 export interface ServiceConfig {
   readonly service: string;
@@ -7,6 +8,11 @@ export interface ServiceConfig {
   readonly adminHost: string;
   readonly adminPort: number;
   readonly logLevel: string;
+  /**
+   * NESTLAB_DATA_DIR: where the service keeps what must survive a SIGKILL
+   * (journals, saved state); unset: nothing survives the process.
+   */
+  readonly dataDir?: string;
   /** NATS credentials, when the server requires them (user/password auth). */
   readonly natsUser?: string;
   readonly natsPass?: string;
@@ -24,6 +30,9 @@ export class ConfigError extends Error {
     super(`${variable}: ${message}`);
   }
 }
+
+/** Any refused setting (this kit's ConfigError, telemetry's, a service's own). */
+export const isConfigError = (err: unknown) => hasCode(err, 'CONFIG_INVALID');
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -43,6 +52,18 @@ function natsUrls(raw: string): string {
     }
   }
   return raw;
+}
+
+/** NESTLAB_DATA_DIR, made absolute (the service may change directory); unset or empty: none. */
+export function dataDirFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const raw = env['NESTLAB_DATA_DIR'];
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.includes('\0') || raw.trim() !== raw)
+    throw new ConfigError(
+      'NESTLAB_DATA_DIR',
+      `${JSON.stringify(raw)} is not a usable directory path`,
+    );
+  return resolve(raw);
 }
 
 function port(name: string, raw: string): number {
@@ -82,6 +103,7 @@ export function loadConfig(
       'NATS_USER and NATS_PASS go together',
     );
   }
+  const dataDir = dataDirFromEnv(env);
   return {
     service,
     natsUrl: natsUrls(env['NATS_URL'] ?? 'nats://127.0.0.1:4222'),
@@ -89,6 +111,7 @@ export function loadConfig(
     adminHost: env['ADMIN_HOST'] ?? '127.0.0.1',
     adminPort: port('ADMIN_PORT', env['ADMIN_PORT'] ?? String(defaultAdminPort)),
     logLevel,
+    ...(dataDir !== undefined ? { dataDir } : {}),
     ...(user !== undefined && pass !== undefined ? { natsUser: user, natsPass: pass } : {}),
   };
 }

@@ -11,3 +11,5 @@ export * from './faults/countdown.js';
 export * from './journal.js';
 export * from './presence.js';
 export * from './parent-watch.js';
+export * from './state-file.js';
+export * from './turn.js';

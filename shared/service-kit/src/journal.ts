@@ -3,9 +3,10 @@
 // Appends are synchronous writes (the page cache outlives a killed process,
 // so no fsync); a torn or unreadable tail is ignored with a warning and cut
 // off, never a crash. Compaction rewrites the file as one snapshot record,
-// atomically (write tmp, rename).
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+// atomically and durably (state-file.ts).
+import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { writeFileAtomicSync } from './state-file.js';
 
 export interface JournalLog {
   warn(obj: object, msg: string): void;
@@ -74,18 +75,10 @@ export class Journal<R> {
     this.appended++;
   }
 
-  /** Replaces the whole file with `records` (tmp + rename, so a kill leaves old or new). */
+  /** Replaces the whole file with `records`, durably (state-file.ts: a kill leaves old or new). */
   rewrite(records: readonly R[]): void {
-    const tmp = `${this.path}.tmp`;
     try {
-      mkdirSync(dirname(this.path), { recursive: true });
-      const fd = openSync(tmp, 'w');
-      try {
-        writeSync(fd, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, this.path);
+      writeFileAtomicSync(this.path, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
       this.appended = records.length;
     } catch (err) {
       this.fail(err);

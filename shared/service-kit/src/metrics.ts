@@ -1,122 +1,167 @@
 /**
- * A small Prometheus registry: counters, gauges and histograms with labels,
- * rendered in the text exposition format for `/metrics`.
+ * A service's Prometheus metrics, kept by prom-client: one registry per
+ * service (not prom-client's global one, so several services and tests share
+ * a process), label names declared up front, `stack` as a default label, and
+ * prom-client's process and runtime metrics when asked for.
+ *
+ * Naming (docs/ARCHITECTURE-kit.md): `nestlab_<component>_<what>_<unit>`,
+ * component = the service token (l0, xen, dom0, iommu, lab) or `bus` for the
+ * messaging every service shares; base units (`_seconds`, `_bytes`); counters
+ * end in `_total` and no gauge shares a counter's stem.
  */
-type Labels = Record<string, string>;
+import * as prom from 'prom-client';
 
-const key = (labels: Labels) =>
-  Object.keys(labels)
-    .sort()
-    .map(
-      (k) =>
-        `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`,
-    )
-    .join(',');
+type LabelValues<L extends string> = Partial<Record<L, string>>;
 
-abstract class Metric {
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly type: 'counter' | 'gauge' | 'histogram',
-  ) {}
-  abstract lines(): string[];
+/** One series as prom-client keeps it (read synchronously for tests and state views). */
+interface Series {
+  value: number;
+  labels: Record<string, string | number>;
 }
 
-export class Counter extends Metric {
-  private readonly values = new Map<string, number>();
-  constructor(name: string, help: string) {
-    super(name, help, 'counter');
-  }
-  inc(labels: Labels = {}, by = 1): void {
-    const k = key(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + by);
-  }
-  get(labels: Labels = {}): number {
-    return this.values.get(key(labels)) ?? 0;
-  }
-  lines(): string[] {
-    return [...this.values].map(([k, v]) => `${this.name}${k ? `{${k}}` : ''} ${v}`);
-  }
-}
+/**
+ * prom-client only offers an async `get()`; counters and gauges keep their
+ * series in `hashMap`, which this reads. registry tests compare it with the
+ * rendered text, so a prom-client change that moves it fails loudly.
+ */
+const seriesOf = (m: prom.Counter | prom.Gauge): Series[] =>
+  Object.values((m as unknown as { hashMap: Record<string, Series> }).hashMap);
 
-export class Gauge extends Metric {
-  private readonly values = new Map<string, number | (() => number)>();
-  constructor(name: string, help: string) {
-    super(name, help, 'gauge');
+const matches = (s: Series, want: Record<string, string>) =>
+  Object.entries(want).every(([k, v]) => String(s.labels[k]) === v);
+
+export class Counter<L extends string = string> {
+  constructor(readonly prom: prom.Counter<L>) {}
+  inc(labels: LabelValues<L> = {}, by = 1): void {
+    this.prom.inc(labels as prom.LabelValues<L>, by);
   }
-  set(value: number | (() => number), labels: Labels = {}): void {
-    this.values.set(key(labels), value);
-  }
-  lines(): string[] {
-    return [...this.values].map(
-      ([k, v]) => `${this.name}${k ? `{${k}}` : ''} ${typeof v === 'function' ? v() : v}`,
-    );
+  /** Sum of the series whose labels include `labels`. */
+  get(labels: LabelValues<L> = {}): number {
+    let sum = 0;
+    const want = labels as Record<string, string>;
+    for (const s of seriesOf(this.prom)) if (matches(s, want)) sum += s.value;
+    return sum;
   }
 }
 
-export class Histogram extends Metric {
-  private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
-  constructor(
-    name: string,
-    help: string,
-    readonly buckets: readonly number[],
-  ) {
-    super(name, help, 'histogram');
+export class Gauge<L extends string = string> {
+  /** Values read at scrape time, by label set. */
+  private readonly live = new Map<string, { labels: LabelValues<L>; read: () => number }>();
+  readonly prom: prom.Gauge<L>;
+  constructor(config: prom.GaugeConfiguration<L>) {
+    const live = this.live;
+    this.prom = new prom.Gauge<L>({
+      ...config,
+      collect() {
+        for (const { labels, read } of live.values())
+          this.set(labels as prom.LabelValues<L>, read());
+      },
+    });
   }
-  observe(value: number, labels: Labels = {}): void {
-    const k = key(labels);
-    let s = this.series.get(k);
-    if (!s) {
-      s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-      this.series.set(k, s);
+  /** A value, or a function read at every scrape. */
+  set(value: number | (() => number), labels: LabelValues<L> = {}): void {
+    const key = JSON.stringify(Object.entries(labels).sort());
+    if (typeof value === 'function') this.live.set(key, { labels, read: value });
+    else {
+      this.live.delete(key);
+      this.prom.set(labels as prom.LabelValues<L>, value);
     }
-    for (let i = 0; i < this.buckets.length; i++)
-      if (value <= (this.buckets[i] ?? Infinity)) s.counts[i]! += 1;
-    s.sum += value;
-    s.count += 1;
   }
-  lines(): string[] {
-    const out: string[] = [];
-    for (const [k, s] of this.series) {
-      const sep = k ? `${k},` : '';
-      this.buckets.forEach((b, i) =>
-        out.push(`${this.name}_bucket{${sep}le="${b}"} ${s.counts[i] ?? 0}`),
-      );
-      out.push(`${this.name}_bucket{${sep}le="+Inf"} ${s.count}`);
-      out.push(`${this.name}_sum${k ? `{${k}}` : ''} ${s.sum}`);
-      out.push(`${this.name}_count${k ? `{${k}}` : ''} ${s.count}`);
-    }
-    return out;
+}
+
+export class Histogram<L extends string = string> {
+  constructor(readonly prom: prom.Histogram<L>) {}
+  observe(value: number, labels: LabelValues<L> = {}): void {
+    this.prom.observe(labels as prom.LabelValues<L>, value);
   }
+}
+
+export interface MetricsOptions {
+  /** Added as the `stack` label to every series (the nestlab stack this process serves). */
+  stack?: string;
+  /** Also export prom-client's process and Node.js runtime metrics (a service process does). */
+  defaults?: boolean;
 }
 
 export class MetricsRegistry {
-  private readonly metrics = new Map<string, Metric>();
+  readonly registry = new prom.Registry();
+  private readonly byName = new Map<string, Counter | Gauge | Histogram>();
 
-  private add<M extends Metric>(m: M): M {
-    const existing = this.metrics.get(m.name);
+  constructor(opts: MetricsOptions = {}) {
+    if (opts.stack !== undefined) this.registry.setDefaultLabels({ stack: opts.stack });
+    if (opts.defaults) prom.collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** The same name twice gives the same metric (services re-register on restart paths). */
+  private once<M extends Counter | Gauge | Histogram>(
+    name: string,
+    type: abstract new (...a: never[]) => M,
+    make: () => M,
+  ): M {
+    const existing = this.byName.get(name);
     if (existing) {
-      if (existing.type !== m.type)
-        throw new Error(`metric ${m.name} registered twice with different types`);
-      return existing as M;
+      if (!(existing instanceof type))
+        throw new Error(`metric ${name} registered twice with different types`);
+      return existing;
     }
-    this.metrics.set(m.name, m);
+    const m = make();
+    this.registry.registerMetric(m.prom as prom.Metric);
+    this.byName.set(name, m);
     return m;
   }
-  counter(name: string, help: string): Counter {
-    return this.add(new Counter(name, help));
+
+  counter<L extends string = never>(
+    name: string,
+    help: string,
+    labelNames: readonly L[] = [],
+  ): Counter<L> {
+    return this.once(
+      name,
+      Counter,
+      () => new Counter<L>(new prom.Counter<L>({ name, help, labelNames, registers: [] })),
+    ) as Counter<L>;
   }
-  gauge(name: string, help: string): Gauge {
-    return this.add(new Gauge(name, help));
+
+  gauge<L extends string = never>(
+    name: string,
+    help: string,
+    labelNames: readonly L[] = [],
+  ): Gauge<L> {
+    return this.once(
+      name,
+      Gauge,
+      () => new Gauge<L>({ name, help, labelNames, registers: [] }),
+    ) as Gauge<L>;
   }
-  histogram(name: string, help: string, buckets: readonly number[]): Histogram {
-    return this.add(new Histogram(name, help, buckets));
+
+  histogram<L extends string = never>(
+    name: string,
+    help: string,
+    buckets: readonly number[],
+    labelNames: readonly L[] = [],
+  ): Histogram<L> {
+    return this.once(
+      name,
+      Histogram,
+      () =>
+        new Histogram<L>(
+          new prom.Histogram<L>({ name, help, buckets: [...buckets], labelNames, registers: [] }),
+        ),
+    ) as Histogram<L>;
   }
-  render(): string {
-    const out: string[] = [];
-    for (const m of this.metrics.values()) {
-      out.push(`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} ${m.type}`, ...m.lines());
-    }
-    return `${out.join('\n')}\n`;
+
+  /** Sum of a counter's series whose labels include `labels`; 0 for an unknown name. */
+  value(name: string, labels: Record<string, string> = {}): number {
+    const m = this.byName.get(name);
+    return m instanceof Counter ? m.get(labels) : 0;
+  }
+
+  /** The text exposition format, as `/metrics` serves it. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
   }
 }

@@ -1,12 +1,12 @@
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { FaultControl, Ping, inboxPrefix } from '@nestlab/protocol';
-import { startTelemetry, TelemetryConfigError } from '@nestlab/telemetry';
-import { createLogger, type Logger } from './log.js';
+import { startTelemetry } from '@nestlab/telemetry';
+import { createLogger } from './log.js';
 import { buildAdminApp } from './admin.js';
 import { Bus } from './bus.js';
 import { DomainFaults } from './faults/domain.js';
-import { ConfigError, loadConfig, type ServiceConfig } from './config.js';
+import { isConfigError, loadConfig, type ServiceConfig } from './config.js';
 import { MetricsRegistry } from './metrics.js';
 import { exitIfAlreadyRunning } from './presence.js';
 import { watchParent } from './parent-watch.js';
@@ -21,39 +21,35 @@ export interface RunningService {
 
 /**
  * Runs a service as a process: config from env, telemetry first, NATS with
- * endless reconnect, admin server, signal handling. A bad variable stops
- * startup with one line on stderr and exit code 2.
+ * endless reconnect, admin server, signal handling. A bad variable (of the
+ * kit, telemetry or the service's own, read in `start`) stops startup with
+ * one line on stderr and exit code 2.
  */
 export async function runService(mod: ServiceModule): Promise<RunningService> {
-  let config: ServiceConfig;
-  try {
-    config = loadConfig(mod.name, mod.defaultAdminPort);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${mod.name}: invalid configuration: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
-  let telemetry: ReturnType<typeof startTelemetry>;
-  try {
-    telemetry = startTelemetry({ serviceName: mod.name, stack: config.stack });
-  } catch (err) {
-    if (err instanceof TelemetryConfigError) {
-      process.stderr.write(`${mod.name}: invalid configuration: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = orExit2(mod.name, () => loadConfig(mod.name, mod.defaultAdminPort));
+  const telemetry = orExit2(mod.name, () =>
+    startTelemetry({ serviceName: mod.name, stack: config.stack }),
+  );
   const log = createLogger(mod.name, config.logLevel, { stack: config.stack });
   // Started by the lab: leave when it dies, however it dies (even mid-startup).
   const onParentGone: { stop?: () => Promise<void> } = {};
   watchParent(() => onParentGone.stop?.() ?? Promise.resolve());
-  const metrics = new MetricsRegistry();
+  const metrics = new MetricsRegistry({ stack: config.stack, defaults: true });
   const started = Date.now();
 
   const inbox = inboxPrefix(config.stack, mod.token);
-  const nc = await connectWithRetry(config, log, inbox);
+  // The first connection is retried too (waitOnFirstConnect): in compose the
+  // server may come up after us.
+  log.info({ nats: config.natsUrl }, 'connecting to NATS');
+  const nc = await connect({
+    servers: config.natsUrl.split(','),
+    name: `${config.service}@${config.stack}`,
+    waitOnFirstConnect: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    inboxPrefix: inbox,
+    ...(config.natsUser ? { user: config.natsUser, pass: config.natsPass } : {}),
+  });
   let natsUp = true;
   let serviceReady = false;
   void (async () => {
@@ -108,7 +104,13 @@ export async function runService(mod: ServiceModule): Promise<RunningService> {
     }),
     ...(mod.routes ? { routes: (app) => mod.routes?.(app) } : {}),
   });
-  await mod.start(ctx);
+  // A service's own environment (NESTLAB_DATA_DIR, its switches) is read in start.
+  try {
+    await mod.start(ctx);
+  } catch (err) {
+    if (isConfigError(err)) exitBadConfig(mod.name, err);
+    throw err;
+  }
   await nc.flush();
   serviceReady = true;
   const address = await admin.listen({ host: config.adminHost, port: config.adminPort });
@@ -140,26 +142,17 @@ export async function runService(mod: ServiceModule): Promise<RunningService> {
   return { config, adminUrl: address, nc, stop };
 }
 
-async function connectWithRetry(
-  config: ServiceConfig,
-  log: Logger,
-  inbox: string,
-): Promise<NatsConnection> {
-  // The first connection is retried too: in compose the server may come up after us.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await connect({
-        servers: config.natsUrl.split(','),
-        name: `${config.service}@${config.stack}`,
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: 250,
-        inboxPrefix: inbox,
-        ...(config.natsUser ? { user: config.natsUser, pass: config.natsPass } : {}),
-      });
-    } catch (err) {
-      if (attempt % 10 === 1)
-        log.warn({ err: (err as Error).message, attempt }, 'waiting for NATS');
-      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * attempt)));
-    }
+/** One line on stderr naming the variable, exit code 2: the operator's mistake, not a crash. */
+function exitBadConfig(service: string, err: Error): never {
+  process.stderr.write(`${service}: invalid configuration: ${err.message}\n`);
+  process.exit(2);
+}
+
+function orExit2<T>(service: string, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (isConfigError(err)) exitBadConfig(service, err);
+    throw err;
   }
 }

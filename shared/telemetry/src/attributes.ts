@@ -1,4 +1,17 @@
-/** Span attribute keys, one per address layer; never free-typed elsewhere. */
+import { ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
+import {
+  ATTR_MESSAGING_CLIENT_ID,
+  ATTR_MESSAGING_DESTINATION_NAME,
+  ATTR_MESSAGING_DESTINATION_TEMPLATE,
+  ATTR_MESSAGING_MESSAGE_BODY_SIZE,
+  ATTR_MESSAGING_OPERATION_NAME,
+  ATTR_MESSAGING_OPERATION_TYPE,
+  ATTR_MESSAGING_SYSTEM,
+  MESSAGING_OPERATION_TYPE_VALUE_PROCESS,
+  MESSAGING_OPERATION_TYPE_VALUE_SEND,
+} from '@opentelemetry/semantic-conventions/incubating';
+
+/** Span attribute keys of nestlab's own; never free-typed elsewhere. */
 export const ATTR = {
   addrPseudoPhys: 'nestlab.addr.pseudo_phys',
   addrMachine: 'nestlab.addr.machine',
@@ -7,6 +20,8 @@ export const ATTR = {
   translationBy: 'nestlab.translation.by',
   translationFn: 'nestlab.translation.fn',
   dmaVerdict: 'nestlab.dma.verdict',
+  /** Ranges in one multi-range map/unmap hypercall. */
+  dmaRanges: 'nestlab.dma.ranges',
   frameOwner: 'nestlab.frame.owner',
   stack: 'nestlab.stack',
   ioId: 'nestlab.io.id',
@@ -35,15 +50,25 @@ export const LAYER_ATTR = {
   host_phys: ATTR.addrHostPhys,
 } as const;
 
-/** OpenTelemetry messaging semantic conventions, as used for NATS hops. */
+/**
+ * OpenTelemetry messaging semantic conventions, as used for NATS hops; the
+ * keys are the semantic-conventions package's (messaging is still in its
+ * incubating entry point).
+ */
 export const MESSAGING = {
-  system: 'messaging.system',
-  destination: 'messaging.destination.name',
-  operationType: 'messaging.operation.type',
-  operationName: 'messaging.operation.name',
-  bodySize: 'messaging.message.body.size',
-  clientId: 'messaging.client.id',
+  system: ATTR_MESSAGING_SYSTEM,
+  destination: ATTR_MESSAGING_DESTINATION_NAME,
+  /** The subject with its variable tokens as `{name}` (stack, device…): low cardinality. */
+  destinationTemplate: ATTR_MESSAGING_DESTINATION_TEMPLATE,
+  operationType: ATTR_MESSAGING_OPERATION_TYPE,
+  operationName: ATTR_MESSAGING_OPERATION_NAME,
+  bodySize: ATTR_MESSAGING_MESSAGE_BODY_SIZE,
+  clientId: ATTR_MESSAGING_CLIENT_ID,
 } as const;
+
+/** The NATS server a hop went through. */
+export const SERVER = { address: ATTR_SERVER_ADDRESS, port: ATTR_SERVER_PORT } as const;
+
 export const MESSAGING_SYSTEM_NATS = 'nats';
 
 /** Keys of an emulated device's spans (L0): the PCI function, its queues, requests and DMA. */
@@ -66,3 +91,13 @@ export const DEVICE_ATTR = {
   dmaAccesses: 'nestlab.dma.accesses',
   dmaUntraced: 'nestlab.dma.untraced',
 } as const;
+
+/** `messaging.operation.type` values nestlab uses. */
+export const MESSAGING_OPERATION = {
+  send: MESSAGING_OPERATION_TYPE_VALUE_SEND,
+  process: MESSAGING_OPERATION_TYPE_VALUE_PROCESS,
+} as const;
+
+/** A messaging span's name: `{operation} {destination template}` (OTel messaging spans). */
+export const messagingSpanName = (operation: string, template: string) =>
+  `${operation} ${template}`;

@@ -53,7 +53,7 @@ describe('the I/O trace budget and batch items', () => {
     assert.equal(roots[4]!.spanContext().traceFlags & TraceFlags.SAMPLED, 0);
     assert.match(roots[4]!.spanContext().traceId, /^[0-9a-f]{32}$/, 'ids stay valid');
     assert.deepEqual(ioTraceBudget(), { cap: 3, started: 3, skipped: 2 });
-    const other = tracer.startSpan('xen.irq.msi process', { root: true });
+    const other = tracer.startSpan('process nestlab.{stack}.xen.irq.msi', { root: true });
     assert.equal(other.isRecording(), true, 'roots that are not I/Os do not use the budget');
     resetIoTraceBudget();
     assert.equal(io(5).isRecording(), true, 'a new run, a new budget');

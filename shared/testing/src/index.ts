@@ -9,3 +9,4 @@ export * from './wait.js';
 export * from './spawn-service.js';
 export * from './nats-call.js';
 export * from './process-control.js';
+export * from './metrics-text.js';

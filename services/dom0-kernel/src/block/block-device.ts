@@ -231,7 +231,7 @@ export class BlockDevice {
       ...(o.ok ? { epoch: o.value.epoch ?? this.epoch } : {}),
     };
     this.d.metrics.ios.inc({ op: io.op, result: code ?? 'ok' });
-    if (code === null) this.d.metrics.latency.observe(latencyUs);
+    if (code === null) this.d.metrics.latency.observe(latencyUs / 1e6);
     else {
       span.setStatus({ code: SpanStatusCode.ERROR, message: result.message ?? code });
       span.setAttribute(ATTR.errorCode, code);

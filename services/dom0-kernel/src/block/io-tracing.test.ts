@@ -77,13 +77,13 @@ describe('one trace per I/O', () => {
       assert.equal(m.attributes['nestlab.translation.by'], 'p2m');
     }
     // The register double's handler span joined the I/O's trace through the NATS headers.
-    const served = inTrace.filter((x) => x.name === 'l0.mem.access process');
+    const served = inTrace.filter((x) => x.name === 'process nestlab.{stack}.l0.mem.access');
     assert.ok(served.length >= 2, 'ring post + used-ring read travel in the I/O trace');
     const harvest = children.find((c) => c.name === 'dom0.ring.harvest');
     assert.ok(
       inTrace.some(
         (x) =>
-          x.name === 'l0.mem.access send' &&
+          x.name === 'send nestlab.{stack}.l0.mem.access' &&
           x.parentSpanContext?.spanId === harvest?.spanContext().spanId,
       ),
       'the used-ring read (with the status load) is sent under the harvest',

@@ -129,7 +129,10 @@ describe('driver recovery: hung queue, device reset, duplicates (short hang time
     const after = driverState(app).recovery;
     assert.ok(after.lostInterruptsRecovered > before.lostInterruptsRecovered, 'counted');
     assert.equal(after.resets, before.resets, 'polling was enough');
-    assert.match(app.h.metrics.render(), /nestlab_dom0_lost_interrupts_recovered_total [1-9]/);
+    assert.match(
+      await app.h.metrics.render(),
+      /nestlab_dom0_lost_interrupts_recovered_total [1-9]/,
+    );
     const rd = await runServed(app, s, { ...W, rw: 'read' });
     assert.deepEqual(
       { verified: rd.verified, corrupted: rd.corrupted },
@@ -218,7 +221,7 @@ describe('driver recovery: hung queue, device reset, duplicates (short hang time
     assert.equal(st.tracker.inFlight, 0);
     assert.equal(st.buffersHeld, 0);
     assert.match(
-      app.h.metrics.render(),
+      await app.h.metrics.render(),
       /nestlab_dom0_device_errors_total\{code="USED_ID_NOT_POSTED"\} \d+/,
     );
   });

@@ -143,7 +143,7 @@ describe('FLUSH across a device reset: lost cached writes are written again', ()
     assert.equal(s.device.cache.size, 0, 'nothing left only in the cache');
 
     assert.equal(state(app).rewritesAfterReset - before.rewritesAfterReset, 4);
-    assert.match(app.h.metrics.render(), /nestlab_dom0_rewrites_after_reset_total [1-9]/);
+    assert.match(await app.h.metrics.render(), /nestlab_dom0_rewrites_after_reset_total [1-9]/);
     assert.equal(state(app).driver.tracker.inFlight, 0);
 
     // The model agrees: reading every block back finds what the job wrote.

@@ -16,7 +16,7 @@ import {
   subjectOf,
 } from '@nestlab/protocol';
 import { startNatsServer, waitFor, type NatsServerHandle } from '@nestlab/testing';
-import { call, callError, callRawError, metricsText } from '@nestlab/testing';
+import { call, callError, callRawError, metricSum, metricsText } from '@nestlab/testing';
 import { spawnService, type SpawnedService } from '@nestlab/testing';
 
 const STACK = 'iommu-e2e';
@@ -113,9 +113,10 @@ describe('iommu service over real NATS', () => {
     );
     assert.equal(log.next, since + 3);
     const metrics = await metricsText(svc.adminUrl);
-    assert.match(metrics, /nestlab_iommu_faults_total\{reason="IOMMU_FAULT_NOT_PRESENT"\} 2/);
-    assert.match(metrics, /nestlab_iommu_faults_total\{reason="IOMMU_FAULT_PERMISSION"\} 1/);
-    assert.match(metrics, /nestlab_iommu_mapped_pages 2/);
+    const faults = (reason: string) => metricSum(metrics, 'nestlab_iommu_faults_total', { reason });
+    assert.equal(faults('IOMMU_FAULT_NOT_PRESENT'), 2);
+    assert.equal(faults('IOMMU_FAULT_PERMISSION'), 1);
+    assert.equal(metricSum(metrics, 'nestlab_iommu_present_pages'), 2);
   });
 
   it('publishes the IOTLB invalidation before it replies to an unmap', async () => {
@@ -156,7 +157,10 @@ describe('iommu service over real NATS', () => {
         unmapped: 0,
       },
     );
-    assert.match(await metricsText(svc.adminUrl), /nestlab_iommu_unmap_absent_pages_total 3/);
+    assert.equal(
+      metricSum(await metricsText(svc.adminUrl), 'nestlab_iommu_unmap_absent_pages_total'),
+      3,
+    );
   });
 
   it('translates by identity in passthrough, and configure clears tables and faults', async () => {

@@ -6,8 +6,8 @@ import { Iotlb } from './iotlb.js';
 describe('Iotlb', () => {
   it('hits per page and permission, and forgets invalidated pages', () => {
     const reg = new MetricsRegistry();
-    const hits = reg.counter('h', 'h');
-    const misses = reg.counter('m', 'm');
+    const hits = reg.counter('h', 'h', ['bdf']);
+    const misses = reg.counter('m', 'm', ['bdf']);
     const t = new Iotlb(hits, misses);
     const bdf = '0000:00:04.0';
     t.insert(bdf, 0x1_0000_0123n, { machinePage: 0x5000n, read: true, write: false, by: 'iommu' });
@@ -29,7 +29,7 @@ describe('Iotlb', () => {
 
   it('caches a run of pages and bumps its generation on every invalidation', () => {
     const reg = new MetricsRegistry();
-    const t = new Iotlb(reg.counter('h', 'h'), reg.counter('m', 'm'));
+    const t = new Iotlb(reg.counter('h', 'h', ['bdf']), reg.counter('m', 'm', ['bdf']));
     const bdf = '0000:00:04.0';
     const run = [0x9000n, 0x5000n, 0x6000n].map((machinePage) => ({
       machinePage,

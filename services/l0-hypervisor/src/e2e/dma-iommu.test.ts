@@ -131,7 +131,7 @@ describe('DMA engine: IOMMU attachment, faults, IOTLB, rogue accesses', () => {
     const d = new TestDriver(h);
     await d.access([{ op: 'write', addr: 0x7010n, bytes: Uint8Array.of(5, 6) }]);
     translations = 0;
-    const hits = metricValue(h.metrics, 'nestlab_iotlb_hits_total');
+    const hits = metricValue(h.metrics, 'nestlab_l0_iotlb_hits_total');
     const r = await rogue(SHIFT + 0x7010n, 2);
     assert.equal(r.head.record.verdict, 'translated');
     assert.equal(r.head.record.machine, '0x7010');
@@ -139,7 +139,7 @@ describe('DMA engine: IOMMU attachment, faults, IOTLB, rogue accesses', () => {
     assert.deepEqual(Uint8Array.from(r.data), Uint8Array.of(5, 6));
     await rogue(SHIFT + 0x7ff0n, 1);
     assert.equal(translations, 1, 'second access to the page is an IOTLB hit');
-    assert.equal(metricValue(h.metrics, 'nestlab_iotlb_hits_total'), hits + 1);
+    assert.equal(metricValue(h.metrics, 'nestlab_l0_iotlb_hits_total'), hits + 1);
     h.client.publish(IotlbInvalidate, {
       bdf: DEFAULT_BDF,
       ranges: [{ iova: hex(SHIFT + 0x7000n), pages: 1 }],
@@ -202,12 +202,12 @@ describe('DMA engine: IOMMU attachment, faults, IOTLB, rogue accesses', () => {
     });
     await h.clientNc.flush();
     const base = SHIFT + 0x50000n;
-    const misses = metricValue(h.metrics, 'nestlab_iotlb_misses_total');
+    const misses = metricValue(h.metrics, 'nestlab_l0_iotlb_misses_total');
     const first = rogue(base, 1);
     await waitFor('the first translation asked', () => (held.length === 1 ? true : undefined));
     const second = rogue(base + 0x2000n, 1);
     await waitFor('the second access missed too', () =>
-      metricValue(h.metrics, 'nestlab_iotlb_misses_total') === misses + 2 ? true : undefined,
+      metricValue(h.metrics, 'nestlab_l0_iotlb_misses_total') === misses + 2 ? true : undefined,
     );
     held[0]!.respond();
     const [a, b] = await Promise.all([first, second]);

@@ -56,7 +56,7 @@ describe('tracing: one request span, bounded DMA child spans with address attrib
     assert.ok(req, done.map((s) => s.name).join(', '));
     const notify = done.find((s) => s.name === 'l0.device.notify');
     assert.equal(req.parentSpanContext?.spanId, notify?.spanContext().spanId);
-    const access = done.find((s) => s.name === 'l0.mem.access process');
+    const access = done.find((s) => s.name === 'process nestlab.{stack}.l0.mem.access');
     assert.equal(
       notify?.parentSpanContext?.spanId,
       access?.spanContext().spanId,

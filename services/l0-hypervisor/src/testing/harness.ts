@@ -127,18 +127,11 @@ export async function startL0(
   };
 }
 
-/** Sum of the series of one metric whose labels include `labels` (0 when none). */
+/** Sum of the series of one counter whose labels include `labels` (0 when none). */
 export function metricValue(
   reg: MetricsRegistry,
   name: string,
   labels: Record<string, string> = {},
 ): number {
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  let sum = 0;
-  for (const line of reg.render().split('\n')) {
-    const series = line.slice(0, line.lastIndexOf(' '));
-    if (series !== name && !series.startsWith(`${name}{`)) continue;
-    if (want.every((w) => series.includes(w))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
+  return reg.value(name, labels);
 }

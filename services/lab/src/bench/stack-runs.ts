@@ -43,9 +43,9 @@ export async function scrape(
   return n;
 }
 
-const MESSAGES = /^nestlab_(messages_sent|replies_sent)_total[{ ]/;
-const HITS = /^nestlab_iotlb_hits_total[{ ]/;
-const MISSES = /^nestlab_iotlb_misses_total[{ ]/;
+const MESSAGES = /^nestlab_bus_(messages_sent|replies_sent)_total[{ ]/;
+const HITS = /^nestlab_l0_iotlb_hits_total[{ ]/;
+const MISSES = /^nestlab_l0_iotlb_misses_total[{ ]/;
 
 interface Counters {
   messages: number;

@@ -14,7 +14,7 @@ import {
   encodeRequest,
   subjectOf,
 } from '@nestlab/protocol';
-import { startNatsServer, type NatsServerHandle } from '@nestlab/testing';
+import { parseMetrics, startNatsServer, type NatsServerHandle } from '@nestlab/testing';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
 import { fleetServices } from '../fleet/services.js';
 
@@ -51,7 +51,7 @@ describe('the fleet: real nats-server and four service processes', () => {
         started: true,
       });
       const metrics = await (await fetch(`${s.adminUrl}/metrics`)).text();
-      assert.match(metrics, /# TYPE nestlab_messages_received_total counter/);
+      assert.match(metrics, /# TYPE nestlab_bus_messages_received_total counter/);
     }
   });
 
@@ -90,9 +90,15 @@ describe('the fleet: real nats-server and four service processes', () => {
       const metrics = await (
         await fetch(`${fleet.services.find((p) => p.service.token === s.token)?.adminUrl}/metrics`)
       ).text();
-      assert.match(
-        metrics,
-        /nestlab_messages_rejected_total\{code="SCHEMA_INVALID",kind="[a-z0-9]+\.svc\.ping"\} 1/,
+      const rejected = parseMetrics(metrics).filter(
+        (m) =>
+          m.name === 'nestlab_bus_messages_rejected_total' &&
+          m.labels['code'] === 'SCHEMA_INVALID' &&
+          /^[a-z0-9]+\.svc\.ping$/.test(m.labels['kind'] ?? ''),
+      );
+      assert.deepEqual(
+        rejected.map((m) => m.value),
+        [1],
       );
     }
     const again = await nc.request(

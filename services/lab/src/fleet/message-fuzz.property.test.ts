@@ -132,7 +132,7 @@ describe(`messages to the real services (fast-check, ${defs.length} messages)`, 
     let rejected = 0;
     for (const s of fleet.services) {
       const text = await (await fetch(`${s.adminUrl}/metrics`)).text();
-      for (const m of text.matchAll(/^nestlab_messages_rejected_total\{[^}]*\} (\d+)$/gm))
+      for (const m of text.matchAll(/^nestlab_bus_messages_rejected_total\{[^}]*\} (\d+)$/gm))
         rejected += Number(m[1]);
     }
     assert.ok(

@@ -23,7 +23,7 @@ import {
   type RequestOf,
 } from '@nestlab/protocol';
 import { startNatsServer, waitFor, type NatsServerHandle } from '@nestlab/testing';
-import { call, callError, callRawError, metricsText } from '@nestlab/testing';
+import { call, callError, callRawError, metricSum, metricsText } from '@nestlab/testing';
 import { spawnService, type SpawnedService } from '@nestlab/testing';
 import { FakeL0 } from './fake-l0.js';
 
@@ -157,7 +157,8 @@ describe('xen service over real NATS', () => {
     nc.publish(subjectOf(Msi, STACK), encodeRequest(Msi, { bdf: BDF, vector: 1 }));
     await waitFor('event channel notification', () => (got.length > 0 ? true : undefined));
     await waitFor('unbound MSI counted', async () =>
-      /nestlab_xen_msis_unbound_total\{bdf="0000:00:04.0"\} 1/.test(await metricsText(xen.adminUrl))
+      metricSum(await metricsText(xen.adminUrl), 'nestlab_xen_msis_unbound_total', { bdf: BDF }) ===
+      1
         ? true
         : undefined,
     );
@@ -272,8 +273,11 @@ describe('xen service over real NATS', () => {
     assert.equal(dup.code, 'DUPLICATE_PFN');
     assert.equal((await call(nc, STACK, P2mGet, { domain: 0 })).domain, 0);
     const metrics = await metricsText(xen.adminUrl);
-    assert.match(metrics, /nestlab_xen_hypercalls_total\{op="memory_exchange",result="ok"\} 1/);
-    assert.match(metrics, /nestlab_xen_evtchn_sent_total\{domain="0"\} 1/);
+    assert.equal(
+      metricSum(metrics, 'nestlab_xen_hypercalls_total', { op: 'memory_exchange', result: 'ok' }),
+      1,
+    );
+    assert.equal(metricSum(metrics, 'nestlab_xen_evtchn_sent_total', { domain: '0' }), 1);
     const state = (await (await fetch(`${xen.adminUrl}/state`)).json()) as {
       configured: boolean;
       domains: { id: number; pages: number }[];

@@ -3,11 +3,10 @@
 // through the P2M, checks it owns the frames, and programs the IOMMU.
 import { PAGE_SIZE, parseHex, pfn, pseudoPhysOfFrame, toHex, type BusAddr } from '@nestlab/addr';
 import { IommuMap, IommuMapHypercall, IommuUnmap, IommuUnmapHypercall } from '@nestlab/protocol';
-import { ATTR } from '@nestlab/telemetry';
+import { ATTR, recordStep } from '@nestlab/telemetry';
 import { domOwner } from '../domains/frame-table.js';
 import { mfnsOwnedBy } from '../domains/ownership.js';
 import { XenError } from '../errors.js';
-import { recordStep } from '../span-attrs.js';
 import { remoteFailure, type XenService } from '../xen-service.js';
 
 const ADDR_LIMIT = 1n << 64n;
@@ -51,7 +50,7 @@ export function registerIommuHypercalls(xen: XenService): void {
       recordStep(p2m.translate(pseudoPhysOfFrame(pfn(first.pfns[0]!))).step, {
         [ATTR.addrBus]: first.iova,
         [ATTR.frameOwner]: owner,
-        'nestlab.dma.ranges': ranges.length,
+        [ATTR.dmaRanges]: ranges.length,
       });
       try {
         await bus.request(IommuMap, {

@@ -1,9 +1,8 @@
 import { machineOfFrame, mfn, pfn, pseudoPhysOfFrame } from '@nestlab/addr';
 import { FrameOwners, MemoryExchange, P2mGet } from '@nestlab/protocol';
-import { ATTR } from '@nestlab/telemetry';
+import { ATTR, recordStep } from '@nestlab/telemetry';
 import { applyExchange, planExchange, revertExchange } from '../domains/exchange.js';
 import { XenError } from '../errors.js';
-import { recordStep } from '../span-attrs.js';
 import type { XenService } from '../xen-service.js';
 
 export function registerMemory(xen: XenService): void {

@@ -6,7 +6,7 @@
 // still targets the old frame, which now belongs to nobody.
 import { toHex } from '@nestlab/addr';
 import { MemAccess } from '@nestlab/protocol';
-import { Countdown, DomainFaultError } from '@nestlab/service-kit';
+import { Countdown, DomainFaultError, afterTurn } from '@nestlab/service-kit';
 import type { DmaMap } from '../domains/dma-maps.js';
 import { domOwner } from '../domains/frame-table.js';
 import { XenError } from '../errors.js';
@@ -38,13 +38,10 @@ export function registerP2mChange(xen: XenService): void {
     // Strikes right after the map's reply: the driver holds the machine address.
     xen.onMapped = (m) => {
       if (m.domain !== DOM0 || !arm.hit()) return;
-      setImmediate(() => {
-        xen.serial
-          .run(() => movePage(xen, m))
-          .catch((err: unknown) => {
-            log.warn({ err: (err as Error).message }, 'p2m-change failed');
-          });
-      });
+      afterTurn(
+        () => xen.serial.run(() => movePage(xen, m)),
+        (err) => log.warn({ err: (err as Error).message }, 'p2m-change failed'),
+      );
     };
     return left;
   });

@@ -72,6 +72,9 @@ export const IommuUnmap = requestMessage({
     ranges: Type.Array(IovaRange, { minItems: 1, maxItems: MAX_DMA_RANGES }),
   }),
   reply: Obj({ unmapped: Count }),
+  // The driver may reuse the IOVAs once it has the reply, so every IOTLB must
+  // have been told to drop them by then (Linux: iommu_unmap() -> iotlb_sync).
+  flushBeforeReply: true,
 });
 
 /** A page's translation as the IOTLB caches it. */

@@ -1,16 +1,16 @@
-import type { DomainFaultEvent, DomainFaultKind, DomainFaultRequest } from '@nestlab/protocol';
+import {
+  errorFamily,
+  type DomainFaultEvent,
+  type DomainFaultKind,
+  type DomainFaultRequest,
+} from '@nestlab/protocol';
 
 /** A domain fault a service cannot arm: not its kind, or not in its current state. */
-export class DomainFaultError extends Error {
-  override readonly name = 'DomainFaultError';
-  readonly kind = 'input' as const;
-  constructor(
-    readonly code: 'FAULT_KIND_UNSUPPORTED' | 'FAULT_NOT_APPLICABLE',
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export const DomainFaultError = errorFamily('DomainFaultError', {
+  FAULT_KIND_UNSUPPORTED: 'input',
+  FAULT_NOT_APPLICABLE: 'input',
+});
+export type DomainFaultError = InstanceType<typeof DomainFaultError>;
 
 /**
  * What a service does when a domain fault of one kind is armed. `arm` either

@@ -6,9 +6,9 @@
 //                   invalidated) under the device, as a buggy driver or a
 //                   hostile hypervisor would; the device's DMA then faults.
 import { PAGE_SHIFT } from '@nestlab/addr';
-import { Countdown } from '@nestlab/service-kit';
-import type { IommuService, Invalidation } from './handlers.js';
-import type { LiveMap } from './live-maps.js';
+import { Countdown, afterTurn } from '@nestlab/service-kit';
+import type { IommuService, Invalidation } from '../iommu-service.js';
+import type { LiveMap } from '../live-maps.js';
 
 const hex = (n: number | bigint) => `0x${n.toString(16)}`;
 const iovaOf = (page: number) => BigInt(page) << BigInt(PAGE_SHIFT);
@@ -27,13 +27,7 @@ export function registerDomainFaults(iommu: IommuService): void {
         faults.fired('stale-iotlb', `${what}: IOTLB invalidation lost`);
       } else {
         faults.fired('stale-iotlb', `${what}: IOTLB invalidation late by ${late} ms`);
-        setTimeout(() => {
-          iommu
-            .invalidate(inv.bdf, [{ iova: inv.iova, pages: inv.pages }])
-            .catch((err: unknown) => {
-              log.warn({ err: (err as Error).message }, 'late invalidation not flushed');
-            });
-        }, late);
+        setTimeout(() => iommu.invalidate(inv.bdf, [{ iova: inv.iova, pages: inv.pages }]), late);
       }
       return true;
     };
@@ -55,11 +49,10 @@ export function registerDomainFaults(iommu: IommuService): void {
     // buffer is mapped and hands it to the device.
     iommu.onMapped = (m: LiveMap) => {
       if (!arm.hit()) return;
-      setImmediate(() => {
-        unmapUnder(iommu, m).catch((err: unknown) => {
-          log.warn({ err: (err as Error).message }, 'unmap-in-flight failed');
-        });
-      });
+      afterTurn(
+        () => unmapUnder(iommu, m),
+        (err) => log.warn({ err: (err as Error).message }, 'unmap-in-flight failed'),
+      );
     };
     return left;
   });
@@ -69,7 +62,9 @@ async function unmapUnder(iommu: IommuService, m: LiveMap): Promise<void> {
   const mfn = iommu.tables.lookup(m.bdf, m.first)?.mfn;
   const iova = hex(iovaOf(m.first));
   const unmapped = iommu.unmap(m.bdf, m.first, m.pages);
-  await iommu.invalidate(m.bdf, [{ iova, pages: m.pages }]);
+  iommu.invalidate(m.bdf, [{ iova, pages: m.pages }]);
+  // Reported once the invalidation is at the server, as an unmap's reply would be.
+  await iommu.ctx.bus.nc.flush();
   iommu.ctx.faults.fired(
     'unmap-in-flight',
     `${m.bdf} iova ${iova} +${unmapped} pages (mfn ${mfn === undefined ? 'none' : hex(mfn)}) unmapped under the device`,
