@@ -31,21 +31,18 @@ export async function matrix(argv: string[]): Promise<number> {
   const cat = catalogue();
   const runnable = cat.files.filter((f) => cat.whyNot(f.id) === null);
   const progress = (line: string) => process.stderr.write(`nestlab: ${line}\n`);
-  const reports: RunReport[] = await withFleet(
-    sessionFromFlags(values, progress),
-    async (bus) => {
-      const out: RunReport[] = [];
-      for (const [i, f] of runnable.entries()) {
-        const scenario = cat.find(f.id);
-        if (!scenario) continue;
-        progress(`[${i + 1}/${runnable.length}] ${f.id}`);
-        const report = await runScenario(bus, scenario, { seed, ...(ios ? { ios } : {}) });
-        saveReport(report);
-        out.push(report);
-      }
-      return out;
-    },
-  );
+  const reports: RunReport[] = await withFleet(sessionFromFlags(values, progress), async (bus) => {
+    const out: RunReport[] = [];
+    for (const [i, f] of runnable.entries()) {
+      const scenario = cat.find(f.id);
+      if (!scenario) continue;
+      progress(`[${i + 1}/${runnable.length}] ${f.id}`);
+      const report = await runScenario(bus, scenario, { seed, ...(ios ? { ios } : {}) });
+      saveReport(report);
+      out.push(report);
+    }
+    return out;
+  });
   if (values.json) process.stdout.write(`${JSON.stringify({ scenarios: reports }, null, 2)}\n`);
   else process.stdout.write(formatMatrix(reports));
   return reports.every((r) => r.pass) ? EXIT.ok : EXIT.notAsExpected;

@@ -78,19 +78,16 @@ export async function reference(argv: string[]): Promise<number> {
   const setup = loadSetup(); // one clear line when --setup was never run
   const progress = (line: string) => process.stderr.write(`nestlab: ${line}\n`);
   const cat = catalogue();
-  const emulated: RunReport[] = await withFleet(
-    sessionFromFlags(values, progress),
-    async (bus) => {
-      const out: RunReport[] = [];
-      for (const c of configs) {
-        const scenario = cat.find(c.scenario);
-        if (!scenario) throw new UsageError(`no emulated scenario ${c.scenario}`);
-        progress(`emulating ${c.scenario}`);
-        out.push(await runScenario(bus, scenario, { seed }));
-      }
-      return out;
-    },
-  );
+  const emulated: RunReport[] = await withFleet(sessionFromFlags(values, progress), async (bus) => {
+    const out: RunReport[] = [];
+    for (const c of configs) {
+      const scenario = cat.find(c.scenario);
+      if (!scenario) throw new UsageError(`no emulated scenario ${c.scenario}`);
+      progress(`emulating ${c.scenario}`);
+      out.push(await runScenario(bus, scenario, { seed }));
+    }
+    return out;
+  });
   const results: Comparison[] = [];
   for (const [i, c] of configs.entries()) {
     progress(`[${i + 1}/${configs.length}] real run of ${c.scenario}`);
