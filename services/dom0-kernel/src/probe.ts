@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { Tracer } from '@opentelemetry/api';
 import type { BusPort } from './bus-port.js';
 import { createDmaPolicy } from './dma/create.js';
+import { effectiveDmaPolicy } from './dma/generation.js';
 import type { DriverConfig } from './driver-config.js';
 import type { DmaLedger } from './dma/ledger.js';
 import type { DmaPolicyImpl } from './dma/policy.js';
@@ -69,7 +70,7 @@ export async function probeDevice(d: ProbeDeps, run: ProbeRun): Promise<ProbedDe
   run.featuresDone = true;
   const negotiated = run.progress.negotiated;
   const policy = createDmaPolicy(
-    d.config.policy,
+    effectiveDmaPolicy(d.config.policy, d.config.generation, negotiated),
     { bus: d.bus, p2m, pages, ledger: d.ledger, bdf },
     d.iommuStrict,
   );

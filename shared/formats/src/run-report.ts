@@ -40,6 +40,12 @@ export interface RunReport {
     outside: number;
   };
   features: { offered: string; negotiated: string };
+  /**
+   * Where the device sits and how the IOMMU treats it: its BDF, its bus
+   * (segment:bus), the attachment (none, virtio, physical, virtio-exempt,
+   * virtio-translated-bus) and the buses a per-bus virtio exemption covers.
+   */
+  device?: { bdf: string; bus: string; iommu: string; exemptBuses: string[] };
   driver: { ok: boolean; status: number; error: { code: string; message: string } | null };
   traceIds: string[];
   firstMisdirected: {

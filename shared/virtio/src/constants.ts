@@ -28,6 +28,14 @@ export const VIRTIO_F = {
   RING_RESET: 40,
 } as const;
 
+/**
+ * Rusty Russell's 2014 proposal, never standardized: bit 25
+ * VIRTIO_F_USE_BUS_MAPPING, "a device really wants to use the mapping for the
+ * bus it is on". No Linux header has it (bit 33 ACCESS_PLATFORM took its role
+ * in 2017, docs/DOMAIN.md); only the lab's proposal-2014 driver knows it.
+ */
+export const VIRTIO_F_PROPOSAL_2014 = { USE_BUS_MAPPING: 25 } as const;
+
 /** virtio-blk feature bit numbers (spec 5.2.3, virtio_blk.h). */
 export const VIRTIO_BLK_F = {
   SIZE_MAX: 1,

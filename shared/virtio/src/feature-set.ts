@@ -1,4 +1,4 @@
-import { VIRTIO_BLK_F, VIRTIO_F } from './constants.js';
+import { VIRTIO_BLK_F, VIRTIO_F, VIRTIO_F_PROPOSAL_2014 } from './constants.js';
 import { VirtioError } from './errors.js';
 
 const MAX_BIT = 63;
@@ -15,8 +15,8 @@ function checkBit(bit: number): bigint {
 const invert = (o: Record<string, number>): ReadonlyMap<number, string> =>
   new Map(Object.entries(o).map(([name, bit]) => [bit, name]));
 
-/** Names of the device-independent bits (24..40). */
-export const COMMON_FEATURE_NAMES = invert(VIRTIO_F);
+/** Names of the device-independent bits (24..40), with the never-standardized 2014 bit 25. */
+export const COMMON_FEATURE_NAMES = invert({ ...VIRTIO_F, ...VIRTIO_F_PROPOSAL_2014 });
 /** Names of the virtio-blk bits 0..23, which other device types reuse for other meanings. */
 export const BLK_FEATURE_NAMES = invert(VIRTIO_BLK_F);
 

@@ -1,7 +1,14 @@
 // Device initialization up to FEATURES_OK (spec 3.1.1 "Driver Requirements:
 // Device Initialization"; Linux virtio_dev_probe / virtio_features_ok).
 import type { DriverGeneration } from '@nestlab/protocol';
-import { FeatureSet, VIRTIO_BLK_F, VIRTIO_F, VIRTIO_STATUS } from '@nestlab/virtio';
+import {
+  FeatureSet,
+  VIRTIO_BLK_F,
+  VIRTIO_F,
+  VIRTIO_F_PROPOSAL_2014,
+  VIRTIO_STATUS,
+} from '@nestlab/virtio';
+import { UNKNOWN_TO } from '../dma/generation.js';
 import { Dom0Error } from '../errors.js';
 import type { ModernRegs } from './pci-modern.js';
 
@@ -11,6 +18,7 @@ export const DRIVER_SUPPORTED = FeatureSet.of(
   VIRTIO_F.EVENT_IDX,
   VIRTIO_F.VERSION_1,
   VIRTIO_F.ACCESS_PLATFORM,
+  VIRTIO_F_PROPOSAL_2014.USE_BUS_MAPPING,
   VIRTIO_BLK_F.SIZE_MAX,
   VIRTIO_BLK_F.SEG_MAX,
   VIRTIO_BLK_F.BLK_SIZE,
@@ -18,19 +26,19 @@ export const DRIVER_SUPPORTED = FeatureSet.of(
 );
 
 /**
- * What the driver writes back: offered ∩ wanted ∩ implemented. A pre-2016
- * driver predates bit 33 (added in 2017: docs/DOMAIN.md, "What happened
- * next"), so it never accepts it, whatever it was told to want. VERSION_1 is
- * always accepted: the modern transport requires it.
+ * What the driver writes back: offered ∩ wanted ∩ implemented, less what its
+ * generation never heard of: a pre-2016 driver predates bit 33 (added in 2017:
+ * docs/DOMAIN.md, "What changed when"), and only proposal-2014 knows bit 25
+ * (`dma/generation.ts`). VERSION_1 is always accepted: the modern transport
+ * requires it.
  */
 export function acceptFeatures(
   offered: FeatureSet,
   wanted: FeatureSet,
   generation: DriverGeneration,
 ): FeatureSet {
-  let accepted = offered.intersect(wanted.with(VIRTIO_F.VERSION_1)).intersect(DRIVER_SUPPORTED);
-  if (generation === 'pre-2016') accepted = accepted.without(VIRTIO_F.ACCESS_PLATFORM);
-  return accepted;
+  const accepted = offered.intersect(wanted.with(VIRTIO_F.VERSION_1)).intersect(DRIVER_SUPPORTED);
+  return accepted.without(...UNKNOWN_TO[generation].list());
 }
 
 /** Progress of one init run, kept even when a step fails (the probe reply shows it). */
@@ -96,8 +104,8 @@ export async function negotiate(
       p.offered.has(VIRTIO_F.ACCESS_PLATFORM) && !accepted.has(VIRTIO_F.ACCESS_PLATFORM);
     throw new Dom0Error(
       'FEATURES_REJECTED',
-      needsAp && generation === 'pre-2016'
-        ? 'device refused FEATURES_OK: it requires ACCESS_PLATFORM (bit 33), which this pre-2016 driver does not know'
+      needsAp && UNKNOWN_TO[generation].has(VIRTIO_F.ACCESS_PLATFORM)
+        ? `device refused FEATURES_OK: it requires ACCESS_PLATFORM (bit 33), which this ${generation} driver does not know`
         : needsAp
           ? `device refused FEATURES_OK: it requires ACCESS_PLATFORM (bit 33), which the driver did not accept (wanted ${wanted.toHex()})`
           : `device refused FEATURES_OK for features ${accepted}`,

@@ -50,6 +50,7 @@ const viaPassthrough = crossing({
 /** Whether the device's accesses go through the IOMMU (else bus = machine). */
 export const translated = (dev: DmaDevice): boolean =>
   dev.iommu === 'physical' ||
+  dev.iommu === 'virtio-translated-bus' ||
   ((dev.iommu === 'virtio' || dev.iommu === 'virtio-exempt') && dev.accessPlatform());
 
 export class DmaTranslation {

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { describeDevice } from '../run/report.js';
 import { lastReport } from '../run/store.js';
 import { catalogue } from '../scenarios/builtin.js';
 import { UsageError } from './usage.js';
@@ -55,6 +56,8 @@ export async function explain(argv: string[]): Promise<number> {
   process.stdout.write(
     `\nLast run: ${report.outcome} (${report.pass ? 'as expected' : 'NOT as expected'}), seed ${report.seed}\n${report.explanation}\n`,
   );
+  const device = describeDevice(report);
+  if (device) process.stdout.write(`Device: ${device}\n`);
   if (ladder) {
     process.stdout.write(`\nFirst misdirected access (${m?.what}):\n`);
     for (const step of ladder)

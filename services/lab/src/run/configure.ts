@@ -11,9 +11,9 @@ import {
 } from '@nestlab/protocol';
 import type { Bus } from '@nestlab/service-kit';
 import { FeatureSet } from '@nestlab/virtio';
-import type { Scenario } from '../scenarios/scenario.js';
+import { DEVICE_BDF, type Scenario } from '../scenarios/scenario.js';
 
-export const DEVICE_BDF = '0000:00:04.0';
+export { DEVICE_BDF };
 
 export const features = (bits: readonly number[]) => FeatureSet.of(...bits).toHex();
 

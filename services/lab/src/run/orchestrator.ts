@@ -15,7 +15,7 @@ import type { Bus } from '@nestlab/service-kit';
 import { trace } from '@opentelemetry/api';
 import { judge, type OracleVerdict } from '../oracle/oracle.js';
 import { emitOracleSpans } from '../oracle/oracle-spans.js';
-import type { Outcome, Scenario } from '../scenarios/scenario.js';
+import { busOf, type Outcome, type Scenario } from '../scenarios/scenario.js';
 import { configureLayers, DEVICE_BDF } from './configure.js';
 import { explainOutcome, type RunReport } from './report.js';
 
@@ -159,6 +159,12 @@ export async function runScenario(
       outside: verdict.counts.outside,
     },
     features: { offered: probe.offered, negotiated: probe.negotiated },
+    device: {
+      bdf: DEVICE_BDF,
+      bus: busOf(DEVICE_BDF),
+      iommu: scenario.device.iommu,
+      exemptBuses: [...scenario.iommu.virtioExemptBuses],
+    },
     driver: { ok: probe.ok, status: probe.status, error: probe.error },
     traceIds: job.traceIds,
     firstMisdirected: m

@@ -22,14 +22,36 @@ const SENTENCES: Record<Outcome, (r: RunReport) => string> = {
   timeout: (r) => `${r.ios.failed} I/Os did not complete by their deadline.`,
 };
 
+const ATTACHMENT: Record<string, (exempt: string) => string> = {
+  none: () => 'no IOMMU in its path',
+  virtio: () => 'behind the IOMMU, translated only with ACCESS_PLATFORM',
+  physical: () => 'a hardware card: always translated by the IOMMU',
+  'virtio-exempt': (e) =>
+    `virtio exempt from the IOMMU${e ? ` (exempt buses ${e})` : ''} unless ACCESS_PLATFORM`,
+  'virtio-translated-bus': (e) =>
+    `NOT on a virtio-exempt bus (exempt: ${e || 'none'}): translated by the IOMMU whatever was negotiated`,
+};
+
+/** Where the device sits and how the IOMMU treats it, in one line (null for reports without it). */
+export function describeDevice(r: RunReport): string | null {
+  const d = r.device;
+  if (!d) return null;
+  const how = ATTACHMENT[d.iommu]?.(d.exemptBuses.join(', ')) ?? d.iommu;
+  return `${d.bdf} on bus ${d.bus}; ${how}`;
+}
+
 export function explainOutcome(r: RunReport): string {
-  return SENTENCES[r.outcome](r);
+  const said = SENTENCES[r.outcome](r);
+  return r.device?.iommu === 'virtio-translated-bus'
+    ? `${said} The virtio device sits on bus ${r.device.bus}, which the per-bus virtio exemption (${r.device.exemptBuses.join(', ')}) does not cover.`
+    : said;
 }
 
 export function formatReport(r: RunReport, scenario: Scenario): string {
   const rows: [string, string][] = [
     ['scenario', `${r.scenario} — ${scenario.title}`],
     ['expected / observed', `${r.expected} / ${r.outcome}  ${r.pass ? 'PASS' : 'FAIL'}`],
+    ['device', describeDevice(r) ?? 'not recorded'],
     ['features', `offered ${r.features.offered}, negotiated ${r.features.negotiated}`],
     [
       'I/Os',

@@ -7,6 +7,8 @@ const FEATURE_NAMES = [...COMMON_FEATURE_NAMES.values(), ...BLK_FEATURE_NAMES.va
 const Feature = Type.Union(FEATURE_NAMES.map((n) => Type.Literal(n)));
 const Size = Type.String({ pattern: '^[0-9]+(KiB|MiB|GiB)$' });
 const Id = Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,63}$' });
+/** A PCI bus as segment:bus, e.g. 0000:01. */
+const PciBus = Type.String({ pattern: '^[0-9a-f]{4}:[0-9a-f]{2}$' });
 
 /**
  * A scenario file. Every row of the seed's matrix must be expressible here,
@@ -43,9 +45,20 @@ export const ScenarioFile = Obj({
     mode: Type.Optional(Type.Union([Type.Literal('translate'), Type.Literal('passthrough')])),
     /** The ppc64 platform quirk: virtio devices without ACCESS_PLATFORM are exempt from translation. */
     exemptsVirtio: Type.Optional(Type.Boolean()),
+    /**
+     * An x86-like platform that exempts virtio devices per bus (Paolo's
+     * question in the thread): a virtio device without ACCESS_PLATFORM on one
+     * of these buses bypasses the IOMMU; on any other bus it is translated.
+     */
+    virtioExemptBuses: Type.Optional(Type.Array(PciBus, { uniqueItems: true, maxItems: 16 })),
   }),
   driver: Obj({
-    generation: Type.Union([Type.Literal('pre-2016'), Type.Literal('modern')]),
+    /** proposal-2014: knows bit 25 USE_BUS_MAPPING and uses the DMA API only when it was negotiated. */
+    generation: Type.Union([
+      Type.Literal('pre-2016'),
+      Type.Literal('modern'),
+      Type.Literal('proposal-2014'),
+    ]),
     dma: Type.Union([
       Type.Literal('legacy'),
       Type.Literal('xen-swiotlb'),

@@ -1,7 +1,13 @@
-import { BLK_FEATURE_NAMES, COMMON_FEATURE_NAMES, VIRTIO_BLK_F, VIRTIO_F } from '@nestlab/virtio';
+import {
+  BLK_FEATURE_NAMES,
+  COMMON_FEATURE_NAMES,
+  VIRTIO_BLK_F,
+  VIRTIO_F,
+  VIRTIO_F_PROPOSAL_2014,
+} from '@nestlab/virtio';
 import type { IommuAttachment } from '@nestlab/protocol';
 import type { ScenarioFile } from './file-schema.js';
-import type { Scenario } from './scenario.js';
+import { DEVICE_BDF, busOf, type Scenario } from './scenario.js';
 
 const BIT_OF = new Map<string, number>([
   ...[...COMMON_FEATURE_NAMES].map(([bit, name]) => [name, bit] as const),
@@ -10,12 +16,13 @@ const BIT_OF = new Map<string, number>([
 const bits = (names: readonly string[]) =>
   names.map((n) => BIT_OF.get(n) ?? -1).filter((b) => b >= 0);
 
-/** What a driver of each generation knows, when the file does not narrow it. */
+/** What a driver would take when the file does not narrow it; dom0 drops what its generation never heard of. */
 const KNOWN = [
   VIRTIO_F.VERSION_1,
   VIRTIO_F.EVENT_IDX,
   VIRTIO_F.INDIRECT_DESC,
   VIRTIO_F.ACCESS_PLATFORM,
+  VIRTIO_F_PROPOSAL_2014.USE_BUS_MAPPING,
   VIRTIO_BLK_F.SEG_MAX,
   VIRTIO_BLK_F.BLK_SIZE,
   VIRTIO_BLK_F.FLUSH,
@@ -31,6 +38,8 @@ function bytes(text: string | undefined, fallback: number): number {
 function attachment(f: ScenarioFile): IommuAttachment {
   if (!f.iommu.present) return 'none';
   if (f.device.kind === 'physical') return 'physical';
+  const buses = f.iommu.virtioExemptBuses;
+  if (buses) return buses.includes(busOf(DEVICE_BDF)) ? 'virtio-exempt' : 'virtio-translated-bus';
   return f.iommu.exemptsVirtio ? 'virtio-exempt' : 'virtio';
 }
 
@@ -56,7 +65,10 @@ export function toScenario(f: ScenarioFile): Scenario {
       iommu: attachment(f),
       queueSize: f.device.queueSize ?? 256,
     },
-    iommu: { mode: f.iommu.present ? (f.iommu.mode ?? 'translate') : 'off' },
+    iommu: {
+      mode: f.iommu.present ? (f.iommu.mode ?? 'translate') : 'off',
+      virtioExemptBuses: f.iommu.virtioExemptBuses ?? [],
+    },
     driver: {
       generation: f.driver.generation,
       policy: f.driver.dma === 'grant' ? 'legacy' : f.driver.dma,

@@ -13,12 +13,16 @@ import {
 import { notRunnable, toScenario } from './from-file.js';
 
 const SEED_IDS = [
+  'bit25-card-old-driver',
+  'bit25-physical-card',
+  'bit25-qemu-device-under-xen',
   'kvm-guest-baseline',
   'old-driver-rejects-feature',
   'physical-virtio-card',
   'ppc64-virtio-bypass',
   'viommu-access-platform',
   'viommu-legacy-bypass',
+  'x86-virtio-exemption-misplaced',
   'xen-pv-dom0-dma-api',
   'xen-pv-dom0-legacy',
 ];
@@ -37,7 +41,7 @@ const fails = (text: string, match: { line?: number; field?: string; reason: Reg
   );
 
 describe('scenario files', () => {
-  it('ships the eight seed scenarios, all valid and runnable', () => {
+  it('ships the seed scenarios and issue 16 rows, all valid and runnable', () => {
     const all = loadAllScenarios([BUILTIN_DIR]);
     assert.deepEqual(all.map((s) => s.id).sort(), SEED_IDS);
     for (const f of all) assert.equal(notRunnable(f), null, f.id);
@@ -49,6 +53,11 @@ describe('scenario files', () => {
     assert.equal(byId.get('physical-virtio-card')?.device.iommu, 'physical');
     assert.equal(byId.get('ppc64-virtio-bypass')?.device.iommu, 'virtio-exempt');
     assert.equal(byId.get('viommu-legacy-bypass')?.device.iommu, 'virtio');
+    const misplaced = byId.get('x86-virtio-exemption-misplaced');
+    assert.equal(misplaced?.device.iommu, 'virtio-translated-bus', 'bus 0000:00 is not exempt');
+    assert.deepEqual(misplaced?.iommu.virtioExemptBuses, ['0000:01']);
+    assert.equal(byId.get('bit25-physical-card')?.device.offer.includes(25), true);
+    assert.equal(byId.get('bit25-physical-card')?.driver.wanted.includes(25), true);
     assert.equal(byId.get('viommu-access-platform')?.device.offer.includes(33), true);
   });
 

@@ -3,6 +3,11 @@ import type { DmaPolicy, DriverGeneration, IommuAttachment, IommuMode } from '@n
 
 export { OUTCOMES, type Outcome } from '@nestlab/formats';
 
+/** Where the lab puts the one virtio-blk device: slot 4 of root bus 0000:00 (dom0 scans bus 0). */
+export const DEVICE_BDF = '0000:00:04.0';
+/** The segment:bus part of a BDF. */
+export const busOf = (bdf: string): string => bdf.slice(0, 7);
+
 /** One row of the seed's matrix: which stack, which driver, what must happen. */
 export interface Scenario {
   readonly id: string;
@@ -26,7 +31,11 @@ export interface Scenario {
     readonly iommu: IommuAttachment;
     readonly queueSize: number;
   };
-  readonly iommu: { readonly mode: IommuMode };
+  readonly iommu: {
+    readonly mode: IommuMode;
+    /** A per-bus virtio exemption's buses (segment:bus); empty when the platform has none. */
+    readonly virtioExemptBuses: readonly string[];
+  };
   readonly driver: {
     readonly generation: DriverGeneration;
     readonly policy: DmaPolicy;

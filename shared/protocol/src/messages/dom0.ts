@@ -9,8 +9,16 @@ export const DmaPolicy = Type.Union([
   Type.Literal('iommu'),
 ]);
 export type DmaPolicy = Static<typeof DmaPolicy>;
-/** pre-2016: knows VERSION_1 but not ACCESS_PLATFORM (bit 33); modern: knows both. */
-export const DriverGeneration = Type.Union([Type.Literal('pre-2016'), Type.Literal('modern')]);
+/**
+ * pre-2016: knows VERSION_1 but not ACCESS_PLATFORM (bit 33); modern: knows both.
+ * proposal-2014: pre-2016 plus the never-standardized bit 25 (USE_BUS_MAPPING),
+ * and uses the DMA API only when the device negotiated it.
+ */
+export const DriverGeneration = Type.Union([
+  Type.Literal('pre-2016'),
+  Type.Literal('modern'),
+  Type.Literal('proposal-2014'),
+]);
 export type DriverGeneration = Static<typeof DriverGeneration>;
 
 export const Dom0Configure = requestMessage({

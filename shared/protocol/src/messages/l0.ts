@@ -100,6 +100,11 @@ export const IommuAttachment = Type.Union([
   Type.Literal('physical'),
   /** A platform IOMMU that exempts virtio devices without ACCESS_PLATFORM (ppc64). */
   Type.Literal('virtio-exempt'),
+  /**
+   * A virtio device on a bus the platform IOMMU translates, on a platform that
+   * exempts virtio devices per bus: translated whatever was negotiated.
+   */
+  Type.Literal('virtio-translated-bus'),
 ]);
 export type IommuAttachment = Static<typeof IommuAttachment>;
 
