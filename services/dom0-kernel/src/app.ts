@@ -94,6 +94,7 @@ export function createDom0Kernel(options: Dom0Options = {}): ServiceModule {
           policy: head.policy,
           wanted: FeatureSet.parseHex(head.wanted),
           queueSize: head.queueSize,
+          mmioDevices: head.mmioDevices ?? [],
         });
         lastConfigure = head;
         model = null;

@@ -1,6 +1,6 @@
 // What the driver is configured with (Dom0Configure) and what it starts
 // with: the virtio generation, DMA policy, features and queue size.
-import type { DmaPolicy, DriverGeneration } from '@nestlab/protocol';
+import type { DmaPolicy, DriverGeneration, MmioPlatformDevice } from '@nestlab/protocol';
 import { FeatureSet, VIRTIO_F } from '@nestlab/virtio';
 
 export interface DriverConfig {
@@ -8,6 +8,8 @@ export interface DriverConfig {
   policy: DmaPolicy;
   wanted: FeatureSet;
   queueSize: number;
+  /** virtio-mmio devices the platform describes; empty: enumerate PCI. */
+  mmioDevices: readonly MmioPlatformDevice[];
 }
 
 export const DEFAULT_CONFIG: DriverConfig = {
@@ -20,4 +22,5 @@ export const DEFAULT_CONFIG: DriverConfig = {
     VIRTIO_F.EVENT_IDX,
   ),
   queueSize: 256,
+  mmioDevices: [],
 };

@@ -7,7 +7,7 @@
 // (recovery.ts). NEEDS_RESET, a device found reset (L0 restarted) and a
 // broken used ring take the same path.
 import type { ReplyOf, DriverProbe } from '@nestlab/protocol';
-import { VIRTIO_STATUS, type FeatureSet } from '@nestlab/virtio';
+import { VIRTIO_MMIO_INT, VIRTIO_STATUS, type FeatureSet } from '@nestlab/virtio';
 import type { Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { BusPort } from './bus-port.js';
@@ -20,6 +20,7 @@ import type { Dom0Metrics } from './metrics.js';
 import type { P2mCopy } from './mm/p2m-copy.js';
 import { markFailed, probeDevice, ProbeRun, type ProbedDevice } from './probe.js';
 import { CONFIG_VECTOR, QUEUE_VECTOR } from './virtio/interrupts.js';
+import { MmioRegs } from './virtio/mmio.js';
 import { HangWatch, type RecoverableDevice, type RecoveryStats } from './recovery.js';
 
 export type ProbeReply = ReplyOf<typeof DriverProbe>;
@@ -199,10 +200,25 @@ export class BlkDriver {
       return;
     }
     this.d.metrics.interrupts.inc({
-      vector: role === 'queue' ? String(QUEUE_VECTOR) : String(CONFIG_VECTOR),
+      vector:
+        role === 'queue' ? String(QUEUE_VECTOR) : role === 'line' ? 'line' : String(CONFIG_VECTOR),
     });
     // Never throw into the event handler: a failed harvest or status read is handled here.
+    if (role === 'line') return this.onLine(live);
     if (role === 'queue') return live.queue.interrupt();
+    return this.onConfigChange(live);
+  }
+
+  /** vm_interrupt: read InterruptStatus, acknowledge it, then the used ring and/or the config change. */
+  private async onLine(live: Live): Promise<void> {
+    if (!(live.regs instanceof MmioRegs)) return;
+    const cause = await live.regs.takeInterrupt().catch(() => null);
+    // A failed status read: harvest anyway, as a lost cause must not stall the ring.
+    if (cause === null || cause & VIRTIO_MMIO_INT.VRING) await live.queue.interrupt();
+    if (cause !== null && cause & VIRTIO_MMIO_INT.CONFIG) await this.onConfigChange(live);
+  }
+
+  private async onConfigChange(live: Live): Promise<void> {
     // vp_config_changed → virtio_config_changed; NEEDS_RESET: reset, re-init, resubmit.
     const status = await live.regs.read('device_status').catch(() => null);
     if (status !== null && status & VIRTIO_STATUS.NEEDS_RESET && this.live === live) {

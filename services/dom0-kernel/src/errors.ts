@@ -5,6 +5,8 @@ import { isCodedError, type ErrorKind } from '@nestlab/protocol';
 export const DOM0_ERROR_CODE_KIND = {
   /** No virtio-blk (1af4:1042) function on bus 0. */
   NO_DEVICE: 'guest',
+  /** A virtio-mmio platform description that does not parse, or a register virtio-mmio lacks. */
+  BAD_PLATFORM: 'input',
   /** The capability list is malformed or lacks a required virtio capability. */
   BAD_CAPABILITY: 'guest',
   /** The device never read back status 0 after reset. */

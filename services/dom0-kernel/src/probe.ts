@@ -1,5 +1,6 @@
-// The probe, step by step (Linux virtio_pci_probe → virtio_dev_probe →
-// virtblk_probe): read the P2M, find the device on PCI, negotiate features,
+// The probe, step by step (Linux virtio_pci_probe or virtio_mmio's vm_probe →
+// virtio_dev_probe → virtblk_probe): read the P2M, find the device on PCI or
+// where the platform description puts it (virtio-mmio), negotiate features,
 // set up the DMA policy, read the capacity, bind the MSI-X vectors, bring up
 // the queue, DRIVER_OK. Each step is one function; `ProbeRun` keeps how far
 // it got, so a failed probe still reports the status and features it reached.
@@ -18,7 +19,14 @@ import { CpuMemory, DOM0_DOMID } from './mm/cpu-memory.js';
 import { P2mCopy } from './mm/p2m-copy.js';
 import { PageAllocator } from './mm/page-allocator.js';
 import { findVirtioBlk, probeVirtioPci } from './pci/enumerate.js';
-import { bindVectors, CONFIG_VECTOR, type InterruptRouting } from './virtio/interrupts.js';
+import {
+  bindLine,
+  bindVectors,
+  CONFIG_VECTOR,
+  type InterruptRouting,
+} from './virtio/interrupts.js';
+import { MmioRegs, parseMmioDevice } from './virtio/mmio.js';
+import type { VirtioRegs } from './virtio/regs.js';
 import { driverOk, negotiate, type InitProgress } from './virtio/init.js';
 import { ModernRegs } from './virtio/pci-modern.js';
 import { Virtqueue } from './virtio/virtqueue.js';
@@ -43,14 +51,14 @@ export class ProbeRun {
   };
   p2m: P2mCopy | null = null;
   bdf: string | null = null;
-  regs: ModernRegs | null = null;
+  regs: VirtioRegs | null = null;
   featuresDone = false;
 }
 
 /** What a successful probe hands the driver. */
 export interface ProbedDevice {
   readonly bdf: string;
-  readonly regs: ModernRegs;
+  readonly regs: VirtioRegs;
   readonly cpu: CpuMemory;
   readonly p2m: P2mCopy;
   readonly pages: PageAllocator;
@@ -64,8 +72,7 @@ export interface ProbedDevice {
 export async function probeDevice(d: ProbeDeps, run: ProbeRun): Promise<ProbedDevice> {
   const { p2m, pages, cpu } = await readMemoryMap(d.bus);
   run.p2m = p2m;
-  const bdf = (run.bdf = await findVirtioBlk(d.bus));
-  const regs = (run.regs = new ModernRegs(cpu, await probeVirtioPci(d.bus, bdf)));
+  const { bdf, regs } = await findDevice(d, cpu, run);
   await negotiate(regs, d.config.wanted, d.config.generation, run.progress);
   run.featuresDone = true;
   const negotiated = run.progress.negotiated;
@@ -103,6 +110,25 @@ export async function markFailed(run: ProbeRun, code: string): Promise<void> {
   await run.regs.write('device_status', run.progress.status).catch(() => undefined);
 }
 
+/** The first virtio-mmio device the platform names (vm_probe), else the virtio-blk function on PCI. */
+async function findDevice(
+  d: ProbeDeps,
+  cpu: CpuMemory,
+  run: ProbeRun,
+): Promise<{ bdf: string; regs: VirtioRegs }> {
+  const platform = d.config.mmioDevices[0];
+  if (platform) {
+    const regs = new MmioRegs(cpu, parseMmioDevice(platform.device));
+    await regs.probe();
+    run.bdf = platform.bdf;
+    run.regs = regs;
+    return { bdf: platform.bdf, regs };
+  }
+  const bdf = (run.bdf = await findVirtioBlk(d.bus));
+  const regs = (run.regs = new ModernRegs(cpu, await probeVirtioPci(d.bus, bdf)));
+  return { bdf, regs };
+}
+
 /** Linux reads its P2M at boot; here at probe time so a reconfigured Xen is seen. */
 async function readMemoryMap(
   bus: BusPort,
@@ -113,7 +139,7 @@ async function readMemoryMap(
 }
 
 /** virtio-blk config `capacity` (sectors), read as two 32-bit halves; null without device config. */
-async function readCapacity(regs: ModernRegs): Promise<bigint | null> {
+async function readCapacity(regs: VirtioRegs): Promise<bigint | null> {
   const lo = await regs.readDeviceCfg(0, 4);
   const hi = await regs.readDeviceCfg(4, 4);
   return lo === null || hi === null ? null : (BigInt(hi) << 32n) | BigInt(lo);
@@ -122,9 +148,10 @@ async function readCapacity(regs: ModernRegs): Promise<bigint | null> {
 /** vp_find_vqs_msix: vectors first (event channels), then the config vector; the queue's comes with it. */
 async function routeInterrupts(
   d: ProbeDeps,
-  regs: ModernRegs,
+  regs: VirtioRegs,
   bdf: string,
 ): Promise<InterruptRouting> {
+  if (regs instanceof MmioRegs) return bindLine(d.bus, bdf, regs.window.irq);
   const routing = await bindVectors(d.bus, bdf);
   await regs.write('config_msix_vector', CONFIG_VECTOR);
   if ((await regs.read('config_msix_vector')) !== CONFIG_VECTOR) {

@@ -173,7 +173,7 @@ export class HangWatch {
           `after reset the device negotiated ${p.negotiated.toHex()}, not ${live.negotiated.toHex()}`,
         );
       }
-      await regs.write('config_msix_vector', CONFIG_VECTOR);
+      if (regs.kind === 'pci') await regs.write('config_msix_vector', CONFIG_VECTOR);
       const smaller = await queue.setUpAgain();
       if (smaller !== null) return this.abandon(live, smaller);
       await driverOk(regs, p);

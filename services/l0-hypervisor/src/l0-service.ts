@@ -19,10 +19,17 @@ import { MachineMemory } from './memory/machine-memory.js';
 import type { Memslots } from './memory/memslots.js';
 import { RamFile, ramFilePath, type RamBacking } from './memory/ram-file.js';
 import type { L0Metrics } from './metrics.js';
-import { FIRST_BAR_BASE, VIRTIO_BAR_INDEX, VIRTIO_BAR_SIZE } from './pci/bar-layout.js';
+import {
+  FIRST_BAR_BASE,
+  FIRST_MMIO_BASE,
+  FIRST_MMIO_IRQ,
+  VIRTIO_BAR_INDEX,
+  VIRTIO_BAR_SIZE,
+} from './pci/bar-layout.js';
 import { PciBus } from './pci/bus.js';
 import type { SavedL0State, StateFile } from './persist/state-file.js';
 import { VirtioBlkModel } from './blk/blk-model.js';
+import { VIRTIO_MMIO_WINDOW, VirtioMmioTransport } from './virtio/mmio-transport.js';
 import { VirtioPciTransport } from './virtio/pci-transport.js';
 import { VirtioDevice } from './virtio/virtio-device.js';
 
@@ -162,15 +169,32 @@ export class L0Service {
         }
         return dev.notify(q);
       };
+      const raise = (bdf: string, vector: number, what: string) => {
+        if (this.lostMsi.hit()) {
+          this.faultFired('lose-msi', `${bdf} ${what} not sent`);
+          return;
+        }
+        this.opts.raiseMsi(bdf, vector);
+      };
+      if (setup.transport === 'mmio') {
+        const irq = mmioIrqOf(i);
+        const transport = new VirtioMmioTransport(dev, mmioBaseOf(i), irq, {
+          metrics: this.opts.metrics,
+          // The line reaches Xen as the device's interrupt `irq`, routed like an MSI vector.
+          raiseLine: (bdf) => raise(bdf, irq, `interrupt line ${irq}`),
+          doorbell,
+        });
+        this.pci.add({ dev, transport, doorbell });
+        reply.push({
+          bdf: setup.bdf,
+          bars: [],
+          mmio: { addr: toHex(transport.base), bytes: VIRTIO_MMIO_WINDOW, irq },
+        });
+        continue;
+      }
       const transport = new VirtioPciTransport(dev, barBase, {
         metrics: this.opts.metrics,
-        raiseMsi: (bdf, vector) => {
-          if (this.lostMsi.hit()) {
-            this.faultFired('lose-msi', `${bdf} MSI vector ${vector} not sent`);
-            return;
-          }
-          this.opts.raiseMsi(bdf, vector);
-        },
+        raiseMsi: (bdf, vector) => raise(bdf, vector, `MSI vector ${vector}`),
         doorbell,
       });
       this.pci.add({ dev, transport, doorbell });
@@ -228,10 +252,17 @@ function checkDevice(
   if (!isValidQueueSize(d.queueSizeMax))
     throw bad(`queueSizeMax ${d.queueSizeMax} is not a power of two`);
   if (d.diskBytes % SECTOR_SIZE !== 0) throw bad(`diskBytes ${d.diskBytes} is not whole sectors`);
-  const bar = barBaseOf(i);
-  if (memslots.overlapsRam(bar, VIRTIO_BAR_SIZE))
-    throw bad(`its BAR at ${toHex(bar)} would overlap RAM of the memory map`);
+  const [base, bytes, what] =
+    d.transport === 'mmio'
+      ? [mmioBaseOf(i), VIRTIO_MMIO_WINDOW, 'virtio-mmio window']
+      : [barBaseOf(i), VIRTIO_BAR_SIZE, 'BAR'];
+  if (memslots.overlapsRam(base, bytes))
+    throw bad(`its ${what} at ${toHex(base)} would overlap RAM of the memory map`);
 }
 
 /** Where device i's BAR goes (in the pc layout's PCI hole). */
 const barBaseOf = (i: number): bigint => FIRST_BAR_BASE + BigInt(i * VIRTIO_BAR_SIZE);
+
+/** Where device i's virtio-mmio window goes, and its interrupt line (QEMU microvm's layout: 0xfeb00000, GSI 5 on). */
+const mmioBaseOf = (i: number): bigint => FIRST_MMIO_BASE + BigInt(i * VIRTIO_MMIO_WINDOW);
+const mmioIrqOf = (i: number): number => FIRST_MMIO_IRQ + i;

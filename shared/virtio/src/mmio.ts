@@ -56,3 +56,29 @@ const BY_OFFSET = new Map<number, VirtioMmioRegister>(
 /** Names the register at an offset below Config, for decoding a trapped access. */
 export const mmioRegisterAt = (offset: number): VirtioMmioRegister | undefined =>
   BY_OFFSET.get(offset);
+
+/**
+ * The virtio-mmio register(s) behind a virtio-pci common cfg field, for a
+ * driver written against the common cfg names (Linux virtio_mmio.c does the
+ * same job with vm_get_features, vm_setup_vq, …). 64-bit fields are a low and
+ * a high register; queue_size reads QueueNumMax and writes QueueNum. Fields
+ * with no counterpart (MSI-X vectors, notify_off, num_queues) are absent.
+ */
+export const MMIO_FOR_COMMON_FIELD = {
+  device_feature_select: { read: 'DEVICE_FEATURES_SEL', write: 'DEVICE_FEATURES_SEL' },
+  device_feature: { read: 'DEVICE_FEATURES', write: null },
+  driver_feature_select: { read: 'DRIVER_FEATURES_SEL', write: 'DRIVER_FEATURES_SEL' },
+  driver_feature: { read: null, write: 'DRIVER_FEATURES' },
+  device_status: { read: 'STATUS', write: 'STATUS' },
+  config_generation: { read: 'CONFIG_GENERATION', write: null },
+  queue_select: { read: 'QUEUE_SEL', write: 'QUEUE_SEL' },
+  queue_size: { read: 'QUEUE_NUM_MAX', write: 'QUEUE_NUM' },
+  queue_enable: { read: 'QUEUE_READY', write: 'QUEUE_READY' },
+  queue_desc: { read: null, write: 'QUEUE_DESC_LOW', high: 'QUEUE_DESC_HIGH' },
+  queue_driver: { read: null, write: 'QUEUE_AVAIL_LOW', high: 'QUEUE_AVAIL_HIGH' },
+  queue_device: { read: null, write: 'QUEUE_USED_LOW', high: 'QUEUE_USED_HIGH' },
+} as const satisfies Record<
+  string,
+  { read: VirtioMmioRegister | null; write: VirtioMmioRegister | null; high?: VirtioMmioRegister }
+>;
+export type MmioMappedField = keyof typeof MMIO_FOR_COMMON_FIELD;

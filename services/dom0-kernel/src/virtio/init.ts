@@ -10,7 +10,7 @@ import {
 } from '@nestlab/virtio';
 import { UNKNOWN_TO } from '../dma/generation.js';
 import { Dom0Error } from '../errors.js';
-import type { ModernRegs } from './pci-modern.js';
+import type { VirtioRegs } from './regs.js';
 
 /** Feature bits this driver implements; it never accepts a bit outside this set. */
 export const DRIVER_SUPPORTED = FeatureSet.of(
@@ -50,14 +50,14 @@ export interface InitProgress {
 
 const RESET_POLLS = 50;
 
-async function setStatus(regs: ModernRegs, p: InitProgress, bits: number): Promise<void> {
+async function setStatus(regs: VirtioRegs, p: InitProgress, bits: number): Promise<void> {
   p.status |= bits;
   await regs.write('device_status', p.status);
 }
 
 /** reset → ACKNOWLEDGE → DRIVER → features → FEATURES_OK, checked by re-reading status. */
 export async function negotiate(
-  regs: ModernRegs,
+  regs: VirtioRegs,
   wanted: FeatureSet,
   generation: DriverGeneration,
   p: InitProgress,
@@ -114,6 +114,6 @@ export async function negotiate(
 }
 
 /** The last step (spec 3.1.1 step 8), after the queues are live. */
-export async function driverOk(regs: ModernRegs, p: InitProgress): Promise<void> {
+export async function driverOk(regs: VirtioRegs, p: InitProgress): Promise<void> {
   await setStatus(regs, p, VIRTIO_STATUS.DRIVER_OK);
 }

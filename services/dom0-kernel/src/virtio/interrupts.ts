@@ -7,12 +7,22 @@ import { DOM0_DOMID } from '../mm/cpu-memory.js';
 export const CONFIG_VECTOR = 0;
 export const QUEUE_VECTOR = 1;
 
-export type VectorRole = 'config' | 'queue';
+/** 'line': a virtio-mmio device's one interrupt; InterruptStatus says which cause. */
+export type VectorRole = 'config' | 'queue' | 'line';
 
 export interface InterruptRouting {
   readonly ports: ReadonlyMap<number, VectorRole>;
   readonly configPort: number;
   readonly queuePort: number;
+}
+
+/**
+ * A virtio-mmio interrupt line → one event channel (on Xen/ARM, a GSI routed
+ * to dom0; Xen's table is keyed by device and number, as for MSI vectors).
+ */
+export async function bindLine(bus: BusPort, bdf: string, irq: number): Promise<InterruptRouting> {
+  const port = (await bus.request(BindMsi, { domain: DOM0_DOMID, bdf, vector: irq })).head.port;
+  return { ports: new Map([[port, 'line']]), configPort: port, queuePort: port };
 }
 
 export async function bindVectors(bus: BusPort, bdf: string): Promise<InterruptRouting> {

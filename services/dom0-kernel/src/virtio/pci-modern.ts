@@ -11,6 +11,7 @@ import {
 } from '@nestlab/virtio';
 import type { CpuMemory } from '../mm/cpu-memory.js';
 import type { VirtioPciDevice } from '../pci/enumerate.js';
+import type { VirtioRegs } from './regs.js';
 
 export function encodeLe(value: number | bigint, width: 1 | 2 | 4 | 8): Uint8Array {
   const out = new Uint8Array(width);
@@ -28,20 +29,41 @@ export function decodeLe(bytes: Uint8Array): bigint {
   return v;
 }
 
-export class ModernRegs {
+/** One little-endian register read: one MMIO MemAccess (both transports' registers go this way). */
+export async function readRegister(
+  mem: CpuMemory,
+  addr: MachineAddr,
+  width: 1 | 2 | 4,
+): Promise<number> {
+  const b = mem.batch();
+  const h = b.mmioRead(addr, width);
+  return Number(decodeLe((await b.commit()).get(h)));
+}
+
+export async function writeRegister(
+  mem: CpuMemory,
+  addr: MachineAddr,
+  width: 1 | 2 | 4,
+  value: number,
+): Promise<void> {
+  await mem.batch().mmioWrite(addr, encodeLe(value, width)).commit();
+}
+
+export class ModernRegs implements VirtioRegs {
+  readonly kind = 'pci';
+  readonly notifyWidth = 2;
+
   constructor(
     private readonly mem: CpuMemory,
     readonly dev: VirtioPciDevice,
   ) {}
 
-  private async readAt(addr: MachineAddr, width: 1 | 2 | 4): Promise<number> {
-    const b = this.mem.batch();
-    const h = b.mmioRead(addr, width);
-    return Number(decodeLe((await b.commit()).get(h)));
+  private readAt(addr: MachineAddr, width: 1 | 2 | 4): Promise<number> {
+    return readRegister(this.mem, addr, width);
   }
 
-  private async writeAt(addr: MachineAddr, width: 1 | 2 | 4, value: number): Promise<void> {
-    await this.mem.batch().mmioWrite(addr, encodeLe(value, width)).commit();
+  private writeAt(addr: MachineAddr, width: 1 | 2 | 4, value: number): Promise<void> {
+    return writeRegister(this.mem, addr, width, value);
   }
 
   private fieldAddr(f: RegField): MachineAddr {

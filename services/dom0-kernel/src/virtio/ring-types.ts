@@ -30,6 +30,8 @@ export interface RingOptions {
   indirectPool: CoherentRegion | null;
   eventIdx: boolean;
   notify: MachineAddr;
+  /** Doorbell width: 2 (virtio-pci notify region) or 4 (virtio-mmio QueueNotify). */
+  notifyWidth?: 2 | 4;
   queueIndex: number;
   /** Names this queue's chains for L0 (`<device token>.q<queue>`), so it traces each in its I/O. */
   chainKeyPrefix?: string;

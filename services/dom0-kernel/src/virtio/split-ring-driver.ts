@@ -204,7 +204,9 @@ export class SplitRingDriver<T extends string = string> {
     const fail = (err: unknown) => {
       for (const c of chains) c.reject(err);
     };
-    const doorbell = encodeU16(this.opts.queueIndex);
+    // The queue index, zero-extended to the doorbell register's width.
+    const doorbell = new Uint8Array(this.opts.notifyWidth ?? 2);
+    doorbell.set(encodeU16(this.opts.queueIndex));
     if (kickNow) {
       b.mmioWrite(this.opts.notify, doorbell);
       this.kicks++;

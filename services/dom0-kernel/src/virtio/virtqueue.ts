@@ -11,7 +11,7 @@ import type { DmaPolicyImpl } from '../dma/policy.js';
 import { Dom0Error } from '../errors.js';
 import type { CpuMemory } from '../mm/cpu-memory.js';
 import { QUEUE_VECTOR } from './interrupts.js';
-import type { ModernRegs } from './pci-modern.js';
+import type { VirtioRegs } from './regs.js';
 import {
   INDIRECT_ENTRIES,
   SplitRingDriver,
@@ -33,7 +33,7 @@ export interface QueueSubscriber<T> {
 
 export interface VirtqueueDeps {
   readonly cpu: CpuMemory;
-  readonly regs: ModernRegs;
+  readonly regs: VirtioRegs;
   readonly policy: DmaPolicyImpl;
   readonly bdf: string;
   /** The queue size the driver wants; the device's maximum may cut it. */
@@ -89,6 +89,7 @@ export class Virtqueue<T extends string = string> {
       indirectPool,
       eventIdx: d.eventIdx,
       notify: regs.notifyAddr(notifyOff),
+      notifyWidth: regs.notifyWidth,
       queueIndex: QUEUE_INDEX,
       chainKeyPrefix: `${deviceToken(d.bdf)}.q${QUEUE_INDEX}`,
       ...(d.tracer ? { tracer: d.tracer } : {}),
@@ -273,9 +274,12 @@ export class Virtqueue<T extends string = string> {
     await regs.write('queue_desc', addrs.desc);
     await regs.write('queue_driver', addrs.driver);
     await regs.write('queue_device', addrs.device);
-    await regs.write('queue_msix_vector', QUEUE_VECTOR);
-    if ((await regs.read('queue_msix_vector')) !== QUEUE_VECTOR) {
-      throw new Dom0Error('QUEUE_UNAVAILABLE', 'device did not take queue_msix_vector 1');
+    // virtio-mmio has no vectors: its one line carries every cause.
+    if (regs.kind === 'pci') {
+      await regs.write('queue_msix_vector', QUEUE_VECTOR);
+      if ((await regs.read('queue_msix_vector')) !== QUEUE_VECTOR) {
+        throw new Dom0Error('QUEUE_UNAVAILABLE', 'device did not take queue_msix_vector 1');
+      }
     }
     await regs.write('queue_enable', 1);
   }

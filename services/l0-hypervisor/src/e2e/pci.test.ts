@@ -25,7 +25,7 @@ describe('PCI: config space, capabilities, BAR sizing', () => {
   });
 
   it('lists COMMON/ISR/DEVICE/NOTIFY in BAR 4 and an MSI-X capability', async () => {
-    const l = await d.discover();
+    const l = await d.discoverPci();
     assert.equal(l.bar, 0xfe00_0000n);
     assert.deepEqual(
       l.caps.map((c) => [c.type, c.bar, c.offset]),
@@ -44,7 +44,7 @@ describe('PCI: config space, capabilities, BAR sizing', () => {
   });
 
   it('shows virtio_blk_config in the device region: capacity in sectors, blk_size 512', async () => {
-    const l = await d.discover();
+    const l = await d.discoverPci();
     const cfg = await d.read(l.bar + BigInt(l.device), 24);
     const v = new DataView(cfg.buffer);
     assert.equal(v.getBigUint64(VIRTIO_BLK_CONFIG.capacity.offset, true), BigInt((64 << 20) / 512));

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { L0Configure } from '@nestlab/protocol';
 import { FeatureSet, VIRTIO_BLK_T, VIRTIO_F, VIRTIO_STATUS, VRING_DESC_F } from '@nestlab/virtio';
 import { RingImage } from '@nestlab/virtio/testing';
 import type { VirtioErrorCode } from '@nestlab/virtio';
-import { DEFAULT_BDF, defaultConfiguration } from '../config.js';
+import { DEFAULT_BDF } from '../config.js';
 import { blkBuffers } from '../testing/blk-helpers.js';
-import { TestDriver } from '../testing/driver.js';
+import { TestDriver, type DeviceAt } from '../testing/driver.js';
+import { TRANSPORTS, configureOn } from '../testing/transports.js';
 import { metricValue, startL0, type L0Harness } from '../testing/harness.js';
 
 const { NEXT, WRITE, INDIRECT } = VRING_DESC_F;
@@ -97,85 +97,92 @@ const CASES: { name: string; code: VirtioErrorCode; build(ring: RingImage): void
   },
 ];
 
-describe('hostile rings: NEEDS_RESET with a typed reason, never a crash or a spin', () => {
-  let h: L0Harness;
-  before(async () => {
-    h = await startL0();
-    const cfg = defaultConfiguration();
-    const dev = cfg.devices[0];
-    assert.ok(dev);
-    await h.request(L0Configure, { ...cfg, devices: [{ ...dev, freshDisk: true }] });
-  });
-  after(() => h?.stop());
+// The same conformance checks against virtio-pci and virtio-mmio.
+for (const transport of TRANSPORTS)
+  describe(`hostile rings over ${transport}: NEEDS_RESET with a typed reason, never a crash or a spin`, () => {
+    let h: L0Harness;
+    let at: DeviceAt;
+    before(async () => {
+      h = await startL0();
+      at = await configureOn(h, transport, { freshDisk: true });
+    });
+    after(() => h?.stop());
 
-  for (const c of CASES) {
-    it(`${c.name} → ${c.code}`, async () => {
-      const d = new TestDriver(h);
+    for (const c of CASES) {
+      it(`${c.name} → ${c.code}`, async () => {
+        const d = new TestDriver(h, DEFAULT_BDF, { kind: 'xen' }, at);
+        await d.negotiate(FEATURES);
+        const ring = new RingImage(d.mem, { size: 8, base: 0x10000n });
+        await d.start(ring);
+        h.msis.length = 0;
+        const errorsBefore = metricValue(h.metrics, 'nestlab_l0_ring_errors_total', {
+          code: c.code,
+        });
+
+        c.build(ring);
+        await d.kick();
+        await h.clientNc.flush();
+
+        const st = await d.state();
+        assert.equal(st.status & VIRTIO_STATUS.NEEDS_RESET, VIRTIO_STATUS.NEEDS_RESET);
+        assert.ok(st.brokenReason?.startsWith(`${c.code}: `), String(st.brokenReason));
+        assert.equal((await d.status()) & VIRTIO_STATUS.NEEDS_RESET, VIRTIO_STATUS.NEEDS_RESET);
+        assert.deepEqual(h.msis, [{ bdf: DEFAULT_BDF, vector: d.irqs.config }], 'config interrupt');
+        assert.equal((await d.readIsr()) & 2, 2, 'ISR config bit');
+        assert.equal(await d.usedIdx(ring), 0, 'nothing completed');
+        assert.equal(
+          metricValue(h.metrics, 'nestlab_l0_ring_errors_total', { code: c.code }),
+          errorsBefore + 1,
+        );
+
+        // The queue stays stopped: another doorbell does nothing.
+        await d.kick();
+        assert.equal((await d.state()).queues[0]?.lastAvail, st.queues[0]?.lastAvail);
+
+        // A reset brings the device back; a good request then completes.
+        await d.negotiate(FEATURES);
+        const fresh = new RingImage(d.mem, { size: 8, base: 0x10000n });
+        await d.start(fresh);
+        fresh.addChain(
+          blkBuffers(d.mem, { type: VIRTIO_BLK_T.FLUSH, header: 0x30000n, status: 0x30100n }),
+        );
+        await d.kick();
+        assert.equal(await d.usedIdx(fresh), 1);
+        assert.equal((await d.state()).brokenReason, null);
+      });
+    }
+
+    it('refuses to enable a misaligned queue: NEEDS_RESET, RING_MISALIGNED', async () => {
+      const d = new TestDriver(h, DEFAULT_BDF, { kind: 'xen' }, at);
+      await d.negotiate(FEATURES);
+      const ring = new RingImage(d.mem, {
+        size: 8,
+        desc: 0x10008n,
+        avail: 0x11000n,
+        used: 0x12000n,
+      });
+      await d.start(ring);
+      const st = await d.state();
+      assert.ok(st.brokenReason?.startsWith('RING_MISALIGNED'), String(st.brokenReason));
+      assert.equal(st.queues[0]?.enabled, false);
+    });
+
+    it('bounds work per doorbell: a full ring of requests is served once, no more', async () => {
+      const d = new TestDriver(h, DEFAULT_BDF, { kind: 'xen' }, at);
       await d.negotiate(FEATURES);
       const ring = new RingImage(d.mem, { size: 8, base: 0x10000n });
       await d.start(ring);
-      h.msis.length = 0;
-      const errorsBefore = metricValue(h.metrics, 'nestlab_l0_ring_errors_total', { code: c.code });
-
-      c.build(ring);
+      for (let i = 0; i < 8; i++) {
+        ring.addChain(
+          blkBuffers(d.mem, {
+            type: VIRTIO_BLK_T.FLUSH,
+            header: 0x30000n + BigInt(i * 0x100),
+            status: 0x38000n + BigInt(i),
+          }),
+        );
+      }
       await d.kick();
-      await h.clientNc.flush();
-
-      const st = await d.state();
-      assert.equal(st.status & VIRTIO_STATUS.NEEDS_RESET, VIRTIO_STATUS.NEEDS_RESET);
-      assert.ok(st.brokenReason?.startsWith(`${c.code}: `), String(st.brokenReason));
-      assert.equal((await d.status()) & VIRTIO_STATUS.NEEDS_RESET, VIRTIO_STATUS.NEEDS_RESET);
-      assert.deepEqual(h.msis, [{ bdf: DEFAULT_BDF, vector: 0 }], 'config interrupt on vector 0');
-      assert.equal((await d.readIsr()) & 2, 2, 'ISR config bit');
-      assert.equal(await d.usedIdx(ring), 0, 'nothing completed');
-      assert.equal(
-        metricValue(h.metrics, 'nestlab_l0_ring_errors_total', { code: c.code }),
-        errorsBefore + 1,
-      );
-
-      // The queue stays stopped: another doorbell does nothing.
-      await d.kick();
-      assert.equal((await d.state()).queues[0]?.lastAvail, st.queues[0]?.lastAvail);
-
-      // A reset brings the device back; a good request then completes.
-      await d.negotiate(FEATURES);
-      const fresh = new RingImage(d.mem, { size: 8, base: 0x10000n });
-      await d.start(fresh);
-      fresh.addChain(
-        blkBuffers(d.mem, { type: VIRTIO_BLK_T.FLUSH, header: 0x30000n, status: 0x30100n }),
-      );
-      await d.kick();
-      assert.equal(await d.usedIdx(fresh), 1);
+      assert.equal(await d.usedIdx(ring), 8);
       assert.equal((await d.state()).brokenReason, null);
     });
-  }
-
-  it('refuses to enable a misaligned queue: NEEDS_RESET, RING_MISALIGNED', async () => {
-    const d = new TestDriver(h);
-    await d.negotiate(FEATURES);
-    const ring = new RingImage(d.mem, { size: 8, desc: 0x10008n, avail: 0x11000n, used: 0x12000n });
-    await d.start(ring);
-    const st = await d.state();
-    assert.ok(st.brokenReason?.startsWith('RING_MISALIGNED'), String(st.brokenReason));
-    assert.equal(st.queues[0]?.enabled, false);
   });
-
-  it('bounds work per doorbell: a full ring of requests is served once, no more', async () => {
-    const d = new TestDriver(h);
-    await d.negotiate(FEATURES);
-    const ring = new RingImage(d.mem, { size: 8, base: 0x10000n });
-    await d.start(ring);
-    for (let i = 0; i < 8; i++) {
-      ring.addChain(
-        blkBuffers(d.mem, {
-          type: VIRTIO_BLK_T.FLUSH,
-          header: 0x30000n + BigInt(i * 0x100),
-          status: 0x38000n + BigInt(i),
-        }),
-      );
-    }
-    await d.kick();
-    assert.equal(await d.usedIdx(ring), 8);
-    assert.equal((await d.state()).brokenReason, null);
-  });
-});

@@ -3,6 +3,9 @@
 export const VIRTIO_BAR_INDEX = 4;
 export const VIRTIO_BAR_SIZE = 0x4000;
 export const FIRST_BAR_BASE = 0xfe00_0000n;
+/** virtio-mmio windows (no BAR: the platform description names them) sit above the BARs. */
+export const FIRST_MMIO_BASE = 0xfeb0_0000n;
+export const FIRST_MMIO_IRQ = 5;
 
 export const BAR_REGION = {
   common: { offset: 0x0000, length: 0x1000 },

@@ -1,11 +1,11 @@
+import type { VirtioMmioTransport } from '../virtio/mmio-transport.js';
 import type { VirtioPciTransport } from '../virtio/pci-transport.js';
 import type { VirtioDevice } from '../virtio/virtio-device.js';
-import { VIRTIO_BAR_SIZE } from './bar-layout.js';
 
-/** One PCI function on the bus: the device and the virtio-pci transport in front of it. */
+/** One device L0 emulates: the device core and the transport in front of it. */
 export interface PciFunction {
   readonly dev: VirtioDevice;
-  readonly transport: VirtioPciTransport;
+  readonly transport: VirtioPciTransport | VirtioMmioTransport;
   /** A queue notify as the device receives it (a lost doorbell fault may eat it). */
   readonly doorbell: (queue: number) => Promise<void>;
 }
@@ -13,6 +13,10 @@ export interface PciFunction {
 /** Config access result for a slot with nothing in it: all ones, as a master abort gives. */
 const ABSENT = { 1: 0xff, 2: 0xffff, 4: 0xffff_ffff } as const;
 
+/**
+ * The devices of the machine by name. PCI config space reaches only the
+ * virtio-pci ones; a virtio-mmio device is found through its window alone.
+ */
 export class PciBus {
   private readonly fns = new Map<string, PciFunction>();
 
@@ -38,34 +42,37 @@ export class PciBus {
     return old;
   }
 
+  private configSpace(bdf: string) {
+    const t = this.fns.get(bdf)?.transport;
+    return t?.kind === 'pci' ? t.pci : undefined;
+  }
+
   configRead(bdf: string, offset: number, size: 1 | 2 | 4): number {
-    const fn = this.fns.get(bdf);
-    return fn ? fn.transport.pci.read(offset, size) : ABSENT[size];
+    return this.configSpace(bdf)?.read(offset, size) ?? ABSENT[size];
   }
 
   /** Writes to an empty slot vanish, as on real hardware. */
   configWrite(bdf: string, offset: number, size: 1 | 2 | 4, value: number): void {
-    this.fns.get(bdf)?.transport.pci.write(offset, size, value);
+    this.configSpace(bdf)?.write(offset, size, value);
   }
 
-  /** The function whose BAR holds all of [addr, addr+len), with the offset inside it. */
+  /** The device whose register window holds all of [addr, addr+len), with the offset inside it. */
   barAt(addr: bigint, len: number): { fn: PciFunction; offset: number } | undefined {
     for (const fn of this.fns.values()) {
-      const base = fn.transport.pci.barBase();
-      if (base === null) continue;
-      if (addr >= base && addr + BigInt(len) <= base + BigInt(VIRTIO_BAR_SIZE)) {
-        return { fn, offset: Number(addr - base) };
+      const w = fn.transport.window();
+      if (w && addr >= w.base && addr + BigInt(len) <= w.base + BigInt(w.bytes)) {
+        return { fn, offset: Number(addr - w.base) };
       }
     }
     return undefined;
   }
 
-  /** Whether any byte of [addr, addr+len) is in a decoding BAR (a partial hit is an error). */
+  /** Whether any byte of [addr, addr+len) is in a decoding window (a partial hit is an error). */
   overlapsBar(addr: bigint, len: number): boolean {
     const end = addr + BigInt(len);
     return this.all().some((fn) => {
-      const base = fn.transport.pci.barBase();
-      return base !== null && addr < base + BigInt(VIRTIO_BAR_SIZE) && base < end;
+      const w = fn.transport.window();
+      return w !== null && addr < w.base + BigInt(w.bytes) && w.base < end;
     });
   }
 }

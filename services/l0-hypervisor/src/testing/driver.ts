@@ -1,12 +1,19 @@
 // The driver side for device tests: PCI discovery through the capability
-// list, register access and ring images written through MemAccess (as Xen,
-// unless another requester is given). Not the dom0 driver: just enough of one.
+// list or a virtio-mmio window named by the platform, register access and
+// ring images written through MemAccess (as Xen, unless another requester is
+// given). Not the dom0 driver: just enough of one. Register access goes by
+// common cfg field names on both transports, so one suite runs against both.
 import { PAGE_SHIFT, PAGE_SIZE, toHex } from '@nestlab/addr';
 import { DeviceState, MemAccess, PciConfig } from '@nestlab/protocol';
 import type { ReplyOf, Requester } from '@nestlab/protocol';
 import {
   FeatureSet,
+  MMIO_FOR_COMMON_FIELD,
   PCI_CAP_ID_VNDR,
+  VIRTIO_MMIO,
+  VIRTIO_MMIO_INT,
+  VIRTIO_MMIO_MAGIC,
+  VIRTIO_MMIO_VERSION_MODERN,
   PCI_CFG,
   VIRTIO_PCI_CAP,
   VIRTIO_PCI_COMMON_CFG as F,
@@ -16,7 +23,7 @@ import {
   usedElemAddr,
   usedIdxAddr,
 } from '@nestlab/virtio';
-import type { VirtioPciCommonField, VringUsedElem } from '@nestlab/virtio';
+import type { VirtioMmioRegister, VirtioPciCommonField, VringUsedElem } from '@nestlab/virtio';
 import type { RingImage, TestMemory } from '@nestlab/virtio/testing';
 import type { L0Client } from './harness.js';
 
@@ -70,7 +77,20 @@ export const le = (value: number | bigint, len: number): Uint8Array => {
   for (let i = 0; i < len; i++, v >>= 8n) out[i] = Number(v & 0xffn);
   return out;
 };
+function mmioField(field: VirtioPciCommonField) {
+  if (!(field in MMIO_FOR_COMMON_FIELD)) throw new Error(`virtio-mmio has no ${field}`);
+  return MMIO_FOR_COMMON_FIELD[field as keyof typeof MMIO_FOR_COMMON_FIELD];
+}
+
 const fromLe = (b: Uint8Array): bigint => b.reduceRight((acc, x) => (acc << 8n) | BigInt(x), 0n);
+
+/** Where the device is: on PCI (found through config space) or a virtio-mmio window and line. */
+export type DeviceAt = { kind: 'pci' } | { kind: 'mmio'; base: bigint; irq: number };
+export const ON_PCI: DeviceAt = { kind: 'pci' };
+
+/** PCI: vector 0 config, 1 queue (what start() programs); mmio: one line for both. */
+export const interruptsOf = (at: DeviceAt): { config: number; queue: number } =>
+  at.kind === 'pci' ? { config: 0, queue: 1 } : { config: at.irq, queue: at.irq };
 
 export class TestDriver {
   readonly mem = new RemoteMemory();
@@ -80,7 +100,13 @@ export class TestDriver {
     readonly h: L0Client,
     readonly bdf = '0000:00:04.0',
     readonly requester: Requester = { kind: 'xen' },
+    readonly at: DeviceAt = ON_PCI,
   ) {}
+
+  /** The interrupt numbers L0 publishes for this device's config and queue interrupts. */
+  get irqs(): { config: number; queue: number } {
+    return interruptsOf(this.at);
+  }
 
   async cfg(offset: number, size: 1 | 2 | 4, value?: number): Promise<number> {
     const r = await this.h.request(PciConfig, {
@@ -93,8 +119,19 @@ export class TestDriver {
     return r.head.value;
   }
 
-  /** Walks the capability list from 0x34 (spec 4.1.4) and reads BAR 4/5. */
-  async discover(): Promise<VirtioLayout> {
+  /** Walks the capability list from 0x34 (spec 4.1.4) and reads BAR 4/5; on mmio checks MagicValue and Version. */
+  async discover(): Promise<VirtioLayout | undefined> {
+    if (this.at.kind === 'mmio') {
+      const magic = Number(fromLe(await this.read(this.mmioAddr('MAGIC_VALUE'), 4)));
+      const version = Number(fromLe(await this.read(this.mmioAddr('VERSION'), 4)));
+      if (magic !== VIRTIO_MMIO_MAGIC || version !== VIRTIO_MMIO_VERSION_MODERN)
+        throw new Error(`no virtio-mmio v2 device at ${toHex(this.at.base)}`);
+      return undefined;
+    }
+    return this.discoverPci();
+  }
+
+  async discoverPci(): Promise<VirtioLayout> {
     const caps: VirtioLayout['caps'] = [];
     let multiplier = 0;
     for (let at = await this.cfg(PCI_CFG.CAPABILITY_LIST, 1), n = 0; at !== 0 && n < 48; n++) {
@@ -166,30 +203,63 @@ export class TestDriver {
     return b ?? new Uint8Array();
   }
 
+  private mmioAddr(reg: VirtioMmioRegister): bigint {
+    if (this.at.kind !== 'mmio') throw new Error('not a virtio-mmio device');
+    return this.at.base + BigInt(VIRTIO_MMIO[reg]);
+  }
+
   async readCommon(field: VirtioPciCommonField): Promise<bigint> {
+    if (this.at.kind === 'mmio') {
+      const reg = mmioField(field).read;
+      if (!reg) throw new Error(`virtio-mmio has no readable ${field}`);
+      return fromLe(await this.read(this.mmioAddr(reg), 4));
+    }
     const f = F[field];
     return fromLe(await this.read(this.l.bar + BigInt(this.l.common + f.offset), f.width));
   }
 
-  commonOp(field: VirtioPciCommonField, value: number | bigint): Op {
+  /** The register writes that set `field` (two 32-bit halves for a 64-bit field on mmio). */
+  commonOp(field: VirtioPciCommonField, value: number | bigint): Op[] {
+    if (this.at.kind === 'mmio') {
+      const m = mmioField(field);
+      if (!m.write) throw new Error(`virtio-mmio has no writable ${field}`);
+      const v = BigInt(value);
+      const ops: Op[] = [
+        { op: 'write', addr: this.mmioAddr(m.write), bytes: le(v & 0xffff_ffffn, 4) },
+      ];
+      if ('high' in m)
+        ops.push({ op: 'write', addr: this.mmioAddr(m.high), bytes: le(v >> 32n, 4) });
+      return ops;
+    }
     const f = F[field];
-    return {
-      op: 'write',
-      addr: this.l.bar + BigInt(this.l.common + f.offset),
-      bytes: le(value, f.width),
-    };
+    return [
+      {
+        op: 'write',
+        addr: this.l.bar + BigInt(this.l.common + f.offset),
+        bytes: le(value, f.width),
+      },
+    ];
   }
 
   async writeCommon(field: VirtioPciCommonField, value: number | bigint): Promise<void> {
-    await this.access([this.commonOp(field, value)]);
+    await this.access(this.commonOp(field, value));
   }
 
   async status(): Promise<number> {
     return Number(await this.readCommon('device_status'));
   }
 
+  /** The interrupt cause, cleared as the driver does: an ISR read on PCI, InterruptACK on mmio. */
   async readIsr(): Promise<number> {
-    return (await this.read(this.l.bar + BigInt(this.l.isr), 1))[0] ?? 0;
+    if (this.at.kind === 'pci')
+      return (await this.read(this.l.bar + BigInt(this.l.isr), 1))[0] ?? 0;
+    const status = Number(fromLe(await this.read(this.mmioAddr('INTERRUPT_STATUS'), 4)));
+    if (status !== 0) {
+      await this.access([
+        { op: 'write', addr: this.mmioAddr('INTERRUPT_ACK'), bytes: le(status, 4) },
+      ]);
+    }
+    return status & (VIRTIO_MMIO_INT.VRING | VIRTIO_MMIO_INT.CONFIG);
   }
 
   async deviceFeatures(): Promise<FeatureSet> {
@@ -208,32 +278,33 @@ export class TestDriver {
     await this.writeCommon('device_status', S.ACKNOWLEDGE);
     await this.writeCommon('device_status', S.ACKNOWLEDGE | S.DRIVER);
     await this.access([
-      this.commonOp('driver_feature_select', 0),
-      this.commonOp('driver_feature', features.word(0)),
-      this.commonOp('driver_feature_select', 1),
-      this.commonOp('driver_feature', features.word(1)),
-      this.commonOp('device_status', S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK),
+      ...this.commonOp('driver_feature_select', 0),
+      ...this.commonOp('driver_feature', features.word(0)),
+      ...this.commonOp('driver_feature_select', 1),
+      ...this.commonOp('driver_feature', features.word(1)),
+      ...this.commonOp('device_status', S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK),
     ]);
     return this.status();
   }
 
-  /** Queue 0 at the ring image's addresses, vectors config 0 / queue 1, then DRIVER_OK. */
+  /** Queue 0 at the ring image's addresses, vectors config 0 / queue 1 (PCI), then DRIVER_OK. */
   async start(
     ring: RingImage,
     opts: { queueVector?: number; configVector?: number } = {},
   ): Promise<void> {
     const S = VIRTIO_STATUS;
     await this.flush();
+    const pci = this.at.kind === 'pci';
     await this.access([
-      this.commonOp('config_msix_vector', opts.configVector ?? 0),
-      this.commonOp('queue_select', 0),
-      this.commonOp('queue_size', ring.size),
-      this.commonOp('queue_msix_vector', opts.queueVector ?? 1),
-      this.commonOp('queue_desc', ring.queue.desc),
-      this.commonOp('queue_driver', ring.queue.avail),
-      this.commonOp('queue_device', ring.queue.used),
-      this.commonOp('queue_enable', 1),
-      this.commonOp('device_status', S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK),
+      ...(pci ? this.commonOp('config_msix_vector', opts.configVector ?? 0) : []),
+      ...this.commonOp('queue_select', 0),
+      ...this.commonOp('queue_size', ring.size),
+      ...(pci ? this.commonOp('queue_msix_vector', opts.queueVector ?? 1) : []),
+      ...this.commonOp('queue_desc', ring.queue.desc),
+      ...this.commonOp('queue_driver', ring.queue.avail),
+      ...this.commonOp('queue_device', ring.queue.used),
+      ...this.commonOp('queue_enable', 1),
+      ...this.commonOp('device_status', S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK),
     ]);
   }
 
@@ -252,8 +323,15 @@ export class TestDriver {
   /** Posted ring writes and the doorbell in one MemAccess, ordered as on hardware. */
   async kick(queue = 0): Promise<void> {
     const ops = this.takePending();
-    const notify = this.l.bar + BigInt(this.l.notify + queue * this.l.multiplier);
-    await this.access([...ops, { op: 'write', addr: notify, bytes: le(queue, 2) }]);
+    const doorbell: Op =
+      this.at.kind === 'mmio'
+        ? { op: 'write', addr: this.mmioAddr('QUEUE_NOTIFY'), bytes: le(queue, 4) }
+        : {
+            op: 'write',
+            addr: this.l.bar + BigInt(this.l.notify + queue * this.l.multiplier),
+            bytes: le(queue, 2),
+          };
+    await this.access([...ops, doorbell]);
   }
 
   async usedIdx(ring: RingImage): Promise<number> {

@@ -124,7 +124,7 @@ function vectorOrNone(v: number): number {
   return v < MSIX_TABLE_SIZE ? v : VIRTIO_MSI_NO_VECTOR;
 }
 
-function setHalf(old: bigint, within: number, word: number): bigint {
+export function setHalf(old: bigint, within: number, word: number): bigint {
   const w = BigInt(word >>> 0);
   return within === 0 ? (old & 0xffff_ffff_0000_0000n) | w : (old & 0xffff_ffffn) | (w << 32n);
 }

@@ -11,10 +11,10 @@ import {
 } from '@nestlab/virtio';
 import { L0Error } from '../errors.js';
 import type { L0Metrics } from '../metrics.js';
-import { BAR_REGION, NOTIFY_OFF_MULTIPLIER } from '../pci/bar-layout.js';
+import { BAR_REGION, NOTIFY_OFF_MULTIPLIER, VIRTIO_BAR_SIZE } from '../pci/bar-layout.js';
 import { PciConfigSpace } from '../pci/config-space.js';
 import { readCommonCfg, writeCommonCfg, type CommonCfgRegisters } from './common-cfg.js';
-import type { Transport } from './transport.js';
+import type { Transport, TransportWindow } from './transport.js';
 import type { VirtioDevice } from './virtio-device.js';
 
 type Region = keyof typeof BAR_REGION;
@@ -87,6 +87,11 @@ export class VirtioPciTransport implements Transport, CommonCfgRegisters {
     };
   }
 
+  window(): TransportWindow | null {
+    const base = this.pci.barBase();
+    return base === null ? null : { base, bytes: VIRTIO_BAR_SIZE };
+  }
+
   private msi(vector: number): void {
     if (vector === VIRTIO_MSI_NO_VECTOR || this.dev.disposed) return;
     this.hooks.metrics.msis.inc({ vector: String(vector) });
@@ -154,6 +159,7 @@ export class VirtioPciTransport implements Transport, CommonCfgRegisters {
 
   inspect(): Record<string, unknown> {
     return {
+      transport: this.kind,
       bar: toHex(this.pci.barBase() ?? 0n),
       isr: this.isr,
       configMsixVector: this.configMsixVector,

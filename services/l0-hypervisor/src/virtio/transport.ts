@@ -1,11 +1,19 @@
 // A virtio transport (spec 4): how a driver reaches one device's registers
-// and how the device's notifications reach the driver. virtio-pci modern
-// today (pci-transport.ts); virtio-mmio would be a second implementation of
-// the same interface, with the same device core and device model behind it.
+// and how the device's notifications reach the driver: virtio-pci modern
+// (pci-transport.ts) and virtio-mmio (mmio-transport.ts), with the same device
+// core and device model behind both.
 import type { DeviceQueue } from '@nestlab/virtio';
 
+/** Where a transport's registers sit in machine address space. */
+export interface TransportWindow {
+  readonly base: bigint;
+  readonly bytes: number;
+}
+
 export interface Transport {
-  readonly kind: 'pci';
+  readonly kind: 'pci' | 'mmio';
+  /** The register window, or null while it does not decode (a PCI BAR not yet enabled). */
+  window(): TransportWindow | null;
   /** A register read in the transport's window (the BAR for PCI); any width. */
   read(offset: number, len: number): Uint8Array;
   /** A register write; a queue notification resolves once the queue has drained. */

@@ -17,6 +17,17 @@ export { DEVICE_BDF };
 
 export const features = (bits: readonly number[]) => FeatureSet.of(...bits).toHex();
 
+/** The platform description of L0's virtio-mmio devices, as a kernel command line gives it. */
+export function mmioDevicesOf(
+  reply: ReplyOf<typeof L0Configure>,
+): { device: string; bdf: string }[] {
+  return reply.devices.flatMap((d) =>
+    d.mmio
+      ? [{ device: `0x${d.mmio.bytes.toString(16)}@${d.mmio.addr}:${d.mmio.irq}`, bdf: d.bdf }]
+      : [],
+  );
+}
+
 /** The probe's answer: whether the driver came up (a scenario may expect it not to). */
 export async function configureLayers(
   bus: Bus,
@@ -28,14 +39,14 @@ export async function configureLayers(
   const slow = { timeoutMs: 30_000 };
   progress(`configuring the stack for ${s.id} (seed ${seed})`);
   await bus.request(IommuConfigure, { mode: s.iommu.mode }, slow);
-  await bus.request(
+  const l0 = await bus.request(
     L0Configure,
     {
       ramBytes: s.stack.machineBytes,
       devices: [
         {
           bdf: DEVICE_BDF,
-          transport: 'pci',
+          transport: s.transport,
           offer: features(s.device.offer),
           requireAccessPlatform: s.device.requireAccessPlatform,
           iommu: s.device.iommu,
@@ -65,6 +76,7 @@ export async function configureLayers(
       policy: s.driver.policy,
       wanted: features(s.driver.wanted),
       queueSize: s.device.queueSize,
+      mmioDevices: mmioDevicesOf(l0.head),
     },
     slow,
   );

@@ -12,7 +12,7 @@ const PciBus = Type.String({ pattern: '^[0-9a-f]{4}:[0-9a-f]{2}$' });
 
 /**
  * A scenario file. Every row of the seed's matrix must be expressible here,
- * including those the runner cannot run yet (virtio-mmio, grant DMA, balloon):
+ * including those the runner cannot run yet (grant DMA, balloon):
  * the runner says so clearly instead of the schema refusing them.
  */
 export const ScenarioFile = Obj({

@@ -93,7 +93,6 @@ export function toScenario(f: ScenarioFile): Scenario {
 
 /** Why the runner cannot run this scenario yet, or null when it can. */
 export function notRunnable(f: ScenarioFile): string | null {
-  if (f.transport === 'mmio') return 'the virtio-mmio transport is not emulated yet';
   if (f.stack.domain === 'pv-domu' || f.driver.dma === 'grant')
     return 'grant-based DMA from a domU is not emulated yet';
   if (f.events?.length) return 'run-time events (balloon) are not emulated yet';

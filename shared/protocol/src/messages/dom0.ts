@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Count, HexAddr, Obj, U16, U32 } from '../schema-kit.js';
 import { eventMessage, requestMessage } from '../message.js';
-import { ClockMs, FeatureBits } from './common.js';
+import { Bdf, ClockMs, FeatureBits } from './common.js';
 
 export const DmaPolicy = Type.Union([
   Type.Literal('legacy'),
@@ -21,6 +21,17 @@ export const DriverGeneration = Type.Union([
 ]);
 export type DriverGeneration = Static<typeof DriverGeneration>;
 
+/**
+ * A virtio-mmio device as the platform describes it: Linux's
+ * `virtio_mmio.device=<size>@<base>:<irq>` (size with an optional K/M suffix,
+ * base in hex), and the name Xen and the IOMMU know the device by.
+ */
+export const MmioPlatformDevice = Obj({
+  device: Type.String({ pattern: '^(0x[0-9a-fA-F]+|[0-9]+)[KM]?@0x[0-9a-fA-F]{1,16}:[0-9]{1,4}$' }),
+  bdf: Bdf,
+});
+export type MmioPlatformDevice = Static<typeof MmioPlatformDevice>;
+
 export const Dom0Configure = requestMessage({
   name: 'dom0.stack.configure',
   service: 'dom0',
@@ -32,6 +43,8 @@ export const Dom0Configure = requestMessage({
     /** Features this driver would accept if offered (before generation filtering). */
     wanted: FeatureBits,
     queueSize: Type.Integer({ minimum: 1, maximum: 32768 }),
+    /** virtio-mmio devices to probe instead of enumerating PCI; absent or empty: PCI. */
+    mmioDevices: Type.Optional(Type.Array(MmioPlatformDevice, { maxItems: 8 })),
   }),
   reply: Obj({}),
 });

@@ -109,8 +109,10 @@ export const IommuAttachment = Type.Union([
 export type IommuAttachment = Static<typeof IommuAttachment>;
 
 export const DeviceSetup = Obj({
+  /** The device's name in L0, Xen and the IOMMU (its PCI address when the transport is PCI). */
   bdf: Bdf,
-  transport: Type.Union([Type.Literal('pci')]),
+  /** virtio-pci modern (a BAR in the PCI hole) or virtio-mmio version 2 (a window L0 places, IRQ line 0). */
+  transport: Type.Union([Type.Literal('pci'), Type.Literal('mmio')]),
   /** Features the device offers. */
   offer: FeatureBits,
   /** Refuse FEATURES_OK when the driver does not accept ACCESS_PLATFORM (QEMU iommu_platform=on). */
@@ -159,7 +161,12 @@ export const L0Configure = requestMessage({
   reply: Obj({
     memslots: Type.Array(Obj({ machine: HexAddr, hostPhys: HexAddr, bytes: Count })),
     devices: Type.Array(
-      Obj({ bdf: Bdf, bars: Type.Array(Obj({ index: Count, addr: HexAddr, bytes: Count })) }),
+      Obj({
+        bdf: Bdf,
+        bars: Type.Array(Obj({ index: Count, addr: HexAddr, bytes: Count })),
+        /** A virtio-mmio device's window, as Linux's `virtio_mmio.device=<size>@<base>:<irq>` names it. */
+        mmio: Type.Optional(Obj({ addr: HexAddr, bytes: Count, irq: Count })),
+      }),
     ),
   }),
 });
