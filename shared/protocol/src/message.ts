@@ -22,7 +22,7 @@ export interface MessageDef<Req extends TSchema = TSchema, Rep extends TSchema =
    * A timing rule the serving side's Bus enforces: events its handler
    * published are flushed to the NATS server (routed to their subscribers)
    * before the reply goes out, because the reply promises they happened,
-   * e.g. the IOTLB invalidation an unmap owes (docs/ARCHITECTURE.md, IOMMU).
+   * e.g. the IOTLB invalidation an unmap owes (docs/ARCHITECTURE.md, timing contract 3).
    */
   readonly flushBeforeReply?: boolean;
 }

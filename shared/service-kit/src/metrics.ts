@@ -4,7 +4,7 @@
  * a process), label names declared up front, `stack` as a default label, and
  * prom-client's process and runtime metrics when asked for.
  *
- * Naming (docs/ARCHITECTURE-kit.md): `nestlab_<component>_<what>_<unit>`,
+ * Naming (docs/ARCHITECTURE.md, Metrics): `nestlab_<component>_<what>_<unit>`,
  * component = the service token (l0, xen, dom0, iommu, lab) or `bus` for the
  * messaging every service shares; base units (`_seconds`, `_bytes`); counters
  * end in `_total` and no gauge shares a counter's stem.

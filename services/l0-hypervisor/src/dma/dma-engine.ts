@@ -1,4 +1,4 @@
-// The device's path to memory (docs/ARCHITECTURE.md, the DMA path): bus
+// The device's path to memory (docs/ARCHITECTURE.md, one write, step 9): bus
 // address → machine by the device's IOMMU attachment (dma-translation.ts),
 // then machine → host-phys by memslot, one 4 KiB span at a time, each span
 // logged, traced and counted (dma-accounting.ts).

@@ -1,6 +1,6 @@
 // The bus → machine half of a device access: which devices the IOMMU
 // translates, the IOTLB in front of it, and misses merged while a
-// translation that may cover them is out (docs/ARCHITECTURE.md, the DMA path).
+// translation that may cover them is out (docs/ARCHITECTURE.md, one write, step 9).
 import {
   PAGE_SHIFT,
   busAsMachineBypass,

@@ -1,6 +1,6 @@
 // MemAccess: CPU loads and stores at machine addresses, in order. RAM goes
 // through the memslots after the ownership check Xen's page tables imply
-// (CpuFrames); addresses in a BAR are register accesses (docs/ARCHITECTURE.md, CPU accesses).
+// (CpuFrames); addresses in a BAR are register accesses (docs/ARCHITECTURE.md, one write, step 5).
 //
 // Ordering: messages take effect in the order they arrive. RAM ops and
 // register reads run synchronously; a register write that starts device work

@@ -1,5 +1,5 @@
 // Every metric each real service exports on /metrics, checked against the
-// naming rules (docs/ARCHITECTURE-kit.md): one prefix scheme, base units,
+// naming rules (docs/ARCHITECTURE.md, Metrics): one prefix scheme, base units,
 // `_total` on counters only, no gauge sharing a counter's stem, a `stack`
 // label on every nestlab series; and prom-client's process/runtime defaults.
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 // Builds dom0's P2M and the frame table on the shape measured on Xen 4.17 +
-// Linux 6.1 PV dom0 (DOMAIN.md §6), for a 2 GiB machine and dom0_mem=1024M:
+// Linux 6.1 PV dom0 (docs/DOMAIN.md, "Xen side"), for a 2 GiB machine and dom0_mem=1024M:
 //   machine [0, 1M) xen; [0x78000000, 2G) Xen image and heap (xen/free);
 //   "Dom0 alloc.: 0x70000000->0x78000000": pseudo [0x100000, 0x8000000) ->
 //     machine [0x70100000, 0x78000000) (the first MiB's frames were released

@@ -1,6 +1,6 @@
 // A PV domain's P2M (pfn -> mfn) as sorted ranges with binary search, plus the
 // reverse M2P Xen keeps (machine_to_phys_mapping). Contiguous pfns are
-// generally not contiguous mfns (DOMAIN.md §6); ranges merge whenever both are.
+// generally not contiguous mfns (docs/DOMAIN.md, "Xen side"); ranges merge whenever both are.
 import {
   crossing,
   machineOfFrame,
