@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { anyFreePort, portIsFree } from '../fleet/ports.js';
 
 const CLI = fileURLToPath(new URL('../../bin/nestlab.mjs', import.meta.url));
@@ -139,6 +139,35 @@ async function upArgs(): Promise<string[]> {
   ];
 }
 
+/** The cluster a worker takes its items from: one JetStream nats-server, not the CLI's (unmarked). */
+let queue: ChildProcess | null = null;
+let queueUrl = '';
+before(async () => {
+  const port = await anyFreePort();
+  const store = mkdtempSync(join(tmpdir(), 'nestlab-teardown-js-'));
+  queue = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', store], {
+    stdio: 'ignore',
+  });
+  queueUrl = `nats://127.0.0.1:${port}`;
+  await until('the work queue nats-server listening', () => !portIsFreeSync(port), 10_000);
+});
+after(() => {
+  queue?.kill('SIGKILL');
+});
+
+/** Whether something listens on the loopback TCP port (from /proc, synchronously). */
+function portIsFreeSync(port: number): boolean {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  return !['/proc/net/tcp', '/proc/net/tcp6'].some((t) =>
+    readFileSync(t, 'latin1')
+      .split('\n')
+      .some((l) => {
+        const f = l.trim().split(/\s+/);
+        return f[3] === '0A' && f[1]?.endsWith(`:${hex}`);
+      }),
+  );
+}
+
 const COMMANDS: { name: string; args: () => Promise<string[]>; want: number }[] = [
   // nats-server, four admin ports, the console (in the CLI).
   { name: 'up', args: upArgs, want: 6 },
@@ -150,6 +179,20 @@ const COMMANDS: { name: string; args: () => Promise<string[]>; want: number }[] 
   { name: 'experiment', args: async () => ['experiment', 'transport-chaos'], want: 5 },
   // The quick bench starts its own nats-server (and the echo responder) first.
   { name: 'bench --quick', args: async () => ['bench', '--quick'], want: 1 },
+  // One hosted stack: its nats-server and four admin ports.
+  {
+    name: 'worker',
+    args: async () => [
+      'worker',
+      '--stacks',
+      '1',
+      '--nats-url',
+      queueUrl,
+      '--dir',
+      mkdtempSync(join(tmpdir(), 'nestlab-teardown-worker-')),
+    ],
+    want: 5,
+  },
 ];
 
 describe('a stopped or killed CLI leaves no process and no port behind', () => {
