@@ -7,6 +7,7 @@ import { runScenario } from '../run/orchestrator.js';
 import type { RunReport } from '../run/report.js';
 import { lastReport, saveReport } from '../run/store.js';
 import { catalogue } from '../scenarios/builtin.js';
+import { registerAssets } from './assets.js';
 import { registerFaultRoutes } from './faults-routes.js';
 import { LiveCounts } from './live-counts.js';
 import { OtlpError, decodeOtlp } from './otlp.js';
@@ -146,6 +147,7 @@ export function buildConsole(
   app.get<{ Params: { id: string } }>('/trace/:id', async (req, reply) =>
     reply.type('text/html; charset=utf-8').send(tracePage(req.params.id)),
   );
+  registerAssets(app);
   app.get('/healthz', async () => ({ status: 'ok', service: 'console' }));
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {

@@ -120,11 +120,61 @@ describe('console OTLP receiver and trace API', () => {
 
   it('serves the pages without external assets', async () => {
     const app = buildConsole();
-    for (const url of ['/', `/trace/${TRACE}`]) {
+    for (const url of ['/', '/faults', `/trace/${TRACE}`]) {
       const page = await app.inject(url);
       assert.equal(page.statusCode, 200);
       assert.match(page.headers['content-type'] as string, /text\/html/);
       assert.doesNotMatch(page.body, /https?:\/\//);
+      assert.doesNotMatch(page.body, /<script>/, `${url} has an inline script`);
     }
+  });
+
+  it('serves each page script and what it imports from /assets as JavaScript, and 404s the rest', async () => {
+    const app = buildConsole();
+    const seen = new Set<string>();
+    const pending: string[] = [];
+    for (const url of ['/', '/faults', `/trace/${TRACE}`]) {
+      const srcs = [
+        ...(await app.inject(url)).body.matchAll(/<script type="module" src="([^"]+)">/g),
+      ];
+      assert.equal(srcs.length, 1, `${url} loads one script module`);
+      pending.push(srcs[0]?.[1] ?? '');
+    }
+    while (pending.length) {
+      const url = pending.pop() ?? '';
+      if (seen.has(url)) continue;
+      seen.add(url);
+      const res = await app.inject(url);
+      assert.equal(res.statusCode, 200, url);
+      assert.match(res.headers['content-type'] as string, /^(text|application)\/javascript/);
+      for (const m of res.body.matchAll(/from '\.\/([a-z-]+\.js)'/g))
+        pending.push(`/assets/${m[1]}`);
+    }
+    assert.deepEqual([...seen].sort(), [
+      '/assets/dom.js',
+      '/assets/faults.js',
+      '/assets/scenarios.js',
+      '/assets/trace.js',
+    ]);
+    for (const url of [
+      '/assets/nope.js',
+      '/assets/app.js',
+      '/assets/..%2Fapp.js',
+      '/assets/tsconfig.json',
+    ]) {
+      const res = await app.inject(url);
+      assert.equal(res.statusCode, 404, url);
+      assert.equal(res.json().code, 'ASSET_NOT_FOUND');
+    }
+  });
+
+  it('hands the trace page its id and the attribute keys in data- attributes', async () => {
+    const page = (await buildConsole().inject(`/trace/${TRACE}"><b>`)).body;
+    const section = /<section id="trace" data-trace-id="([^"]*)" data-attr-keys="([^"]*)">/.exec(
+      page,
+    );
+    assert.equal(section?.[1], TRACE + 'b', 'only hex digits of the id reach the page');
+    const keys = JSON.parse((section?.[2] ?? '').replace(/&#34;/g, '"')) as Record<string, string>;
+    assert.equal(keys.addrMachine, 'nestlab.addr.machine');
   });
 });
