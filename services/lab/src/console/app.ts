@@ -56,10 +56,26 @@ export function buildConsole(
     return { partialSuccess: {} };
   });
 
-  app.get('/api/traces', async (req) => {
-    const limit = Math.min(1000, Number((req.query as { limit?: string }).limit ?? 100) || 100);
-    return { traces: store.summaries(limit), stats: store.stats() };
-  });
+  // `?stack=` keeps the traces with a span from that stack; `stacks` lists every stack seen.
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
+    '/api/traces',
+    {
+      schema: {
+        querystring: Type.Object({
+          limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,7}$' })),
+          stack: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+        }),
+      },
+    },
+    async (req) => {
+      const limit = Math.min(1000, Number(req.query.limit ?? 100) || 100);
+      return {
+        traces: store.summaries(limit, req.query.stack),
+        stacks: store.stacks(),
+        stats: store.stats(),
+      };
+    },
+  );
   app.get<{ Params: { id: string } }>('/api/traces/:id', async (req, reply) => {
     const spans = store.get(req.params.id.toLowerCase());
     if (!spans)

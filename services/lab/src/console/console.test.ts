@@ -97,6 +97,78 @@ describe('console OTLP receiver and trace API', () => {
     assert.equal(run.statusCode, 503);
   });
 
+  it('lists traces per stack with ?stack= and the stacks it has seen', async () => {
+    const app = buildConsole();
+    // Two processes of two stacks, as the SDK sends them (the stack is a resource attribute),
+    // and one span that names its stack itself.
+    const fromStack = (stack: string, traceId: string, spanAttrs: Record<string, string> = {}) => ({
+      resourceSpans: [
+        {
+          resource: {
+            attributes: [
+              { key: 'service.name', value: { stringValue: 'dom0-kernel' } },
+              { key: 'nestlab.stack', value: { stringValue: stack } },
+            ],
+          },
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  traceId,
+                  spanId: 'b7ad6b7169203331',
+                  name: 'dom0.io',
+                  startTimeUnixNano: '1700000000000000000',
+                  endTimeUnixNano: '1700000000000500000',
+                  attributes: Object.entries(spanAttrs).map(([key, v]) => ({
+                    key,
+                    value: { stringValue: v },
+                  })),
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    const a = 'a'.repeat(32);
+    const b = 'b'.repeat(32);
+    const c = 'c'.repeat(32);
+    for (const body of [
+      fromStack('s0', a),
+      fromStack('s1', b),
+      fromStack('s0', c, { 'nestlab.stack': 's1' }),
+    ])
+      assert.equal(
+        (await app.inject({ method: 'POST', url: '/v1/traces', payload: body })).statusCode,
+        200,
+      );
+    const all = (await app.inject('/api/traces')).json();
+    assert.deepEqual(all.stacks, ['s0', 's1']);
+    assert.deepEqual(
+      all.traces.map((t: { traceId: string; stacks: string[] }) => [t.traceId, t.stacks]),
+      [
+        [c, ['s1']],
+        [b, ['s1']],
+        [a, ['s0']],
+      ],
+    );
+    const ids = async (url: string) =>
+      (await app.inject(url)).json().traces.map((t: { traceId: string }) => t.traceId);
+    assert.deepEqual(await ids('/api/traces?stack=s1'), [c, b]);
+    assert.deepEqual(await ids('/api/traces?stack=s0'), [a]);
+    assert.deepEqual(await ids('/api/traces?stack=s1&limit=1'), [c]);
+    assert.deepEqual(await ids('/api/traces?stack=nope'), []);
+    for (const bad of [
+      '/api/traces?stack=',
+      `/api/traces?stack=${'x'.repeat(129)}`,
+      '/api/traces?limit=-1',
+    ]) {
+      const res = await app.inject(bad);
+      assert.equal(res.statusCode, 400, bad);
+      assert.equal(res.json().code, 'INVALID_REQUEST');
+    }
+  });
+
   it('keeps a bounded number of traces and spans', () => {
     const store = new TraceStore(3, 2);
     const span = (traceId: string, spanId: string) => ({
