@@ -97,6 +97,69 @@ async function live(): Promise<void> {
   }
 }
 
+interface TraceRow {
+  traceId: string;
+  rootName: string;
+  stacks: string[];
+  services: string[];
+  spans: number;
+  durationUs: number;
+}
+
+// The stack selector filters the recent traces; `?stack=` in the page's URL preselects one.
+const stackSelect = byId<HTMLSelectElement>('stack');
+const initialStack = new URLSearchParams(location.search).get('stack');
+
+function offerStacks(stacks: string[]): void {
+  const offered = new Set([...stackSelect.options].map((o) => o.value));
+  for (const s of stacks) {
+    if (offered.has(s)) continue;
+    const o = el('option', undefined, s);
+    o.value = s;
+    stackSelect.append(o);
+    if (s === initialStack && !stackSelect.value) stackSelect.value = s;
+  }
+}
+
+async function traces(): Promise<void> {
+  const stack = stackSelect.value;
+  const query = '?limit=20' + (stack ? '&stack=' + encodeURIComponent(stack) : '');
+  const res = await fetch('/api/traces' + query);
+  if (!res.ok) return;
+  const out = (await res.json()) as { traces: TraceRow[]; stacks: string[] };
+  offerStacks(out.stacks);
+  if (stackSelect.value !== stack) return traces();
+  const body = one<HTMLTableSectionElement>('#traces tbody');
+  body.replaceChildren();
+  for (const t of out.traces) {
+    const link = el('a', 'trace-link mono', t.traceId.slice(0, 12) + '…');
+    link.href = '/trace/' + t.traceId;
+    const first = el('td');
+    first.append(link);
+    const tr = el('tr');
+    tr.dataset.stacks = t.stacks.join(' ');
+    tr.append(
+      first,
+      el('td', undefined, t.rootName),
+      el('td', 'mono', t.stacks.join(', ') || '—'),
+      el('td', undefined, t.services.join(', ')),
+      el('td', undefined, String(t.spans)),
+      el('td', undefined, String(t.durationUs)),
+    );
+    body.append(tr);
+  }
+}
+
+stackSelect.addEventListener('change', () => {
+  const url = new URL(location.href);
+  if (stackSelect.value) url.searchParams.set('stack', stackSelect.value);
+  else url.searchParams.delete('stack');
+  history.replaceState(null, '', url);
+  void traces();
+});
+
 void load();
 void live();
+void traces().catch(() => undefined);
 setInterval(() => void live(), 500);
+setInterval(() => void traces().catch(() => undefined), 2000);
