@@ -7,6 +7,7 @@ import { runScenario } from '../run/orchestrator.js';
 import type { RunReport } from '../run/report.js';
 import { lastReport, saveReport } from '../run/store.js';
 import { catalogue } from '../scenarios/builtin.js';
+import { registerAssets } from './assets.js';
 import { registerFaultRoutes } from './faults-routes.js';
 import { LiveCounts } from './live-counts.js';
 import { OtlpError, decodeOtlp } from './otlp.js';
@@ -55,10 +56,26 @@ export function buildConsole(
     return { partialSuccess: {} };
   });
 
-  app.get('/api/traces', async (req) => {
-    const limit = Math.min(1000, Number((req.query as { limit?: string }).limit ?? 100) || 100);
-    return { traces: store.summaries(limit), stats: store.stats() };
-  });
+  // `?stack=` keeps the traces with a span from that stack; `stacks` lists every stack seen.
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
+    '/api/traces',
+    {
+      schema: {
+        querystring: Type.Object({
+          limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,7}$' })),
+          stack: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+        }),
+      },
+    },
+    async (req) => {
+      const limit = Math.min(1000, Number(req.query.limit ?? 100) || 100);
+      return {
+        traces: store.summaries(limit, req.query.stack),
+        stacks: store.stacks(),
+        stats: store.stats(),
+      };
+    },
+  );
   app.get<{ Params: { id: string } }>('/api/traces/:id', async (req, reply) => {
     const spans = store.get(req.params.id.toLowerCase());
     if (!spans)
@@ -146,6 +163,7 @@ export function buildConsole(
   app.get<{ Params: { id: string } }>('/trace/:id', async (req, reply) =>
     reply.type('text/html; charset=utf-8').send(tracePage(req.params.id)),
   );
+  registerAssets(app);
   app.get('/healthz', async () => ({ status: 'ok', service: 'console' }));
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {

@@ -97,6 +97,78 @@ describe('console OTLP receiver and trace API', () => {
     assert.equal(run.statusCode, 503);
   });
 
+  it('lists traces per stack with ?stack= and the stacks it has seen', async () => {
+    const app = buildConsole();
+    // Two processes of two stacks, as the SDK sends them (the stack is a resource attribute),
+    // and one span that names its stack itself.
+    const fromStack = (stack: string, traceId: string, spanAttrs: Record<string, string> = {}) => ({
+      resourceSpans: [
+        {
+          resource: {
+            attributes: [
+              { key: 'service.name', value: { stringValue: 'dom0-kernel' } },
+              { key: 'nestlab.stack', value: { stringValue: stack } },
+            ],
+          },
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  traceId,
+                  spanId: 'b7ad6b7169203331',
+                  name: 'dom0.io',
+                  startTimeUnixNano: '1700000000000000000',
+                  endTimeUnixNano: '1700000000000500000',
+                  attributes: Object.entries(spanAttrs).map(([key, v]) => ({
+                    key,
+                    value: { stringValue: v },
+                  })),
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    const a = 'a'.repeat(32);
+    const b = 'b'.repeat(32);
+    const c = 'c'.repeat(32);
+    for (const body of [
+      fromStack('s0', a),
+      fromStack('s1', b),
+      fromStack('s0', c, { 'nestlab.stack': 's1' }),
+    ])
+      assert.equal(
+        (await app.inject({ method: 'POST', url: '/v1/traces', payload: body })).statusCode,
+        200,
+      );
+    const all = (await app.inject('/api/traces')).json();
+    assert.deepEqual(all.stacks, ['s0', 's1']);
+    assert.deepEqual(
+      all.traces.map((t: { traceId: string; stacks: string[] }) => [t.traceId, t.stacks]),
+      [
+        [c, ['s1']],
+        [b, ['s1']],
+        [a, ['s0']],
+      ],
+    );
+    const ids = async (url: string) =>
+      (await app.inject(url)).json().traces.map((t: { traceId: string }) => t.traceId);
+    assert.deepEqual(await ids('/api/traces?stack=s1'), [c, b]);
+    assert.deepEqual(await ids('/api/traces?stack=s0'), [a]);
+    assert.deepEqual(await ids('/api/traces?stack=s1&limit=1'), [c]);
+    assert.deepEqual(await ids('/api/traces?stack=nope'), []);
+    for (const bad of [
+      '/api/traces?stack=',
+      `/api/traces?stack=${'x'.repeat(129)}`,
+      '/api/traces?limit=-1',
+    ]) {
+      const res = await app.inject(bad);
+      assert.equal(res.statusCode, 400, bad);
+      assert.equal(res.json().code, 'INVALID_REQUEST');
+    }
+  });
+
   it('keeps a bounded number of traces and spans', () => {
     const store = new TraceStore(3, 2);
     const span = (traceId: string, spanId: string) => ({
@@ -120,11 +192,61 @@ describe('console OTLP receiver and trace API', () => {
 
   it('serves the pages without external assets', async () => {
     const app = buildConsole();
-    for (const url of ['/', `/trace/${TRACE}`]) {
+    for (const url of ['/', '/faults', `/trace/${TRACE}`]) {
       const page = await app.inject(url);
       assert.equal(page.statusCode, 200);
       assert.match(page.headers['content-type'] as string, /text\/html/);
       assert.doesNotMatch(page.body, /https?:\/\//);
+      assert.doesNotMatch(page.body, /<script>/, `${url} has an inline script`);
     }
+  });
+
+  it('serves each page script and what it imports from /assets as JavaScript, and 404s the rest', async () => {
+    const app = buildConsole();
+    const seen = new Set<string>();
+    const pending: string[] = [];
+    for (const url of ['/', '/faults', `/trace/${TRACE}`]) {
+      const srcs = [
+        ...(await app.inject(url)).body.matchAll(/<script type="module" src="([^"]+)">/g),
+      ];
+      assert.equal(srcs.length, 1, `${url} loads one script module`);
+      pending.push(srcs[0]?.[1] ?? '');
+    }
+    while (pending.length) {
+      const url = pending.pop() ?? '';
+      if (seen.has(url)) continue;
+      seen.add(url);
+      const res = await app.inject(url);
+      assert.equal(res.statusCode, 200, url);
+      assert.match(res.headers['content-type'] as string, /^(text|application)\/javascript/);
+      for (const m of res.body.matchAll(/from '\.\/([a-z-]+\.js)'/g))
+        pending.push(`/assets/${m[1]}`);
+    }
+    assert.deepEqual([...seen].sort(), [
+      '/assets/dom.js',
+      '/assets/faults.js',
+      '/assets/scenarios.js',
+      '/assets/trace.js',
+    ]);
+    for (const url of [
+      '/assets/nope.js',
+      '/assets/app.js',
+      '/assets/..%2Fapp.js',
+      '/assets/tsconfig.json',
+    ]) {
+      const res = await app.inject(url);
+      assert.equal(res.statusCode, 404, url);
+      assert.equal(res.json().code, 'ASSET_NOT_FOUND');
+    }
+  });
+
+  it('hands the trace page its id and the attribute keys in data- attributes', async () => {
+    const page = (await buildConsole().inject(`/trace/${TRACE}"><b>`)).body;
+    const section = /<section id="trace" data-trace-id="([^"]*)" data-attr-keys="([^"]*)">/.exec(
+      page,
+    );
+    assert.equal(section?.[1], TRACE + 'b', 'only hex digits of the id reach the page');
+    const keys = JSON.parse((section?.[2] ?? '').replace(/&#34;/g, '"')) as Record<string, string>;
+    assert.equal(keys.addrMachine, 'nestlab.addr.machine');
   });
 });

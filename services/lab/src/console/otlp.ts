@@ -1,3 +1,4 @@
+import { ATTR } from '@nestlab/telemetry';
 import type { StoredSpan } from './trace-store.js';
 
 /** OTLP/JSON (what the OTLP/HTTP exporter of the Node SDK sends), the parts the console reads. */
@@ -69,6 +70,7 @@ export function decodeOtlp(body: unknown): StoredSpan[] {
   for (const rs of req.resourceSpans) {
     const resource = attrs(rs.resource?.attributes);
     const service = String(resource['service.name'] ?? 'unknown');
+    const resourceStack = resource[ATTR.stack];
     for (const ss of rs.scopeSpans ?? []) {
       for (const s of ss.spans ?? []) {
         if (!s.traceId || !s.spanId || !HEX_ID.test(s.traceId) || !HEX_ID.test(s.spanId)) {
@@ -82,16 +84,20 @@ export function decodeOtlp(body: unknown): StoredSpan[] {
         } catch {
           throw new OtlpError('a span has a non-integer timestamp');
         }
+        const attributes = attrs(s.attributes);
+        // A span's own `nestlab.stack` wins over its process's (the SDK's resource).
+        const stack = attributes[ATTR.stack] ?? resourceStack;
         out.push({
           traceId: s.traceId.toLowerCase(),
           spanId: s.spanId.toLowerCase(),
           parentSpanId: s.parentSpanId ? s.parentSpanId.toLowerCase() : null,
           service,
+          ...(stack === undefined ? {} : { stack: String(stack) }),
           name: String(s.name ?? ''),
           kind: Number(s.kind ?? 0),
           startUs: start,
           endUs: end,
-          attributes: attrs(s.attributes),
+          attributes,
           status: {
             code: Number(s.status?.code ?? 0),
             ...(s.status?.message ? { message: s.status.message } : {}),

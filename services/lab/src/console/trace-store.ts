@@ -4,6 +4,8 @@ export interface StoredSpan {
   readonly spanId: string;
   readonly parentSpanId: string | null;
   readonly service: string;
+  /** The nestlab stack whose process sent it (`nestlab.stack`), when it says. */
+  readonly stack?: string;
   readonly name: string;
   readonly kind: number;
   /** Microseconds since the epoch (enough precision for a waterfall, safe as a number). */
@@ -18,10 +20,14 @@ export interface TraceSummary {
   traceId: string;
   rootName: string;
   services: string[];
+  /** The stacks its spans came from (one, unless a span crossed stacks). */
+  stacks: string[];
   spans: number;
   startUs: number;
   durationUs: number;
 }
+
+const MAX_STACKS = 256;
 
 /**
  * A bounded store of recent traces: the oldest trace goes when there are more
@@ -31,6 +37,8 @@ export interface TraceSummary {
 export class TraceStore {
   private readonly traces = new Map<string, StoredSpan[]>();
   private dropped = 0;
+  /** Stacks seen since start, for the page's selector; capped so bad exporters cannot grow it. */
+  private readonly stacksSeen = new Set<string>();
 
   constructor(
     readonly maxTraces = 5000,
@@ -38,6 +46,8 @@ export class TraceStore {
   ) {}
 
   add(span: StoredSpan): void {
+    if (span.stack !== undefined && this.stacksSeen.size < MAX_STACKS)
+      this.stacksSeen.add(span.stack);
     let spans = this.traces.get(span.traceId);
     if (!spans) {
       spans = [];
@@ -59,9 +69,12 @@ export class TraceStore {
     return spans ? [...spans].sort((a, b) => a.startUs - b.startUs) : undefined;
   }
 
-  summaries(limit = 100): TraceSummary[] {
+  /** The newest traces first; with `stack`, only traces that have a span from that stack. */
+  summaries(limit = 100, stack?: string): TraceSummary[] {
     const out: TraceSummary[] = [];
-    for (const [traceId, spans] of [...this.traces].reverse().slice(0, limit)) {
+    for (const [traceId, spans] of [...this.traces].reverse()) {
+      if (out.length >= limit) break;
+      if (stack !== undefined && !spans.some((s) => s.stack === stack)) continue;
       const root = spans.find((s) => s.parentSpanId === null) ?? spans[0];
       const start = Math.min(...spans.map((s) => s.startUs));
       const end = Math.max(...spans.map((s) => s.endUs));
@@ -69,12 +82,18 @@ export class TraceStore {
         traceId,
         rootName: root?.name ?? '?',
         services: [...new Set(spans.map((s) => s.service))].sort(),
+        stacks: [...new Set(spans.flatMap((s) => (s.stack === undefined ? [] : [s.stack])))].sort(),
         spans: spans.length,
         startUs: start,
         durationUs: end - start,
       });
     }
     return out;
+  }
+
+  /** The stacks the console has received spans from, sorted. */
+  stacks(): string[] {
+    return [...this.stacksSeen].sort();
   }
 
   stats(): { traces: number; spans: number; dropped: number } {

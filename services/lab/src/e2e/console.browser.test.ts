@@ -194,4 +194,23 @@ describe('the lab console in a real browser', () => {
     };
     assert.equal(after.plan.rules.length, 0);
   });
+
+  it('lists the stacks it has traces from and filters the recent traces by the one picked', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(lab.consoleUrl);
+    // The runs above sent traces from the fleet's stack, `ui`.
+    await page.locator('#stack option[value="ui"]').waitFor({ state: 'attached', timeout: 10_000 });
+    await page.locator('#stack').selectOption('ui');
+    assert.match(page.url(), /[?&]stack=ui$/);
+    await page.locator('#traces tr[data-stacks~="ui"]').first().waitFor({ timeout: 10_000 });
+    const rows = await page
+      .locator('#traces tbody tr')
+      .evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-stacks') ?? ''));
+    assert.ok(rows.length > 0);
+    for (const stacks of rows) assert.ok(stacks.split(' ').includes('ui'), stacks);
+    // Reloaded, the page keeps the stack from its URL.
+    await page.reload();
+    await page.locator('#traces tr[data-stacks~="ui"]').first().waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator('#stack').inputValue(), 'ui');
+  });
 });

@@ -29,57 +29,5 @@ From a shell: <code>nestlab faults list|add|clear</code>, <code>nestlab experime
 </form>
 <div id="message" class="mono"></div>
 <table id="domain"><thead><tr><th>service</th><th>kind</th><th>#</th><th>when</th><th>what it hit</th></tr></thead><tbody></tbody></table>`;
-  const script = `
-function el(tag, text, cls) { const e = document.createElement(tag); e.textContent = text; if (cls) e.className = cls; return e; }
-function row(cells) { const tr = document.createElement('tr'); for (const c of cells) tr.append(el('td', String(c))); return tr; }
-const msg = (t, bad) => { const m = document.getElementById('message'); m.textContent = t; m.className = 'mono ' + (bad ? 'fail' : 'muted'); };
-async function send(path, body) {
-  const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const out = await res.json();
-  if (!res.ok) { msg(out.code + ': ' + out.message, true); return null; }
-  return out;
-}
-function show(state) {
-  document.getElementById('seed').textContent = 'seed ' + state.plan.seed;
-  const rules = document.querySelector('#rules tbody'); rules.innerHTML = '';
-  for (const r of state.plan.rules) { const tr = row([r.id, r.action, r.subject, r.probability ?? 1, r.delayMs ? r.delayMs + ' ms' : '']); tr.dataset.rule = r.id; rules.append(tr); }
-  if (!state.plan.rules.length) rules.append(row(['no rules', '', '', '', '']));
-  const svcs = document.querySelector('#services tbody'); svcs.innerHTML = '';
-  const dom = document.querySelector('#domain tbody'); dom.innerHTML = '';
-  const events = [];
-  for (const [name, s] of Object.entries(state.services)) {
-    const last = s.recent[s.recent.length - 1];
-    const tr = row([name, s.injected, s.dropped, last ? last.action + ' ' + last.subject : '']); tr.dataset.service = name; svcs.append(tr);
-    for (const d of s.domain) events.push({ service: name, ...d });
-  }
-  events.sort((a, b) => b.atMs - a.atMs);
-  for (const d of events) { const tr = row([d.service, d.kind, d.n, new Date(d.atMs).toLocaleTimeString(), d.detail]); tr.className = 'domain-event'; dom.append(tr); }
-}
-async function refresh() {
-  const res = await fetch('/api/faults');
-  const out = await res.json();
-  if (!res.ok) { msg(out.code + ': ' + out.message, true); return; }
-  show(out);
-}
-document.getElementById('add-rule').onsubmit = async (e) => {
-  e.preventDefault();
-  const f = new FormData(e.target);
-  const rule = { id: f.get('id'), subject: f.get('subject'), action: f.get('action') };
-  if (f.get('probability')) rule.probability = Number(f.get('probability'));
-  if (f.get('delayMs')) rule.delayMs = Number(f.get('delayMs'));
-  const out = await send('/api/faults/rules', rule);
-  if (out) { msg('rule ' + rule.id + ' set on every service'); show(out); }
-};
-document.querySelector('#add-rule .clear').onclick = async () => { const out = await send('/api/faults/clear', {}); if (out) { msg('all rules cleared'); show(out); } };
-document.getElementById('inject').onsubmit = async (e) => {
-  e.preventDefault();
-  const f = new FormData(e.target);
-  const opt = e.target.querySelector('select[name=kind]').selectedOptions[0];
-  const body = { service: opt.dataset.service, kind: f.get('kind') };
-  if (f.get('count')) body.count = Number(f.get('count'));
-  const out = await send('/api/faults/inject', body);
-  if (out) { msg(body.kind + ' armed on ' + body.service + (out.armed ? ' (' + out.armed + ' to go)' : ' (fired)')); refresh(); }
-};
-refresh(); setInterval(refresh, 1000);`;
-  return layout('faults', body, script);
+  return layout('faults', body, 'faults');
 }

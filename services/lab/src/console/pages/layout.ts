@@ -1,5 +1,8 @@
-/** The shared page frame: inline CSS, no external assets (the console works offline). */
-export function layout(title: string, body: string, script: string): string {
+/**
+ * The shared page frame: inline CSS and the page's script module, compiled from
+ * ../client and served by the console itself (no external assets: it works offline).
+ */
+export function layout(title: string, body: string, script: PageScript): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${title} · nestlab</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -31,5 +34,13 @@ export function layout(title: string, body: string, script: string): string {
 </style></head>
 <body><header><a href="/">nestlab console</a><a href="/" class="nav">scenarios</a><a href="/faults" class="nav">faults</a><span class="muted">${title}</span></header>
 <main>${body}</main>
-<script>${script}</script></body></html>`;
+<script type="module" src="/assets/${script}.js"></script></body></html>`;
+}
+
+/** The page scripts in ../client, one per page. */
+export type PageScript = 'scenarios' | 'trace' | 'faults';
+
+/** Escapes text for an HTML attribute value or element body. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
