@@ -138,7 +138,7 @@ describe('nestlab CLI on bad input', () => {
       [['frobnicate'], /unknown command "frobnicate"/],
       [
         ['run', 'no-such-scenario'],
-        /unknown scenario "no-such-scenario"; known: kvm-guest-baseline/,
+        /unknown scenario "no-such-scenario"; known: [a-z0-9-, ]*\bkvm-guest-baseline\b/,
       ],
       [['run', 'xen-pv-dom0-legacy', '--ios', 'many'], /--ios takes a whole number/],
       [['run', 'xen-pv-dom0-legacy', '--bs', '1000'], /--bs must be a multiple of 512/],
