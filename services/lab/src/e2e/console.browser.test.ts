@@ -186,6 +186,20 @@ describe('the lab console in a real browser', () => {
     });
     assert.equal(bad.status, 400);
     assert.equal(((await bad.json()) as { code: string }).code, 'FAULT_RULE_INVALID');
+    // An injection for no such service, or of no such kind, is refused the same way.
+    for (const [body, code] of [
+      [{ service: 'nope', kind: 'lose-msi' }, 'FAULT_SERVICE_INVALID'],
+      [{ service: 'l0', kind: 'no-such-fault' }, 'DOMAIN_FAULT_INVALID'],
+      [{ service: 'l0', kind: 'lose-msi', count: 0 }, 'DOMAIN_FAULT_INVALID'],
+    ] as const) {
+      const res = await fetch(`${lab.consoleUrl}/api/faults/inject`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      assert.equal(res.status, 400, JSON.stringify(body));
+      assert.equal(((await res.json()) as { code: string }).code, code, JSON.stringify(body));
+    }
 
     await page.locator('#add-rule button.clear').click();
     await page.locator('#rules tr[data-rule="dup-msi"]').waitFor({ state: 'detached' });
