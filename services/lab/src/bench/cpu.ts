@@ -3,6 +3,7 @@
 // CPUs however well the work overlaps. Null where /proc is not there.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { median } from './report.js';
 
 export interface CpuSeat {
   readonly name: string;
@@ -51,3 +52,18 @@ export function cpuPerIo(before: CpuSample, after: CpuSample, ios: number): Reco
   }
   return out;
 }
+
+/** Per process, the median over repetitions; null when no process could be read. */
+export function medianEach(
+  samples: readonly Record<string, number>[],
+): Record<string, number> | null {
+  const names = [...new Set(samples.flatMap((s) => Object.keys(s)))];
+  if (names.length === 0) return null;
+  return Object.fromEntries(
+    names.map((n) => [n, Math.round(median(samples.flatMap((s) => (n in s ? [s[n]!] : []))))]),
+  );
+}
+
+/** The CPU of every process together. */
+export const sumOf = (perProcess: Readonly<Record<string, number>>): number =>
+  Object.values(perProcess).reduce((a, b) => a + b, 0);

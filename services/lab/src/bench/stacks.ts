@@ -1,0 +1,199 @@
+// `nestlab bench --stacks`: K independent stacks (each its own four services
+// and stack token, so its own subjects nestlab.<stack>.…) on the bench's one
+// nats-server at once, all running the same job together. How aggregate
+// IOPS and the CPU per I/O of every process grow with K shows what more work
+// costs on this machine.
+import { join } from 'node:path';
+import { startFleet, type Fleet } from '../fleet/fleet.js';
+import { labSeat } from '../fleet/lab-seat.js';
+import { findScenario } from '../scenarios/builtin.js';
+import { cpuPerIo, medianEach, sampleCpu, sumOf, type CpuSeat } from './cpu.js';
+import { rssOf } from './memory.js';
+import { median } from './report.js';
+import { job, prepare, type JobPlan, type OracleSummary } from './stack-runs.js';
+import { withScaling, type StacksReport, type StacksRun } from './stacks-report.js';
+
+/** `--stacks` without a count: the issue's K = 1, 2, 4. */
+export const DEFAULT_STACK_COUNTS: readonly number[] = [1, 2, 4];
+
+/** What the stacks run measures, full or --quick, for the given counts (K = 1 always added). */
+export function stacksPlan(quick: boolean, counts: readonly number[]): StacksPlan {
+  return {
+    counts: [...new Set([1, ...counts])].sort((a, b) => a - b),
+    scenario: 'xen-pv-dom0-dma-api',
+    iodepth: 32,
+    ios: quick ? 1500 : 4000,
+    reps: 3,
+    warmUpMs: quick ? 1000 : 5000,
+  };
+}
+
+export interface StacksPlan {
+  /** The numbers of stacks to run, one after another (K = 1 is the reference for scaling). */
+  counts: number[];
+  scenario: string;
+  iodepth: number;
+  /** I/Os per stack per measured repetition. */
+  ios: number;
+  reps: number;
+  /** Each stack's unmeasured warm-up after its probe. */
+  warmUpMs: number;
+}
+
+/** The server every stack shares: its URL, and its pid for the CPU it spends. */
+export interface SharedNats {
+  url: string;
+  pid: number | undefined;
+}
+
+interface Hosted {
+  stack: string;
+  fleet: Fleet;
+  seat: Awaited<ReturnType<typeof labSeat>>;
+}
+
+export async function runStacks(
+  nats: SharedNats,
+  plan: StacksPlan,
+  scratch: string,
+  progress: (line: string) => void,
+): Promise<StacksReport> {
+  const runs: StacksRun[] = [];
+  for (const k of plan.counts) runs.push(await runK(k, nats, plan, scratch, progress));
+  return {
+    scenario: plan.scenario,
+    iodepth: plan.iodepth,
+    traced: false,
+    runs: withScaling(runs),
+  };
+}
+
+async function runK(
+  k: number,
+  nats: SharedNats,
+  plan: StacksPlan,
+  scratch: string,
+  progress: (line: string) => void,
+): Promise<StacksRun> {
+  const scenario = findScenario(plan.scenario);
+  if (!scenario) throw new Error(`unknown scenario ${plan.scenario}`);
+  const hosted: Hosted[] = [];
+  try {
+    // One after another: starting 4k services at once on a small machine
+    // only makes each slower to be ready.
+    for (let i = 1; i <= k; i++) {
+      const stack = `bk${k}s${i}`;
+      progress(`stacks ${k}: starting ${stack} on the shared nats-server`);
+      const fleet = await startFleet({
+        natsUrl: nats.url,
+        stack,
+        adminBasePort: 0,
+        logDir: join(scratch, stack, 'logs'),
+        env: { NESTLAB_DATA_DIR: join(scratch, stack, 'data'), LOG_LEVEL: 'warn' },
+      });
+      const seat = await labSeat(nats.url, stack).catch(async (err: unknown) => {
+        await fleet.stop();
+        throw err;
+      });
+      hosted.push({ stack, fleet, seat });
+    }
+    // Probed (the oracle judges each) and warmed up together, as they will be measured.
+    const oracles: OracleSummary[] = await Promise.all(
+      hosted.map((h) =>
+        prepare(h.seat.bus, scenario, [plan.iodepth], plan.warmUpMs, (line) =>
+          progress(`${h.stack}: ${line}`),
+        ),
+      ),
+    );
+    return await measureTogether(hosted, oracles, nats, plan, progress);
+  } finally {
+    for (const h of hosted.reverse()) {
+      await h.seat.close().catch(() => undefined);
+      await h.fleet.stop();
+    }
+  }
+}
+
+/** Every stack runs the same job at once, `reps` times; the figures are medians. */
+async function measureTogether(
+  hosted: readonly Hosted[],
+  oracles: readonly OracleSummary[],
+  nats: SharedNats,
+  plan: StacksPlan,
+  progress: (line: string) => void,
+): Promise<StacksRun> {
+  const k = hosted.length;
+  const p: JobPlan = { iodepth: plan.iodepth, verify: false, ios: plan.ios, reps: plan.reps };
+  const processes: CpuSeat[] = [
+    ...hosted.flatMap((h) =>
+      h.fleet.services.map((s) => ({ name: `${h.stack}/${s.service.name}`, pid: s.process.pid })),
+    ),
+    { name: 'nats-server', pid: nats.pid },
+  ];
+  const together = (ios: number, seed: number) =>
+    Promise.all(hosted.map((h, i) => job(h.seat.bus, p, ios, seed + i)));
+  await together(Math.max(p.iodepth * 4, Math.ceil(p.ios / 4)), 1000 * k);
+
+  const aggregate: number[] = [];
+  const cpuTotal: number[] = [];
+  const byService: Record<string, number>[] = [];
+  const perStack: number[][] = hosted.map(() => []);
+  let failed = 0;
+  for (let rep = 0; rep < p.reps; rep++) {
+    const before = sampleCpu(processes);
+    const started = process.hrtime.bigint();
+    const reports = await together(p.ios, 3000 + rep * 64);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const spent = cpuPerIo(before, sampleCpu(processes), 1); // µs per process this repetition
+    const completed = reports.reduce((n, r) => n + r.completed, 0);
+    failed += reports.reduce((n, r) => n + r.failed + r.corrupted, 0);
+    aggregate.push(completed / seconds);
+    reports.forEach((r, i) => perStack[i]!.push((r.completed / Math.max(1, r.elapsedMs)) * 1000));
+    if (completed > 0 && Object.keys(spent).length > 0) {
+      cpuTotal.push(sumOf(spent) / completed);
+      byService.push(perServiceOf(spent, completed));
+    }
+  }
+  const run: StacksRun = {
+    stacks: k,
+    aggregateIops: Math.round(median(aggregate)),
+    scaling: null,
+    cpuUsPerIo: cpuTotal.length > 0 ? Math.round(median(cpuTotal)) : null,
+    cpuUsPerIoByService: byService.length > 0 ? medianEach(byService) : null,
+    perStack: hosted.map((h, i) => ({
+      stack: h.stack,
+      oracle: oracles[i]!,
+      iops: Math.round(median(perStack[i]!)),
+      rssBytes: stackRss(h.fleet),
+    })),
+    ios: p.ios,
+    reps: p.reps,
+    failed,
+  };
+  progress(
+    `stacks ${k}: ${aggregate.map(Math.round).join(', ')} IOPS together, ` +
+      `${run.cpuUsPerIo ?? '-'}us CPU per I/O`,
+  );
+  return run;
+}
+
+/** CPU µs per I/O per service (summed over the stacks) and nats-server. */
+function perServiceOf(spent: Record<string, number>, ios: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, us] of Object.entries(spent)) {
+    const service = name.slice(name.indexOf('/') + 1);
+    out[service] = (out[service] ?? 0) + us / ios;
+  }
+  return out;
+}
+
+/** The four services' RSS together; null when any cannot be read. */
+function stackRss(fleet: Fleet): number | null {
+  let total = 0;
+  for (const s of fleet.services) {
+    const rss = s.process.pid === undefined ? null : rssOf(s.process.pid);
+    if (rss === null) return null;
+    total += rss;
+  }
+  return total;
+}
