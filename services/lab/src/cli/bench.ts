@@ -1,7 +1,7 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FULL_PLAN, QUICK_PLAN, runBench } from '../bench/bench.js';
+import { FULL_PLAN, QUICK_PLAN, runBench, type BenchPlan } from '../bench/bench.js';
 import { formatBench } from '../bench/report.js';
 import { DEFAULT_STACK_COUNTS, stacksPlan } from '../bench/stacks.js';
 import { EXIT, UsageError, intOption } from './usage.js';
@@ -36,7 +36,8 @@ enforced), 1 when I/Os failed.
             writes a .cpuprofile into DIR (a flame graph in Chrome DevTools or
             speedscope) and the report adds each service's hottest functions`;
 
-export async function bench(argv: string[]): Promise<number> {
+/** The bench plan the command line asks for; bad words are a UsageError before any work. */
+export function benchPlan(argv: readonly string[]): { plan: BenchPlan; json: boolean } {
   const { values, positionals } = parseArgs({
     args: withStackDefault(argv),
     options: {
@@ -51,15 +52,20 @@ export async function bench(argv: string[]): Promise<number> {
   if (positionals.length > 0)
     throw new UsageError('bench takes no arguments (see `nestlab help bench`)');
   const profileDir = values.profile === undefined ? undefined : profileFolder(values.profile);
-  const progress = (line: string) => process.stderr.write(`nestlab: ${line}\n`);
   const counts = values.stacks === undefined ? null : stackCounts(values.stacks);
-  const plan = {
+  const plan: BenchPlan = {
     ...(values.quick ? QUICK_PLAN : FULL_PLAN),
     ...(counts ? { stacks: stacksPlan(values.quick === true, counts) } : {}),
     ...(profileDir ? { profileDir } : {}),
   };
+  return { plan, json: values.json === true };
+}
+
+export async function bench(argv: string[]): Promise<number> {
+  const { plan, json } = benchPlan(argv);
+  const progress = (line: string) => process.stderr.write(`nestlab: ${line}\n`);
   const report = await runBench(plan, progress);
-  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatBench(report));
+  process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : formatBench(report));
   const failed =
     report.runs.some((r) => r.failed > 0) || report.stacks?.runs.some((r) => r.failed > 0);
   return failed ? EXIT.notAsExpected : EXIT.ok;
