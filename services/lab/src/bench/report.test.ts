@@ -158,8 +158,8 @@ describe('bench report', () => {
     };
     const text = formatBench(r);
     assert.match(text, /^stacks: K independent stacks on one nats-server at once, xen-pv/m);
-    assert.match(text, /^\s+1\s+5000\s+1\.00\s+150us\s+bk1s1 5000 180 ok$/m);
-    assert.match(text, /^\s+2\s+8500\s+1\.70\s+150us\s+bk2s1 4250 180 ok; bk2s2 4250 180 ok$/m);
+    assert.match(text, /^\s+1\s+5000\s+1\.00\s+150us\s+bs1 5000 180 ok$/m);
+    assert.match(text, /^\s+2\s+8500\s+1\.70\s+150us\s+bs1 4250 180 ok; bs2 4250 180 ok$/m);
     assert.match(text, /^ {2}K = 2: dom0-kernel 60, nats-server 90$/m);
     assert.match(text, /met +xen-pv-dom0-dma-api: --stacks 2 aggregate IOPS \/ one stack = 1\.7/);
   });
@@ -179,7 +179,7 @@ function stacks(aggregates: number[]): StacksReport {
         cpuUsPerIo: 150,
         cpuUsPerIoByService: { 'dom0-kernel': 60, 'nats-server': 90 },
         perStack: Array.from({ length: i + 1 }, (_, j) => ({
-          stack: `bk${i + 1}s${j + 1}`,
+          stack: `bs${j + 1}`,
           oracle: { outcome: 'completed', pass: true, ios: 200, dmaRecords: 400 },
           iops: Math.round(aggregateIops / (i + 1)),
           rssBytes: 180e6,

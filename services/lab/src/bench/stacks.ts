@@ -2,7 +2,9 @@
 // and stack token, so its own subjects nestlab.<stack>.…) on the bench's one
 // nats-server at once, all running the same job together. How aggregate
 // IOPS and the CPU per I/O of every process grow with K shows what more work
-// costs on this machine.
+// costs on this machine. The largest K's stacks are started once and every
+// K runs on the first K of them, the Ks taking turns in each repetition, so
+// drift on a shared machine lands on every K alike (as the baseline does).
 import { join } from 'node:path';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
 import { labSeat } from '../fleet/lab-seat.js';
@@ -58,44 +60,14 @@ export async function runStacks(
   scratch: string,
   progress: (line: string) => void,
 ): Promise<StacksReport> {
-  const runs: StacksRun[] = [];
-  for (const k of plan.counts) runs.push(await runK(k, nats, plan, scratch, progress));
-  return {
-    scenario: plan.scenario,
-    iodepth: plan.iodepth,
-    traced: false,
-    runs: withScaling(runs),
-  };
-}
-
-async function runK(
-  k: number,
-  nats: SharedNats,
-  plan: StacksPlan,
-  scratch: string,
-  progress: (line: string) => void,
-): Promise<StacksRun> {
   const scenario = findScenario(plan.scenario);
   if (!scenario) throw new Error(`unknown scenario ${plan.scenario}`);
   const hosted: Hosted[] = [];
   try {
-    // One after another: starting 4k services at once on a small machine
+    // One after another: starting many services at once on a small machine
     // only makes each slower to be ready.
-    for (let i = 1; i <= k; i++) {
-      const stack = `bk${k}s${i}`;
-      progress(`stacks ${k}: starting ${stack} on the shared nats-server`);
-      const fleet = await startFleet({
-        natsUrl: nats.url,
-        stack,
-        adminBasePort: 0,
-        logDir: join(scratch, stack, 'logs'),
-        env: { NESTLAB_DATA_DIR: join(scratch, stack, 'data'), LOG_LEVEL: 'warn' },
-      });
-      const seat = await labSeat(nats.url, stack).catch(async (err: unknown) => {
-        await fleet.stop();
-        throw err;
-      });
-      hosted.push({ stack, fleet, seat });
+    for (let i = 1; i <= Math.max(...plan.counts); i++) {
+      hosted.push(await hostStack(`bs${i}`, nats, scratch, progress));
     }
     // Probed (the oracle judges each) and warmed up together, as they will be measured.
     const oracles: OracleSummary[] = await Promise.all(
@@ -105,7 +77,29 @@ async function runK(
         ),
       ),
     );
-    return await measureTogether(hosted, oracles, nats, plan, progress);
+    const p: JobPlan = { iodepth: plan.iodepth, verify: false, ios: plan.ios, reps: plan.reps };
+    await together(hosted, p, Math.max(p.iodepth * 4, Math.ceil(p.ios / 4)), 1000);
+    const reps = new Map<number, Rep[]>(plan.counts.map((k) => [k, []]));
+    for (let rep = 0; rep < plan.reps; rep++) {
+      for (const k of plan.counts) {
+        reps.get(k)!.push(await measureRep(hosted.slice(0, k), p, nats, 3000 + rep * 64));
+      }
+    }
+    const runs = plan.counts.map((k) => summarize(hosted.slice(0, k), oracles, reps.get(k)!, p));
+    for (const r of runs) {
+      progress(
+        `stacks ${r.stacks}: ${reps
+          .get(r.stacks)!
+          .map((x) => Math.round(x.aggregate))
+          .join(', ')} ` + `IOPS together, ${r.cpuUsPerIo ?? '-'}us CPU per I/O`,
+      );
+    }
+    return {
+      scenario: plan.scenario,
+      iodepth: plan.iodepth,
+      traced: false,
+      runs: withScaling(runs),
+    };
   } finally {
     for (const h of hosted.reverse()) {
       await h.seat.close().catch(() => undefined);
@@ -114,67 +108,94 @@ async function runK(
   }
 }
 
-/** Every stack runs the same job at once, `reps` times; the figures are medians. */
-async function measureTogether(
-  hosted: readonly Hosted[],
-  oracles: readonly OracleSummary[],
+async function hostStack(
+  stack: string,
   nats: SharedNats,
-  plan: StacksPlan,
+  scratch: string,
   progress: (line: string) => void,
-): Promise<StacksRun> {
-  const k = hosted.length;
-  const p: JobPlan = { iodepth: plan.iodepth, verify: false, ios: plan.ios, reps: plan.reps };
+): Promise<Hosted> {
+  progress(`stacks: starting ${stack} on the shared nats-server`);
+  const fleet = await startFleet({
+    natsUrl: nats.url,
+    stack,
+    adminBasePort: 0,
+    logDir: join(scratch, stack, 'logs'),
+    env: { NESTLAB_DATA_DIR: join(scratch, stack, 'data'), LOG_LEVEL: 'warn' },
+  });
+  const seat = await labSeat(nats.url, stack).catch(async (err: unknown) => {
+    await fleet.stop();
+    throw err;
+  });
+  return { stack, fleet, seat };
+}
+
+const together = (hosted: readonly Hosted[], p: JobPlan, ios: number, seed: number) =>
+  Promise.all(hosted.map((h, i) => job(h.seat.bus, p, ios, seed + i)));
+
+/** One repetition of K stacks at once. */
+interface Rep {
+  /** Completed I/Os of all stacks over the wall time. */
+  aggregate: number;
+  perStackIops: number[];
+  /** µs per I/O, every process summed, and per service; null without /proc. */
+  cpuUsPerIo: number | null;
+  byService: Record<string, number> | null;
+  failed: number;
+}
+
+async function measureRep(
+  hosted: readonly Hosted[],
+  p: JobPlan,
+  nats: SharedNats,
+  seed: number,
+): Promise<Rep> {
   const processes: CpuSeat[] = [
     ...hosted.flatMap((h) =>
       h.fleet.services.map((s) => ({ name: `${h.stack}/${s.service.name}`, pid: s.process.pid })),
     ),
     { name: 'nats-server', pid: nats.pid },
   ];
-  const together = (ios: number, seed: number) =>
-    Promise.all(hosted.map((h, i) => job(h.seat.bus, p, ios, seed + i)));
-  await together(Math.max(p.iodepth * 4, Math.ceil(p.ios / 4)), 1000 * k);
+  const before = sampleCpu(processes);
+  const started = process.hrtime.bigint();
+  const reports = await together(hosted, p, p.ios, seed);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const spent = cpuPerIo(before, sampleCpu(processes), 1); // µs per process in this repetition
+  const completed = reports.reduce((n, r) => n + r.completed, 0);
+  const cpu = completed > 0 && Object.keys(spent).length > 0;
+  return {
+    aggregate: completed / seconds,
+    perStackIops: reports.map((r) => (r.completed / Math.max(1, r.elapsedMs)) * 1000),
+    cpuUsPerIo: cpu ? sumOf(spent) / completed : null,
+    byService: cpu ? perServiceOf(spent, completed) : null,
+    failed: reports.reduce((n, r) => n + r.failed + r.corrupted, 0),
+  };
+}
 
-  const aggregate: number[] = [];
-  const cpuTotal: number[] = [];
-  const byService: Record<string, number>[] = [];
-  const perStack: number[][] = hosted.map(() => []);
-  let failed = 0;
-  for (let rep = 0; rep < p.reps; rep++) {
-    const before = sampleCpu(processes);
-    const started = process.hrtime.bigint();
-    const reports = await together(p.ios, 3000 + rep * 64);
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const spent = cpuPerIo(before, sampleCpu(processes), 1); // µs per process this repetition
-    const completed = reports.reduce((n, r) => n + r.completed, 0);
-    failed += reports.reduce((n, r) => n + r.failed + r.corrupted, 0);
-    aggregate.push(completed / seconds);
-    reports.forEach((r, i) => perStack[i]!.push((r.completed / Math.max(1, r.elapsedMs)) * 1000));
-    if (completed > 0 && Object.keys(spent).length > 0) {
-      cpuTotal.push(sumOf(spent) / completed);
-      byService.push(perServiceOf(spent, completed));
-    }
-  }
-  const run: StacksRun = {
-    stacks: k,
-    aggregateIops: Math.round(median(aggregate)),
+/** The medians of K stacks' repetitions. */
+function summarize(
+  hosted: readonly Hosted[],
+  oracles: readonly OracleSummary[],
+  reps: readonly Rep[],
+  p: JobPlan,
+): StacksRun {
+  const cpu = reps.flatMap((r) => (r.cpuUsPerIo === null ? [] : [r.cpuUsPerIo]));
+  const byService = reps.flatMap((r) => (r.byService ? [r.byService] : []));
+  return {
+    stacks: hosted.length,
+    aggregateIops: Math.round(median(reps.map((r) => r.aggregate))),
     scaling: null,
-    cpuUsPerIo: cpuTotal.length > 0 ? Math.round(median(cpuTotal)) : null,
+    cpuUsPerIo: cpu.length > 0 ? Math.round(median(cpu)) : null,
     cpuUsPerIoByService: byService.length > 0 ? medianEach(byService) : null,
     perStack: hosted.map((h, i) => ({
       stack: h.stack,
       oracle: oracles[i]!,
-      iops: Math.round(median(perStack[i]!)),
+      iops: Math.round(median(reps.map((r) => r.perStackIops[i]!))),
       rssBytes: stackRss(h.fleet),
     })),
     ios: p.ios,
-    reps: p.reps,
-    failed,
+    reps: reps.length,
+    failed: reps.reduce((n, r) => n + r.failed, 0),
   };
-  progress(
-    `stacks ${k}: ${aggregate.map(Math.round).join(', ')} IOPS together, ` +
-      `${run.cpuUsPerIo ?? '-'}us CPU per I/O`,
-  );
-  return run;
 }
 
 /** CPU µs per I/O per service (summed over the stacks) and nats-server. */
