@@ -183,6 +183,7 @@ function stacks(aggregates: number[]): StacksReport {
           oracle: { outcome: 'completed', pass: true, ios: 200, dmaRecords: 400 },
           iops: Math.round(aggregateIops / (i + 1)),
           rssBytes: 180e6,
+          rssBytesByService: { 'dom0-kernel': 60e6, 'l0-hypervisor': 120e6 },
         })),
         ios: 1500,
         reps: 3,

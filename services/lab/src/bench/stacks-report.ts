@@ -12,6 +12,8 @@ export interface StackShare {
   iops: number;
   /** RSS of the stack's four services after the measured jobs; null where /proc is not there. */
   rssBytes: number | null;
+  /** The same per service (those that could be read). */
+  rssBytesByService: Record<string, number>;
 }
 
 export interface StacksRun {

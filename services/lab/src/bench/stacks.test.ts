@@ -67,7 +67,12 @@ describe('bench --stacks', () => {
       assert.ok(s.oracle.ios >= 200, `${s.stack}: ${s.oracle.ios} I/Os judged`);
       assert.ok(s.oracle.dmaRecords > 0, `${s.stack}: the oracle saw its DMA`);
       assert.ok(s.iops > 0, `${s.stack} completed measured I/Os`);
-      assert.ok((s.rssBytes ?? 0) > 0, `${s.stack}: RSS of its services`);
+      const each = Object.values(s.rssBytesByService);
+      assert.equal(each.length, 4, `${s.stack}: RSS of each of its four services`);
+      assert.equal(
+        s.rssBytes,
+        each.reduce((a, b) => a + b, 0),
+      );
     }
     assert.equal(two.failed, 0);
     assert.ok(two.aggregateIops > 0);

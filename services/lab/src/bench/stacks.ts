@@ -13,7 +13,12 @@ import { cpuPerIo, medianEach, sampleCpu, sumOf, type CpuSeat } from './cpu.js';
 import { rssOf } from './memory.js';
 import { median } from './report.js';
 import { job, prepare, type JobPlan, type OracleSummary } from './stack-runs.js';
-import { withScaling, type StacksReport, type StacksRun } from './stacks-report.js';
+import {
+  withScaling,
+  type StackShare,
+  type StacksReport,
+  type StacksRun,
+} from './stacks-report.js';
 
 /** `--stacks` without a count: the issue's K = 1, 2, 4. */
 export const DEFAULT_STACK_COUNTS: readonly number[] = [1, 2, 4];
@@ -190,7 +195,7 @@ function summarize(
       stack: h.stack,
       oracle: oracles[i]!,
       iops: Math.round(median(reps.map((r) => r.perStackIops[i]!))),
-      rssBytes: stackRss(h.fleet),
+      ...stackRss(h.fleet),
     })),
     ios: p.ios,
     reps: reps.length,
@@ -208,13 +213,15 @@ function perServiceOf(spent: Record<string, number>, ios: number): Record<string
   return out;
 }
 
-/** The four services' RSS together; null when any cannot be read. */
-function stackRss(fleet: Fleet): number | null {
-  let total = 0;
-  for (const s of fleet.services) {
-    const rss = s.process.pid === undefined ? null : rssOf(s.process.pid);
-    if (rss === null) return null;
-    total += rss;
-  }
-  return total;
+/** The four services' RSS together (null when any cannot be read), and each. */
+function stackRss(fleet: Fleet): Pick<StackShare, 'rssBytes' | 'rssBytesByService'> {
+  const each = fleet.services.map((s) => ({
+    name: s.service.name,
+    rss: s.process.pid === undefined ? null : rssOf(s.process.pid),
+  }));
+  const read = each.flatMap((e) => (e.rss === null ? [] : [[e.name, e.rss] as const]));
+  return {
+    rssBytes: read.length === each.length ? read.reduce((n, [, b]) => n + b, 0) : null,
+    rssBytesByService: Object.fromEntries(read),
+  };
 }
