@@ -36,7 +36,7 @@ export function stacksPlan(quick: boolean, counts: readonly number[]): StacksPla
 }
 
 export interface StacksPlan {
-  /** The numbers of stacks to run, one after another (K = 1 is the reference for scaling). */
+  /** The numbers of stacks to run, taking turns (K = 1 is the reference for scaling). */
   counts: number[];
   scenario: string;
   iodepth: number;
