@@ -72,4 +72,3 @@ describe('DmaLog', () => {
     assert.equal(log.record(2)?.bus, '0x1');
   });
 });
-
