@@ -146,9 +146,8 @@ export class DmaEngine {
   /** Machine → host-phys by memslot, the access itself, its record; a result when it failed. */
   private apply(a: Access, span: Span, m: ToMachine, startedAt: number): DmaResult | undefined {
     // A machine address with no RAM is not accessed.
-    const host = m.tr?.ok ? this.mem.memslots.translate(m.tr.addr, span.len) : null;
-    const fault = m.fault ?? (host?.ok ? undefined : 'MEMORY_UNREACHABLE');
-    const hostAddr = host?.ok ? host.addr : null;
+    const hostAddr = m.tr?.ok ? this.mem.memslots.hostOf(m.tr.addr, span.len) : null;
+    const fault = m.fault ?? (hostAddr !== null ? undefined : 'MEMORY_UNREACHABLE');
     a.logged.push(
       this.accounting.record(a, {
         bus: span.addr,
