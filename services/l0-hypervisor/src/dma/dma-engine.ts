@@ -7,14 +7,7 @@ import type { BusAddr } from '@nestlab/addr';
 import type { RamBackingCheck } from '@nestlab/virtio';
 import type { MachineMemory } from '../memory/machine-memory.js';
 import type { L0Metrics } from '../metrics.js';
-import {
-  DmaAccounting,
-  dmaResult,
-  type AccessLabel,
-  type DmaResult,
-  type DmaWhat,
-  type Logged,
-} from './dma-accounting.js';
+import { DmaAccounting, type AccessLabel, type DmaResult, type DmaWhat } from './dma-accounting.js';
 import type { DmaLog } from './dma-log.js';
 import type { DmaTracer, TraceBudget } from './dma-trace.js';
 import type { Iotlb } from './iotlb.js';
@@ -36,7 +29,8 @@ interface Access extends AccessLabel {
   readonly bytes: Uint8Array | undefined;
   /** What a read returns (filled span by span). */
   readonly out: Uint8Array;
-  readonly logged: Logged[];
+  /** Seqs of its records in the DMA log. */
+  readonly logged: number[];
 }
 
 type Span = { addr: BusAddr; len: number; offset: number };
@@ -121,7 +115,7 @@ export class DmaEngine {
         host: null,
         startedAt: Date.now(),
       });
-      return Promise.resolve(dmaResult(false, a.out, [rec], 'ADDR_WRAP'));
+      return Promise.resolve(this.accounting.result(false, a.out, [rec], 'ADDR_WRAP'));
     }
     return this.spans(dev, a, spans, 0);
   }
@@ -146,15 +140,14 @@ export class DmaEngine {
       const r = this.apply(a, span, local, startedAt);
       if (r) return Promise.resolve(r);
     }
-    return Promise.resolve(dmaResult(true, a.out, a.logged));
+    return Promise.resolve(this.accounting.result(true, a.out, a.logged));
   }
 
   /** Machine → host-phys by memslot, the access itself, its record; a result when it failed. */
   private apply(a: Access, span: Span, m: ToMachine, startedAt: number): DmaResult | undefined {
     // A machine address with no RAM is not accessed.
-    const host = m.tr?.ok ? this.mem.memslots.translate(m.tr.addr, span.len) : null;
-    const fault = m.fault ?? (host?.ok ? undefined : 'MEMORY_UNREACHABLE');
-    const hostAddr = host?.ok ? host.addr : null;
+    const hostAddr = m.tr?.ok ? this.mem.memslots.hostOf(m.tr.addr, span.len) : null;
+    const fault = m.fault ?? (hostAddr !== null ? undefined : 'MEMORY_UNREACHABLE');
     a.logged.push(
       this.accounting.record(a, {
         bus: span.addr,
@@ -166,7 +159,8 @@ export class DmaEngine {
         startedAt,
       }),
     );
-    if (hostAddr === null) return dmaResult(false, a.out, a.logged, fault ?? 'INTERNAL');
+    if (hostAddr === null)
+      return this.accounting.result(false, a.out, a.logged, fault ?? 'INTERNAL');
     if (a.bytes)
       this.mem.ram.write(hostAddr, a.bytes.subarray(span.offset, span.offset + span.len));
     else this.mem.ram.readInto(hostAddr, span.len, a.out, span.offset);
