@@ -192,7 +192,7 @@ export function encodeConfigReply(offset: number, config: Uint8Array, size: numb
 export function fdsNeeded(request: number, p: Payload): number {
   switch (request) {
     case REQ.SET_MEM_TABLE:
-      return p.bytes.byteLength >= 4 ? p.u32(0) : 0;
+      return decodeMemTable(p).length;
     case REQ.SET_VRING_KICK:
     case REQ.SET_VRING_CALL:
     case REQ.SET_VRING_ERR:

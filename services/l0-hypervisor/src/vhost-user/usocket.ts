@@ -19,8 +19,14 @@ export interface UServer {
   on(event: 'error', fn: (e: unknown) => void): this;
 }
 
+/** The client side (a front-end; the tests play QEMU with it). */
+export interface UClient extends USocket {
+  connect(path: string, cb?: () => void): void;
+}
+
 interface UsocketModule {
   UServer: new () => UServer;
+  USocket: new () => UClient;
 }
 
 export function loadUsocket(): UsocketModule {
