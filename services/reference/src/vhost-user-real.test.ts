@@ -1,5 +1,5 @@
 // Slow: the plain Linux 6.1 guest under QEMU TCG with its disk served by
-// nestlab's device model over vhost-user (~45 s a run, three runs). Runs only
+// nestlab's device model over vhost-user (~45 s a run, four runs). Runs only
 // with NESTLAB_REFERENCE_REAL=1 after `nestlab reference --setup`; .ci/run
 // calls it explicitly.
 import assert from 'node:assert/strict';
@@ -44,6 +44,25 @@ describe('vhost-user: a real Linux driver drives nestlab’s device (slow)', () 
       assert.ok(r.dma.bufferBytesRead >= 4 << 20, why);
       assert.ok(r.dma.bufferBytesWritten >= 4 << 20, why);
       for (const what of ['desc', 'avail', 'used', 'buffer']) assert.ok(r.dma.byWhat[what], what);
+      assert.deepEqual(processesOfRuns(), []);
+    },
+  );
+
+  it(
+    'behind the vIOMMU (q35 + intel-iommu, iommu_platform=on): every access translated through the IOTLB',
+    { skip },
+    async () => {
+      const r = await runVhostUser({ setup: loadSetup(), viommu: true });
+      const why = JSON.stringify(r, null, 2);
+      assert.equal(r.outcome, 'ok', why);
+      assert.equal(r.guest.sumBack, r.expectedSum);
+      assert.equal(r.imageSum, r.expectedSum);
+      assert.equal(r.dma.byVerdict['translated'], r.dma.records, why);
+      assert.match(
+        r.backendLines.join('\n'),
+        /"misses":[1-9]/,
+        'misses went to QEMU over the protocol',
+      );
       assert.deepEqual(processesOfRuns(), []);
     },
   );

@@ -32,7 +32,7 @@ after(async () => {
 });
 
 let n = 0;
-async function start(): Promise<{
+async function start(iommu: 'none' | 'virtio' = 'none'): Promise<{
   backend: VhostUserBlkBackend;
   served: Served;
   fe: FakeFrontEnd;
@@ -46,6 +46,7 @@ async function start(): Promise<{
     diskPath: disk,
     diskBytes: DISK_BYTES,
     queueSizeMax: 8,
+    iommu,
     tracer: trace.getTracer('test'),
     metrics: createL0Metrics(new MetricsRegistry()),
     dmaLog: log,
@@ -78,6 +79,25 @@ describe('vhost-user back-end', () => {
       assert.equal(c.request, REQ.GET_CONFIG);
       assert.equal(c.payload.readUInt32LE(4), 60);
       assert.equal(c.payload.readBigUInt64LE(12), BigInt(DISK_BYTES / 512), 'capacity in sectors');
+    } finally {
+      await stop(s);
+    }
+  });
+
+  it('behind a vIOMMU: offers ACCESS_PLATFORM, REPLY_ACK and BACKEND_REQ, and acks what asks for it', async () => {
+    const s = await start('virtio');
+    try {
+      s.fe.send(REQ.GET_FEATURES);
+      const f = (await s.fe.reply())!.payload.readBigUInt64LE(0);
+      assert.ok(f & (1n << BigInt(VIRTIO_F.ACCESS_PLATFORM)));
+      s.fe.send(REQ.GET_PROTOCOL_FEATURES);
+      const pf = (await s.fe.reply())!.payload.readBigUInt64LE(0);
+      assert.equal(pf, (1n << 9n) | (1n << 5n) | (1n << 3n));
+      s.fe.send(REQ.SET_PROTOCOL_FEATURES, u64s(pf));
+      s.fe.send(REQ.SET_OWNER, undefined, [], FLAG.VERSION | FLAG.NEED_REPLY);
+      const ack = (await s.fe.reply())!;
+      assert.equal(ack.request, REQ.SET_OWNER);
+      assert.equal(ack.payload.readBigUInt64LE(0), 0n, 'REPLY_ACK: success');
     } finally {
       await stop(s);
     }
@@ -188,6 +208,15 @@ describe('vhost-user back-end', () => {
       'a ring address no region maps',
       (fe) => fe.send(REQ.SET_VRING_ADDR, concat(u32s(0, 0), u64s(1n, 2n, 3n, 0n))),
       'UNMAPPED_ADDRESS',
+    ],
+    [
+      'an IOTLB message of an unknown type',
+      (fe) =>
+        fe.send(
+          REQ.IOTLB_MSG,
+          concat(u64s(0x1000n, 0x1000n, USER_BASE), Uint8Array.of(3, 9), new Uint8Array(6)),
+        ),
+      'BAD_PAYLOAD',
     ],
     ['an unknown request', (fe) => fe.send(99), 'UNSUPPORTED_REQUEST'],
     [

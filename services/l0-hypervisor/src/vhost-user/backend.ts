@@ -5,6 +5,7 @@
 // are the same as behind L0's PCI transport; only the transport differs: its
 // registers are these messages, its doorbell a kick eventfd, its MSI a call
 // eventfd, and guest memory is QEMU's shared memfd.
+import { Socket } from 'node:net';
 import type { Tracer } from '@opentelemetry/api';
 import { recordStep } from '@nestlab/telemetry';
 import type { DeviceSetup } from '@nestlab/protocol';
@@ -19,17 +20,20 @@ import { L0Error } from '../errors.js';
 import type { L0Metrics } from '../metrics.js';
 import { VirtioDevice } from '../virtio/virtio-device.js';
 import type { Message } from './connection.js';
+import { DeviceIotlb } from './device-iotlb.js';
 import { VhostUserError } from './errors.js';
 import { KickPoller, closeQuietly, signalCall } from './eventfd.js';
 import { FrontEndRam } from './front-end-ram.js';
 import { VhostMemoryTable } from './memory-table.js';
 import {
+  IOTLB_TYPE,
   PROTOCOL_F,
   REQ,
   REQ_NAMES,
   VHOST_USER_F_PROTOCOL_FEATURES,
   VRING_IDX_MASK,
   decodeConfigRequest,
+  decodeIotlbMsg,
   decodeMemTable,
   decodeVringAddr,
   decodeVringState,
@@ -51,13 +55,23 @@ export const VHOST_BLK_OFFER = FeatureSet.of(
   VIRTIO_BLK_F.SEG_MAX,
   VIRTIO_BLK_F.BLK_SIZE,
 );
-const PROTOCOL_OFFER = 1n << BigInt(PROTOCOL_F.CONFIG);
+const bit = (n: number) => 1n << BigInt(n);
+const PROTOCOL_OFFER = bit(PROTOCOL_F.CONFIG);
+/** QEMU refuses a back-end offering IOMMU_PLATFORM without REPLY_ACK and BACKEND_REQ. */
+const PROTOCOL_OFFER_IOMMU =
+  PROTOCOL_OFFER | bit(PROTOCOL_F.REPLY_ACK) | bit(PROTOCOL_F.BACKEND_REQ);
 const F_PROTOCOL = 1n << BigInt(VHOST_USER_F_PROTOCOL_FEATURES);
 
 export interface VhostBlkOptions {
   readonly diskPath: string;
   readonly diskBytes: number;
   readonly queueSizeMax: number;
+  /**
+   * 'none': no vIOMMU (every access direct). 'virtio': QEMU's vIOMMU in front
+   * (iommu_platform=on): the device offers ACCESS_PLATFORM and, once it is
+   * negotiated, translates every address through the device IOTLB.
+   */
+  readonly iommu: 'none' | 'virtio';
   readonly tracer: Tracer;
   readonly metrics: L0Metrics;
   readonly dmaLog: DmaLog;
@@ -70,6 +84,10 @@ type Reply = { request: number; payload: Uint8Array } | null;
 export class VhostUserBlkBackend {
   readonly ram = new FrontEndRam();
   readonly dev: VirtioDevice;
+  readonly deviceIotlb = new DeviceIotlb(() => this.ram.table);
+  private readonly iotlb: Iotlb;
+  private readonly offer: FeatureSet;
+  private readonly protocolOffer: bigint;
   private readonly kicks = new Map<number, KickPoller>();
   private readonly calls = new Map<number, number>();
   private protocolFeatures = 0n;
@@ -81,21 +99,29 @@ export class VhostUserBlkBackend {
     readonly model: VirtioBlkModel,
     private readonly opts: VhostBlkOptions,
   ) {
+    const viommu = opts.iommu === 'virtio';
+    this.offer = viommu
+      ? FeatureSet.fromBits(VHOST_BLK_OFFER.bits | bit(VIRTIO_F.ACCESS_PLATFORM))
+      : VHOST_BLK_OFFER;
+    this.protocolOffer = viommu ? PROTOCOL_OFFER_IOMMU : PROTOCOL_OFFER;
+    this.iotlb = new Iotlb(opts.metrics.iotlbHits, opts.metrics.iotlbMisses);
     const dma = new DmaEngine(
       this.ram,
-      new Iotlb(opts.metrics.iotlbHits, opts.metrics.iotlbMisses),
+      this.iotlb,
       opts.dmaLog,
       opts.metrics,
       new DmaTracer(opts.tracer),
-      // No vIOMMU in front: every access is direct and nothing asks for a translation.
-      () => Promise.reject(new L0Error('DMA_FAULT', 'no IOMMU behind a vhost-user device')),
+      viommu
+        ? (_bdf, iova, write) => this.deviceIotlb.translate(iova, write)
+        : // No vIOMMU in front: every access is direct and nothing asks for a translation.
+          () => Promise.reject(new L0Error('DMA_FAULT', 'no IOMMU behind a vhost-user device')),
     );
     const setup: DeviceSetup = {
       bdf: VHOST_USER_BDF,
       transport: 'pci',
-      offer: VHOST_BLK_OFFER.toHex(),
+      offer: this.offer.toHex(),
       requireAccessPlatform: false,
-      iommu: 'none',
+      iommu: viommu ? 'virtio' : 'none',
       queueSizeMax: opts.queueSizeMax,
       diskBytes: opts.diskBytes,
       freshDisk: false,
@@ -146,14 +172,25 @@ export class VhostUserBlkBackend {
     switch (r) {
       case REQ.GET_FEATURES:
         p.expect(0);
-        return reply(u64Payload(VHOST_BLK_OFFER.bits | F_PROTOCOL));
+        return reply(u64Payload(this.offer.bits | F_PROTOCOL));
       case REQ.SET_FEATURES:
         return this.setFeatures(p.expect(8).u64(0));
       case REQ.GET_PROTOCOL_FEATURES:
         p.expect(0);
-        return reply(u64Payload(PROTOCOL_OFFER));
+        return reply(u64Payload(this.protocolOffer));
       case REQ.SET_PROTOCOL_FEATURES:
-        this.protocolFeatures = p.expect(8).u64(0) & PROTOCOL_OFFER;
+        this.protocolFeatures = p.expect(8).u64(0) & this.protocolOffer;
+        return null;
+      case REQ.SET_BACKEND_REQ_FD:
+        p.expect(0);
+        this.deviceIotlb.channel?.destroy();
+        this.deviceIotlb.channel = new Socket({ fd: fds[0]!, readable: false, writable: true });
+        this.deviceIotlb.channel.on('error', (e) =>
+          this.opts.log(`back-end channel: ${String(e)}`),
+        );
+        return null;
+      case REQ.IOTLB_MSG:
+        this.iotlbMsg(p);
         return null;
       case REQ.GET_QUEUE_NUM:
         return reply(u64Payload(BigInt(this.dev.queues.length)));
@@ -214,6 +251,25 @@ export class VhostUserBlkBackend {
     }
   }
 
+  /** REPLY_ACK negotiated: a request flagged NEED_REPLY without a reply of its own gets a u64 0. */
+  get replyAck(): boolean {
+    return (this.protocolFeatures & bit(PROTOCOL_F.REPLY_ACK)) !== 0n;
+  }
+
+  private iotlbMsg(p: Payload): void {
+    const m = decodeIotlbMsg(p);
+    if (m.type === IOTLB_TYPE.UPDATE) this.deviceIotlb.update(m);
+    else if (m.type === IOTLB_TYPE.INVALIDATE) {
+      // A whole-space flush (a device-IOTLB invalidation of every address) comes
+      // as size 0: QEMU's addr_mask + 1 wrapped past 2^64.
+      const size = m.size === 0n ? (1n << 64n) - m.iova : m.size;
+      this.deviceIotlb.invalidate(m.iova, size);
+      const pages = (size + (m.iova & 0xfffn) + 0xfffn) >> 12n;
+      if (pages > 1n << 20n) this.iotlb.clear();
+      else this.iotlb.invalidate(VHOST_USER_BDF, m.iova, Number(pages));
+    } else throw new VhostUserError('BAD_PAYLOAD', `IOTLB_MSG of type ${m.type}`);
+  }
+
   private queue(index: number) {
     const q = this.dev.queues[index];
     if (!q) throw new VhostUserError('BAD_PAYLOAD', `no virtqueue ${index}`);
@@ -242,10 +298,19 @@ export class VhostUserBlkBackend {
     return null;
   }
 
-  /** Ring addresses come in QEMU's address space: each is translated back to guest-physical. */
+  /**
+   * Ring addresses come in QEMU's address space: each is translated back to
+   * guest-physical. Behind the vIOMMU they are IOVAs, bus addresses already.
+   */
   private setVringAddr(p: Payload): void {
     const a = decodeVringAddr(p);
     const q = this.queue(a.index);
+    if (this.dev.accessPlatform() && this.dev.iommu === 'virtio') {
+      q.configure('desc', DeviceIotlb.ringIova(a.desc));
+      q.configure('driver', DeviceIotlb.ringIova(a.avail));
+      q.configure('device', DeviceIotlb.ringIova(a.used));
+      return;
+    }
     this.opts.tracer.startActiveSpan('l0.vhost-user.ring-addr', (span) => {
       try {
         for (const [field, user] of [
@@ -307,6 +372,7 @@ export class VhostUserBlkBackend {
   inspect(): Record<string, unknown> {
     return {
       messages: this.messages,
+      iotlb: this.deviceIotlb.counts,
       protocolFeatures: `0x${this.protocolFeatures.toString(16)}`,
       memory: this.ram.table.inspect(),
       device: this.dev.inspect(),
@@ -320,6 +386,7 @@ export class VhostUserBlkBackend {
     for (const fd of this.calls.values()) closeQuietly(fd);
     this.calls.clear();
     await this.dev.dispose();
+    this.deviceIotlb.close();
     this.ram.close();
   }
 }

@@ -14,6 +14,8 @@ export const VHOST_USER_ERROR_KIND = {
   BAD_FDS: 'input',
   /** A ring address that no memory region maps. */
   UNMAPPED_ADDRESS: 'guest',
+  /** An IOTLB miss the front-end never answered (no back-end channel, or no UPDATE in time). */
+  IOTLB_MISS_UNANSWERED: 'guest',
   /** usocket (the native fd-passing addon) is not installed or did not build. */
   ADDON_MISSING: 'internal',
   /** pread/pwrite on a guest memory fd failed. */

@@ -1,5 +1,5 @@
 // `node dist/vhost-user/main.js --socket PATH --disk PATH [--disk-bytes N]
-// [--queue-size N] [--dma-log PATH]`: serves nestlab's virtio-blk device to
+// [--queue-size N] [--dma-log PATH] [--iommu none|virtio]`: serves nestlab's virtio-blk device to
 // one vhost-user front-end (QEMU's vhost-user-blk-pci), then exits when it
 // disconnects. The DMA log goes to --dma-log as JSON lines, as it grows.
 import { appendFileSync, writeFileSync } from 'node:fs';
@@ -28,11 +28,14 @@ async function main(): Promise<number> {
       'disk-bytes': { type: 'string' },
       'queue-size': { type: 'string' },
       'dma-log': { type: 'string' },
+      iommu: { type: 'string' },
     },
   });
   if (!values.socket || !values.disk) throw new Error('--socket and --disk are required');
   const diskBytes = positive('disk-bytes', values['disk-bytes'], 64 << 20);
   if (diskBytes % 512 !== 0) throw new Error('--disk-bytes must be a multiple of 512');
+  const iommu = values.iommu ?? 'none';
+  if (iommu !== 'none' && iommu !== 'virtio') throw new Error('--iommu must be none or virtio');
   const telemetry = startTelemetry({ serviceName: 'l0-vhost-user', stack: 'reference' });
   const dmaLog = new DmaLog();
   const say = (line: string) => process.stdout.write(`vhost-user: ${line}\n`);
@@ -40,6 +43,7 @@ async function main(): Promise<number> {
     diskPath: values.disk,
     diskBytes,
     queueSizeMax: positive('queue-size', values['queue-size'], 128),
+    iommu,
     tracer: telemetry.tracer,
     metrics: createL0Metrics(new MetricsRegistry({ stack: 'reference' })),
     dmaLog,
@@ -66,7 +70,7 @@ async function main(): Promise<number> {
   await backend.close();
   flush();
   say(
-    `front-end gone after ${backend.messages} messages; requests ${JSON.stringify(backend.model.requests)}` +
+    `front-end gone after ${backend.messages} messages; requests ${JSON.stringify(backend.model.requests)}; iotlb ${JSON.stringify(backend.deviceIotlb.counts)}` +
       (error ? `; closed on ${error.code}: ${error.message}` : ''),
   );
   await telemetry.shutdown();

@@ -75,6 +75,12 @@ export class VhostMemoryTable {
     return ringAddrLookup.ok(from, busAddr(r.guestPhys + (user - r.userAddr)));
   }
 
+  /** A user address back to guest-physical (what QEMU's IOTLB answers point at); null when unmapped. */
+  userToGuest(user: bigint): bigint | null {
+    const r = this.regions.find((x) => user >= x.userAddr && user < x.userAddr + x.bytes);
+    return r ? r.guestPhys + (user - r.userAddr) : null;
+  }
+
   /** The fd and file offset behind a user address run of `len` bytes. */
   private at(host: HostPhysAddr, len: number): { fd: number; pos: number } {
     const r = this.regions.find(

@@ -30,6 +30,7 @@ export const REQ = {
   SET_PROTOCOL_FEATURES: 16,
   GET_QUEUE_NUM: 17,
   SET_VRING_ENABLE: 18,
+  SET_BACKEND_REQ_FD: 21,
   IOTLB_MSG: 22,
   GET_CONFIG: 24,
   SET_CONFIG: 25,
@@ -42,7 +43,9 @@ export const REQ_NAMES: Record<number, string> = Object.fromEntries(
 /** VHOST_USER_F_PROTOCOL_FEATURES: a feature bit of the vhost-user layer, not of virtio. */
 export const VHOST_USER_F_PROTOCOL_FEATURES = 30;
 /** Protocol feature bits (vhost-user.rst "Protocol features"). */
-export const PROTOCOL_F = { MQ: 0, REPLY_ACK: 3, CONFIG: 9 } as const;
+export const PROTOCOL_F = { MQ: 0, REPLY_ACK: 3, BACKEND_REQ: 5, CONFIG: 9 } as const;
+/** Back-end requests on the channel SET_BACKEND_REQ_FD gives (vhost-user.rst "Back-end message types"). */
+export const BACKEND_REQ = { IOTLB_MSG: 1 } as const;
 /** In SET_VRING_KICK/CALL/ERR's u64: the ring index, and "no fd sent" (poll instead). */
 export const VRING_IDX_MASK = 0xffn;
 export const VRING_NOFD = 1n << 8n;
@@ -68,11 +71,15 @@ export function decodeHeader(b: Uint8Array): Header {
   return h;
 }
 
-export function encodeReply(request: number, payload: Uint8Array): Uint8Array {
+export function encodeReply(
+  request: number,
+  payload: Uint8Array,
+  flags: number = FLAG.VERSION | FLAG.REPLY,
+): Uint8Array {
   const out = new Uint8Array(HEADER_BYTES + payload.byteLength);
   const v = new DataView(out.buffer);
   v.setUint32(0, request, true);
-  v.setUint32(4, FLAG.VERSION | FLAG.REPLY, true);
+  v.setUint32(4, flags, true);
   v.setUint32(8, payload.byteLength, true);
   out.set(payload, HEADER_BYTES);
   return out;
@@ -197,10 +204,50 @@ export function fdsNeeded(request: number, p: Payload): number {
     case REQ.SET_VRING_CALL:
     case REQ.SET_VRING_ERR:
       return p.bytes.byteLength === 8 && (p.u64(0) & VRING_NOFD) === 0n ? 1 : 0;
+    case REQ.SET_BACKEND_REQ_FD:
     case REQ.SET_LOG_BASE:
     case REQ.SET_LOG_FD:
       return 1;
     default:
       return 0;
   }
+}
+
+/** struct vhost_iotlb_msg types and permissions (linux/vhost_types.h). */
+export const IOTLB_TYPE = { MISS: 1, UPDATE: 2, INVALIDATE: 3, ACCESS_FAIL: 4 } as const;
+export const IOTLB_PERM = { RO: 1, WO: 2, RW: 3 } as const;
+
+/** struct vhost_iotlb_msg: u64 iova, u64 size, u64 uaddr, u8 perm, u8 type, padded to 32 bytes. */
+export interface IotlbMsg {
+  readonly iova: bigint;
+  readonly size: bigint;
+  readonly uaddr: bigint;
+  readonly perm: number;
+  readonly type: number;
+}
+export const IOTLB_MSG_BYTES = 32;
+
+export function decodeIotlbMsg(p: Payload): IotlbMsg {
+  p.expect(26, IOTLB_MSG_BYTES);
+  const m = {
+    iova: p.u64(0),
+    size: p.u64(8),
+    uaddr: p.u64(16),
+    perm: p.bytes[24] ?? 0,
+    type: p.bytes[25] ?? 0,
+  };
+  if (m.iova + m.size > 1n << 64n)
+    throw new VhostUserError('BAD_PAYLOAD', `IOTLB_MSG: [${m.iova}, +${m.size}) wraps`);
+  return m;
+}
+
+export function encodeIotlbMsg(m: IotlbMsg): Uint8Array {
+  const out = new Uint8Array(IOTLB_MSG_BYTES);
+  const v = new DataView(out.buffer);
+  v.setBigUint64(0, m.iova, true);
+  v.setBigUint64(8, m.size, true);
+  v.setBigUint64(16, m.uaddr, true);
+  out[24] = m.perm;
+  out[25] = m.type;
+  return out;
 }

@@ -4,6 +4,7 @@ import { rmSync } from 'node:fs';
 import { Connection } from './connection.js';
 import { VhostUserError } from './errors.js';
 import type { VhostUserBlkBackend } from './backend.js';
+import { FLAG, u64Payload } from './protocol.js';
 import { loadUsocket } from './usocket.js';
 
 export interface Served {
@@ -37,6 +38,8 @@ export async function serveOnce(path: string, backend: VhostUserBlkBackend): Pro
           try {
             const reply = await backend.handle(m);
             if (reply) conn?.reply(reply.request, reply.payload);
+            else if (m.header.flags & FLAG.NEED_REPLY && backend.replyAck)
+              conn?.reply(m.header.request, u64Payload(0n)); // REPLY_ACK: 0 is success
           } catch (err) {
             conn?.close(
               VhostUserError.is(err)

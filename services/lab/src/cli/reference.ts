@@ -22,7 +22,7 @@ import { EXIT, UsageError, intOption } from './usage.js';
 
 export const REFERENCE_HELP = `nestlab reference <scenario… | --all> [--json] [--verbose] [--seed S] [--nats-url URL] [--stack ID] [--private]
 nestlab reference --setup
-nestlab reference --device nestlab kvm-guest-baseline [--json] [--verbose]
+nestlab reference --device nestlab kvm-guest-baseline|viommu-access-platform [--json] [--verbose]
 
 Runs the scenario on the real stack — QEMU 7.2 (TCG) emulating the virtio-blk
 device, Xen 4.17 with a Debian Linux 6.1 PV dom0, or a plain 6.1 guest, with a
@@ -41,7 +41,8 @@ compared field agrees.
               boot the plain guest with its virtio-blk disk served by nestlab's
               device model over vhost-user (QEMU vhost-user-blk-pci); the stock
               driver writes 4 MiB with O_DIRECT and reads it back; exit 0 when
-              the checksums, the disk image and the DMA log (all direct) agree
+              the checksums, the disk image and the DMA log agree (every access
+              direct, or translated through the IOTLB behind the vIOMMU)
 
 Not runnable here: ${UNSUPPORTED_IDS.join(', ')}.`;
 
