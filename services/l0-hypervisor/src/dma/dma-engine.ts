@@ -3,9 +3,8 @@
 // then machine → host-phys by memslot, one 4 KiB span at a time, each span
 // logged, traced and counted (dma-accounting.ts).
 import { pageSpans } from '@nestlab/addr';
-import type { BusAddr } from '@nestlab/addr';
+import type { BusAddr, HostPhysAddr, MachineAddr, Translation } from '@nestlab/addr';
 import type { RamBackingCheck } from '@nestlab/virtio';
-import type { MachineMemory } from '../memory/machine-memory.js';
 import type { L0Metrics } from '../metrics.js';
 import { DmaAccounting, type AccessLabel, type DmaResult, type DmaWhat } from './dma-accounting.js';
 import type { DmaLog } from './dma-log.js';
@@ -35,12 +34,27 @@ interface Access extends AccessLabel {
 
 type Span = { addr: BusAddr; len: number; offset: number };
 
+/**
+ * The memory behind the engine: machine → host by memslot, and the RAM at a
+ * host address. L0's MachineMemory, or a vhost-user front-end's shared RAM.
+ */
+export interface DmaMemory {
+  readonly memslots: {
+    translate(addr: MachineAddr, len: number): Translation<HostPhysAddr>;
+    covers(addr: bigint, len: number): boolean;
+  };
+  readonly ram: {
+    write(addr: HostPhysAddr, bytes: Uint8Array): void;
+    readInto(addr: HostPhysAddr, len: number, out: Uint8Array, at: number): void;
+  };
+}
+
 export class DmaEngine {
   private readonly translation: DmaTranslation;
   private readonly accounting: DmaAccounting;
 
   constructor(
-    private readonly mem: MachineMemory,
+    private readonly mem: DmaMemory,
     iotlb: Iotlb,
     log: DmaLog,
     metrics: L0Metrics,
