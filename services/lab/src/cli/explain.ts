@@ -40,12 +40,15 @@ export async function explain(argv: string[]): Promise<number> {
     : null;
   if (values.json) {
     process.stdout.write(
-      `${JSON.stringify({ id, title: file.title, expected: file.expected, explanation: file.explanation.trim(), lastRun: report, ladder }, null, 2)}\n`,
+      `${JSON.stringify({ id, title: file.title, expected: file.expected, group: file.group ?? null, quote: file.quote ?? null, explanation: file.explanation.trim(), lastRun: report, ladder }, null, 2)}\n`,
     );
     return 0;
   }
+  const quote = file.quote
+    ? `"${file.quote.said}"\n  — ${file.quote.who}, virtualization list, September 2014\n\n`
+    : '';
   process.stdout.write(
-    `${file.id} — ${file.title}\nexpected: ${file.expected}\n\n${file.explanation.trim()}\n`,
+    `${file.id} — ${file.title}\nexpected: ${file.expected}\n\n${quote}${file.explanation.trim()}\n`,
   );
   if (!report) {
     process.stdout.write(

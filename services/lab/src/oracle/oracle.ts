@@ -1,5 +1,6 @@
 import { PAGE_SHIFT, PAGE_SIZE } from '@nestlab/addr';
 import type { DmaRecord, LedgerEntry } from '@nestlab/protocol';
+import { summarizeAstray, type Astray } from './astray.js';
 
 /**
  * `stale`: the access hit the frame a mapping of its bus address meant, but
@@ -27,6 +28,8 @@ export interface OracleVerdict {
     direct: number;
     intended: number;
     misdirected: number;
+    /** Of those, accesses to the rings (descriptors, indirect tables, avail, used). */
+    misdirectedRing: number;
     /** Accesses through a mapping already unmapped (and acknowledged) when they happened. */
     stale: number;
     faulted: number;
@@ -37,6 +40,8 @@ export interface OracleVerdict {
   readonly firstStale: JudgedAccess | null;
   readonly firstFaulted: JudgedAccess | null;
   readonly firstOutside: JudgedAccess | null;
+  /** The frames misdirected accesses hit, with owners, and the reads whose data went there. */
+  readonly astray: Astray;
   /** Accesses worth showing in a trace: the first wrong ones, else a few right ones. */
   readonly notable: readonly JudgedAccess[];
 }
@@ -151,6 +156,7 @@ export async function judge(
       direct: count((j) => j.record.verdict === 'direct'),
       intended: count((j) => j.intent === 'intended'),
       misdirected: count((j) => j.intent === 'misdirected'),
+      misdirectedRing: count((j) => j.intent === 'misdirected' && j.record.what !== 'buffer'),
       stale: count((j) => j.intent === 'stale'),
       faulted: count((j) => j.intent === 'faulted'),
       outside: count((j) => j.intent === 'outside'),
@@ -159,6 +165,7 @@ export async function judge(
     firstStale: judged.find((j) => j.intent === 'stale') ?? null,
     firstFaulted: judged.find((j) => j.intent === 'faulted') ?? null,
     firstOutside: judged.find((j) => j.intent === 'outside') ?? null,
+    astray: summarizeAstray(judged),
     notable: [
       ...judged.filter((j) => j.intent !== 'intended').slice(0, 16),
       ...judged.filter((j) => j.intent === 'intended').slice(0, 4),

@@ -28,6 +28,7 @@ const ISSUE_16_IDS = [
   'bit25-physical-card',
   'bit25-qemu-device-under-xen',
   'x86-virtio-exemption-misplaced',
+  'xen-pv-dom0-half-fix',
   'xen-pv-dom0-mmio-dma-api',
   'xen-pv-dom0-mmio-legacy',
 ];

@@ -3,9 +3,14 @@ import { Count, HexAddr, Obj, U16, U32 } from '../schema-kit.js';
 import { eventMessage, requestMessage } from '../message.js';
 import { Bdf, ClockMs, FeatureBits } from './common.js';
 
+/**
+ * xen-swiotlb-rings-only: a half fix, the rings through swiotlb-xen (machine
+ * addresses) and the buffers as legacy (pseudo-physical addresses).
+ */
 export const DmaPolicy = Type.Union([
   Type.Literal('legacy'),
   Type.Literal('xen-swiotlb'),
+  Type.Literal('xen-swiotlb-rings-only'),
   Type.Literal('iommu'),
 ]);
 export type DmaPolicy = Static<typeof DmaPolicy>;
