@@ -44,6 +44,8 @@ export interface RunReport {
     faulted: number;
     intended: number;
     outside: number;
+    /** Ring accesses in the device's own memory (rings in its BAR): no DMA, never faulted. */
+    deviceLocal?: number;
   };
   features: { offered: string; negotiated: string };
   /**

@@ -3,18 +3,12 @@
 // their data through frames dom0 does not own. The oracle must catch it with
 // the verifier on and with it off.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import type { Bus } from '@nestlab/service-kit';
-import { startNatsServer, type NatsServerHandle } from '@nestlab/testing';
-import { labBus } from '../cli/lab-bus.js';
-import { startFleet, type Fleet } from '../fleet/fleet.js';
+import { describe, it } from 'node:test';
 import { runScenario } from '../run/orchestrator.js';
 import { formatReport } from '../run/report.js';
 import { findScenario } from '../scenarios/builtin.js';
 import type { Scenario } from '../scenarios/scenario.js';
+import { suiteFleet } from './lab-fleet.js';
 
 const halfFix = (): Scenario => {
   const s = findScenario('xen-pv-dom0-half-fix');
@@ -23,33 +17,11 @@ const halfFix = (): Scenario => {
 };
 
 describe('issue 16: a half fix under Xen is silent corruption', () => {
-  let nats: NatsServerHandle;
-  let fleet: Fleet;
-  let bus: Bus;
-  let close: () => Promise<void>;
-  const scratch = mkdtempSync(join(tmpdir(), 'nestlab-halffix-'));
-
-  before(async () => {
-    nats = await startNatsServer();
-    fleet = await startFleet({
-      natsUrl: nats.url,
-      stack: 'hf',
-      adminBasePort: 0,
-      logDir: join(scratch, 'logs'),
-      env: { NESTLAB_DATA_DIR: join(scratch, 'data'), LOG_LEVEL: 'warn' },
-    });
-    ({ bus, close } = await labBus(nats.url, 'hf'));
-  });
-  after(async () => {
-    await close?.();
-    await fleet?.stop();
-    await nats?.stop();
-    rmSync(scratch, { recursive: true, force: true });
-  });
+  const fleet = suiteFleet('hf');
 
   it('xen-pv-dom0-half-fix: every I/O completes, buffers land in frames of another owner', async () => {
     const s = halfFix();
-    const r = await runScenario(bus, s, { seed: 1 });
+    const r = await runScenario(fleet.bus(), s, { seed: 1 });
     assert.equal(r.outcome, 'silent-corruption', JSON.stringify({ ios: r.ios, dma: r.dma }));
     assert.equal(r.pass, true);
     // The driver saw nothing wrong: every I/O completed with status OK.
@@ -84,7 +56,7 @@ describe('issue 16: a half fix under Xen is silent corruption', () => {
   it('with the verifier off the oracle still judges silent-corruption', async () => {
     const s = halfFix();
     const quiet: Scenario = { ...s, workload: { ...s.workload, verify: false, ios: 16 } };
-    const r = await runScenario(bus, quiet, { seed: 2 });
+    const r = await runScenario(fleet.bus(), quiet, { seed: 2 });
     assert.equal(r.outcome, 'silent-corruption', JSON.stringify({ ios: r.ios, dma: r.dma }));
     assert.equal(r.ios.completed, 16);
     assert.equal(r.ios.corrupted, 0, 'nothing verified, nothing flagged by the verifier');

@@ -7,7 +7,7 @@ import { summarizeAstray, type Astray } from './astray.js';
  * that mapping's unmap had been acknowledged before the access: the device
  * used a stale (IOTLB) translation of a possibly reused IOVA.
  */
-export type Intent = 'intended' | 'stale' | 'misdirected' | 'faulted' | 'outside';
+export type Intent = 'intended' | 'stale' | 'misdirected' | 'faulted' | 'outside' | 'device-local';
 
 /** One device access, judged: how it crossed (verdict) and whether it hit what the driver meant. */
 export interface JudgedAccess {
@@ -35,6 +35,8 @@ export interface OracleVerdict {
     faulted: number;
     /** Accesses at bus addresses no mapping of the driver covers (rogue or wild). */
     outside: number;
+    /** The device touching its own memory (rings in its BAR): no DMA, judged apart. */
+    deviceLocal: number;
   };
   readonly firstMisdirected: JudgedAccess | null;
   readonly firstStale: JudgedAccess | null;
@@ -108,6 +110,10 @@ export async function judge(
 ): Promise<OracleVerdict> {
   const index = new LedgerIndex(ledger);
   const prelim = records.map((record) => {
+    if (record.verdict === 'device-local') {
+      const intent: Intent = 'device-local';
+      return { record, intent, intendedMfn: null, ledger: null, hitMfn: null };
+    }
     if (record.verdict === 'faulted' || record.machine === null) {
       return { record, intent: 'faulted' as Intent, intendedMfn: null, ledger: null, hitMfn: null };
     }
@@ -130,7 +136,7 @@ export async function judge(
   const needOwner = [
     ...new Set(
       prelim
-        .filter((p) => p.intent !== 'intended' && p.intent !== 'faulted')
+        .filter((p) => p.hitMfn !== null && p.intent !== 'intended' && p.intent !== 'faulted')
         .map((p) => p.hitMfn as number),
     ),
   ];
@@ -160,6 +166,7 @@ export async function judge(
       stale: count((j) => j.intent === 'stale'),
       faulted: count((j) => j.intent === 'faulted'),
       outside: count((j) => j.intent === 'outside'),
+      deviceLocal: count((j) => j.intent === 'device-local'),
     },
     firstMisdirected: judged.find((j) => j.intent === 'misdirected') ?? null,
     firstStale: judged.find((j) => j.intent === 'stale') ?? null,
@@ -167,7 +174,7 @@ export async function judge(
     firstOutside: judged.find((j) => j.intent === 'outside') ?? null,
     astray: summarizeAstray(judged),
     notable: [
-      ...judged.filter((j) => j.intent !== 'intended').slice(0, 16),
+      ...judged.filter((j) => j.intent !== 'intended' && j.intent !== 'device-local').slice(0, 16),
       ...judged.filter((j) => j.intent === 'intended').slice(0, 4),
     ].slice(0, 16),
   };

@@ -13,7 +13,10 @@ const SENTENCES: Record<Outcome, (r: RunReport) => string> = {
     `(owned by ${r.firstMisdirected?.owner}) instead of ${r.firstMisdirected?.intendedMachine ?? 'the intended frame'} — ` +
     `${r.dma.misdirected} misdirected accesses, as in the 2014 thread.`,
   'iommu-fault': (r) =>
-    `The device sits behind the IOMMU, but the driver passed addresses nobody mapped: ${r.dma.faulted} accesses faulted and were not performed.`,
+    `The device sits behind the IOMMU, but the driver passed addresses nobody mapped: ${r.dma.faulted} accesses faulted and were not performed.` +
+    (r.dma.deviceLocal
+      ? ` Its rings sit in its own memory: ${r.dma.deviceLocal} ring accesses stayed on the card, none faulted.`
+      : ''),
   'features-rejected': (r) =>
     `The device requires ACCESS_PLATFORM and refused FEATURES_OK; the driver set FAILED (${r.driver.error?.message ?? 'no detail'}). No DMA happened.`,
   'isolation-bypass': (r) =>
@@ -63,7 +66,8 @@ export function formatReport(r: RunReport, scenario: Scenario): string {
     ],
     [
       'DMA accesses',
-      `${r.dma.total} total: translated ${r.dma.translated}, bypass ${r.dma.bypassed}, direct ${r.dma.direct}; intended ${r.dma.intended}, misdirected ${r.dma.misdirected}, faulted ${r.dma.faulted}`,
+      `${r.dma.total} total: translated ${r.dma.translated}, bypass ${r.dma.bypassed}, direct ${r.dma.direct}; intended ${r.dma.intended}, misdirected ${r.dma.misdirected}, faulted ${r.dma.faulted}` +
+        (r.dma.deviceLocal ? `; ${r.dma.deviceLocal} ring accesses in device memory (no DMA)` : ''),
     ],
     ['latency', `p50 ${r.latencyUs.p50} µs, p99 ${r.latencyUs.p99} µs, ${r.elapsedMs} ms total`],
   ];

@@ -48,6 +48,8 @@ export const ScenarioFile = Obj({
     /** Refuse FEATURES_OK unless the driver accepts ACCESS_PLATFORM (QEMU iommu_platform=on). */
     requireAccessPlatform: Type.Boolean(),
     queueSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 32768 })),
+    /** Device memory for rings (a card's BAR, PCI only), e.g. 64KiB; absent: none. */
+    ringMemory: Type.Optional(Size),
   }),
   iommu: Obj({
     present: Type.Boolean(),
@@ -76,6 +78,8 @@ export const ScenarioFile = Obj({
       Type.Literal('iommu'),
       Type.Literal('grant'),
     ]),
+    /** Where the driver lays out its rings: RAM via the DMA API (default) or the device's memory. */
+    rings: Type.Optional(Type.Union([Type.Literal('ram'), Type.Literal('device-memory')])),
     /** Features the driver would take if offered; default: all it knows. */
     wants: Type.Optional(Type.Array(Feature, { uniqueItems: true })),
   }),

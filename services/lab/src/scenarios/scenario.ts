@@ -45,6 +45,8 @@ export interface Scenario {
     readonly requireAccessPlatform: boolean;
     readonly iommu: IommuAttachment;
     readonly queueSize: number;
+    /** Bytes of device memory for rings (a card's BAR); 0: none. */
+    readonly ringMemoryBytes: number;
   };
   readonly iommu: {
     readonly mode: IommuMode;
@@ -55,6 +57,7 @@ export interface Scenario {
     readonly generation: DriverGeneration;
     readonly policy: DmaPolicy;
     readonly wanted: readonly number[];
+    readonly rings: 'ram' | 'device-memory';
   };
   readonly workload: {
     readonly ios: number;
