@@ -6,7 +6,8 @@ import { UsageError } from './usage.js';
 
 export const EXPLAIN_HELP = `nestlab explain <scenario> [--json]
 
-Prints the scenario's explanation and, once it has been run (nestlab run or
+Prints the sentence of the 2014 thread the scenario illustrates (quoted,
+with who wrote it), the scenario's explanation and, once it has been run (nestlab run or
 matrix keep the last report under .nestlab/runs/), its first misdirected or
 faulted device access laid out layer by layer:
 pseudo-physical → bus → machine → host-physical, with the owner of the frame hit.`;

@@ -4,7 +4,7 @@
 // completes every request, so only this says which I/Os lost their data.
 import { PAGE_SHIFT, toHex } from '@nestlab/addr';
 import type { LedgerEntry } from '@nestlab/protocol';
-import type { JudgedAccess } from './oracle.js';
+import type { JudgedAccess } from './judged.js';
 
 /** Hit frames listed one by one; past this many only the total is kept. */
 export const MAX_ASTRAY_FRAMES = 64;
