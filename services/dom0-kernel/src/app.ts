@@ -95,6 +95,7 @@ export function createDom0Kernel(options: Dom0Options = {}): ServiceModule {
           wanted: FeatureSet.parseHex(head.wanted),
           queueSize: head.queueSize,
           mmioDevices: head.mmioDevices ?? [],
+          rings: head.rings ?? 'ram',
         });
         lastConfigure = head;
         model = null;

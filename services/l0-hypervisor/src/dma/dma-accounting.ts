@@ -11,7 +11,13 @@ import type { DmaSpanOutcome, DmaTracer, TraceBudget } from './dma-trace.js';
 
 export const WHATS = ['desc', 'indirect', 'avail', 'used', 'buffer', 'rogue'] as const;
 export type DmaWhat = (typeof WHATS)[number];
-const VERDICTS: readonly DmaVerdict[] = ['translated', 'bypass', 'direct', 'faulted'];
+const VERDICTS: readonly DmaVerdict[] = [
+  'translated',
+  'bypass',
+  'direct',
+  'faulted',
+  'device-local',
+];
 
 /** Who made the access and under which request span. */
 export interface AccessLabel {

@@ -86,6 +86,33 @@ export class DmaEngine {
   }
 
   /**
+   * An access to the device's own memory (`mem`, the span at `bus`): no bus
+   * transaction, no IOMMU; logged as device-local so reports count it apart.
+   */
+  local(
+    dev: DmaDevice,
+    bus: BusAddr,
+    mem: Uint8Array,
+    what: DmaWhat,
+    bytes: Uint8Array | undefined,
+    budget?: TraceBudget,
+  ): DmaResult {
+    const startedAt = Date.now();
+    const a: AccessLabel = { bdf: dev.bdf, what, write: bytes !== undefined, budget };
+    if (bytes) mem.set(bytes);
+    const rec = this.accounting.record(a, {
+      bus,
+      len: mem.byteLength,
+      verdict: 'device-local',
+      fault: undefined,
+      tr: null,
+      host: null,
+      startedAt,
+    });
+    return dmaResult(true, bytes ? new Uint8Array(0) : mem.slice(), [rec]);
+  }
+
+  /**
    * Whether RAM backs [bus, bus+len) for this device. Known only when its bus
    * addresses are machine addresses; behind the IOMMU it is undefined (each
    * access is translated, and faults, on its own).
