@@ -3,7 +3,7 @@
 // (batched per event-loop turn). Nothing here decides where an access goes.
 import type { BusAddr, MachineAddr, Translation } from '@nestlab/addr';
 import type { DmaRecord, DmaVerdict } from '@nestlab/protocol';
-import { sharedClockMs } from '@nestlab/protocol';
+import { DMA_VERDICTS, sharedClockMs } from '@nestlab/protocol';
 import type { L0Metrics } from '../metrics.js';
 import { atEndOfTurn } from '../turn.js';
 import type { DmaAccessFields, DmaLog } from './dma-log.js';
@@ -11,13 +11,7 @@ import type { DmaSpanOutcome, DmaTracer, TraceBudget } from './dma-trace.js';
 
 export const WHATS = ['desc', 'indirect', 'avail', 'used', 'buffer', 'rogue'] as const;
 export type DmaWhat = (typeof WHATS)[number];
-const VERDICTS: readonly DmaVerdict[] = [
-  'translated',
-  'bypass',
-  'direct',
-  'faulted',
-  'device-local',
-];
+const VERDICTS = DMA_VERDICTS;
 
 /** Who made the access and under which request span. */
 export interface AccessLabel {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { DMA_VERDICTS } from '@nestlab/protocol';
 import { DmaLog } from './dma-log.js';
 
 const rec = (bus: string) => ({
@@ -70,5 +71,14 @@ describe('DmaLog', () => {
     assert.equal(log.record(0), undefined, 'overwritten');
     assert.equal(log.record(3), undefined, 'not written yet');
     assert.equal(log.record(2)?.bus, '0x1');
+  });
+
+  it('keeps every verdict the protocol knows (a verdict it lacks would read back as another)', () => {
+    const log = new DmaLog(DMA_VERDICTS.length);
+    for (const verdict of DMA_VERDICTS) log.append({ ...rec('0x1000'), verdict });
+    assert.deepEqual(
+      log.page(0, 10).records.map((r) => r.verdict),
+      [...DMA_VERDICTS],
+    );
   });
 });

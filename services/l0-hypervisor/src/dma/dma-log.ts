@@ -1,10 +1,11 @@
 import { toHex } from '@nestlab/addr';
 import type { DmaRecord, DmaVerdict } from '@nestlab/protocol';
+import { DMA_VERDICTS } from '@nestlab/protocol';
 
 export const DMA_LOG_CAPACITY = 200_000;
 
 const WHAT: readonly DmaRecord['what'][] = ['desc', 'indirect', 'avail', 'used', 'buffer', 'rogue'];
-const VERDICT: readonly DmaVerdict[] = ['translated', 'bypass', 'direct', 'faulted'];
+const VERDICT = DMA_VERDICTS;
 const HAS_MACHINE = 1;
 const HAS_HOST = 2;
 const WRITE = 4;

@@ -186,6 +186,15 @@ export const DmaVerdict = Type.Union([
   Type.Literal('device-local'),
 ]);
 export type DmaVerdict = Static<typeof DmaVerdict>;
+/** Every verdict, in one order (a Record so a new verdict cannot be left out). */
+const VERDICT_SET: Record<DmaVerdict, true> = {
+  translated: true,
+  bypass: true,
+  direct: true,
+  faulted: true,
+  'device-local': true,
+};
+export const DMA_VERDICTS = Object.keys(VERDICT_SET) as readonly DmaVerdict[];
 
 /** One device memory access (one page span) as the DMA engine performed or refused it. */
 export const DmaRecord = Obj({
