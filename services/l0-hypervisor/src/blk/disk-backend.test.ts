@@ -46,6 +46,28 @@ describe('DiskBackend write-back cache', () => {
     await again.close();
   });
 
+  it('a read spanning cached and uncached blocks takes each from where it is', async () => {
+    const disk = await DiskBackend.open(image(), 8 * MiB, true, SAFE);
+    const a = pattern(8192, 4);
+    const b = pattern(4096, 5);
+    await disk.write(0, a);
+    await disk.flush();
+    await disk.write(4096, b);
+    const whole = await disk.read(0, 12288);
+    assert.deepEqual(whole.subarray(0, 4096), a.subarray(0, 4096), 'block 0 from the file');
+    assert.deepEqual(whole.subarray(4096, 8192), b, 'block 1 from the cache');
+    assert.ok(
+      whole.subarray(8192).every((x) => x === 0),
+      'block 2 never written',
+    );
+    assert.deepEqual(
+      await disk.read(4096 + 512, 1024),
+      b.subarray(512, 1536),
+      'inside one cached block',
+    );
+    await disk.close();
+  });
+
   it('a FLUSHed write survives a crash; writes after the FLUSH do not', async () => {
     const disk = await DiskBackend.open(image(), 8 * MiB, true, SAFE);
     const a = pattern(4096, 2);

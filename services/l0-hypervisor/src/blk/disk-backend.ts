@@ -75,7 +75,8 @@ export class DiskBackend {
   }
 
   async read(offset: number, len: number): Promise<Uint8Array> {
-    const buf = this.readFile(offset, len);
+    // A read of blocks the cache holds whole needs nothing from the file.
+    const buf = this.cache.covers(offset, len) ? new Uint8Array(len) : this.readFile(offset, len);
     this.cache.overlay(offset, buf);
     return buf;
   }

@@ -39,6 +39,15 @@ export class WriteCache {
     }
   }
 
+  /** Whether every block of [offset, offset + len) is cached, so a read needs no file I/O. */
+  covers(offset: number, len: number): boolean {
+    if (this.dirty.size === 0 || len <= 0) return false;
+    const end = offset + len;
+    for (let b = Math.floor(offset / CACHE_BLOCK); b * CACHE_BLOCK < end; b++)
+      if (!this.dirty.has(b)) return false;
+    return true;
+  }
+
   /** Copies the cached parts of [offset, offset + out.length) over `out`. */
   overlay(offset: number, out: Uint8Array): void {
     if (this.dirty.size === 0) return;

@@ -1,7 +1,7 @@
 // The bookkeeping half of a device access: every page span logged as a
 // DmaRecord, traced within the request's budget, counted in the metrics
 // (batched per event-loop turn). Nothing here decides where an access goes.
-import type { BusAddr, MachineAddr, Translation } from '@nestlab/addr';
+import type { BusAddr, MachineAddr } from '@nestlab/addr';
 import type { DmaRecord, DmaVerdict } from '@nestlab/protocol';
 import { DMA_VERDICTS, sharedClockMs } from '@nestlab/protocol';
 import type { L0Metrics } from '../metrics.js';
@@ -27,7 +27,7 @@ export interface SpanOutcome extends DmaSpanOutcome {
   readonly len: number;
   readonly verdict: DmaVerdict;
   readonly fault: string | undefined;
-  readonly tr: Translation<MachineAddr> | null;
+  readonly machine: MachineAddr | null;
   readonly host: bigint | null;
   readonly startedAt: number;
 }
@@ -98,7 +98,7 @@ export class DmaAccounting {
     row.write = a.write;
     row.bus = o.bus;
     row.len = o.len;
-    row.machine = o.tr?.ok ? o.tr.addr : null;
+    row.machine = o.machine;
     row.hostPhys = o.host;
     row.verdict = o.verdict;
     row.fault = o.fault;

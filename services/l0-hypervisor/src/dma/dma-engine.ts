@@ -154,7 +154,9 @@ export class DmaEngine {
         len,
         verdict: 'faulted',
         fault: 'ADDR_WRAP',
-        tr: null,
+        machine: null,
+        by: undefined,
+        fn: undefined,
         host: null,
         startedAt: Date.now(),
       });
@@ -189,7 +191,7 @@ export class DmaEngine {
   /** Machine → host-phys by memslot, the access itself, its record; a result when it failed. */
   private apply(a: Access, span: Span, m: ToMachine, startedAt: number): DmaResult | undefined {
     // A machine address with no RAM is not accessed.
-    const hostAddr = m.tr?.ok ? this.mem.memslots.hostOf(m.tr.addr, span.len) : null;
+    const hostAddr = m.machine !== null ? this.mem.memslots.hostOf(m.machine, span.len) : null;
     const fault = m.fault ?? (hostAddr !== null ? undefined : 'MEMORY_UNREACHABLE');
     a.logged.push(
       this.accounting.record(a, {
@@ -197,7 +199,9 @@ export class DmaEngine {
         len: span.len,
         verdict: m.verdict,
         fault,
-        tr: m.tr,
+        machine: m.machine,
+        by: m.by,
+        fn: m.fn,
         host: hostAddr,
         startedAt,
       }),

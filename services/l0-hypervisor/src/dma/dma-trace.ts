@@ -1,5 +1,5 @@
 import { context, trace, SpanStatusCode, type Span, type Tracer } from '@opentelemetry/api';
-import { toHex, type MachineAddr, type Translation } from '@nestlab/addr';
+import { toHex } from '@nestlab/addr';
 import { ATTR, DEVICE_ATTR } from '@nestlab/telemetry';
 
 /** The DMA keys of DEVICE_ATTR under short names. */
@@ -38,7 +38,11 @@ export interface DmaSpanOutcome {
   readonly bus: bigint;
   readonly verdict: string;
   readonly fault: string | undefined;
-  readonly tr: Translation<MachineAddr> | null;
+  /** The machine address the bus → machine crossing reached; null when it failed. */
+  readonly machine: bigint | null;
+  /** The crossing: who translated and with which named function (none: no crossing tried). */
+  readonly by: string | undefined;
+  readonly fn: string | undefined;
   readonly host: bigint | null;
   readonly startedAt: number;
 }
@@ -72,7 +76,7 @@ export class DmaTracer {
       const parent = trace.getActiveSpan();
       if (!parent?.isRecording()) return ids(parent);
     }
-    const machine = o.tr?.ok ? o.tr.addr : null;
+    const machine = o.machine;
     const ctx = budget ? trace.setSpan(context.active(), budget.span) : context.active();
     const span = this.tracer.startSpan(
       `l0.dma ${what}`,
@@ -82,8 +86,8 @@ export class DmaTracer {
           [ATTR.addrBus]: toHex(o.bus),
           ...(machine === null ? {} : { [ATTR.addrMachine]: toHex(machine) }),
           ...(o.host === null ? {} : { [ATTR.addrHostPhys]: toHex(o.host) }),
-          ...(o.tr?.step.by ? { [ATTR.translationBy]: o.tr.step.by } : {}),
-          ...(o.tr?.step.fn ? { [ATTR.translationFn]: o.tr.step.fn } : {}),
+          ...(o.by ? { [ATTR.translationBy]: o.by } : {}),
+          ...(o.fn ? { [ATTR.translationFn]: o.fn } : {}),
           [ATTR.dmaVerdict]: o.verdict,
           [DMA_ATTR.what]: what,
           [DMA_ATTR.write]: write,

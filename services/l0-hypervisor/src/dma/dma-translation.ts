@@ -1,14 +1,8 @@
 // The bus → machine half of a device access: which devices the IOMMU
 // translates, the IOTLB in front of it, and misses merged while a
 // translation that may cover them is out (docs/ARCHITECTURE.md, one write, step 9).
-import {
-  PAGE_SHIFT,
-  busAsMachineBypass,
-  busAsMachineDirect,
-  crossing,
-  machineAddr,
-} from '@nestlab/addr';
-import type { BusAddr, MachineAddr, Translation } from '@nestlab/addr';
+import { PAGE_SHIFT, crossing, machineAddr } from '@nestlab/addr';
+import type { BusAddr, MachineAddr, TranslatedBy } from '@nestlab/addr';
 import type { DmaVerdict, IommuAttachment } from '@nestlab/protocol';
 import { MAX_TRANSLATE_RUN, isCodedError } from '@nestlab/protocol';
 import type { Iotlb } from './iotlb.js';
@@ -34,12 +28,34 @@ export interface IommuAnswer {
 /** An IommuTranslate request; throws a coded error (IOMMU_FAULT_*, TIMEOUT, …) on a fault. */
 export type IommuTranslateFn = (bdf: string, iova: BusAddr, write: boolean) => Promise<IommuAnswer>;
 
-/** One page span's bus → machine outcome. */
+/**
+ * One page span's bus → machine outcome: the named crossing (`fn`, `by`) and
+ * the machine address it reached (null when it failed). The span's bus address
+ * is the other end; the DMA log and trace render both, so no TranslationStep
+ * (two hex strings) is built per access only to be dropped.
+ */
 export interface ToMachine {
   verdict: DmaVerdict;
-  tr: Translation<MachineAddr> | null;
+  machine: MachineAddr | null;
+  by: TranslatedBy;
+  fn: string;
   fault?: string;
 }
+
+type Named = { readonly fn: string; readonly by: TranslatedBy };
+const reached = (c: Named, verdict: DmaVerdict, machine: MachineAddr): ToMachine => ({
+  verdict,
+  machine,
+  by: c.by,
+  fn: c.fn,
+});
+const failed = (c: Named, fault: string): ToMachine => ({
+  verdict: 'faulted',
+  machine: null,
+  by: c.by,
+  fn: c.fn,
+  fault,
+});
 
 const viaIommu = crossing({ fn: 'iommuTranslate', from: 'bus', to: 'machine', by: 'iommu' });
 const viaPassthrough = crossing({
@@ -48,6 +64,9 @@ const viaPassthrough = crossing({
   to: 'machine',
   by: 'identity',
 });
+// The same names as @nestlab/addr's busAsMachineDirect / busAsMachineBypass.
+const direct = crossing({ fn: 'busAsMachineDirect', from: 'bus', to: 'machine', by: 'identity' });
+const bypass = crossing({ fn: 'busAsMachineBypass', from: 'bus', to: 'machine', by: 'bypass' });
 
 /** Whether the device's accesses go through the IOMMU (else bus = machine). */
 export const translated = (dev: DmaDevice): boolean =>
@@ -66,8 +85,8 @@ export class DmaTranslation {
 
   /** The crossing when it needs no IOMMU round trip; null on an IOTLB miss. */
   local(dev: DmaDevice, bus: BusAddr, write: boolean): ToMachine | null {
-    if (dev.iommu === 'none') return { verdict: 'direct', tr: busAsMachineDirect(bus) };
-    if (!translated(dev)) return { verdict: 'bypass', tr: busAsMachineBypass(bus) };
+    if (dev.iommu === 'none') return reached(direct, 'direct', machineAddr(bus));
+    if (!translated(dev)) return reached(bypass, 'bypass', machineAddr(bus));
     return this.cached(dev, bus, write, true);
   }
 
@@ -75,10 +94,7 @@ export class DmaTranslation {
     const cached = this.iotlb.lookup(dev.bdf, bus, write, count);
     if (!cached) return null;
     const c = cached.by === 'iommu' ? viaIommu : viaPassthrough;
-    return {
-      verdict: 'translated',
-      tr: c.ok(bus, machineAddr(cached.machinePage + (bus & 0xfffn))),
-    };
+    return reached(c, 'translated', machineAddr(cached.machinePage + (bus & 0xfffn)));
   }
 
   /**
@@ -117,11 +133,7 @@ export class DmaTranslation {
       const a = await this.translateFn(dev.bdf, bus, write);
       const c = a.by === 'iommu' ? viaIommu : viaPassthrough;
       if (write ? !a.write : !a.read) {
-        return {
-          verdict: 'faulted',
-          tr: c.fail(bus, 'permission'),
-          fault: 'IOMMU_FAULT_PERMISSION',
-        };
+        return failed(c, 'IOMMU_FAULT_PERMISSION');
       }
       // An invalidation that came in while the request was out may be for these
       // very pages (it left the IOMMU after the answer): those are not cached,
@@ -129,11 +141,11 @@ export class DmaTranslation {
       const page = { machinePage: a.machine - offset, read: a.read, write: a.write, by: a.by };
       const next = (a.following ?? []).map((f) => ({ ...f, by: a.by }));
       this.iotlb.insertRun(dev.bdf, bus, [page, ...next], generation);
-      return { verdict: 'translated', tr: c.ok(bus, a.machine) };
+      return reached(c, 'translated', a.machine);
     } catch (err) {
       // A fault, or no IOMMU answering (NO_RESPONDERS / TIMEOUT): the access is not performed.
       const code = isCodedError(err) ? err.code : 'INTERNAL';
-      return { verdict: 'faulted', tr: viaIommu.fail(bus, code), fault: code };
+      return failed(viaIommu, code);
     }
   }
 }

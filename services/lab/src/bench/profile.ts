@@ -109,10 +109,11 @@ export function readProfiles(
   const out: Record<string, ServiceProfile> = {};
   for (const name of readdirSync(dir)) {
     if (!name.endsWith('.cpuprofile')) continue;
-    // node names them CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile
-    const pid = Number(name.split('.')[3]);
-    const service = pids.get(pid);
-    if (!service) continue;
+    // node names them CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile; thread 0 is
+    // the main thread, where the service's handlers run (workers write their own).
+    const [, , , pid, tid] = name.split('.');
+    const service = pids.get(Number(pid));
+    if (!service || tid !== '0') continue;
     out[service] = summarizeProfile(join(dir, name), readFileSync(join(dir, name), 'utf8'));
   }
   return out;
