@@ -33,6 +33,10 @@ command -v nats-server >/dev/null 2>&1 || need_apt+=(nats-server)
 if [ $tests -eq 1 ]; then
   [ -f /usr/include/linux/virtio_ring.h ] || need_apt+=(linux-libc-dev)
   command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
+  # node-gyp builds usocket (the vhost-user back-end's fd passing) with python3, g++ and make.
+  command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+  command -v make >/dev/null 2>&1 || need_apt+=(make)
+  command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -10,6 +10,8 @@ export interface DriverConfig {
   queueSize: number;
   /** virtio-mmio devices the platform describes; empty: enumerate PCI. */
   mmioDevices: readonly MmioPlatformDevice[];
+  /** Rings in RAM (the DMA API) or in the device's own memory. */
+  rings: 'ram' | 'device-memory';
 }
 
 export const DEFAULT_CONFIG: DriverConfig = {
@@ -23,4 +25,5 @@ export const DEFAULT_CONFIG: DriverConfig = {
   ),
   queueSize: 256,
   mmioDevices: [],
+  rings: 'ram',
 };

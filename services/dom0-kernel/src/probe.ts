@@ -11,6 +11,7 @@ import type { Tracer } from '@opentelemetry/api';
 import type { BusPort } from './bus-port.js';
 import { createDmaPolicy } from './dma/create.js';
 import { effectiveDmaPolicy } from './dma/generation.js';
+import { ringInDeviceMemory } from './virtio/device-ring-memory.js';
 import type { DriverConfig } from './driver-config.js';
 import type { DmaLedger } from './dma/ledger.js';
 import type { DmaPolicyImpl } from './dma/policy.js';
@@ -84,7 +85,11 @@ export async function probeDevice(d: ProbeDeps, run: ProbeRun): Promise<ProbedDe
   await policy.init();
   const capacitySectors = await readCapacity(regs);
   const routing = await routeInterrupts(d, regs, bdf);
+  const shm = regs instanceof ModernRegs ? regs.dev.shm : null;
   const queue = await Virtqueue.bringUp<string>({
+    ...(d.config.rings === 'device-memory'
+      ? { ringIn: (bytes: number) => ringInDeviceMemory(shm, bytes, p2m) }
+      : {}),
     cpu,
     regs,
     policy,

@@ -23,10 +23,14 @@ import {
   FIRST_BAR_BASE,
   FIRST_MMIO_BASE,
   FIRST_MMIO_IRQ,
+  FIRST_RING_BAR_BASE,
+  RING_BAR_INDEX,
+  RING_BAR_SLOT,
   VIRTIO_BAR_INDEX,
   VIRTIO_BAR_SIZE,
 } from './pci/bar-layout.js';
 import { PciBus } from './pci/bus.js';
+import type { MemoryBar } from './pci/config-space.js';
 import type { SavedL0State, StateFile } from './persist/state-file.js';
 import { VirtioBlkModel } from './blk/blk-model.js';
 import { VIRTIO_MMIO_WINDOW, VirtioMmioTransport } from './virtio/mmio-transport.js';
@@ -192,15 +196,26 @@ export class L0Service {
         });
         continue;
       }
-      const transport = new VirtioPciTransport(dev, barBase, {
-        metrics: this.opts.metrics,
-        raiseMsi: (bdf, vector) => raise(bdf, vector, `MSI vector ${vector}`),
-        doorbell,
-      });
+      const ringBar = ringBarOf(setup, i);
+      const transport = new VirtioPciTransport(
+        dev,
+        barBase,
+        {
+          metrics: this.opts.metrics,
+          raiseMsi: (bdf, vector) => raise(bdf, vector, `MSI vector ${vector}`),
+          doorbell,
+        },
+        ringBar,
+      );
       this.pci.add({ dev, transport, doorbell });
       reply.push({
         bdf: setup.bdf,
-        bars: [{ index: VIRTIO_BAR_INDEX, addr: toHex(barBase), bytes: VIRTIO_BAR_SIZE }],
+        bars: [
+          { index: VIRTIO_BAR_INDEX, addr: toHex(barBase), bytes: VIRTIO_BAR_SIZE },
+          ...(ringBar
+            ? [{ index: RING_BAR_INDEX, addr: toHex(ringBar.base), bytes: ringBar.bytes }]
+            : []),
+        ],
       });
     }
     return {
@@ -258,6 +273,18 @@ function checkDevice(
       : [barBaseOf(i), VIRTIO_BAR_SIZE, 'BAR'];
   if (memslots.overlapsRam(base, bytes))
     throw bad(`its ${what} at ${toHex(base)} would overlap RAM of the memory map`);
+  const ring = ringBarOf(d, i);
+  if (ring && d.transport !== 'pci') throw bad('ring memory needs the PCI transport (a BAR)');
+  if (ring && memslots.overlapsRam(ring.base, ring.bytes))
+    throw bad(`its ring memory BAR at ${toHex(ring.base)} would overlap RAM of the memory map`);
+}
+
+/** Device i's ring memory BAR (a power of two of at least a page), when it asks for one. */
+function ringBarOf(d: DeviceSetup, i: number): MemoryBar | null {
+  if (d.ringMemoryBytes === undefined) return null;
+  let bytes = 4096;
+  while (bytes < d.ringMemoryBytes) bytes *= 2;
+  return { base: FIRST_RING_BAR_BASE + BigInt(i * RING_BAR_SLOT), bytes };
 }
 
 /** Where device i's BAR goes (in the pc layout's PCI hole). */

@@ -10,3 +10,4 @@ export * from './run-real.js';
 export * from './setup-state.js';
 export * from './qemu-features.js';
 export * from './compare.js';
+export * from './vhost-user-run.js';

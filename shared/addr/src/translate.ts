@@ -1,4 +1,4 @@
-import { busAddr, machineAddr } from './address.js';
+import { busAddr, machineAddr, pseudoPhysAddr } from './address.js';
 import { crossing, type Translation } from './translation.js';
 import type { BusAddr, MachineAddr, PseudoPhysAddr } from './layers.js';
 
@@ -40,4 +40,19 @@ const identityMap = crossing({
 /** A correct driver with no IOMMU: the bus address is the machine address. */
 export function machineAsBusIdentity(addr: MachineAddr): Translation<BusAddr> {
   return identityMap.ok(addr, busAddr(addr));
+}
+
+const ioremap = crossing({
+  fn: 'ioremapIdentity',
+  from: 'machine',
+  to: 'pseudo_phys',
+  by: 'identity',
+});
+/**
+ * A PV dom0 maps I/O memory (a device's BAR) one to one: Linux gives non-RAM
+ * frames identity P2M entries, so the pseudo-physical address of a BAR page
+ * is its machine address.
+ */
+export function ioremapIdentity(addr: MachineAddr): Translation<PseudoPhysAddr> {
+  return ioremap.ok(addr, pseudoPhysAddr(addr));
 }

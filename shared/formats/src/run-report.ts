@@ -9,6 +9,12 @@ export const OUTCOMES = [
   'features-rejected',
   'isolation-bypass',
   'corruption',
+  /**
+   * Every I/O completed as far as the driver can tell, but the device moved
+   * their data through frames another owner holds (a half fix: the rings
+   * right, the buffers not). Judged by the oracle, verify on or off.
+   */
+  'silent-corruption',
   'timeout',
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
@@ -38,6 +44,8 @@ export interface RunReport {
     faulted: number;
     intended: number;
     outside: number;
+    /** Ring accesses in the device's own memory (rings in its BAR): no DMA, never faulted. */
+    deviceLocal?: number;
   };
   features: { offered: string; negotiated: string };
   /**
@@ -59,6 +67,17 @@ export interface RunReport {
     /** The trace holding this access (with batching, not always the first I/O's). */
     traceId: string | null;
   } | null;
+  /**
+   * Where misdirected accesses landed (absent when none did): each frame hit
+   * with its owner (the first 64 by address; framesTotal counts all), accesses
+   * per owner, and the reads whose sector the device wrote into such a frame.
+   */
+  astray?: {
+    frames: { machine: string; owner: string; accesses: number }[];
+    framesTotal: number;
+    byOwner: Record<string, number>;
+    reads: number;
+  };
   rogue: { bus: string; verdict: string; machine: string | null; owner: string | null } | null;
   errors: Record<string, number>;
   latencyUs: { p50: number; p99: number };

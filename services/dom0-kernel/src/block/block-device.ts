@@ -95,6 +95,12 @@ export interface BlockDeviceDeps {
   /** Non-null when the device needs a reset or the driver moved on: submissions fail at once. */
   readonly broken: () => { code: string; message: string } | null;
   readonly onError?: (err: unknown, what: string) => void;
+  /**
+   * What the status byte holds before the device writes it: the lab's
+   * sentinel by default; 0 for a driver modelled on Linux's virtio_blk,
+   * whose request memory blk-mq allocates zeroed and never presets.
+   */
+  readonly statusPreset?: number;
 }
 
 /** Failures of another service that is away for a while (restarting): worth retrying. */
@@ -291,7 +297,7 @@ export class BlockDevice {
     const { io, hdr, data, pages } = s as IoState & { hdr: DmaMapping; pages: PageRun };
     const head = new Uint8Array(STATUS_OFFSET + 1);
     head.set(blkHeader(io));
-    head[STATUS_OFFSET] = STATUS_SENTINEL;
+    head[STATUS_OFFSET] = this.d.statusPreset ?? STATUS_SENTINEL;
     const stores: CpuStore[] = [{ addr: pages.addr, bytes: head }];
     // The DMA API owns the bounce copies: the buffer's stores and, when bounced, the slot's.
     const { policy } = this.d;

@@ -8,6 +8,7 @@
 // caller waits for it (iommu.strict=1, still one message per turn).
 import { PAGE_SHIFT, toHex, type BusAddr } from '@nestlab/addr';
 import { MAX_DMA_RANGES, MAX_RANGE_PAGES, type IovaRange } from '@nestlab/protocol';
+import { afterTurn } from '@nestlab/service-kit';
 
 export interface UnmapEntry {
   readonly iova: BusAddr;
@@ -71,7 +72,11 @@ export class FlushQueue {
   flushSoon(): void {
     if (this.soon) return;
     this.soon = true;
-    setImmediate(() => this.flush());
+    // flush() never throws (each group's failure rejects that group's callers).
+    afterTurn(
+      () => this.flush(),
+      () => undefined,
+    );
   }
 
   get pending(): number {

@@ -16,6 +16,7 @@ import {
   type BusAddr,
   type PseudoPhysAddr,
 } from '@nestlab/addr';
+import { TurnBatch } from '@nestlab/service-kit';
 import { IommuMapHypercall, IommuUnmapHypercall, MAX_DMA_RANGES } from '@nestlab/protocol';
 import { context, trace, type Context } from '@opentelemetry/api';
 import { Dom0Error, errorInfo } from '../errors.js';
@@ -68,8 +69,17 @@ export function iommuPolicy(env: DmaEnv, o: IommuPolicyOptions = {}): DmaPolicyI
   const opts = env.timeoutMs === undefined ? {} : { timeoutMs: env.timeoutMs };
   const iovas = o.iovas ?? new IovaAllocator();
   const flushOpts = o.flush ?? LAZY_FLUSH;
-  let asks: MapAsk[] = [];
-  let mapQueued = false;
+  // Maps asked in one turn go out together at its end; a batch that cannot go fails its callers.
+  const asks = new TurnBatch<MapAsk>(
+    (all) => {
+      try {
+        flushMaps(all);
+      } catch (err) {
+        for (const a of all) a.reject(err);
+      }
+    },
+    () => undefined,
+  );
 
   const unmaps = new FlushQueue(
     async (ranges) => {
@@ -94,17 +104,11 @@ export function iommuPolicy(env: DmaEnv, o: IommuPolicyOptions = {}): DmaPolicyI
   ): Promise<DmaMapping> {
     const pages = pagesFor(pageOffset(pseudo) + len);
     return new Promise<DmaMapping>((resolve, reject) => {
-      asks.push({ pseudo, len, dir, what, pages, ctx: context.active(), resolve, reject });
-      if (mapQueued) return;
-      mapQueued = true;
-      setImmediate(flushMaps);
+      asks.add({ pseudo, len, dir, what, pages, ctx: context.active(), resolve, reject });
     });
   }
 
-  function flushMaps(): void {
-    mapQueued = false;
-    const all = asks;
-    asks = [];
+  function flushMaps(all: MapAsk[]): void {
     for (let i = 0; i < all.length; i += MAX_DMA_RANGES)
       void mapList(all.slice(i, i + MAX_DMA_RANGES));
   }

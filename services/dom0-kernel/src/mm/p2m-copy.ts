@@ -104,6 +104,11 @@ export class P2mCopy {
     return mfns.every((m, i) => i === 0 || m === mfns[i - 1]! + 1);
   }
 
+  /** ioremap of I/O memory in a PV domain: its frames get identity entries (pfn = mfn). */
+  identity(first: Pfn | number, count: number): void {
+    for (let p = first; p < first + count; p++) this.overrides.set(p, p);
+  }
+
   /** Applies a MemoryExchange reply (xen_create_contiguous_region updates the P2M the same way). */
   applyExchange(updates: readonly { pfn: number; mfn: number }[]): void {
     for (const u of updates) this.overrides.set(u.pfn, u.mfn);

@@ -39,6 +39,8 @@ export interface VirtioPciDevice {
   readonly isr: VirtioCapRegion;
   readonly device: VirtioCapRegion | null;
   readonly msix: { readonly capOffset: number; readonly tableSize: number } | null;
+  /** Device memory a shared-memory capability announces (a card's room for its rings), or null. */
+  readonly shm: VirtioCapRegion | null;
 }
 
 const MAX_CAPS = 48; // (256 - 64) / 4: a longer list must loop.
@@ -167,6 +169,9 @@ export async function probeVirtioPci(bus: BusPort, bdf: string): Promise<VirtioP
   const device = found.has(VIRTIO_PCI_CAP.DEVICE_CFG)
     ? await region(VIRTIO_PCI_CAP.DEVICE_CFG, 'device', 8)
     : null;
+  const shm = found.has(VIRTIO_PCI_CAP.SHARED_MEMORY_CFG)
+    ? await region(VIRTIO_PCI_CAP.SHARED_MEMORY_CFG, 'shared memory', 4096)
+    : null;
 
   // pci_enable_device + pci_set_master, then MSI-X on (pci_enable_msix). An
   // emulation that refuses these writes is tolerated: the lab's L0 may not model them.
@@ -181,7 +186,7 @@ export async function probeVirtioPci(bus: BusPort, bdf: string): Promise<VirtioP
       await cfg.write(m.capOffset + PCI_MSIX.FLAGS, 2, flags | PCI_MSIX.FLAGS_ENABLE);
     });
   }
-  return { bdf, common, notify: { ...notify, multiplier }, isr, device, msix };
+  return { bdf, common, notify: { ...notify, multiplier }, isr, device, msix, shm };
 }
 
 async function tolerate(fn: () => Promise<void>): Promise<void> {

@@ -3,6 +3,7 @@
 // without losing a completion that races the store.
 import type { PseudoPhysAddr } from '@nestlab/addr';
 import { ATTR } from '@nestlab/telemetry';
+import { afterTurn } from '@nestlab/service-kit';
 import { decodeU16, encodeU16 } from '@nestlab/virtio';
 import { TraceFlags, context, trace, type Span } from '@opentelemetry/api';
 import type { CommitOptions, CpuBatch, CpuMemory } from '../mm/cpu-memory.js';
@@ -107,14 +108,17 @@ export class RingCompletions<T> {
   private enableCallbacks(): void {
     this.usedEventDue = { value: this.used.lastUsed, recheck: this.sentInFlight() };
     // Two turns: a refill's flush, queued by this turn's completions, runs first.
-    setImmediate(() =>
-      setImmediate(() => {
-        const b = this.mem.batch();
-        const due = this.takeUsedEvent(b);
-        if (due === null) return;
-        if (!due.recheck) return b.post();
-        this.recheck(b);
-      }),
+    const report = (err: unknown) => this.onError?.(err);
+    afterTurn(
+      () =>
+        afterTurn(() => {
+          const b = this.mem.batch();
+          const due = this.takeUsedEvent(b);
+          if (due === null) return;
+          if (!due.recheck) return b.post();
+          this.recheck(b);
+        }, report),
+      report,
     );
   }
 

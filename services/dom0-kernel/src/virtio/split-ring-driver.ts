@@ -19,6 +19,7 @@ import {
   vringNeedEvent,
   type LegacyRingLayout,
 } from '@nestlab/virtio';
+import { TurnBatch } from '@nestlab/service-kit';
 import { context, trace, type Context } from '@opentelemetry/api';
 import { Dom0Error } from '../errors.js';
 import type { CommitOptions, CpuBatch, CpuMemory, CpuStore } from '../mm/cpu-memory.js';
@@ -53,8 +54,11 @@ export class SplitRingDriver<T extends string = string> {
   private readonly inFlight = new Map<number, InFlight<T>>();
   private readonly used: UsedReader<T>;
   private availIdx = 0;
-  private plug: Plugged<T>[] = [];
-  private flushQueued = false;
+  /** Everything posted before the event loop turns joins one batch (plugging). */
+  private readonly plug = new TurnBatch<Plugged<T>>(
+    (chains) => this.flushGuarded(chains),
+    (err) => this.completions.onError?.(err),
+  );
   /** Interrupts, harvests, polls; set its onUsed / onError to receive completions. */
   readonly completions: RingCompletions<T>;
   /** Set once the device was reset under this ring: nothing more goes out or is harvested. */
@@ -135,13 +139,17 @@ export class SplitRingDriver<T extends string = string> {
     this.inFlight.set(head, { req, descs, sent: false });
     return new Promise<PostResult>((resolve, reject) => {
       const ctx = context.active();
-      this.plug.push({ head, req, ringStores, ctx, timeoutMs: opts.timeoutMs, resolve, reject });
-      if (!this.flushQueued) {
-        this.flushQueued = true;
-        // Everything posted before the event loop turns joins this batch (plugging).
-        setImmediate(() => this.flush());
-      }
+      this.plug.add({ head, req, ringStores, ctx, timeoutMs: opts.timeoutMs, resolve, reject });
     });
+  }
+
+  /** A batch that could not even be built fails its own posts, nothing else. */
+  private flushGuarded(chains: Plugged<T>[]): void {
+    try {
+      this.flush(chains);
+    } catch (err) {
+      for (const c of chains) c.reject(err);
+    }
   }
 
   /**
@@ -150,11 +158,7 @@ export class SplitRingDriver<T extends string = string> {
    * unless something must be read back: avail_event (kick undecided) or
    * used.idx (a used_event store that completions may have raced).
    */
-  private flush(): void {
-    this.flushQueued = false;
-    const chains = this.plug;
-    this.plug = [];
-    if (chains.length === 0) return;
+  private flush(chains: Plugged<T>[]): void {
     if (this.closedBy !== null) {
       for (const c of chains) c.reject(this.closedBy);
       return;

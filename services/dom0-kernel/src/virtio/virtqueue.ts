@@ -7,7 +7,7 @@
 import { deviceToken } from '@nestlab/protocol';
 import { DESC_SIZE, legacyRingLayout } from '@nestlab/virtio';
 import type { Tracer } from '@opentelemetry/api';
-import type { DmaPolicyImpl } from '../dma/policy.js';
+import type { CoherentRegion, DmaPolicyImpl } from '../dma/policy.js';
 import { Dom0Error } from '../errors.js';
 import type { CpuMemory } from '../mm/cpu-memory.js';
 import { QUEUE_VECTOR } from './interrupts.js';
@@ -42,6 +42,8 @@ export interface VirtqueueDeps {
   readonly indirect: boolean;
   readonly eventIdx: boolean;
   readonly tracer?: Tracer;
+  /** Lays the ring out in device memory instead of dma_alloc_coherent (rings in the card's BAR). */
+  readonly ringIn?: (bytes: number) => CoherentRegion;
   /** Device misbehaviour the ring caught and survived. */
   readonly onDeviceError?: (code: DeviceErrorCode, detail: string) => void;
 }
@@ -78,7 +80,8 @@ export class Virtqueue<T extends string = string> {
     if (max === 0) throw new Dom0Error('QUEUE_UNAVAILABLE', 'queue 0 has size 0');
     const size = floorPow2(Math.min(d.wantedSize, max));
     await regs.write('queue_size', size);
-    const ring = await policy.allocCoherent(legacyRingLayout(size).totalBytes);
+    const ringBytes = legacyRingLayout(size).totalBytes;
+    const ring = d.ringIn ? d.ringIn(ringBytes) : await policy.allocCoherent(ringBytes);
     const indirectPool = d.indirect
       ? await policy.allocCoherent(size * INDIRECT_ENTRIES * DESC_SIZE)
       : null;

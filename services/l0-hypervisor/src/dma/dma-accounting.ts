@@ -6,14 +6,18 @@ import type { DmaRecord, DmaVerdict } from '@nestlab/protocol';
 import { sharedClockMs } from '@nestlab/protocol';
 import type { L0Metrics } from '../metrics.js';
 import { atEndOfTurn } from '../turn.js';
-import { formatDmaRecord, type DmaLog, type RawDmaRecord } from './dma-log.js';
-import type { DmaTracer, TraceBudget } from './dma-trace.js';
+import type { DmaAccessFields, DmaLog } from './dma-log.js';
+import type { DmaSpanOutcome, DmaTracer, TraceBudget } from './dma-trace.js';
 
 export const WHATS = ['desc', 'indirect', 'avail', 'used', 'buffer', 'rogue'] as const;
 export type DmaWhat = (typeof WHATS)[number];
-const VERDICTS: readonly DmaVerdict[] = ['translated', 'bypass', 'direct', 'faulted'];
-
-export type Logged = { seq: number; raw: RawDmaRecord };
+const VERDICTS: readonly DmaVerdict[] = [
+  'translated',
+  'bypass',
+  'direct',
+  'faulted',
+  'device-local',
+];
 
 /** Who made the access and under which request span. */
 export interface AccessLabel {
@@ -24,7 +28,7 @@ export interface AccessLabel {
 }
 
 /** One span's outcome as the engine reports it. */
-export interface SpanOutcome {
+export interface SpanOutcome extends DmaSpanOutcome {
   readonly bus: BusAddr;
   readonly len: number;
   readonly verdict: DmaVerdict;
@@ -44,30 +48,40 @@ export interface DmaResult {
   readonly fault?: string;
 }
 
+/** The access's records, read back from the log by seq when first asked for. */
 class Result implements DmaResult {
   private formatted: DmaRecord[] | undefined;
   constructor(
     readonly ok: boolean,
     readonly data: Uint8Array,
-    private readonly logged: readonly Logged[],
+    private readonly log: DmaLog,
+    private readonly seqs: readonly number[],
     readonly fault?: string,
   ) {}
   get records(): DmaRecord[] {
-    return (this.formatted ??= this.logged.map((l) => formatDmaRecord(l.seq, l.raw)));
+    return (this.formatted ??= this.seqs.flatMap((s) => this.log.record(s) ?? []));
   }
 }
-
-export const dmaResult = (
-  ok: boolean,
-  data: Uint8Array,
-  logged: readonly Logged[],
-  fault?: string,
-): DmaResult => new Result(ok, data, logged, fault);
 
 export class DmaAccounting {
   private readonly pending: number[] = new Array<number>(VERDICTS.length * WHATS.length).fill(0);
   private readonly faults = new Map<string, number>();
   private flushQueued = false;
+  /** Filled again for every access and copied into the log: no object per access. */
+  private readonly row: DmaAccessFields = {
+    bdf: '',
+    what: 'rogue',
+    write: false,
+    bus: 0n,
+    len: 0,
+    machine: null,
+    hostPhys: null,
+    verdict: 'faulted',
+    fault: undefined,
+    traceId: undefined,
+    spanId: undefined,
+    at: undefined,
+  };
 
   constructor(
     private readonly log: DmaLog,
@@ -75,36 +89,29 @@ export class DmaAccounting {
     private readonly tracer: DmaTracer,
   ) {}
 
-  /** Logs, counts and traces one span's outcome. */
-  record(a: AccessLabel, o: SpanOutcome): Logged {
-    const machine = o.tr?.ok ? o.tr.addr : null;
-    const ids = this.tracer.record(a.budget, () => ({
-      what: a.what,
-      write: a.write,
-      bus: o.bus,
-      machine,
-      host: o.host,
-      verdict: o.verdict,
-      fault: o.fault,
-      by: o.tr?.step.by,
-      fn: o.tr?.step.fn,
-      startedAt: o.startedAt,
-    }));
+  /** A finished access's result; its records come from the log when asked for. */
+  result(ok: boolean, data: Uint8Array, seqs: readonly number[], fault?: string): DmaResult {
+    return new Result(ok, data, this.log, seqs, fault);
+  }
+
+  /** Logs, counts and traces one span's outcome; returns its seq in the log. */
+  record(a: AccessLabel, o: SpanOutcome): number {
+    const ids = this.tracer.record(a.budget, a.what, a.write, o);
     this.count(o.verdict, a.what, o.fault);
-    const raw: RawDmaRecord = {
-      bdf: a.bdf,
-      what: a.what,
-      write: a.write,
-      bus: o.bus,
-      len: o.len,
-      machine,
-      hostPhys: o.host,
-      verdict: o.verdict,
-      ...(o.fault ? { fault: o.fault } : {}),
-      ...(ids.traceId ? { traceId: ids.traceId, spanId: ids.spanId } : {}),
-      at: sharedClockMs(),
-    };
-    return { seq: this.log.appendRaw(raw), raw };
+    const row = this.row;
+    row.bdf = a.bdf;
+    row.what = a.what;
+    row.write = a.write;
+    row.bus = o.bus;
+    row.len = o.len;
+    row.machine = o.tr?.ok ? o.tr.addr : null;
+    row.hostPhys = o.host;
+    row.verdict = o.verdict;
+    row.fault = o.fault;
+    row.traceId = ids.traceId;
+    row.spanId = ids.traceId ? ids.spanId : undefined;
+    row.at = sharedClockMs();
+    return this.log.push(row);
   }
 
   /** Counters are bumped once per turn of the event loop, not once per 4 KiB access. */

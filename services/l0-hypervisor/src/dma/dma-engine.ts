@@ -3,18 +3,10 @@
 // then machine → host-phys by memslot, one 4 KiB span at a time, each span
 // logged, traced and counted (dma-accounting.ts).
 import { pageSpans } from '@nestlab/addr';
-import type { BusAddr } from '@nestlab/addr';
+import type { BusAddr, HostPhysAddr, MachineAddr, Translation } from '@nestlab/addr';
 import type { RamBackingCheck } from '@nestlab/virtio';
-import type { MachineMemory } from '../memory/machine-memory.js';
 import type { L0Metrics } from '../metrics.js';
-import {
-  DmaAccounting,
-  dmaResult,
-  type AccessLabel,
-  type DmaResult,
-  type DmaWhat,
-  type Logged,
-} from './dma-accounting.js';
+import { DmaAccounting, type AccessLabel, type DmaResult, type DmaWhat } from './dma-accounting.js';
 import type { DmaLog } from './dma-log.js';
 import type { DmaTracer, TraceBudget } from './dma-trace.js';
 import type { Iotlb } from './iotlb.js';
@@ -36,17 +28,35 @@ interface Access extends AccessLabel {
   readonly bytes: Uint8Array | undefined;
   /** What a read returns (filled span by span). */
   readonly out: Uint8Array;
-  readonly logged: Logged[];
+  /** Seqs of its records in the DMA log. */
+  readonly logged: number[];
 }
 
 type Span = { addr: BusAddr; len: number; offset: number };
+
+/**
+ * The memory behind the engine: machine → host by memslot, and the RAM at a
+ * host address. L0's MachineMemory, or a vhost-user front-end's shared RAM.
+ */
+export interface DmaMemory {
+  readonly memslots: {
+    translate(addr: MachineAddr, len: number): Translation<HostPhysAddr>;
+    /** translate() without the recorded step, for the per-access path. */
+    hostOf(addr: MachineAddr, len: number): HostPhysAddr | null;
+    covers(addr: bigint, len: number): boolean;
+  };
+  readonly ram: {
+    write(addr: HostPhysAddr, bytes: Uint8Array): void;
+    readInto(addr: HostPhysAddr, len: number, out: Uint8Array, at: number): void;
+  };
+}
 
 export class DmaEngine {
   private readonly translation: DmaTranslation;
   private readonly accounting: DmaAccounting;
 
   constructor(
-    private readonly mem: MachineMemory,
+    private readonly mem: DmaMemory,
     iotlb: Iotlb,
     log: DmaLog,
     metrics: L0Metrics,
@@ -75,6 +85,33 @@ export class DmaEngine {
     budget?: TraceBudget,
   ): Promise<DmaResult> {
     return this.access(dev, bus, bytes.byteLength, what, bytes, budget);
+  }
+
+  /**
+   * An access to the device's own memory (`mem`, the span at `bus`): no bus
+   * transaction, no IOMMU; logged as device-local so reports count it apart.
+   */
+  local(
+    dev: DmaDevice,
+    bus: BusAddr,
+    mem: Uint8Array,
+    what: DmaWhat,
+    bytes: Uint8Array | undefined,
+    budget?: TraceBudget,
+  ): DmaResult {
+    const startedAt = Date.now();
+    const a: AccessLabel = { bdf: dev.bdf, what, write: bytes !== undefined, budget };
+    if (bytes) mem.set(bytes);
+    const rec = this.accounting.record(a, {
+      bus,
+      len: mem.byteLength,
+      verdict: 'device-local',
+      fault: undefined,
+      tr: null,
+      host: null,
+      startedAt,
+    });
+    return this.accounting.result(true, bytes ? new Uint8Array(0) : mem.slice(), [rec]);
   }
 
   /**
@@ -121,7 +158,7 @@ export class DmaEngine {
         host: null,
         startedAt: Date.now(),
       });
-      return Promise.resolve(dmaResult(false, a.out, [rec], 'ADDR_WRAP'));
+      return Promise.resolve(this.accounting.result(false, a.out, [rec], 'ADDR_WRAP'));
     }
     return this.spans(dev, a, spans, 0);
   }
@@ -146,15 +183,14 @@ export class DmaEngine {
       const r = this.apply(a, span, local, startedAt);
       if (r) return Promise.resolve(r);
     }
-    return Promise.resolve(dmaResult(true, a.out, a.logged));
+    return Promise.resolve(this.accounting.result(true, a.out, a.logged));
   }
 
   /** Machine → host-phys by memslot, the access itself, its record; a result when it failed. */
   private apply(a: Access, span: Span, m: ToMachine, startedAt: number): DmaResult | undefined {
     // A machine address with no RAM is not accessed.
-    const host = m.tr?.ok ? this.mem.memslots.translate(m.tr.addr, span.len) : null;
-    const fault = m.fault ?? (host?.ok ? undefined : 'MEMORY_UNREACHABLE');
-    const hostAddr = host?.ok ? host.addr : null;
+    const hostAddr = m.tr?.ok ? this.mem.memslots.hostOf(m.tr.addr, span.len) : null;
+    const fault = m.fault ?? (hostAddr !== null ? undefined : 'MEMORY_UNREACHABLE');
     a.logged.push(
       this.accounting.record(a, {
         bus: span.addr,
@@ -166,7 +202,8 @@ export class DmaEngine {
         startedAt,
       }),
     );
-    if (hostAddr === null) return dmaResult(false, a.out, a.logged, fault ?? 'INTERNAL');
+    if (hostAddr === null)
+      return this.accounting.result(false, a.out, a.logged, fault ?? 'INTERNAL');
     if (a.bytes)
       this.mem.ram.write(hostAddr, a.bytes.subarray(span.offset, span.offset + span.len));
     else this.mem.ram.readInto(hostAddr, span.len, a.out, span.offset);

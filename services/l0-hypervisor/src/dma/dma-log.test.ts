@@ -46,4 +46,29 @@ describe('DmaLog', () => {
       ['0x9'],
     );
   });
+
+  it('keeps every field of a record, optional ones only when set', () => {
+    const log = new DmaLog(2);
+    const full = {
+      ...rec('0xfffff000'),
+      what: 'used' as const,
+      write: true,
+      machine: null,
+      hostPhys: '0x1234000',
+      verdict: 'faulted' as const,
+      fault: 'IOMMU_FAULT_NOT_PRESENT',
+      traceId: 'a'.repeat(32),
+      spanId: 'b'.repeat(16),
+      at: 1764000000123.25,
+    };
+    log.append(full);
+    log.append({ ...rec('0xffffffffffffffff'), bdf: '0000:00:05.0' });
+    const [a, b] = log.page(0, 10).records;
+    assert.deepEqual(a, { seq: 0, ...full });
+    assert.deepEqual(b, { seq: 1, ...rec('0xffffffffffffffff'), bdf: '0000:00:05.0' });
+    log.append(rec('0x1'));
+    assert.equal(log.record(0), undefined, 'overwritten');
+    assert.equal(log.record(3), undefined, 'not written yet');
+    assert.equal(log.record(2)?.bus, '0x1');
+  });
 });

@@ -3,76 +3,141 @@ import type { DmaRecord, DmaVerdict } from '@nestlab/protocol';
 
 export const DMA_LOG_CAPACITY = 200_000;
 
+const WHAT: readonly DmaRecord['what'][] = ['desc', 'indirect', 'avail', 'used', 'buffer', 'rogue'];
+const VERDICT: readonly DmaVerdict[] = ['translated', 'bypass', 'direct', 'faulted'];
+const HAS_MACHINE = 1;
+const HAS_HOST = 2;
+const WRITE = 4;
+const HAS_AT = 8;
+
 /**
- * One access as the DMA engine logs it on its hot path: addresses stay
- * bigints and become the wire's hex strings only when someone reads the log.
+ * One access as the DMA engine hands it to the log. The engine fills one
+ * such object again for every access (no allocation per access); the log
+ * copies it into its columns.
  */
-export interface RawDmaRecord {
-  readonly bdf: string;
-  readonly what: DmaRecord['what'];
-  readonly write: boolean;
-  readonly bus: bigint;
-  readonly len: number;
-  readonly machine: bigint | null;
-  readonly hostPhys: bigint | null;
-  readonly verdict: DmaVerdict;
-  readonly fault?: string;
-  readonly traceId?: string;
-  readonly spanId?: string;
+export interface DmaAccessFields {
+  bdf: string;
+  what: DmaRecord['what'];
+  write: boolean;
+  bus: bigint;
+  len: number;
+  machine: bigint | null;
+  hostPhys: bigint | null;
+  verdict: DmaVerdict;
+  fault: string | undefined;
+  traceId: string | undefined;
+  spanId: string | undefined;
   /** sharedClockMs() when the access happened. */
-  readonly at?: number;
+  at: number | undefined;
 }
 
-type Entry = { readonly seq: number; readonly raw: RawDmaRecord } | DmaRecord;
-
-export function formatDmaRecord(seq: number, r: RawDmaRecord): DmaRecord {
-  return {
-    seq,
-    bdf: r.bdf,
-    what: r.what,
-    write: r.write,
-    bus: toHex(r.bus),
-    len: r.len,
-    machine: r.machine === null ? null : toHex(r.machine),
-    hostPhys: r.hostPhys === null ? null : toHex(r.hostPhys),
-    verdict: r.verdict,
-    ...(r.fault ? { fault: r.fault } : {}),
-    ...(r.traceId ? { traceId: r.traceId } : {}),
-    ...(r.spanId ? { spanId: r.spanId } : {}),
-    ...(r.at === undefined ? {} : { at: r.at }),
-  };
+/** Strings seen few times but stored per record (bdfs, fault codes) as small indexes. */
+class Interned {
+  private readonly index = new Map<string, number>();
+  private readonly values: string[] = [];
+  id(s: string): number {
+    let i = this.index.get(s);
+    if (i === undefined) {
+      i = this.values.push(s) - 1;
+      this.index.set(s, i);
+    }
+    return i;
+  }
+  value(i: number): string {
+    return this.values[i] ?? '';
+  }
 }
-
-const materialize = (e: Entry): DmaRecord => ('raw' in e ? formatDmaRecord(e.seq, e.raw) : e);
 
 /**
  * Bounded log of device memory accesses for one run (L0Configure clears it
- * and restarts seq at 0); the oldest records are overwritten when full.
+ * and restarts seq at 0); the oldest records are overwritten when full. One
+ * row per access in typed columns: the hot path stores numbers, and a
+ * DmaRecord (hex addresses) is built only when someone reads the log.
  */
 export class DmaLog {
-  private readonly buf: (Entry | undefined)[];
   private nextSeq = 0;
+  private readonly flags: Uint8Array;
+  private readonly what: Uint8Array;
+  private readonly verdict: Uint8Array;
+  private readonly bdf: Uint16Array;
+  /** Interned fault code + 1; 0 = none. */
+  private readonly fault: Uint16Array;
+  private readonly bus: BigUint64Array;
+  private readonly machine: BigUint64Array;
+  private readonly host: BigUint64Array;
+  private readonly len: Float64Array;
+  private readonly at: Float64Array;
+  /** Trace ids are shared strings (one per I/O), kept by reference. */
+  private readonly traceId: (string | undefined)[];
+  private readonly spanId: (string | undefined)[];
+  private readonly strings = new Interned();
 
   constructor(readonly capacity = DMA_LOG_CAPACITY) {
-    this.buf = new Array<Entry | undefined>(capacity);
+    this.flags = new Uint8Array(capacity);
+    this.what = new Uint8Array(capacity);
+    this.verdict = new Uint8Array(capacity);
+    this.bdf = new Uint16Array(capacity);
+    this.fault = new Uint16Array(capacity);
+    this.bus = new BigUint64Array(capacity);
+    this.machine = new BigUint64Array(capacity);
+    this.host = new BigUint64Array(capacity);
+    this.len = new Float64Array(capacity);
+    this.at = new Float64Array(capacity);
+    this.traceId = new Array<string | undefined>(capacity).fill(undefined);
+    this.spanId = new Array<string | undefined>(capacity).fill(undefined);
   }
 
   clear(): void {
-    this.buf.fill(undefined);
+    this.traceId.fill(undefined);
+    this.spanId.fill(undefined);
     this.nextSeq = 0;
   }
 
+  /** Appends a record given in its wire form (tests, tools). */
   append(r: Omit<DmaRecord, 'seq'>): DmaRecord {
-    const rec: DmaRecord = { seq: this.nextSeq, ...r };
-    this.buf[this.nextSeq % this.capacity] = rec;
-    this.nextSeq++;
-    return rec;
+    const seq = this.push({
+      bdf: r.bdf,
+      what: r.what,
+      write: r.write,
+      bus: BigInt(r.bus),
+      len: r.len,
+      machine: r.machine === null ? null : BigInt(r.machine),
+      hostPhys: r.hostPhys === null ? null : BigInt(r.hostPhys),
+      verdict: r.verdict,
+      fault: r.fault,
+      traceId: r.traceId,
+      spanId: r.spanId,
+      at: r.at,
+    });
+    return this.record(seq)!;
   }
 
-  /** The hot path's append: no formatting until the record is read. Returns its seq. */
-  appendRaw(raw: RawDmaRecord): number {
+  /** The hot path's append: copies the fields into the next row. Returns its seq. */
+  push(f: DmaAccessFields): number {
     const seq = this.nextSeq++;
-    this.buf[seq % this.capacity] = { seq, raw };
+    const i = seq % this.capacity;
+    let flags = f.write ? WRITE : 0;
+    this.bus[i] = f.bus;
+    if (f.machine !== null) {
+      flags |= HAS_MACHINE;
+      this.machine[i] = f.machine;
+    }
+    if (f.hostPhys !== null) {
+      flags |= HAS_HOST;
+      this.host[i] = f.hostPhys;
+    }
+    if (f.at !== undefined) {
+      flags |= HAS_AT;
+      this.at[i] = f.at;
+    }
+    this.flags[i] = flags;
+    this.what[i] = WHAT.indexOf(f.what);
+    this.verdict[i] = VERDICT.indexOf(f.verdict);
+    this.bdf[i] = this.strings.id(f.bdf);
+    this.fault[i] = f.fault ? this.strings.id(f.fault) + 1 : 0;
+    this.len[i] = f.len;
+    this.traceId[i] = f.traceId;
+    this.spanId[i] = f.spanId;
     return seq;
   }
 
@@ -85,6 +150,31 @@ export class DmaLog {
     return this.nextSeq - this.oldest;
   }
 
+  /** The record with this seq in its wire form; undefined once overwritten (or not yet written). */
+  record(seq: number): DmaRecord | undefined {
+    if (seq < this.oldest || seq >= this.nextSeq) return undefined;
+    const i = seq % this.capacity;
+    const flags = this.flags[i]!;
+    const fault = this.fault[i]!;
+    const traceId = this.traceId[i];
+    const spanId = this.spanId[i];
+    return {
+      seq,
+      bdf: this.strings.value(this.bdf[i]!),
+      what: WHAT[this.what[i]!] ?? 'rogue',
+      write: (flags & WRITE) !== 0,
+      bus: toHex(this.bus[i]!),
+      len: this.len[i]!,
+      machine: flags & HAS_MACHINE ? toHex(this.machine[i]!) : null,
+      hostPhys: flags & HAS_HOST ? toHex(this.host[i]!) : null,
+      verdict: VERDICT[this.verdict[i]!] ?? 'faulted',
+      ...(fault ? { fault: this.strings.value(fault - 1) } : {}),
+      ...(traceId ? { traceId } : {}),
+      ...(spanId ? { spanId } : {}),
+      ...(flags & HAS_AT ? { at: this.at[i]! } : {}),
+    };
+  }
+
   /**
    * Records with seq >= since, at most limit. `dropped` counts records at or
    * after `since` that were overwritten before this read; `next` is the
@@ -95,8 +185,8 @@ export class DmaLog {
     const to = Math.min(this.nextSeq, from + limit);
     const records: DmaRecord[] = [];
     for (let s = from; s < to; s++) {
-      const r = this.buf[s % this.capacity];
-      if (r) records.push(materialize(r));
+      const r = this.record(s);
+      if (r) records.push(r);
     }
     // A since beyond the head (a caller that saw an earlier process) restarts at the head.
     const next = to > from ? to : Math.min(from, this.nextSeq);

@@ -1,5 +1,5 @@
 import { context, trace, SpanStatusCode, type Span, type Tracer } from '@opentelemetry/api';
-import { toHex } from '@nestlab/addr';
+import { toHex, type MachineAddr, type Translation } from '@nestlab/addr';
 import { ATTR, DEVICE_ATTR } from '@nestlab/telemetry';
 
 /** The DMA keys of DEVICE_ATTR under short names. */
@@ -16,6 +16,8 @@ export interface TraceBudget {
   left: number;
   total: number;
   untraced: number;
+  /** The request span's ids, read once (every access it stands for carries them). */
+  ids?: Ids;
 }
 
 export const DMA_SPANS_PER_REQUEST = 8;
@@ -31,20 +33,17 @@ export function closeBudget(b: TraceBudget): void {
   b.span.setAttribute(DMA_ATTR.untraced, b.untraced);
 }
 
-export interface DmaSpanInfo {
-  what: string;
-  write: boolean;
-  bus: bigint;
-  machine: bigint | null;
-  host: bigint | null;
-  verdict: string;
-  fault: string | undefined;
-  by: string | undefined;
-  fn: string | undefined;
-  startedAt: number;
+/** One page span's outcome, as the DMA engine reports it. */
+export interface DmaSpanOutcome {
+  readonly bus: bigint;
+  readonly verdict: string;
+  readonly fault: string | undefined;
+  readonly tr: Translation<MachineAddr> | null;
+  readonly host: bigint | null;
+  readonly startedAt: number;
 }
 
-type Ids = { traceId?: string; spanId?: string };
+export type Ids = { readonly traceId?: string; readonly spanId?: string };
 const NONE: Ids = {};
 
 function ids(s: Span | undefined): Ids {
@@ -61,38 +60,40 @@ export class DmaTracer {
    * the request's once the budget is spent or nothing records. Empty when
    * there is no trace at all.
    */
-  record(budget: TraceBudget | undefined, info: () => DmaSpanInfo): Ids {
-    const parent = budget?.span ?? trace.getActiveSpan();
+  record(budget: TraceBudget | undefined, what: string, write: boolean, o: DmaSpanOutcome): Ids {
     if (budget) {
       budget.total++;
       if (budget.left <= 0 || !budget.span.isRecording()) {
         budget.untraced++;
-        return ids(parent);
+        return (budget.ids ??= ids(budget.span));
       }
       budget.left--;
-    } else if (!parent?.isRecording()) return ids(parent);
-    const i = info();
+    } else {
+      const parent = trace.getActiveSpan();
+      if (!parent?.isRecording()) return ids(parent);
+    }
+    const machine = o.tr?.ok ? o.tr.addr : null;
     const ctx = budget ? trace.setSpan(context.active(), budget.span) : context.active();
     const span = this.tracer.startSpan(
-      `l0.dma ${i.what}`,
+      `l0.dma ${what}`,
       {
-        startTime: i.startedAt,
+        startTime: o.startedAt,
         attributes: {
-          [ATTR.addrBus]: toHex(i.bus),
-          ...(i.machine === null ? {} : { [ATTR.addrMachine]: toHex(i.machine) }),
-          ...(i.host === null ? {} : { [ATTR.addrHostPhys]: toHex(i.host) }),
-          ...(i.by ? { [ATTR.translationBy]: i.by } : {}),
-          ...(i.fn ? { [ATTR.translationFn]: i.fn } : {}),
-          [ATTR.dmaVerdict]: i.verdict,
-          [DMA_ATTR.what]: i.what,
-          [DMA_ATTR.write]: i.write,
+          [ATTR.addrBus]: toHex(o.bus),
+          ...(machine === null ? {} : { [ATTR.addrMachine]: toHex(machine) }),
+          ...(o.host === null ? {} : { [ATTR.addrHostPhys]: toHex(o.host) }),
+          ...(o.tr?.step.by ? { [ATTR.translationBy]: o.tr.step.by } : {}),
+          ...(o.tr?.step.fn ? { [ATTR.translationFn]: o.tr.step.fn } : {}),
+          [ATTR.dmaVerdict]: o.verdict,
+          [DMA_ATTR.what]: what,
+          [DMA_ATTR.write]: write,
         },
       },
       ctx,
     );
-    if (i.fault) {
-      span.setAttribute(ATTR.errorCode, i.fault);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: i.fault });
+    if (o.fault) {
+      span.setAttribute(ATTR.errorCode, o.fault);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: o.fault });
     }
     span.end();
     return ids(span);

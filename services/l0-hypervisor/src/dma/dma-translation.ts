@@ -19,6 +19,8 @@ export interface DmaDevice {
   readonly iommu: IommuAttachment;
   /** VIRTIO_F_ACCESS_PLATFORM was negotiated. */
   accessPlatform(): boolean;
+  /** The device's own memory covering [addr, addr+len) (rings in its BAR), else null. */
+  ownMemory?(addr: bigint, len: number): Uint8Array | null;
 }
 
 export interface IommuAnswer {

@@ -112,6 +112,13 @@ function step(run: Run, i: number): Promise<void> | undefined {
   const addr = parseAddr(op.addr, i);
   const payload = op.op === 'write' ? run.data.subarray(run.at, (run.at += op.len)) : undefined;
   try {
+    // Device memory (a card's ring BAR) is plain memory behind the bus: no register side effects.
+    const devMem = run.deps.bus.memoryAt(addr, op.len);
+    if (devMem) {
+      if (payload) devMem.set(payload);
+      else run.reads.push(devMem.slice());
+      return undefined;
+    }
     const bar = run.deps.bus.barAt(addr, op.len);
     if (bar) {
       // MMIO: any domain may touch BARs (fixed decision); Xen decides who maps them.

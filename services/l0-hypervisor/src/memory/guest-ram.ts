@@ -4,6 +4,7 @@ import { atEndOfTurn } from '../turn.js';
 import type { RamFile } from './ram-file.js';
 
 const PAGE_MASK = BigInt(PAGE_SIZE - 1);
+const PAGE_SHIFT_N = BigInt(PAGE_SHIFT);
 
 /**
  * L0's RAM backing, addressed by host-physical address. Pages exist once
@@ -29,22 +30,6 @@ export class GuestRam {
   /** Stores the file refused (the guest keeps running on the in-memory copy). */
   fileErrors = 0;
 
-  /** Calls fn for each page-bounded piece of [addr, addr+len). */
-  private static each(
-    addr: HostPhysAddr,
-    len: number,
-    fn: (page: number, off: number, at: number, n: number) => void,
-  ): void {
-    let done = 0;
-    while (done < len) {
-      const a = addr + BigInt(done);
-      const off = Number(a & PAGE_MASK);
-      const n = Math.min(PAGE_SIZE - off, len - done);
-      fn(Number(a >> BigInt(PAGE_SHIFT)), off, done, n);
-      done += n;
-    }
-  }
-
   read(addr: HostPhysAddr, len: number): Uint8Array {
     const out = new Uint8Array(len);
     this.readInto(addr, len, out, 0);
@@ -53,22 +38,32 @@ export class GuestRam {
 
   /** Reads into `out` at `at` (which must be zero-filled there: untouched pages are not copied). */
   readInto(addr: HostPhysAddr, len: number, out: Uint8Array, at: number): void {
-    GuestRam.each(addr, len, (page, off, done, n) => {
+    // Page by page in plain numbers (the bigint address is split once).
+    let page = Number(addr >> PAGE_SHIFT_N);
+    let off = Number(addr & PAGE_MASK);
+    for (let done = 0; done < len; page++, off = 0) {
+      const n = Math.min(PAGE_SIZE - off, len - done);
       const p = this.pages.get(page) ?? this.load(page);
       if (p) out.set(p.subarray(off, off + n), at + done);
-    });
+      done += n;
+    }
   }
 
   write(addr: HostPhysAddr, bytes: Uint8Array): void {
-    GuestRam.each(addr, bytes.byteLength, (page, off, at, n) => {
+    const len = bytes.byteLength;
+    let page = Number(addr >> PAGE_SHIFT_N);
+    let off = Number(addr & PAGE_MASK);
+    for (let done = 0; done < len; page++, off = 0) {
+      const n = Math.min(PAGE_SIZE - off, len - done);
       let p = this.pages.get(page) ?? this.load(page);
       if (!p) {
         p = new Uint8Array(PAGE_SIZE);
         this.pages.set(page, p);
       }
-      p.set(bytes.subarray(at, at + n), off);
+      p.set(n === len ? bytes : bytes.subarray(done, done + n), off);
       if (this.file) this.dirty.add(page);
-    });
+      done += n;
+    }
     if (this.file && !this.flushQueued) {
       this.flushQueued = true;
       atEndOfTurn(() => this.flush());

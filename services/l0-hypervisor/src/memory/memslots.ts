@@ -75,12 +75,23 @@ export class Memslots {
 
   /** machine → host-phys for [addr, addr+len), which must lie inside one slot. */
   translate(addr: MachineAddr, len = 1): Translation<HostPhysAddr> {
+    const host = this.hostOf(addr, len);
+    return host === null
+      ? memslotLookup.fail(addr, `no memslot holds ${toHex(addr)}+${len}`)
+      : memslotLookup.ok(addr, host);
+  }
+
+  /**
+   * The same lookup without the recorded step, for the DMA engine's per-access
+   * path: it logs and traces the access's own bus → machine → host-phys
+   * record, so a step per access (two hex strings) would be made and dropped.
+   */
+  hostOf(addr: MachineAddr, len = 1): HostPhysAddr | null {
     for (const s of this.slots) {
-      if (addr >= s.machine && addr + BigInt(len) <= s.machine + s.bytes) {
-        return memslotLookup.ok(addr, hostPhysAddr(s.hostPhys + (addr - s.machine)));
-      }
+      if (addr >= s.machine && addr + BigInt(len) <= s.machine + s.bytes)
+        return hostPhysAddr(s.hostPhys + (addr - s.machine));
     }
-    return memslotLookup.fail(addr, `no memslot holds ${toHex(addr)}+${len}`);
+    return null;
   }
 
   /** Whether every byte of [addr, addr+len) is RAM (slots that meet end to end count as one). */

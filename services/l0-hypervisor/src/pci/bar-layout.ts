@@ -17,4 +17,14 @@ export const BAR_REGION = {
 } as const;
 
 export const NOTIFY_OFF_MULTIPLIER = 4;
+
+/**
+ * Device memory for rings (DeviceSetup.ringMemoryBytes): BAR 2, one 1 MiB
+ * slot per device above the register BARs, found through a virtio
+ * shared-memory capability (cfg_type 8, shmid RING_SHM_ID).
+ */
+export const RING_BAR_INDEX = 2;
+export const FIRST_RING_BAR_BASE = 0xfe80_0000n;
+export const RING_BAR_SLOT = 0x10_0000;
+export const RING_SHM_ID = 0;
 export const MSIX_TABLE_SIZE = 2;

@@ -67,12 +67,27 @@ export class PciBus {
     return undefined;
   }
 
+  /** Device memory (a card's ring BAR) holding all of [addr, addr+len): the bytes themselves. */
+  memoryAt(addr: bigint, len: number): Uint8Array | undefined {
+    for (const fn of this.fns.values()) {
+      const t = fn.transport;
+      if (t.kind !== 'pci' || t.ringMemory === null) continue;
+      const w = t.memoryWindow();
+      if (w && addr >= w.base && addr + BigInt(len) <= w.base + BigInt(w.bytes)) {
+        const at = Number(addr - w.base);
+        return t.ringMemory.subarray(at, at + len);
+      }
+    }
+    return undefined;
+  }
+
   /** Whether any byte of [addr, addr+len) is in a decoding window (a partial hit is an error). */
   overlapsBar(addr: bigint, len: number): boolean {
     const end = addr + BigInt(len);
     return this.all().some((fn) => {
-      const w = fn.transport.window();
-      return w !== null && addr < w.base + BigInt(w.bytes) && w.base < end;
+      const t = fn.transport;
+      const ws = [t.window(), t.kind === 'pci' ? t.memoryWindow() : null];
+      return ws.some((w) => w !== null && addr < w.base + BigInt(w.bytes) && w.base < end);
     });
   }
 }

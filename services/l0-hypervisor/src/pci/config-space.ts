@@ -17,6 +17,8 @@ import {
   BAR_REGION,
   MSIX_TABLE_SIZE,
   NOTIFY_OFF_MULTIPLIER,
+  RING_BAR_INDEX,
+  RING_SHM_ID,
   VIRTIO_BAR_INDEX,
   VIRTIO_BAR_SIZE,
 } from './bar-layout.js';
@@ -27,6 +29,15 @@ export const PCIE_CONFIG_SIZE = 4096;
 /** BAR low bits: memory, 64-bit (type 0b10), prefetchable. */
 const BAR_FLAGS_64_PREFETCH = 0x0c;
 const PCI_COMMAND_INTX_DISABLE = 0x400;
+/** struct virtio_pci_cap64 (spec 4.1.4.9 shared memory): a cap plus offset_hi and length_hi. */
+const SHM_CAP_AT = 0x90;
+const SHM_CAP_LEN = 24;
+
+/** A BAR of device memory (its own base and power-of-two size). */
+export interface MemoryBar {
+  readonly base: bigint;
+  readonly bytes: number;
+}
 
 export interface PciIdentity {
   vendorId: number;
@@ -43,7 +54,11 @@ export class PciConfigSpace {
   private readonly wmask = new Uint8Array(PCI_CONFIG_SIZE);
   private readonly view = new DataView(this.bytes.buffer);
 
-  constructor(id: PciIdentity, barBase: bigint) {
+  constructor(
+    id: PciIdentity,
+    barBase: bigint,
+    private readonly ringBar: MemoryBar | null = null,
+  ) {
     const v = this.view;
     v.setUint16(PCI_CFG.VENDOR_ID, id.vendorId, true);
     v.setUint16(PCI_CFG.DEVICE_ID, id.deviceId, true);
@@ -69,6 +84,13 @@ export class PciConfigSpace {
     v.setUint32(lo + 4, Number(barBase >> 32n), true);
     this.mask32(lo, ~(VIRTIO_BAR_SIZE - 1) >>> 0);
     this.mask32(lo + 4, 0xffff_ffff);
+    if (ringBar) {
+      const r = pciBarOffset(RING_BAR_INDEX);
+      v.setUint32(r, Number(ringBar.base & 0xffff_ffffn) | BAR_FLAGS_64_PREFETCH, true);
+      v.setUint32(r + 4, Number(ringBar.base >> 32n), true);
+      this.mask32(r, ~(ringBar.bytes - 1) >>> 0);
+      this.mask32(r + 4, 0xffff_ffff);
+    }
 
     this.buildCaps();
   }
@@ -96,7 +118,18 @@ export class PciConfigSpace {
       if (notify) v.setUint32(at + 16, NOTIFY_OFF_MULTIPLIER, true);
     });
     v.setUint8(msix, PCI_CAP_ID_MSIX);
-    v.setUint8(msix + 1, 0);
+    v.setUint8(msix + 1, this.ringBar ? SHM_CAP_AT : 0);
+    if (this.ringBar) {
+      const at = SHM_CAP_AT;
+      v.setUint8(at, PCI_CAP_ID_VNDR);
+      v.setUint8(at + 1, 0);
+      v.setUint8(at + 2, SHM_CAP_LEN);
+      v.setUint8(at + 3, VIRTIO_PCI_CAP.SHARED_MEMORY_CFG);
+      v.setUint8(at + 4, RING_BAR_INDEX);
+      v.setUint8(at + 5, RING_SHM_ID);
+      v.setUint32(at + 8, 0, true);
+      v.setUint32(at + 12, this.ringBar.bytes, true);
+    }
     // Table size is encoded N-1; enable and function-mask bits are writable.
     v.setUint16(msix + PCI_MSIX.FLAGS, MSIX_TABLE_SIZE - 1, true);
     this.mask16(msix + PCI_MSIX.FLAGS, PCI_MSIX.FLAGS_ENABLE | 0x4000);
@@ -134,10 +167,10 @@ export class PciConfigSpace {
     }
   }
 
-  /** Where BAR 4 currently decodes, or null when memory decoding is off. */
-  barBase(): bigint | null {
+  /** Where BAR 4 (or `index`) currently decodes, or null when memory decoding is off. */
+  barBase(index = VIRTIO_BAR_INDEX): bigint | null {
     if ((this.view.getUint16(PCI_CFG.COMMAND, true) & PCI_COMMAND.MEMORY) === 0) return null;
-    const lo = pciBarOffset(VIRTIO_BAR_INDEX);
+    const lo = pciBarOffset(index);
     const low = BigInt((this.view.getUint32(lo, true) & ~0xf) >>> 0);
     return (BigInt(this.view.getUint32(lo + 4, true)) << 32n) | low;
   }

@@ -11,8 +11,13 @@ import {
 } from '@nestlab/virtio';
 import { L0Error } from '../errors.js';
 import type { L0Metrics } from '../metrics.js';
-import { BAR_REGION, NOTIFY_OFF_MULTIPLIER, VIRTIO_BAR_SIZE } from '../pci/bar-layout.js';
-import { PciConfigSpace } from '../pci/config-space.js';
+import {
+  BAR_REGION,
+  NOTIFY_OFF_MULTIPLIER,
+  RING_BAR_INDEX,
+  VIRTIO_BAR_SIZE,
+} from '../pci/bar-layout.js';
+import { PciConfigSpace, type MemoryBar } from '../pci/config-space.js';
 import { readCommonCfg, writeCommonCfg, type CommonCfgRegisters } from './common-cfg.js';
 import type { Transport, TransportWindow } from './transport.js';
 import type { VirtioDevice } from './virtio-device.js';
@@ -56,10 +61,14 @@ export class VirtioPciTransport implements Transport, CommonCfgRegisters {
   queueSelect = 0;
   configGeneration = 0;
 
+  /** The card's own memory behind BAR 2 (rings placed there by the driver), or null. */
+  readonly ringMemory: Uint8Array | null;
+
   constructor(
     readonly dev: VirtioDevice,
     barBase: bigint,
     private readonly hooks: PciTransportHooks,
+    ringBar: MemoryBar | null = null,
   ) {
     const id = dev.model.deviceId;
     this.pci = new PciConfigSpace(
@@ -72,7 +81,16 @@ export class VirtioPciTransport implements Transport, CommonCfgRegisters {
         subsystemId: id,
       },
       barBase,
+      ringBar,
     );
+    this.ringMemory = ringBar ? new Uint8Array(ringBar.bytes) : null;
+    // The device reaches its own memory without DMA (ring-access.ts asks here first).
+    dev.ownMemory = (addr, len) => {
+      const w = this.memoryWindow();
+      if (w === null || addr < w.base || addr + BigInt(len) > w.base + BigInt(w.bytes)) return null;
+      const at = Number(addr - w.base);
+      return this.ringMemory!.subarray(at, at + len);
+    };
     this.queueVectors = dev.queues.map(() => VIRTIO_MSI_NO_VECTOR);
     dev.interrupts = {
       // Used-buffer interrupt: ISR queue bit, then MSI on the queue's vector.
@@ -90,6 +108,13 @@ export class VirtioPciTransport implements Transport, CommonCfgRegisters {
   window(): TransportWindow | null {
     const base = this.pci.barBase();
     return base === null ? null : { base, bytes: VIRTIO_BAR_SIZE };
+  }
+
+  /** Where the ring memory BAR decodes, or null (none, or decoding off). */
+  memoryWindow(): TransportWindow | null {
+    if (this.ringMemory === null) return null;
+    const base = this.pci.barBase(RING_BAR_INDEX);
+    return base === null ? null : { base, bytes: this.ringMemory.byteLength };
   }
 
   private msi(vector: number): void {

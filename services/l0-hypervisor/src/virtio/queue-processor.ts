@@ -9,9 +9,11 @@
 import {
   ROOT_CONTEXT,
   SpanStatusCode,
+  TraceFlags,
   context,
   trace,
   type Span,
+  type SpanContext,
   type Tracer,
 } from '@opentelemetry/api';
 import { ATTR, DEVICE_ATTR } from '@nestlab/telemetry';
@@ -216,17 +218,7 @@ export class QueueProcessor {
   ): Promise<Popped | { code: string; message: string } | null> {
     const dev = this.dev;
     const posted = takeChainTrace(dev, q.index, head);
-    const parent = posted
-      ? trace.setSpanContext(ROOT_CONTEXT, posted)
-      : trace.setSpan(context.active(), notify);
-    const span = this.tracer.startSpan(
-      'l0.device.request',
-      {
-        attributes: { [DEVICE_ATTR.availIdx]: q.nextAvail, [DEVICE_ATTR.head]: head },
-        ...(posted ? { links: [{ context: notify.spanContext() }] } : {}),
-      },
-      parent,
-    );
+    const span = this.requestSpan(q, head, notify, posted);
     const budget = traceBudget(span);
     const mem = new DeviceRingMemory(this.dma, dev, sq, budget, () => this.live(epoch));
     const chain = await q.walk(mem, sq, head, {
@@ -241,6 +233,31 @@ export class QueueProcessor {
     }
     q.advanceAvail();
     return { chain: chain.value, span, budget, mem };
+  }
+
+  /**
+   * The chain's span: a child of the I/O that posted it (else of the notify).
+   * When that trace is not recorded, its context stands in and no span is
+   * started: an untraced I/O pays no tracing work per chain, and its DMA
+   * records still carry its trace id.
+   */
+  private requestSpan(
+    q: DeviceQueue,
+    head: number,
+    notify: Span,
+    posted: SpanContext | undefined,
+  ): Span {
+    const parent = posted ?? notify.spanContext();
+    if (!(parent.traceFlags & TraceFlags.SAMPLED) && trace.isSpanContextValid(parent))
+      return trace.wrapSpanContext(parent);
+    return this.tracer.startSpan(
+      'l0.device.request',
+      {
+        attributes: { [DEVICE_ATTR.availIdx]: q.nextAvail, [DEVICE_ATTR.head]: head },
+        ...(posted ? { links: [{ context: notify.spanContext() }] } : {}),
+      },
+      posted ? trace.setSpanContext(ROOT_CONTEXT, posted) : trace.setSpan(context.active(), notify),
+    );
   }
 
   private endAll(popped: Popped[]): false {

@@ -40,7 +40,10 @@ export class DeviceRingMemory implements QueueMemory {
   /** QueueMemory: a fault rejects, and the walker turns it into MEMORY_UNREACHABLE. */
   async read(addr: BusAddr, len: number): Promise<Uint8Array> {
     const what = this.what(addr);
-    const r = await this.dma.read(this.dev, addr, len, what, this.budget);
+    const own = this.dev.ownMemory?.(addr, len);
+    const r = own
+      ? this.dma.local(this.dev, addr, own, what, undefined, this.budget)
+      : await this.dma.read(this.dev, addr, len, what, this.budget);
     if (!r.ok) {
       const fault = r.fault ?? 'INTERNAL';
       throw new L0Error('DMA_FAULT', `${what} ${toHex(addr)}: ${fault}`, {
@@ -52,6 +55,8 @@ export class DeviceRingMemory implements QueueMemory {
 
   /** QueueMemory: false when the write faulted. */
   async write(addr: BusAddr, bytes: Uint8Array): Promise<boolean> {
+    const own = this.dev.ownMemory?.(addr, bytes.byteLength);
+    if (own) return this.dma.local(this.dev, addr, own, this.what(addr), bytes, this.budget).ok;
     return (await this.dma.write(this.dev, addr, bytes, this.what(addr), this.budget)).ok;
   }
 

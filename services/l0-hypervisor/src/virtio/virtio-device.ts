@@ -34,6 +34,8 @@ export class VirtioDevice implements QueueOwner {
   epoch = 0;
   disposed = false;
   interrupts: DeviceInterrupts = NO_INTERRUPTS;
+  /** The device's own memory at a bus address (a card's ring BAR), else null: set by the transport. */
+  ownMemory: (addr: bigint, len: number) => Uint8Array | null = () => null;
   private readonly processor: QueueProcessor;
   private readonly ramBacked: RamBackingCheck;
 

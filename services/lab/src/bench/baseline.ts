@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { watchedChild } from '@nestlab/service-kit';
+import { cpuPerIo, medianEach, sampleCpu, sumOf, type CpuSeat } from './cpu.js';
 import { median, type Baseline } from './report.js';
 
 export interface BaselineOptions {
@@ -17,6 +18,8 @@ export interface BaselineOptions {
   requests: number;
   roundTrips: number;
   reps?: number;
+  /** The nats-server's pid, so its CPU counts in the cost of a round trip. */
+  natsPid?: number | undefined;
   progress?: (line: string) => void;
 }
 
@@ -37,18 +40,31 @@ export async function measureBaseline(o: BaselineOptions): Promise<Baseline> {
       await nc.request(SUBJECT, small, { timeout: 5000 });
       if (i >= 100) rtts.push(Number(process.hrtime.bigint() - t) / 1000);
     }
+    // Requester (this process), echo and nats-server: every process a round trip costs.
+    const seats: CpuSeat[] = [
+      { name: 'requester', pid: process.pid },
+      { name: 'echo', pid: child.pid },
+      { name: 'nats-server', pid: o.natsPid },
+    ];
     const rates: number[] = [];
+    const cpu: Record<string, number>[] = [];
     for (let r = 0; r < (o.reps ?? 3); r++) {
+      const before = sampleCpu(seats);
       rates.push(await concurrent(nc, page, o.concurrency, o.requests));
+      cpu.push(cpuPerIo(before, sampleCpu(seats), o.requests));
     }
+    const byProcess = medianEach(cpu);
+    const cpuUsPerRoundTrip = byProcess ? sumOf(byProcess) : null;
     o.progress?.(
       `baseline: 4 KiB req/rep at ${o.concurrency} in flight ${rates.map(Math.round).join(', ')}/s; ` +
-        `RTT p50 ${Math.round(median(rtts))}us`,
+        `RTT p50 ${Math.round(median(rtts))}us; CPU per round trip ${cpuUsPerRoundTrip ?? '-'}us`,
     );
     return {
       reqRep4kPerSec: Math.round(median(rates)),
       rttP50Us: Math.round(median(rtts)),
       reqRep4kConcurrency: o.concurrency,
+      cpuUsPerRoundTrip,
+      cpuUsPerRoundTripByProcess: byProcess,
     };
   } finally {
     await nc.close();

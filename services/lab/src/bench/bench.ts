@@ -16,15 +16,18 @@ import { measureBaseline } from './baseline.js';
 import { measureMemory } from './memory.js';
 import { profileNodeArgs, readProfiles, type ServiceProfile } from './profile.js';
 import {
-  judgeTargets,
+  besideRawCpu,
   median,
   type Baseline,
   type BenchMemory,
   type BenchReport,
   type BenchRun,
 } from './report.js';
-import type { CpuSeat } from './cpu.js';
+import { medianEach, type CpuSeat } from './cpu.js';
 import { measure, prepare, type ServiceSeat } from './stack-runs.js';
+import { runStacks, type StacksPlan } from './stacks.js';
+import type { StacksReport } from './stacks-report.js';
+import { judgeTargets } from './targets.js';
 
 export interface BenchPlan {
   scenarios: string[];
@@ -39,6 +42,8 @@ export interface BenchPlan {
   /** How long each scenario runs unmeasured first, at every depth. */
   warmUpMs: number;
   memory: { guestBytes: number; touchBytes: number };
+  /** K stacks on the one nats-server at once (`--stacks`). */
+  stacks?: StacksPlan;
   /** Run the untraced fleet under V8's profiler, writing .cpuprofile files here. */
   profileDir?: string;
 }
@@ -93,7 +98,8 @@ export async function runBench(
     const deep = Math.max(...plan.depths);
     const base = (label: string) => {
       progress(`baseline (${label}): raw NATS between two processes`);
-      return measureBaseline({ natsUrl, concurrency: deep, ...plan.baseline, progress });
+      const natsPid = nats?.process.pid;
+      return measureBaseline({ natsUrl, concurrency: deep, ...plan.baseline, natsPid, progress });
     };
     const before = await base('first');
     const runs: BenchRun[] = [];
@@ -167,20 +173,33 @@ export async function runBench(
         if (!traced && plan.profileDir !== undefined) profile = readProfiles(plan.profileDir, pids);
       }
     }
+    let stacks: StacksReport | undefined;
+    if (plan.stacks) {
+      const shared = { url: natsUrl, pid: nats.process.pid };
+      stacks = await runStacks(shared, plan.stacks, join(scratch, 'stacks'), progress);
+    }
     const after = await base('again');
+    const rawCpu = [before, after].flatMap((b) => b.cpuUsPerRoundTrip ?? []);
     const baseline: Baseline = {
       reqRep4kPerSec: Math.round(median([before.reqRep4kPerSec, after.reqRep4kPerSec])),
       rttP50Us: Math.round(median([before.rttP50Us, after.rttP50Us])),
       reqRep4kConcurrency: deep,
+      cpuUsPerRoundTrip: rawCpu.length > 0 ? Math.round(median(rawCpu)) : null,
+      cpuUsPerRoundTripByProcess: medianEach(
+        [before, after].flatMap((b) =>
+          b.cpuUsPerRoundTripByProcess ? [b.cpuUsPerRoundTripByProcess] : [],
+        ),
+      ),
     };
     info['loadAverageAtEnd'] = loadavg().map((x) => Math.round(x * 100) / 100);
     info['baselineRuns'] = [before, after];
     return {
       baseline,
-      runs,
+      runs: runs.map((r) => besideRawCpu(r, baseline)),
       memory,
       machine: info,
-      targets: judgeTargets(baseline, runs, memory, deep),
+      targets: judgeTargets(baseline, runs, memory, deep, stacks),
+      ...(stacks ? { stacks } : {}),
       ...(profile ? { profile: { dir: plan.profileDir!, services: profile } } : {}),
     };
   } finally {

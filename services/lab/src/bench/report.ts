@@ -1,7 +1,9 @@
-// What `nestlab bench` reports: the shape of --json, the targets of issue 9
-// as ratios against raw NATS measured in the same run, and the fio-style
-// table. Pure functions: the runs produce the numbers, this judges and prints.
+// What `nestlab bench` reports: the shape of --json and the fio-style table
+// (targets.ts judges them). Pure functions: the runs produce the numbers,
+// this prints.
 import type { ServiceProfile } from './profile.js';
+import { formatStacks, type StacksReport } from './stacks-report.js';
+import { gib, mib } from './targets.js';
 
 export interface Baseline {
   /** Raw NATS 4 KiB request/reply, two processes, `reqRep4kConcurrency` in flight. */
@@ -9,6 +11,9 @@ export interface Baseline {
   /** Raw NATS sequential request/reply round trip, median. */
   rttP50Us: number;
   reqRep4kConcurrency: number;
+  /** CPU µs of requester, echo and nats-server together per 4 KiB round trip; null without /proc. */
+  cpuUsPerRoundTrip: number | null;
+  cpuUsPerRoundTripByProcess: Record<string, number> | null;
 }
 
 export interface BenchRun {
@@ -25,6 +30,9 @@ export interface BenchRun {
   iotlbHitRate: number | null;
   /** CPU microseconds per I/O of each service and of nats-server (median of the repetitions). */
   cpuUsPerIo: Record<string, number> | null;
+  /** Those summed, and how many raw NATS round trips' CPU (the baseline's) that is. */
+  cpuUsPerIoTotal: number | null;
+  cpuVsRawRoundTrip: number | null;
   /** CPUs × 1 s over the summed CPU per I/O: the IOPS even perfect overlap could not beat. */
   cpuCeilingIops: number | null;
   /** I/Os per repetition, repetitions (the figures are medians), I/Os that failed in all. */
@@ -55,17 +63,11 @@ export interface BenchReport {
   memory: BenchMemory;
   machine: Record<string, unknown>;
   targets: Target[];
+  /** With --stacks: K stacks on one nats-server at once. */
+  stacks?: StacksReport;
   /** With --profile: where the untraced fleet's busy time went, per service. */
   profile?: { dir: string; services: Record<string, ServiceProfile> };
 }
-
-export const TARGETS = {
-  iopsVsReqRep: 0.5,
-  msgsPerIo: 1.5,
-  clatVsRtt: 4,
-  tracedVsUntraced: 0.7,
-  rssBytes: 300 * 1e6,
-} as const;
 
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return 0;
@@ -81,71 +83,17 @@ export function percentile(xs: readonly number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
 }
 
-const find = (runs: readonly BenchRun[], scenario: string, depth: number, traced: boolean) =>
-  runs.find(
-    (r) => r.scenario === scenario && r.iodepth === depth && r.traced === traced && !r.verify,
-  );
-
-/** Each target of the issue, per scenario, as ratios against the baseline of the same run. */
-export function judgeTargets(
-  baseline: Baseline,
-  runs: readonly BenchRun[],
-  memory: BenchMemory,
-  deep: number,
-): Target[] {
-  const out: Target[] = [];
-  const ratio = (a: number | undefined, b: number) =>
-    a === undefined || b <= 0 ? null : Math.round((a / b) * 1000) / 1000;
-  const push = (t: Omit<Target, 'met'>) =>
-    out.push({
-      ...t,
-      met: t.value !== null && (t.op === '>=' ? t.value >= t.bound : t.value <= t.bound),
-    });
-  for (const scenario of [...new Set(runs.map((r) => r.scenario))]) {
-    const hot = find(runs, scenario, deep, false);
-    const hotTraced = find(runs, scenario, deep, true);
-    const one = find(runs, scenario, 1, false);
-    push({
-      what: `iodepth ${deep} untraced IOPS / reqRep4kPerSec`,
-      scenario,
-      value: ratio(hot?.iops, baseline.reqRep4kPerSec),
-      bound: TARGETS.iopsVsReqRep,
-      op: '>=',
-    });
-    push({
-      what: `iodepth ${deep} untraced NATS messages per I/O`,
-      scenario,
-      value: hot ? hot.msgsPerIo : null,
-      bound: TARGETS.msgsPerIo,
-      op: '<=',
-    });
-    push({
-      what: 'iodepth 1 clat p50 / rttP50Us',
-      scenario,
-      value: ratio(one?.clatP50Us, baseline.rttP50Us),
-      bound: TARGETS.clatVsRtt,
-      op: '<=',
-    });
-    push({
-      what: `iodepth ${deep} traced IOPS / untraced IOPS`,
-      scenario,
-      value: hot && hotTraced ? ratio(hotTraced.iops, hot.iops) : null,
-      bound: TARGETS.tracedVsUntraced,
-      op: '>=',
-    });
-  }
-  push({
-    what: `l0-hypervisor RSS, ${gib(memory.guestBytes)} guest with ${mib(memory.touchedBytes)} touched (bytes)`,
-    scenario: '-',
-    value: memory.l0RssBytes,
-    bound: TARGETS.rssBytes,
-    op: '<=',
-  });
-  return out;
+/** The run's CPU per I/O set beside raw NATS's CPU per round trip. */
+export function besideRawCpu(run: BenchRun, baseline: Baseline): BenchRun {
+  const raw = baseline.cpuUsPerRoundTrip;
+  const total = run.cpuUsPerIoTotal;
+  return {
+    ...run,
+    cpuVsRawRoundTrip:
+      total === null || raw === null || raw <= 0 ? null : Math.round((total / raw) * 100) / 100,
+  };
 }
 
-const gib = (b: number) => `${Math.round((b / 2 ** 30) * 10) / 10} GiB`;
-const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
 const pad = (s: string | number, n: number) => String(s).padStart(n);
 const us = (n: number) => (n >= 10_000 ? `${(n / 1000).toFixed(1)}ms` : `${Math.round(n)}us`);
 
@@ -155,7 +103,8 @@ export function formatBench(r: BenchReport): string {
   const lines = [
     `nestlab bench — ${String(m['cpus'])} CPUs (${String(m['cpuModel'])}), node ${String(m['node'])}, ${String(m['natsServer'])}`,
     `baseline (raw NATS, two processes): 4 KiB req/rep at ${r.baseline.reqRep4kConcurrency} in flight ` +
-      `${Math.round(r.baseline.reqRep4kPerSec)}/s, sequential RTT p50 ${Math.round(r.baseline.rttP50Us)}us`,
+      `${Math.round(r.baseline.reqRep4kPerSec)}/s, sequential RTT p50 ${Math.round(r.baseline.rttP50Us)}us, ` +
+      `CPU per round trip ${rawCpu(r.baseline)}`,
     '',
     `${'scenario'.padEnd(24)} ${pad('depth', 5)} ${pad('traced', 6)} ${pad('verify', 6)} ${pad('IOPS', 7)} ` +
       `${pad('x base', 6)} ${pad('clat p50', 9)} ${pad('clat p99', 9)} ${pad('msgs/IO', 7)} ${pad('IOTLB', 6)}`,
@@ -174,17 +123,19 @@ export function formatBench(r: BenchReport): string {
   if (costly.length > 0) {
     lines.push(
       '',
-      'CPU per I/O (us, user+system, from /proc) and the IOPS it allows on these CPUs:',
+      'CPU per I/O (us, user+system, from /proc), in raw NATS round trips ' +
+        `(${r.baseline.cpuUsPerRoundTrip ?? '-'}us each), and the IOPS it allows on these CPUs:`,
     );
     for (const run of costly) {
       const per = Object.entries(run.cpuUsPerIo ?? {});
-      const total = per.reduce((n, [, v]) => n + v, 0);
       lines.push(
         `  ${run.scenario} depth ${run.iodepth}${run.traced ? ' traced' : ''}: ` +
-          `${per.map(([k, v]) => `${k} ${v}`).join(', ')} = ${total}; ceiling ${run.cpuCeilingIops ?? '-'} IOPS`,
+          `${per.map(([k, v]) => `${k} ${v}`).join(', ')} = ${run.cpuUsPerIoTotal ?? '-'}` +
+          ` = ${run.cpuVsRawRoundTrip ?? '-'} round trips; ceiling ${run.cpuCeilingIops ?? '-'} IOPS`,
       );
     }
   }
+  if (r.stacks) lines.push(...formatStacks(r.stacks));
   const mem = r.memory;
   lines.push(
     '',
@@ -207,6 +158,12 @@ export function formatBench(r: BenchReport): string {
   }
   if (r.profile) lines.push(...formatProfile(r.profile));
   return `${lines.join('\n')}\n`;
+}
+
+function rawCpu(b: Baseline): string {
+  if (b.cpuUsPerRoundTrip === null) return 'unknown';
+  const by = Object.entries(b.cpuUsPerRoundTripByProcess ?? {});
+  return `${b.cpuUsPerRoundTrip}us (${by.map(([k, v]) => `${k} ${v}`).join(', ')})`;
 }
 
 function formatProfile(p: NonNullable<BenchReport['profile']>): string[] {

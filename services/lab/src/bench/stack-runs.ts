@@ -6,8 +6,9 @@ import { JobRun, type IoReport } from '@nestlab/protocol';
 import type { Bus } from '@nestlab/service-kit';
 import { runScenario } from '../run/orchestrator.js';
 import type { Scenario } from '../scenarios/scenario.js';
-import { cpuPerIo, sampleCpu, type CpuSeat } from './cpu.js';
+import { cpuPerIo, medianEach, sampleCpu, sumOf, type CpuSeat } from './cpu.js';
 import { median, type BenchRun } from './report.js';
+import type { StackShare } from './stacks-report.js';
 
 /** The disk runScenario gives the device; jobs may span all of it. */
 export const BENCH_SPAN_BYTES = 64 * 2 ** 20;
@@ -16,6 +17,9 @@ export interface ServiceSeat {
   readonly name: string;
   readonly adminUrl: string;
 }
+
+/** The oracle's verdict on a stack's probe run. */
+export type OracleSummary = StackShare['oracle'];
 
 export interface JobPlan {
   iodepth: number;
@@ -74,7 +78,7 @@ export async function prepare(
   depths: readonly number[],
   warmUpMs: number,
   progress: (line: string) => void,
-): Promise<void> {
+): Promise<OracleSummary> {
   const r = await runScenario(bus, scenario, { seed: 1, ios: 200, iodepth: Math.max(...depths) });
   if (!r.pass) {
     throw new Error(
@@ -93,9 +97,11 @@ export async function prepare(
     }
   }
   progress(`${scenario.id}: warmed up (${ios} I/Os in ${Date.now() - started} ms)`);
+  return { outcome: r.outcome, pass: r.pass, ios: r.ios.completed, dmaRecords: r.dma.total };
 }
 
-async function job(bus: Bus, p: JobPlan, ios: number, seed: number): Promise<IoReport> {
+/** One fio-like job on the stack `bus` speaks for; dom0's report of it. */
+export async function job(bus: Bus, p: JobPlan, ios: number, seed: number): Promise<IoReport> {
   const deadlineMs = 10_000;
   const r = await bus.request(
     JobRun,
@@ -158,6 +164,8 @@ export async function measure(
     msgsPerIo: Math.round(median(msgs) * 1000) / 1000,
     iotlbHitRate: hitRates.length > 0 ? Math.round(median(hitRates) * 1000) / 1000 : null,
     cpuUsPerIo: perIo,
+    cpuUsPerIoTotal: perIo ? sumOf(perIo) : null,
+    cpuVsRawRoundTrip: null, // set beside the baseline once the run is over
     cpuCeilingIops: ceiling(perIo),
     ios: p.ios,
     reps: p.reps,
@@ -175,15 +183,6 @@ export async function measure(
  * were every process busy all the time: the bound no overlap can beat.
  */
 function ceiling(perIo: Record<string, number> | null): number | null {
-  const total = perIo ? Object.values(perIo).reduce((a, b) => a + b, 0) : 0;
+  const total = perIo ? sumOf(perIo) : 0;
   return total > 0 ? Math.round((availableParallelism() * 1e6) / total) : null;
-}
-
-/** Per process, the median over repetitions; null when no process could be read. */
-function medianEach(samples: readonly Record<string, number>[]): Record<string, number> | null {
-  const names = [...new Set(samples.flatMap((s) => Object.keys(s)))];
-  if (names.length === 0) return null;
-  return Object.fromEntries(
-    names.map((n) => [n, Math.round(median(samples.flatMap((s) => (n in s ? [s[n]!] : []))))]),
-  );
 }

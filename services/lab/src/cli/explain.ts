@@ -6,7 +6,8 @@ import { UsageError } from './usage.js';
 
 export const EXPLAIN_HELP = `nestlab explain <scenario> [--json]
 
-Prints the scenario's explanation and, once it has been run (nestlab run or
+Prints the sentence of the 2014 thread the scenario illustrates (quoted,
+with who wrote it), the scenario's explanation and, once it has been run (nestlab run or
 matrix keep the last report under .nestlab/runs/), its first misdirected or
 faulted device access laid out layer by layer:
 pseudo-physical → bus → machine → host-physical, with the owner of the frame hit.`;
@@ -40,12 +41,15 @@ export async function explain(argv: string[]): Promise<number> {
     : null;
   if (values.json) {
     process.stdout.write(
-      `${JSON.stringify({ id, title: file.title, expected: file.expected, explanation: file.explanation.trim(), lastRun: report, ladder }, null, 2)}\n`,
+      `${JSON.stringify({ id, title: file.title, expected: file.expected, group: file.group ?? null, quote: file.quote ?? null, explanation: file.explanation.trim(), lastRun: report, ladder }, null, 2)}\n`,
     );
     return 0;
   }
+  const quote = file.quote
+    ? `"${file.quote.said}"\n  — ${file.quote.who}, virtualization list, September 2014\n\n`
+    : '';
   process.stdout.write(
-    `${file.id} — ${file.title}\nexpected: ${file.expected}\n\n${file.explanation.trim()}\n`,
+    `${file.id} — ${file.title}\nexpected: ${file.expected}\n\n${quote}${file.explanation.trim()}\n`,
   );
   if (!report) {
     process.stdout.write(

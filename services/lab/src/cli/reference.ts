@@ -16,11 +16,13 @@ import {
 import { runScenario } from '../run/orchestrator.js';
 import type { RunReport } from '../run/report.js';
 import { catalogue } from '../scenarios/builtin.js';
+import { referenceOnNestlab } from './reference-nestlab.js';
 import { sessionFromFlags, withFleet } from './session.js';
 import { EXIT, UsageError, intOption } from './usage.js';
 
 export const REFERENCE_HELP = `nestlab reference <scenario… | --all> [--json] [--verbose] [--seed S] [--nats-url URL] [--stack ID] [--private]
 nestlab reference --setup
+nestlab reference --device nestlab kvm-guest-baseline|viommu-access-platform [--json] [--verbose]
 
 Runs the scenario on the real stack — QEMU 7.2 (TCG) emulating the virtio-blk
 device, Xen 4.17 with a Debian Linux 6.1 PV dom0, or a plain 6.1 guest, with a
@@ -35,6 +37,12 @@ compared field agrees.
   --json      {"scenarios":[{"scenario","real","emulated","agree","differences"}]}
   --verbose   stream the guest console to stderr
   --seed S    seed of the emulated run (default 1)
+  --device nestlab
+              boot the plain guest with its virtio-blk disk served by nestlab's
+              device model over vhost-user (QEMU vhost-user-blk-pci); the stock
+              driver writes 4 MiB with O_DIRECT and reads it back; exit 0 when
+              the checksums, the disk image and the DMA log agree (every access
+              direct, or translated through the IOTLB behind the vIOMMU)
 
 Not runnable here: ${UNSUPPORTED_IDS.join(', ')}.`;
 
@@ -50,6 +58,7 @@ export async function reference(argv: string[]): Promise<number> {
       'nats-url': { type: 'string' },
       stack: { type: 'string' },
       private: { type: 'boolean' },
+      device: { type: 'string' },
     },
     strict: true,
     allowPositionals: true,
@@ -59,6 +68,13 @@ export async function reference(argv: string[]): Promise<number> {
     return spawnSync('bash', [SETUP_SCRIPT], { stdio: 'inherit' }).status === 0
       ? EXIT.ok
       : EXIT.notAsExpected;
+  }
+  if (values.device !== undefined) {
+    if (values.device !== 'nestlab') throw new UsageError('--device takes only `nestlab`');
+    return referenceOnNestlab(positionals, {
+      json: values.json ?? false,
+      verbose: values.verbose ?? false,
+    });
   }
   if (values.all ? positionals.length > 0 : positionals.length === 0) {
     throw new UsageError('reference takes scenario ids or --all (see `nestlab help reference`)');

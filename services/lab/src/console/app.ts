@@ -7,6 +7,7 @@ import { runScenario } from '../run/orchestrator.js';
 import type { RunReport } from '../run/report.js';
 import { lastReport, saveReport } from '../run/store.js';
 import { catalogue } from '../scenarios/builtin.js';
+import { GROUPS, UNGROUPED } from '../scenarios/scenario.js';
 import { registerAssets } from './assets.js';
 import { registerFaultRoutes } from './faults-routes.js';
 import { LiveCounts } from './live-counts.js';
@@ -89,10 +90,12 @@ export function buildConsole(
   app.get('/api/scenarios', async () => {
     const cat = catalogue();
     return {
+      groups: [...GROUPS, UNGROUPED],
       scenarios: cat.files.map((f) => ({
         id: f.id,
         title: f.title,
         expected: f.expected,
+        group: f.group ?? UNGROUPED.id,
         runnable: cat.whyNot(f.id) === null,
         lastRun: lastReport(f.id),
       })),

@@ -46,6 +46,40 @@ describe('the lab console in a real browser', () => {
     rmSync(scratch, { recursive: true, force: true });
   });
 
+  it("groups the scenarios by the thread's options: the bug, the proposals, the final fixes", async () => {
+    const page = await browser.newPage();
+    await page.goto(lab.consoleUrl);
+    await page.locator('#scenarios tr[data-id]').first().waitFor();
+    type Row = { getAttribute(name: string): string | null; textContent: string | null };
+    const rows = await page.locator('#scenarios tbody tr').evaluateAll((trs: Row[]) =>
+      trs.map((tr) => ({
+        heading: tr.getAttribute('class') === 'group',
+        group: tr.getAttribute('data-group') ?? '',
+        id: tr.getAttribute('data-id') ?? '',
+        text: tr.textContent ?? '',
+      })),
+    );
+    const headings = rows.filter((r) => r.heading);
+    assert.deepEqual(
+      headings.map((h) => h.group),
+      ['the-bug', 'the-proposals', 'the-final-fixes'],
+    );
+    assert.match(headings[1]?.text ?? '', /proposals/i);
+    // Each scenario row sits under the heading of its own group.
+    let current = '';
+    for (const r of rows) {
+      if (r.heading) current = r.group;
+      else assert.equal(r.group, current, `${r.id} under ${current}`);
+    }
+    const groupOf = (id: string) => rows.find((r) => r.id === id)?.group;
+    assert.equal(groupOf('xen-pv-dom0-legacy'), 'the-bug');
+    assert.equal(groupOf('xen-pv-dom0-half-fix'), 'the-bug');
+    assert.equal(groupOf('bit25-physical-card'), 'the-proposals');
+    assert.equal(groupOf('xen-pv-dom0-mmio-legacy'), 'the-proposals');
+    assert.equal(groupOf('viommu-access-platform'), 'the-final-fixes');
+    await page.close();
+  });
+
   it('runs the legacy scenario from the page and shows the address ladder of a misdirected access', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
     await page.goto(lab.consoleUrl);

@@ -5,7 +5,14 @@ import { toHex } from '@nestlab/addr';
 import { ATTR } from '@nestlab/telemetry';
 import type { JudgedAccess } from './oracle.js';
 
-const BY = { translated: 'iommu', bypass: 'bypass', direct: 'identity', faulted: 'iommu' } as const;
+const BY = {
+  translated: 'iommu',
+  bypass: 'bypass',
+  direct: 'identity',
+  faulted: 'iommu',
+  // The device's own memory: no bus crossing at all.
+  'device-local': 'identity',
+} as const;
 /** How many judged accesses per run are written back into their traces. */
 export const MAX_ORACLE_SPANS = 16;
 

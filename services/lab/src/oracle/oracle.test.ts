@@ -1,20 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { DmaRecord, FrameMove, LedgerEntry } from '@nestlab/protocol';
+import type { FrameMove, LedgerEntry } from '@nestlab/protocol';
 import { judge } from './oracle.js';
-
-const rec = (over: Partial<DmaRecord>): DmaRecord => ({
-  seq: 0,
-  bdf: '0000:00:04.0',
-  what: 'buffer',
-  write: false,
-  bus: '0x0',
-  len: 16,
-  machine: '0x0',
-  hostPhys: '0x0',
-  verdict: 'direct',
-  ...over,
-});
+import { rec } from './test-records.js';
 
 describe('oracle', () => {
   // dom0 posted a two-page buffer at pseudo 0x20000800, machine frames 0x70123 and 0x40500.

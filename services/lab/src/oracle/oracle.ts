@@ -1,23 +1,9 @@
 import { PAGE_SHIFT, PAGE_SIZE } from '@nestlab/addr';
 import type { DmaRecord, FrameMove, LedgerEntry } from '@nestlab/protocol';
+import { summarizeAstray, type Astray } from './astray.js';
+import type { Intent, JudgedAccess } from './judged.js';
 
-/**
- * `stale`: the access hit the frame a mapping of its bus address meant, but
- * that mapping's unmap had been acknowledged before the access: the device
- * used a stale (IOTLB) translation of a possibly reused IOVA.
- */
-export type Intent = 'intended' | 'stale' | 'misdirected' | 'faulted' | 'outside';
-
-/** One device access, judged: how it crossed (verdict) and whether it hit what the driver meant. */
-export interface JudgedAccess {
-  readonly record: DmaRecord;
-  readonly intent: Intent;
-  /** Machine frame behind the buffer the driver posted, when the access falls in one. */
-  readonly intendedMfn: number | null;
-  /** Owner of the frame actually hit (misdirected and outside accesses). */
-  readonly owner: string | null;
-  readonly ledger: LedgerEntry | null;
-}
+export type { Intent, JudgedAccess } from './judged.js';
 
 export interface OracleVerdict {
   readonly counts: {
@@ -27,16 +13,22 @@ export interface OracleVerdict {
     direct: number;
     intended: number;
     misdirected: number;
+    /** Of those, accesses to the rings (descriptors, indirect tables, avail, used). */
+    misdirectedRing: number;
     /** Accesses through a mapping already unmapped (and acknowledged) when they happened. */
     stale: number;
     faulted: number;
     /** Accesses at bus addresses no mapping of the driver covers (rogue or wild). */
     outside: number;
+    /** The device touching its own memory (rings in its BAR): no DMA, judged apart. */
+    deviceLocal: number;
   };
   readonly firstMisdirected: JudgedAccess | null;
   readonly firstStale: JudgedAccess | null;
   readonly firstFaulted: JudgedAccess | null;
   readonly firstOutside: JudgedAccess | null;
+  /** The frames misdirected accesses hit, with owners, and the reads whose data went there. */
+  readonly astray: Astray;
   /** Accesses worth showing in a trace: the first wrong ones, else a few right ones. */
   readonly notable: readonly JudgedAccess[];
 }
@@ -139,6 +131,10 @@ export async function judge(
   const index = new LedgerIndex(ledger);
   const moved = movesByPfn(moves);
   const prelim = records.map((record) => {
+    if (record.verdict === 'device-local') {
+      const intent: Intent = 'device-local';
+      return { record, intent, intendedMfn: null, ledger: null, hitMfn: null };
+    }
     if (record.verdict === 'faulted' || record.machine === null) {
       return { record, intent: 'faulted' as Intent, intendedMfn: null, ledger: null, hitMfn: null };
     }
@@ -162,7 +158,7 @@ export async function judge(
   const needOwner = [
     ...new Set(
       prelim
-        .filter((p) => p.intent !== 'intended' && p.intent !== 'faulted')
+        .filter((p) => p.hitMfn !== null && p.intent !== 'intended' && p.intent !== 'faulted')
         .map((p) => p.hitMfn as number),
     ),
   ];
@@ -188,16 +184,19 @@ export async function judge(
       direct: count((j) => j.record.verdict === 'direct'),
       intended: count((j) => j.intent === 'intended'),
       misdirected: count((j) => j.intent === 'misdirected'),
+      misdirectedRing: count((j) => j.intent === 'misdirected' && j.record.what !== 'buffer'),
       stale: count((j) => j.intent === 'stale'),
       faulted: count((j) => j.intent === 'faulted'),
       outside: count((j) => j.intent === 'outside'),
+      deviceLocal: count((j) => j.intent === 'device-local'),
     },
     firstMisdirected: judged.find((j) => j.intent === 'misdirected') ?? null,
     firstStale: judged.find((j) => j.intent === 'stale') ?? null,
     firstFaulted: judged.find((j) => j.intent === 'faulted') ?? null,
     firstOutside: judged.find((j) => j.intent === 'outside') ?? null,
+    astray: summarizeAstray(judged),
     notable: [
-      ...judged.filter((j) => j.intent !== 'intended').slice(0, 16),
+      ...judged.filter((j) => j.intent !== 'intended' && j.intent !== 'device-local').slice(0, 16),
       ...judged.filter((j) => j.intent === 'intended').slice(0, 4),
     ].slice(0, 16),
   };

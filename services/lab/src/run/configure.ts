@@ -51,6 +51,7 @@ export async function configureLayers(
           requireAccessPlatform: s.device.requireAccessPlatform,
           iommu: s.device.iommu,
           queueSizeMax: s.device.queueSize,
+          ...(s.device.ringMemoryBytes > 0 ? { ringMemoryBytes: s.device.ringMemoryBytes } : {}),
           diskBytes,
           freshDisk: true,
         },
@@ -77,6 +78,7 @@ export async function configureLayers(
       wanted: features(s.driver.wanted),
       queueSize: s.device.queueSize,
       mmioDevices: mmioDevicesOf(l0.head),
+      rings: s.driver.rings,
     },
     slow,
   );

@@ -158,6 +158,7 @@ export async function runScenario(
       faulted: verdict.counts.faulted,
       intended: verdict.counts.intended,
       outside: verdict.counts.outside,
+      ...(verdict.counts.deviceLocal > 0 ? { deviceLocal: verdict.counts.deviceLocal } : {}),
     },
     features: { offered: probe.offered, negotiated: probe.negotiated },
     device: {
@@ -185,6 +186,7 @@ export async function runScenario(
           traceId: m.record.traceId ?? null,
         }
       : null,
+    ...(verdict.counts.misdirected > 0 ? { astray: verdict.astray } : {}),
     rogue: rogue
       ? {
           bus: rogue.bus,
@@ -215,7 +217,12 @@ function decideOutcome(
   rogue: DmaRecord | null,
 ): Outcome {
   if (!probeOk && probeError === 'FEATURES_REJECTED') return 'features-rejected';
-  if (v.counts.misdirected > 0) return 'misdirected-dma';
+  if (v.counts.misdirected > 0) {
+    // Rings found, requests completed, data elsewhere: nothing the driver can see.
+    return v.counts.misdirectedRing === 0 && job.completed > 0
+      ? 'silent-corruption'
+      : 'misdirected-dma';
+  }
   if (v.counts.faulted > 0) return 'iommu-fault';
   if (rogue && rogue.verdict !== 'faulted') return 'isolation-bypass';
   if (job.corrupted > 0) return 'corruption';
@@ -228,8 +235,15 @@ function extraChecks(s: Scenario, r: RunReport): boolean {
   if (s.expected === 'ok') {
     const allVerified =
       r.ios.verified === r.ios.submitted && r.ios.corrupted === 0 && r.ios.failed === 0;
-    const translatedAll = !s.checks?.allTranslated || r.dma.translated === r.dma.total;
-    return allVerified && r.dma.misdirected === 0 && r.dma.total > 0 && translatedAll;
+    // Ring accesses in the device's own memory are not DMA: nothing to translate.
+    const dma = r.dma.total - (r.dma.deviceLocal ?? 0);
+    const translatedAll = !s.checks?.allTranslated || r.dma.translated === dma;
+    return allVerified && r.dma.misdirected === 0 && dma > 0 && translatedAll;
+  }
+  if (s.expected === 'silent-corruption') {
+    // No error reached the driver, and every hit frame has a named owner other than dom0.
+    const owned = r.astray?.frames.every((f) => f.owner !== 'none' && f.owner !== 'dom0') === true;
+    return r.ios.failed === 0 && r.ios.completed === r.ios.submitted && owned;
   }
   return true;
 }

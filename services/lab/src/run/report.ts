@@ -13,11 +13,18 @@ const SENTENCES: Record<Outcome, (r: RunReport) => string> = {
     `(owned by ${r.firstMisdirected?.owner}) instead of ${r.firstMisdirected?.intendedMachine ?? 'the intended frame'} — ` +
     `${r.dma.misdirected} misdirected accesses, as in the 2014 thread.`,
   'iommu-fault': (r) =>
-    `The device sits behind the IOMMU, but the driver passed addresses nobody mapped: ${r.dma.faulted} accesses faulted and were not performed.`,
+    `The device sits behind the IOMMU, but the driver passed addresses nobody mapped: ${r.dma.faulted} accesses faulted and were not performed.` +
+    (r.dma.deviceLocal
+      ? ` Its rings sit in its own memory: ${r.dma.deviceLocal} ring accesses stayed on the card, none faulted.`
+      : ''),
   'features-rejected': (r) =>
     `The device requires ACCESS_PLATFORM and refused FEATURES_OK; the driver set FAILED (${r.driver.error?.message ?? 'no detail'}). No DMA happened.`,
   'isolation-bypass': (r) =>
     `I/O worked, but the device bypassed the IOMMU (${r.dma.bypassed}/${r.dma.total} accesses) and a rogue access outside any mapping succeeded.`,
+  'silent-corruption': (r) =>
+    `The device found every ring and completed ${r.ios.completed} I/Os, but it read and wrote their buffers ` +
+    `at pseudo-physical numbers taken as machine addresses: ${r.dma.misdirected} accesses hit frames of ` +
+    `${r.firstMisdirected?.owner ?? 'another owner'} instead of dom0's. The driver saw completions and no error.`,
   corruption: (r) => `${r.ios.corrupted} reads returned data that is not what was written.`,
   timeout: (r) => `${r.ios.failed} I/Os did not complete by their deadline.`,
 };
@@ -59,7 +66,8 @@ export function formatReport(r: RunReport, scenario: Scenario): string {
     ],
     [
       'DMA accesses',
-      `${r.dma.total} total: translated ${r.dma.translated}, bypass ${r.dma.bypassed}, direct ${r.dma.direct}; intended ${r.dma.intended}, misdirected ${r.dma.misdirected}, faulted ${r.dma.faulted}`,
+      `${r.dma.total} total: translated ${r.dma.translated}, bypass ${r.dma.bypassed}, direct ${r.dma.direct}; intended ${r.dma.intended}, misdirected ${r.dma.misdirected}, faulted ${r.dma.faulted}` +
+        (r.dma.deviceLocal ? `; ${r.dma.deviceLocal} ring accesses in device memory (no DMA)` : ''),
     ],
     ['latency', `p50 ${r.latencyUs.p50} µs, p99 ${r.latencyUs.p99} µs, ${r.elapsedMs} ms total`],
   ];
@@ -68,6 +76,15 @@ export function formatReport(r: RunReport, scenario: Scenario): string {
     rows.push([
       'first misdirected',
       `${m.what}: pseudo ${m.pseudo ?? '?'} → bus ${m.bus} → machine ${m.machine} (owner ${m.owner}; intended ${m.intendedMachine ?? '?'})`,
+    ]);
+  }
+  if (r.astray) {
+    const owners = Object.entries(r.astray.byOwner)
+      .map(([o, n]) => `${o} ${n}`)
+      .join(', ');
+    rows.push([
+      'data astray',
+      `${r.astray.framesTotal} frames hit (accesses by owner: ${owners}); ${r.astray.reads} reads delivered elsewhere`,
     ]);
   }
   if (r.traceIds[0]) rows.push(['first trace', r.traceIds[0]]);

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Obj, Workload } from '@nestlab/protocol';
 import { COMMON_FEATURE_NAMES, BLK_FEATURE_NAMES } from '@nestlab/virtio';
-import { OUTCOMES } from './scenario.js';
+import { GROUPS, OUTCOMES } from './scenario.js';
 
 const FEATURE_NAMES = [...COMMON_FEATURE_NAMES.values(), ...BLK_FEATURE_NAMES.values()];
 const Feature = Type.Union(FEATURE_NAMES.map((n) => Type.Literal(n)));
@@ -20,6 +20,15 @@ export const ScenarioFile = Obj({
   title: Type.String({ minLength: 1, maxLength: 120 }),
   expected: Type.Union(OUTCOMES.map((o) => Type.Literal(o))),
   explanation: Type.String({ minLength: 1 }),
+  /** Which of the thread's options the row illustrates (the console groups by it). */
+  group: Type.Optional(Type.Union(GROUPS.map((g) => Type.Literal(g.id)))),
+  /** The sentence of the 2014 thread the row illustrates, word for word, and who wrote it. */
+  quote: Type.Optional(
+    Obj({
+      who: Type.String({ minLength: 1, maxLength: 80 }),
+      said: Type.String({ minLength: 1, maxLength: 400 }),
+    }),
+  ),
   stack: Obj({
     /** Layers under the driver: L0 alone (a plain KVM guest), or L0 running Xen. */
     layers: Type.Union([Type.Literal('l0'), Type.Literal('l0+xen')]),
@@ -39,6 +48,8 @@ export const ScenarioFile = Obj({
     /** Refuse FEATURES_OK unless the driver accepts ACCESS_PLATFORM (QEMU iommu_platform=on). */
     requireAccessPlatform: Type.Boolean(),
     queueSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 32768 })),
+    /** Device memory for rings (a card's BAR, PCI only), e.g. 64KiB; absent: none. */
+    ringMemory: Type.Optional(Size),
   }),
   iommu: Obj({
     present: Type.Boolean(),
@@ -62,9 +73,13 @@ export const ScenarioFile = Obj({
     dma: Type.Union([
       Type.Literal('legacy'),
       Type.Literal('xen-swiotlb'),
+      /** A half fix: rings through swiotlb-xen, buffers' pseudo-physical addresses as legacy. */
+      Type.Literal('xen-swiotlb-rings-only'),
       Type.Literal('iommu'),
       Type.Literal('grant'),
     ]),
+    /** Where the driver lays out its rings: RAM via the DMA API (default) or the device's memory. */
+    rings: Type.Optional(Type.Union([Type.Literal('ram'), Type.Literal('device-memory')])),
     /** Features the driver would take if offered; default: all it knows. */
     wants: Type.Optional(Type.Array(Feature, { uniqueItems: true })),
   }),

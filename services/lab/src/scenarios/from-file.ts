@@ -64,6 +64,7 @@ export function toScenario(f: ScenarioFile): Scenario {
       requireAccessPlatform: f.device.requireAccessPlatform,
       iommu: attachment(f),
       queueSize: f.device.queueSize ?? 256,
+      ringMemoryBytes: bytes(f.device.ringMemory, 0),
     },
     iommu: {
       mode: f.iommu.present ? (f.iommu.mode ?? 'translate') : 'off',
@@ -73,6 +74,7 @@ export function toScenario(f: ScenarioFile): Scenario {
       generation: f.driver.generation,
       policy: f.driver.dma === 'grant' ? 'legacy' : f.driver.dma,
       wanted: f.driver.wants ? bits(f.driver.wants) : KNOWN,
+      rings: f.driver.rings ?? 'ram',
     },
     workload: {
       ios: w.ios ?? 200,
@@ -96,6 +98,8 @@ export function notRunnable(f: ScenarioFile): string | null {
   if (f.stack.domain === 'pv-domu' || f.driver.dma === 'grant')
     return 'grant-based DMA from a domU is not emulated yet';
   if (f.events?.length) return 'run-time events (balloon) are not emulated yet';
+  if (f.driver.rings === 'device-memory' && (f.transport !== 'pci' || !f.device.ringMemory))
+    return 'rings in device memory need a PCI device with ringMemory';
   if (f.stack.domain === 'pv-dom0' && f.stack.layers !== 'l0+xen')
     return 'a PV dom0 needs layers l0+xen';
   return null;

@@ -27,7 +27,10 @@ const ISSUE_16_IDS = [
   'bit25-card-old-driver',
   'bit25-physical-card',
   'bit25-qemu-device-under-xen',
+  'physical-card-rings-in-bar',
+  'physical-card-rings-in-bar-access-platform',
   'x86-virtio-exemption-misplaced',
+  'xen-pv-dom0-half-fix',
   'xen-pv-dom0-mmio-dma-api',
   'xen-pv-dom0-mmio-legacy',
 ];

@@ -3,6 +3,21 @@ import type { DmaPolicy, DriverGeneration, IommuAttachment, IommuMode } from '@n
 
 export { OUTCOMES, type Outcome } from '@nestlab/formats';
 
+/**
+ * The 2014 thread's options, in the order the console shows them: what goes
+ * wrong (the bug and fixes that leave it half in place), what the thread
+ * proposed (bit 25, virtio-mmio, per-bus exemptions), and what Linux and the
+ * spec finally did (the Xen special case, bit 33, the ppc64 quirk).
+ */
+export const GROUPS = [
+  { id: 'the-bug', title: 'The bug: the driver’s addresses are not what the device reaches' },
+  { id: 'the-proposals', title: 'The proposals argued in the thread' },
+  { id: 'the-final-fixes', title: 'The final fixes (Linux 4.6/4.8, virtio 1.1 bit 33)' },
+] as const;
+export type GroupId = (typeof GROUPS)[number]['id'];
+/** A user's file that names no group. */
+export const UNGROUPED = { id: 'other', title: 'Other scenarios' } as const;
+
 /** Where the lab puts the one virtio-blk device: slot 4 of root bus 0000:00 (dom0 scans bus 0). */
 export const DEVICE_BDF = '0000:00:04.0';
 /** The segment:bus part of a BDF. */
@@ -30,6 +45,8 @@ export interface Scenario {
     readonly requireAccessPlatform: boolean;
     readonly iommu: IommuAttachment;
     readonly queueSize: number;
+    /** Bytes of device memory for rings (a card's BAR); 0: none. */
+    readonly ringMemoryBytes: number;
   };
   readonly iommu: {
     readonly mode: IommuMode;
@@ -40,6 +57,7 @@ export interface Scenario {
     readonly generation: DriverGeneration;
     readonly policy: DmaPolicy;
     readonly wanted: readonly number[];
+    readonly rings: 'ram' | 'device-memory';
   };
   readonly workload: {
     readonly ios: number;

@@ -3,9 +3,14 @@ import { Count, HexAddr, Obj, U16, U32 } from '../schema-kit.js';
 import { eventMessage, requestMessage } from '../message.js';
 import { Bdf, ClockMs, FeatureBits } from './common.js';
 
+/**
+ * xen-swiotlb-rings-only: a half fix, the rings through swiotlb-xen (machine
+ * addresses) and the buffers as legacy (pseudo-physical addresses).
+ */
 export const DmaPolicy = Type.Union([
   Type.Literal('legacy'),
   Type.Literal('xen-swiotlb'),
+  Type.Literal('xen-swiotlb-rings-only'),
   Type.Literal('iommu'),
 ]);
 export type DmaPolicy = Static<typeof DmaPolicy>;
@@ -43,6 +48,11 @@ export const Dom0Configure = requestMessage({
     /** Features this driver would accept if offered (before generation filtering). */
     wanted: FeatureBits,
     queueSize: Type.Integer({ minimum: 1, maximum: 32768 }),
+    /**
+     * Where the driver lays out its rings: RAM from the DMA API (default), or
+     * the device's own memory its shared-memory capability announces.
+     */
+    rings: Type.Optional(Type.Union([Type.Literal('ram'), Type.Literal('device-memory')])),
     /** virtio-mmio devices to probe instead of enumerating PCI; absent or empty: PCI. */
     mmioDevices: Type.Optional(Type.Array(MmioPlatformDevice, { maxItems: 8 })),
   }),

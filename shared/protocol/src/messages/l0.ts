@@ -123,6 +123,12 @@ export const DeviceSetup = Obj({
   diskBytes: Type.Integer({ minimum: 512, maximum: 2 ** 40 }),
   /** Recreate the image (zeroed) instead of keeping its contents. */
   freshDisk: Type.Boolean(),
+  /**
+   * Bytes of device memory for the driver's rings (a physical card's own
+   * memory, Rusty's "rings in the card's MMIO region"): BAR 2, announced by a
+   * shared-memory capability. The device reaches it without DMA. Absent: none.
+   */
+  ringMemoryBytes: Type.Optional(Type.Integer({ minimum: 4096, maximum: 1 << 20 })),
   /** What GET_ID answers (virtio-blk: at most 20 bytes); default `nestlab-<bus:dev.fn>`. */
   serial: Type.Optional(Type.String({ minLength: 1, maxLength: 20 })),
 });
@@ -171,11 +177,13 @@ export const L0Configure = requestMessage({
   }),
 });
 
+/** device-local: the device touched its own memory (rings in its BAR): no DMA, no IOMMU. */
 export const DmaVerdict = Type.Union([
   Type.Literal('translated'),
   Type.Literal('bypass'),
   Type.Literal('direct'),
   Type.Literal('faulted'),
+  Type.Literal('device-local'),
 ]);
 export type DmaVerdict = Static<typeof DmaVerdict>;
 

@@ -11,6 +11,7 @@ interface ScenarioRow {
   id: string;
   title: string;
   expected: string;
+  group: string;
   runnable: boolean;
   lastRun: LastRun | null;
 }
@@ -46,32 +47,56 @@ function runButton(s: ScenarioRow): HTMLButtonElement {
   return b;
 }
 
+interface Group {
+  id: string;
+  title: string;
+}
+
+/** A heading row for one of the thread's options; its scenarios follow it. */
+function groupRow(g: Group): HTMLTableRowElement {
+  const tr = el('tr', 'group');
+  tr.dataset.group = g.id;
+  const th = el('th', undefined, g.title);
+  th.colSpan = 6;
+  tr.append(th);
+  return tr;
+}
+
 async function load(): Promise<void> {
-  const { scenarios } = (await (await fetch('/api/scenarios')).json()) as {
+  const { groups, scenarios } = (await (await fetch('/api/scenarios')).json()) as {
+    groups: Group[];
     scenarios: ScenarioRow[];
   };
   tbody.replaceChildren();
-  for (const s of scenarios) {
-    const tr = el('tr');
-    tr.dataset.id = s.id;
-    const name = el('td');
-    name.append(el('b', undefined, s.id), el('br'), el('span', 'muted', s.title));
-    const r = s.lastRun;
-    const tc = el('td');
-    const link = r && traceLink(r);
-    if (link) tc.append(link);
-    const bc = el('td');
-    bc.append(runButton(s));
-    tr.append(
-      name,
-      el('td', undefined, s.expected),
-      el('td', 'observed', r ? r.outcome : '—'),
-      el('td', r ? (r.pass ? 'pass' : 'fail') : undefined, r ? (r.pass ? 'PASS' : 'FAIL') : ''),
-      tc,
-      bc,
-    );
-    tbody.append(tr);
+  for (const g of groups) {
+    const rows = scenarios.filter((s) => s.group === g.id);
+    if (rows.length === 0) continue;
+    tbody.append(groupRow(g));
+    for (const s of rows) tbody.append(scenarioRow(s));
   }
+}
+
+function scenarioRow(s: ScenarioRow): HTMLTableRowElement {
+  const tr = el('tr');
+  tr.dataset.id = s.id;
+  tr.dataset.group = s.group;
+  const name = el('td');
+  name.append(el('b', undefined, s.id), el('br'), el('span', 'muted', s.title));
+  const r = s.lastRun;
+  const tc = el('td');
+  const link = r && traceLink(r);
+  if (link) tc.append(link);
+  const bc = el('td');
+  bc.append(runButton(s));
+  tr.append(
+    name,
+    el('td', undefined, s.expected),
+    el('td', 'observed', r ? r.outcome : '—'),
+    el('td', r ? (r.pass ? 'pass' : 'fail') : undefined, r ? (r.pass ? 'PASS' : 'FAIL') : ''),
+    tc,
+    bc,
+  );
+  return tr;
 }
 
 byId('cancel').addEventListener('click', () => {

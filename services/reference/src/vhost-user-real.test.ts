@@ -1,0 +1,79 @@
+// Slow: the plain Linux 6.1 guest under QEMU TCG with its disk served by
+// nestlab's device model over vhost-user (~45 s a run, four runs). Runs only
+// with NESTLAB_REFERENCE_REAL=1 after `nestlab reference --setup`; .ci/run
+// calls it explicitly.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { loadSetup } from './setup-state.js';
+import { runVhostUser } from './vhost-user-run.js';
+
+const enabled = process.env['NESTLAB_REFERENCE_REAL'] === '1';
+const skip = enabled
+  ? false
+  : 'set NESTLAB_REFERENCE_REAL=1 (after `nestlab reference --setup`) to boot the real guest';
+
+/** QEMU or back-end processes whose command line names a vhost-user run's scratch dir. */
+function processesOfRuns(): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('/runs/vhost-user-');
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe('vhost-user: a real Linux driver drives nestlab’s device (slow)', () => {
+  it(
+    '4 MiB written with O_DIRECT and read back; the image holds it; every access direct',
+    { skip },
+    async () => {
+      const r = await runVhostUser({ setup: loadSetup() });
+      const why = JSON.stringify(r, null, 2);
+      assert.equal(r.outcome, 'ok', why);
+      assert.ok(r.guest.wrote && r.guest.read, why);
+      assert.equal(r.guest.sumPattern, r.expectedSum, 'the guest wrote the known pattern');
+      assert.equal(r.guest.sumBack, r.expectedSum, 'the guest read back what it wrote');
+      assert.equal(r.imageSum, r.expectedSum, "nestlab's disk image holds the same bytes");
+      assert.equal(r.dma.byVerdict['direct'], r.dma.records, 'every access is direct (no vIOMMU)');
+      // The device read the 4 MiB the guest wrote, and wrote the 4 MiB it read back, through the log.
+      assert.ok(r.dma.bufferBytesRead >= 4 << 20, why);
+      assert.ok(r.dma.bufferBytesWritten >= 4 << 20, why);
+      for (const what of ['desc', 'avail', 'used', 'buffer']) assert.ok(r.dma.byWhat[what], what);
+      assert.deepEqual(processesOfRuns(), []);
+    },
+  );
+
+  it(
+    'behind the vIOMMU (q35 + intel-iommu, iommu_platform=on): every access translated through the IOTLB',
+    { skip },
+    async () => {
+      const r = await runVhostUser({ setup: loadSetup(), viommu: true });
+      const why = JSON.stringify(r, null, 2);
+      assert.equal(r.outcome, 'ok', why);
+      assert.equal(r.guest.sumBack, r.expectedSum);
+      assert.equal(r.imageSum, r.expectedSum);
+      assert.equal(r.dma.byVerdict['translated'], r.dma.records, why);
+      assert.match(
+        r.backendLines.join('\n'),
+        /"misses":[1-9]/,
+        'misses went to QEMU over the protocol',
+      );
+      assert.deepEqual(processesOfRuns(), []);
+    },
+  );
+
+  for (const who of ['qemu', 'backend'] as const) {
+    it(`killing ${who} mid-run leaves no process behind`, { skip }, async () => {
+      const r = await runVhostUser({ setup: loadSetup(), kill: { who, afterDmaRecords: 20 } });
+      assert.equal(r.outcome, 'killed', JSON.stringify(r, null, 2));
+      assert.equal((who === 'qemu' ? r.qemuExit : r.backendExit)?.signal, 'SIGKILL');
+      assert.ok(r.qemuExit && r.backendExit, 'both sides exited');
+      assert.deepEqual(processesOfRuns(), []);
+    });
+  }
+});
