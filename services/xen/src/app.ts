@@ -4,6 +4,7 @@ import { registerIommuHypercalls } from './handlers/iommu.js';
 import { registerIrq } from './handlers/irq.js';
 import { registerMemory } from './handlers/memory.js';
 import { registerP2mChange } from './handlers/p2m-change.js';
+import { registerEvtchnFaults } from './irq/evtchn-faults.js';
 import { XenService } from './xen-service.js';
 
 export interface XenOptions {
@@ -26,6 +27,7 @@ export function createXen(opts: XenOptions = {}): ServiceModule {
       registerIommuHypercalls(xen);
       registerIrq(xen);
       registerP2mChange(xen);
+      registerEvtchnFaults(xen);
       ctx.log.debug('handlers registered');
     },
     state: () => xen?.state() ?? { configured: false },

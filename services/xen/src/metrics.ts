@@ -21,6 +21,11 @@ export function xenMetrics(reg: MetricsRegistry) {
       'Event channel notifications sent, by domain',
       ['domain'],
     ),
+    evtchnLost: reg.counter(
+      'nestlab_xen_evtchn_lost_total',
+      'Event channel notifications not sent (lose-evtchn fault), by domain',
+      ['domain'],
+    ),
     exchanges: reg.counter('nestlab_xen_memory_exchanges_total', 'Memory exchanges, by result', [
       'result',
     ]),

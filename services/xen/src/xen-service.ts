@@ -5,6 +5,7 @@ import type { ServiceContext } from '@nestlab/service-kit';
 import type { DmaMap } from './domains/dma-maps.js';
 import type { XenState } from './domains/xen-state.js';
 import { EventChannels } from './irq/event-channels.js';
+import { LostNotifications } from './irq/evtchn-faults.js';
 import { xenMetrics, type XenMetrics } from './metrics.js';
 import { XenJournal, journalPath, type XenRecord } from './persist/xen-journal.js';
 import { Serial } from './serial.js';
@@ -20,6 +21,8 @@ export class XenService {
   readonly evtchn = new EventChannels();
   readonly metrics: XenMetrics;
   readonly serial = new Serial();
+  /** The lose-evtchn fault's schedule (irq/evtchn-faults.ts). */
+  readonly lostEvtchn = new LostNotifications(this);
   /** Sees every IOMMU mapping Xen programmed (the p2m-change fault hooks in here). */
   onMapped: ((m: DmaMap) => void) | undefined;
   private journal: XenJournal | undefined;

@@ -16,7 +16,7 @@ const EMPTY = new Uint8Array(0);
 export const MAX_HEAD_BYTES = 1 << 20;
 
 export function encodeFrame(head: unknown, data: Uint8Array = EMPTY): Uint8Array {
-  const json = encoder.encode(JSON.stringify(head, bigintAsHex));
+  const json = encoder.encode(headJson(head));
   const out = new Uint8Array(4 + json.length + data.length);
   new DataView(out.buffer).setUint32(0, json.length, true);
   out.set(json, 4);
@@ -53,6 +53,21 @@ export function decodeFrame(bytes: Uint8Array): Frame {
     });
   }
   return { head, data: bytes.subarray(4 + headLen) };
+}
+
+/**
+ * Heads are plain JSON almost always; a replacer makes V8 leave its fast
+ * path and call back per value (a 64 Ki-element array costs ~100x more), so
+ * it is used only when a bigint made the plain stringify throw.
+ */
+function headJson(head: unknown): string {
+  try {
+    return JSON.stringify(head);
+  } catch (err) {
+    if (err instanceof TypeError && /BigInt/i.test(err.message))
+      return JSON.stringify(head, bigintAsHex);
+    throw err;
+  }
 }
 
 // Addresses are bigint in code; on the wire they are 0x-hex strings.

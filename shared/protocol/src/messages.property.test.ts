@@ -113,7 +113,28 @@ function buildArb(s: Schema): fc.Arbitrary<unknown> {
   }
 }
 
-const HUGE_ARRAY = Array.from({ length: 70_000 }, (_, i) => i);
+/** The largest `key` (maxItems, maxLength) in any schema of the protocol. */
+function largest(key: 'maxItems' | 'maxLength'): number {
+  let max = 0;
+  const visit = (v: unknown) => {
+    if (typeof v !== 'object' || v === null) return;
+    const n = (v as Record<string, unknown>)[key];
+    if (typeof n === 'number') max = Math.max(max, n);
+    for (const x of Object.values(v)) visit(x);
+  };
+  for (const d of DEFS) visit([d.request.schema, d.reply?.schema]);
+  return max;
+}
+/**
+ * One more element than any maxItems allows (65,536 frame numbers today) and
+ * one more character than any maxLength: refused for their size alone, and
+ * no bigger, since every case that draws one pays to encode, parse and check
+ * it. Frozen: shared by every case, never edited in place.
+ */
+const HUGE_ARRAY = Object.freeze(new Array<number>(largest('maxItems') + 1).fill(0));
+const HUGE_STRING = 'f'.repeat(largest('maxLength') + 1);
+/** A head holding this is over MAX_HEAD_BYTES: refused as BAD_FRAME before it is parsed. */
+const OVERSIZED_STRING = 'f'.repeat(MAX_HEAD_BYTES);
 /** A hostile replacement for one value: wrong type, bad hex, out of range, huge. */
 const hostileValue = fc.oneof(
   {
@@ -135,35 +156,54 @@ const hostileValue = fc.oneof(
     arbitrary: fc.constantFrom('0xzz', '0x1' + '0'.repeat(16), [], {}, [null], { a: 1 }),
   },
   { weight: 3, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
-  // Longer than any maxItems or maxLength in the schemas (65536 frame numbers, 4096 ops).
-  { weight: 1, arbitrary: fc.constantFrom(HUGE_ARRAY, 'f'.repeat(70_000)) },
+  // Longer than any maxItems or maxLength in the schemas.
+  { weight: 1, arbitrary: fc.constantFrom(HUGE_ARRAY, HUGE_STRING) },
 );
 
 type Edit = { path: number; kind: 'replace' | 'delete' | 'add'; value: unknown; key: string };
-const editArb: fc.Arbitrary<Edit> = fc.record({
-  path: fc.nat(),
-  kind: fc.constantFrom('replace', 'replace', 'delete', 'add'),
-  value: hostileValue,
-  key: fc.oneof(fc.constantFrom('__proto__', 'constructor', 'extra'), fc.string({ maxLength: 6 })),
-});
+const editWith = (value: fc.Arbitrary<unknown>): fc.Arbitrary<Edit> =>
+  fc.record({
+    path: fc.nat(),
+    kind: fc.constantFrom('replace', 'replace', 'delete', 'add'),
+    value,
+    key: fc.oneof(
+      fc.constantFrom('__proto__', 'constructor', 'extra'),
+      fc.string({ maxLength: 6 }),
+    ),
+  });
+const editArb = editWith(hostileValue);
+/** Also makes heads over MAX_HEAD_BYTES, for the property that checks the refusal order. */
+const editOrOversize = editWith(
+  fc.oneof(
+    { weight: 100, arbitrary: hostileValue },
+    { weight: 1, arbitrary: fc.constant(OVERSIZED_STRING) },
+  ),
+);
 
-/** Applies an edit to one of the head's objects or arrays (chosen by `path`). */
-function applyEdit(head: unknown, e: Edit): unknown {
-  const copy = structuredClone(head) as unknown;
+/** A hostile value to insert: a copy, so edits never reach another case's values; the frozen huge one as it is. */
+const fresh = (v: unknown): unknown => (Object.isFrozen(v) ? v : structuredClone(v));
+
+/** Applies edits in turn to a copy of `head` (the copy is made once: heads may hold huge values). */
+function applyEdits(head: unknown, edits: readonly Edit[]): unknown {
+  return edits.reduce((h, e) => editInPlace(h, e), structuredClone(head) as unknown);
+}
+
+/** Applies an edit to one of the head's objects or arrays (chosen by `path`), in place. */
+function editInPlace(copy: unknown, e: Edit): unknown {
   const holders: (Record<string, unknown> | unknown[])[] = [];
   const collect = (v: unknown) => {
-    if (typeof v === 'object' && v !== null) {
+    if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
       holders.push(v as Record<string, unknown>);
       for (const x of Object.values(v)) collect(x);
     }
   };
   collect(copy);
   const target = holders[e.path % Math.max(holders.length, 1)];
-  if (target === undefined) return e.value;
+  if (target === undefined) return fresh(e.value);
   // On the wire an array has only its elements: adding to one appends (a named
   // key such as `length` would not travel, and `length` cannot be redefined).
   if (Array.isArray(target) && e.kind === 'add') {
-    target.push(e.value);
+    target.push(fresh(e.value));
     return copy;
   }
   const keys = Object.keys(target);
@@ -172,7 +212,7 @@ function applyEdit(head: unknown, e: Edit): unknown {
   // An own data property, even for `__proto__` (an assignment would set the prototype instead).
   else if (Object.getOwnPropertyDescriptor(target, key)?.configurable !== false)
     Object.defineProperty(target, key, {
-      value: e.value,
+      value: fresh(e.value),
       enumerable: true,
       writable: true,
       configurable: true,
@@ -289,10 +329,10 @@ describe(`message schemas (fast-check, ${DEFS.length} messages)`, () => {
     fc.assert(
       fc.property(
         validMessage,
-        fc.array(editArb, { minLength: 1, maxLength: 3 }),
+        fc.array(editOrOversize, { minLength: 1, maxLength: 3 }),
         ([name, head, data], edits) => {
           const def = defOf(name);
-          const bad = edits.reduce((h, e) => applyEdit(h, e), head);
+          const bad = applyEdits(head, edits);
           assert.equal(receive(def, encodeFrame(bad, data)), expectedRefusal(def, bad));
         },
       ),
@@ -308,7 +348,7 @@ describe(`message schemas (fast-check, ${DEFS.length} messages)`, () => {
       fc.property(validMessage, key, hostileValue, ([name, head, data], k, v) => {
         const def = defOf(name);
         fc.pre(!Object.keys((def.request.schema as Schema).properties ?? {}).includes(k));
-        const bad = applyEdit(head, { path: 0, kind: 'add', key: k, value: v });
+        const bad = applyEdits(head, [{ path: 0, kind: 'add', key: k, value: v }]);
         assert.equal(receive(def, encodeFrame(bad, data)), 'SCHEMA_INVALID');
       }),
     );
@@ -409,7 +449,7 @@ describe(`message schemas (fast-check, ${DEFS.length} messages)`, () => {
     fc.assert(
       fc.property(replyArb, ([name, body, edits, asError]) => {
         const def = defOf(name);
-        const bad = edits.reduce((h, e) => applyEdit(h, e), body);
+        const bad = applyEdits(body, edits);
         const bytes = asError
           ? encodeErrorReply({
               code: 'IOMMU_FAULT_NOT_PRESENT',

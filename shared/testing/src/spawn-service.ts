@@ -1,32 +1,68 @@
 // Test harness: runs a service's compiled server.js as its own process against
 // a test nats-server, exactly as `nestlab up` does, and waits for /readyz.
-import { spawn } from 'node:child_process';
+//
+// Every child is registered the moment it is spawned, before its readiness
+// wait: a `before` hook that times out under load never hands its `after` the
+// handle, yet `stopSpawned()` still reaches the child, and so does the exit
+// of the test process. The child also watches its stdin pipe (service-kit's
+// parent watch), so it exits by itself if the test process is SIGKILLed.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort } from './free-port.js';
 import { waitFor } from './wait.js';
 
 export interface SpawnedService {
   readonly adminUrl: string;
+  readonly pid: number | undefined;
   /** SIGTERM, then SIGKILL after 5 s; resolves with the exit code or signal. */
   stop(): Promise<number | string>;
   stderr(): string;
 }
 
+/** Set in a child's env to make service-kit's `watchParent` watch its stdin (parent-watch.ts). */
+const PARENT_WATCH = { NESTLAB_PARENT_WATCH: 'stdin' };
+
+const live = new Map<ChildProcess, () => Promise<number | string>>();
+let exitHookInstalled = false;
+
+function register(child: ChildProcess, stop: () => Promise<number | string>): void {
+  live.set(child, stop);
+  child.once('exit', () => live.delete(child));
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // Last resort, synchronous: whatever a test left running dies with it.
+  process.once('exit', () => {
+    for (const c of live.keys()) c.kill('SIGKILL');
+  });
+}
+
+/** Stops every service this process spawned that is still running (for `after` hooks). */
+export async function stopSpawned(): Promise<void> {
+  await Promise.all([...live.values()].map((stop) => stop()));
+}
+
+/** How many spawned services are still running (tests of the harness itself). */
+export const spawnedCount = (): number => live.size;
+
 export async function spawnService(
   entry: string,
   natsUrl: string,
   stack: string,
+  env: NodeJS.ProcessEnv = {},
 ): Promise<SpawnedService> {
   const port = await freePort();
   const child = spawn(process.execPath, [entry], {
     env: {
       ...process.env,
+      ...PARENT_WATCH,
       NATS_URL: natsUrl,
       NESTLAB_STACK: stack,
       ADMIN_HOST: '127.0.0.1',
       ADMIN_PORT: String(port),
       LOG_LEVEL: 'warn',
+      ...env,
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    // stdin: a pipe never written, closed by the kernel when this process ends.
+    stdio: ['pipe', 'ignore', 'pipe'],
   });
   let err = '';
   child.stderr?.on('data', (c: Buffer) => (err = (err + c.toString('utf8')).slice(-4000)));
@@ -41,6 +77,7 @@ export async function spawnService(
     clearTimeout(timer);
     return how;
   };
+  register(child, stop);
   try {
     await waitFor(`${entry} ready`, async () => {
       if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${err}`);
@@ -51,5 +88,5 @@ export async function spawnService(
     await stop();
     throw e;
   }
-  return { adminUrl, stop, stderr: () => err };
+  return { adminUrl, pid: child.pid, stop, stderr: () => err };
 }

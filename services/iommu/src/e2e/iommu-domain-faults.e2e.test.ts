@@ -22,7 +22,13 @@ import {
   type RequestOf,
 } from '@nestlab/protocol';
 import { FeatureSet, VIRTIO_F } from '@nestlab/virtio';
-import { call, startNatsServer, waitFor, type NatsServerHandle } from '@nestlab/testing';
+import {
+  call,
+  startNatsServer,
+  waitFor,
+  type NatsServerHandle,
+  stopSpawned,
+} from '@nestlab/testing';
 import { callData, spawnService, type SpawnedService } from '@nestlab/testing';
 
 const STACK = 'iommu-faults';
@@ -106,6 +112,8 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
   after(async () => {
     await nc?.close();
     await Promise.all([iommu?.stop(), l0?.stop()]);
+    // Also any a timed-out `before` never handed over (registered at spawn).
+    await stopSpawned();
     await nats?.stop();
     await rm(dataDir, { recursive: true, force: true });
   });

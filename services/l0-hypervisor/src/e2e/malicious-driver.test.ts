@@ -9,7 +9,6 @@
 // it, the same driver reaches Xen's memory and the lab's oracle reports the
 // accesses as outside any mapping, on Xen's frames: the isolation hole.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { PAGE_SIZE, toHex } from '@nestlab/addr';
@@ -28,7 +27,13 @@ import {
 import { FeatureSet, VIRTIO_BLK_T, VIRTIO_F } from '@nestlab/virtio';
 import { RingImage } from '@nestlab/virtio/testing';
 import type { TestMemory } from '@nestlab/virtio/testing';
-import { startNatsServer, waitFor, freePort, type NatsServerHandle } from '@nestlab/testing';
+import {
+  spawnService,
+  startNatsServer,
+  stopSpawned,
+  waitFor,
+  type NatsServerHandle,
+} from '@nestlab/testing';
 import { DEFAULT_BDF, defaultConfiguration } from '../config.js';
 import { blkBuffers, pattern } from '../testing/blk-helpers.js';
 import { TestDriver, type RemoteMemory } from '../testing/driver.js';
@@ -58,32 +63,6 @@ async function endOf(page: (since: number) => Promise<number | null>): Promise<n
 }
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
-async function spawnService(name: string, natsUrl: string) {
-  const port = await freePort();
-  const child = spawn(process.execPath, [here(`../../../${name}/dist/server.js`)], {
-    env: {
-      ...process.env,
-      NATS_URL: natsUrl,
-      NESTLAB_STACK: STACK,
-      ADMIN_PORT: String(port),
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  child.stderr?.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-2000)));
-  const exited = new Promise((r) => child.once('exit', r));
-  await waitFor(`${name} ready`, async () => {
-    if (child.exitCode !== null) throw new Error(`${name} exited: ${err}`);
-    const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-    return res?.status === 200 ? true : undefined;
-  });
-  return async () => {
-    child.kill('SIGTERM');
-    await exited;
-  };
-}
-
 /** The driver's view: IOVAs (or, without ACCESS_PLATFORM, machine addresses) onto its own frames. */
 class DriverMemory implements TestMemory {
   constructor(
@@ -101,7 +80,6 @@ class DriverMemory implements TestMemory {
 describe('a malicious driver: descriptors aimed outside its own memory', () => {
   let nats: NatsServerHandle;
   let h: L0Harness;
-  const stops: (() => Promise<unknown>)[] = [];
   let oracle: Oracle;
   let mfns: number[] = [];
   let pfns: number[] = [];
@@ -117,7 +95,9 @@ describe('a malicious driver: descriptors aimed outside its own memory', () => {
     oracle = (await import(here('../../../lab/dist/oracle/oracle.js'))) as Oracle;
     nats = await startNatsServer();
     h = await startL0({ nats, stack: STACK, iommuTimeoutMs: 2000 });
-    stops.push(await spawnService('iommu', nats.url), await spawnService('xen', nats.url));
+    // Registered before their readiness wait: `after` stops them even if this hook times out.
+    for (const name of ['iommu', 'xen'])
+      await spawnService(here(`../../../${name}/dist/server.js`), nats.url, STACK);
     await h.request(IommuConfigure, { mode: 'translate' });
     const cfg = defaultConfiguration();
     const dev = { ...cfg.devices[0]!, iommu: 'virtio' as const, freshDisk: true };
@@ -149,7 +129,7 @@ describe('a malicious driver: descriptors aimed outside its own memory', () => {
   });
   after(async () => {
     await h?.stop();
-    for (const stop of stops) await stop();
+    await stopSpawned();
     await nats?.stop();
   });
 

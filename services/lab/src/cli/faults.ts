@@ -33,7 +33,7 @@ domain faults armed on the service that owns the state.
   nestlab faults inject <service> <kind> [--count N] [--after N] [--delay-ms N]
                                            arm a domain fault: ${DOMAIN_FAULT_KINDS.join(', ')}
                                            (l0: device-reset, lose-msi, lose-doorbell; iommu: stale-iotlb,
-                                           unmap-in-flight; xen: p2m-change)
+                                           unmap-in-flight; xen: p2m-change, lose-evtchn)
 
 A rule: {id, subject (NATS pattern, e.g. nestlab.s1.l0.dev.*.notify), action,
 probability?, after?, limit?, delayMs?, jitterMs?, bytes?}. Decisions come from

@@ -168,15 +168,20 @@ function portIsFreeSync(port: number): boolean {
   );
 }
 
-const COMMANDS: { name: string; args: () => Promise<string[]>; want: number }[] = [
+type Signal = 'SIGTERM' | 'SIGKILL' | 'SIGHUP' | 'SIGINT';
+const COMMANDS: { name: string; args: () => Promise<string[]>; want: number; also?: Signal[] }[] = [
   // nats-server, four admin ports, the console (in the CLI).
   { name: 'up', args: upArgs, want: 6 },
   {
     name: 'run --private',
     args: async () => ['run', 'kvm-guest-baseline', '--private', '--ios', '10000000'],
     want: 5,
+    // SIGHUP (a closed terminal) and SIGINT sent to the CLI alone, not its group, as a supervisor does.
+    also: ['SIGHUP', 'SIGINT'],
   },
   { name: 'experiment', args: async () => ['experiment', 'transport-chaos'], want: 5 },
+  { name: 'matrix --private', args: async () => ['matrix', '--private'], want: 5 },
+  { name: 'soak', args: async () => ['soak', '--minutes', '5'], want: 5 },
   // The quick bench starts its own nats-server (and the echo responder) first.
   { name: 'bench --quick', args: async () => ['bench', '--quick'], want: 1 },
   // One hosted stack: its nats-server and four admin ports.
@@ -197,7 +202,7 @@ const COMMANDS: { name: string; args: () => Promise<string[]>; want: number }[] 
 
 describe('a stopped or killed CLI leaves no process and no port behind', () => {
   for (const c of COMMANDS) {
-    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    for (const signal of ['SIGTERM', 'SIGKILL', ...(c.also ?? [])] as const) {
       it(`nestlab ${c.name}, ${signal}`, { timeout: 150_000 }, async () => {
         await stopAndCheck(await c.args(), signal, c.want);
       });

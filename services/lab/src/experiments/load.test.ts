@@ -12,6 +12,7 @@ const SHIPPED = [
   'crash-restart-iommu',
   'crash-restart-l0',
   'crash-restart-xen',
+  'interrupt-path-loss',
   'iommu-path-chaos',
   'nats-restart',
   'p2m-change',

@@ -10,6 +10,7 @@ import {
   type InjectedFault,
   type LedgerEntry,
 } from '@nestlab/protocol';
+import { frameMoves } from '../oracle/frame-moves.js';
 import { judge } from '../oracle/oracle.js';
 import type { Bus } from '@nestlab/service-kit';
 import type { HistoryOp, JobSummary } from './history.js';
@@ -67,6 +68,8 @@ export interface DmaJudgement {
   /** Refused by the IOMMU (DMA log verdict `faulted`). */
   faulted: number;
   outside: number;
+  /** Frames Xen moved under dom0 (p2m-change) that the judgement took into account. */
+  framesMoved: number;
 }
 
 /** Judges every device access of the run, as `nestlab run` does (oracle.ts). */
@@ -88,9 +91,10 @@ export async function judgeDma(bus: Bus): Promise<DmaJudgement> {
   }
   const owners = async (mfns: number[]) =>
     (await bus.request(FrameOwners, { mfns }, slow)).head.owners;
-  const { counts } = await judge(records, ledger, owners);
+  const moves = await frameMoves(bus);
+  const { counts } = await judge(records, ledger, owners, moves);
   const { total, intended, stale, misdirected, faulted, outside } = counts;
-  return { total, intended, stale, misdirected, faulted, outside };
+  return { total, intended, stale, misdirected, faulted, outside, framesMoved: moves.length };
 }
 
 export interface IoSummary {

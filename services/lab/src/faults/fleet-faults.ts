@@ -22,6 +22,7 @@ export const DOMAIN_FAULT_OWNER: Readonly<Record<DomainFaultKind, FaultService>>
   'stale-iotlb': 'iommu',
   'unmap-in-flight': 'iommu',
   'p2m-change': 'xen',
+  'lose-evtchn': 'xen',
 };
 
 export type ServiceFaults = Awaited<ReturnType<typeof readOne>>;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { LedgerEntry } from '@nestlab/protocol';
+import type { FrameMove, LedgerEntry } from '@nestlab/protocol';
 import { judge } from './oracle.js';
 import { rec } from './test-records.js';
 
@@ -145,5 +145,47 @@ describe('oracle with mapping lifetimes (stale IOTLB hits)', () => {
     );
     assert.equal(v.counts.misdirected, 1);
     assert.equal(v.firstMisdirected?.intendedMfn, 0x6b6d7, 'compared with the live mapping');
+  });
+
+  describe('a frame Xen moved under a live mapping (p2m-change)', () => {
+    // pfn 0x20001 (the page at pseudo 0x20001000) was at mfn 0x40500 when mapped
+    // at t=100 and lives; Xen moved it to mfn 0x51000 at t=300.
+    const mapped: LedgerEntry[] = [
+      {
+        what: 'buffer',
+        bus: '0x100001000',
+        len: 0x1000,
+        pseudo: '0x20001000',
+        mfns: [0x40500],
+        mappedAt: 100,
+      },
+    ];
+    const moves: FrameMove[] = [{ domain: 0, pfn: 0x20001, from: 0x40500, to: 0x51000, at: 300 }];
+    const nobody = async (mfns: number[]) => mfns.map(() => 'free');
+    const at = (t: number, machine: string) =>
+      rec({ bus: '0x100001010', machine, verdict: 'translated', at: t });
+
+    it('an access to the old frame before the move is intended, after it misdirected', async () => {
+      const v = await judge([at(200, '0x40500010'), at(400, '0x40500010')], mapped, nobody, moves);
+      assert.equal(v.counts.intended, 1);
+      assert.equal(v.counts.misdirected, 1);
+      assert.equal(v.firstMisdirected?.record.at, 400);
+      assert.equal(v.firstMisdirected?.intendedMfn, 0x51000, "the pfn's frame at that time");
+      assert.equal(v.firstMisdirected?.owner, 'free');
+    });
+
+    it('without the moves the same accesses would all pass as intended', async () => {
+      const v = await judge([at(200, '0x40500010'), at(400, '0x40500010')], mapped, nobody);
+      assert.equal(v.counts.intended, 2);
+    });
+
+    it("a move of another domain's pfn, or one before the mapping, changes nothing", async () => {
+      const other: FrameMove[] = [
+        { ...moves[0]!, domain: 1 },
+        { ...moves[0]!, at: 50 },
+      ];
+      const v = await judge([at(400, '0x40500010')], mapped, nobody, other);
+      assert.equal(v.counts.intended, 1);
+    });
   });
 });

@@ -1,5 +1,5 @@
 import { PAGE_SHIFT, PAGE_SIZE } from '@nestlab/addr';
-import type { DmaRecord, LedgerEntry } from '@nestlab/protocol';
+import type { DmaRecord, FrameMove, LedgerEntry } from '@nestlab/protocol';
 import { summarizeAstray, type Astray } from './astray.js';
 import type { Intent, JudgedAccess } from './judged.js';
 
@@ -74,26 +74,62 @@ function liveAt(e: LedgerEntry, at: number | undefined): boolean {
   );
 }
 
-function intendedMfn(entry: LedgerEntry, bus: bigint): number | null {
+/** dom0's frame moves (Xen's p2m-change) by pfn, oldest first. */
+type MovesByPfn = ReadonlyMap<number, readonly FrameMove[]>;
+
+function movesByPfn(moves: readonly FrameMove[]): MovesByPfn {
+  const out = new Map<number, FrameMove[]>();
+  for (const m of [...moves].sort((a, b) => a.at - b.at)) {
+    if (m.domain !== 0) continue; // the ledger is dom0's
+    const list = out.get(m.pfn) ?? [];
+    list.push(m);
+    out.set(m.pfn, list);
+  }
+  return out;
+}
+
+/**
+ * The machine frame behind the buffer at `bus` when the access happened: the
+ * ledger holds the frame of mapping time; a move of that pfn since (Xen
+ * changed the P2M under the mapping) means the buffer's frame is the new one,
+ * and an access to the old frame no longer reaches the buffer.
+ */
+function intendedMfn(
+  entry: LedgerEntry,
+  bus: bigint,
+  at: number | undefined,
+  moves: MovesByPfn,
+): number | null {
   const pseudo = BigInt(entry.pseudo) + (bus - BigInt(entry.bus));
-  const page = Number(
-    (pseudo >> BigInt(PAGE_SHIFT)) - (BigInt(entry.pseudo) >> BigInt(PAGE_SHIFT)),
-  );
-  return entry.mfns[page] ?? null;
+  const pfn = Number(pseudo >> BigInt(PAGE_SHIFT));
+  const page = pfn - Number(BigInt(entry.pseudo) >> BigInt(PAGE_SHIFT));
+  let mfn = entry.mfns[page] ?? null;
+  if (mfn === null || at === undefined) return mfn;
+  // A stale translation keeps the frame of its unmap: later moves are not its.
+  const until = Math.min(at, entry.unmappedAt ?? Infinity);
+  for (const m of moves.get(pfn) ?? []) {
+    if (m.at >= until) break;
+    if (m.at >= (entry.mappedAt ?? 0) && m.from === mfn) mfn = m.to;
+  }
+  return mfn;
 }
 
 /**
  * Classifies every device memory access: translated / bypass / direct by the
  * DMA engine's verdict, and intended / misdirected / faulted by comparing the
- * machine frame it hit with the frame behind the buffer the driver posted.
- * A misdirected access names the owner of the frame it hit (Xen's frame table).
+ * machine frame it hit with the frame behind the buffer the driver posted
+ * when it happened (after any `moves` of its pfn: an access to the frame a
+ * pfn left is misdirected). A misdirected access names the owner of the
+ * frame it hit (Xen's frame table).
  */
 export async function judge(
   records: readonly DmaRecord[],
   ledger: readonly LedgerEntry[],
   owners: OwnerLookup,
+  moves: readonly FrameMove[] = [],
 ): Promise<OracleVerdict> {
   const index = new LedgerIndex(ledger);
+  const moved = movesByPfn(moves);
   const prelim = records.map((record) => {
     if (record.verdict === 'device-local') {
       const intent: Intent = 'device-local';
@@ -108,13 +144,14 @@ export async function judge(
     if (candidates.length === 0) {
       return { record, intent: 'outside' as Intent, intendedMfn: null, ledger: null, hitMfn };
     }
-    const hits = (e: LedgerEntry) => intendedMfn(e, bus) === hitMfn;
+    const mfnOf = (e: LedgerEntry) => intendedMfn(e, bus, record.at, moved);
+    const hits = (e: LedgerEntry) => mfnOf(e) === hitMfn;
     const live = candidates.filter((e) => liveAt(e, record.at));
     const match = live.find(hits);
     const stale = match ? undefined : candidates.find((e) => !liveAt(e, record.at) && hits(e));
     const entry =
       match ?? stale ?? live[live.length - 1] ?? candidates[candidates.length - 1] ?? null;
-    const want = entry ? intendedMfn(entry, bus) : null;
+    const want = entry ? mfnOf(entry) : null;
     const intent: Intent = match ? 'intended' : stale ? 'stale' : 'misdirected';
     return { record, intent, intendedMfn: want, ledger: entry, hitMfn };
   });

@@ -15,6 +15,7 @@ import type { Bus } from '@nestlab/service-kit';
 import { trace } from '@opentelemetry/api';
 import { judge, type OracleVerdict } from '../oracle/oracle.js';
 import { emitOracleSpans } from '../oracle/oracle-spans.js';
+import { frameMoves } from '../oracle/frame-moves.js';
 import { busOf, type Outcome, type Scenario } from '../scenarios/scenario.js';
 import { configureLayers, DEVICE_BDF } from './configure.js';
 import { explainOutcome, type RunReport } from './report.js';
@@ -129,7 +130,7 @@ export async function runScenario(
   });
   const owners = async (mfns: number[]) =>
     (await bus.request(FrameOwners, { mfns }, slow)).head.owners;
-  const verdict = await judge(records, ledger, owners);
+  const verdict = await judge(records, ledger, owners, await frameMoves(bus));
   await emitOracleSpans(trace.getTracer('nestlab.lab'), verdict.notable, bus);
 
   const outcome = decideOutcome(probe.ok, probe.error?.code ?? null, job, verdict, rogue);

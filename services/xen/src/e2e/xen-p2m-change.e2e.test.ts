@@ -18,10 +18,14 @@ import {
   L0Configure,
   MemAccess,
   P2mGet,
+  P2mMoves,
   XenConfigure,
+  type DmaRecord,
+  type FrameMove,
+  type LedgerEntry,
 } from '@nestlab/protocol';
 import { FeatureSet, VIRTIO_F } from '@nestlab/virtio';
-import { call, callError, startNatsServer, waitFor } from '@nestlab/testing';
+import { call, callError, startNatsServer, waitFor, stopSpawned } from '@nestlab/testing';
 import {
   callData,
   sigkill,
@@ -29,6 +33,16 @@ import {
   type NatsServerHandle,
   type SpawnedService,
 } from '@nestlab/testing';
+
+type JudgeWithMoves = (
+  records: readonly DmaRecord[],
+  ledger: readonly LedgerEntry[],
+  owners: (mfns: number[]) => Promise<string[]>,
+  moves: readonly FrameMove[],
+) => Promise<{
+  counts: { misdirected: number };
+  firstMisdirected: { intendedMfn: number | null; owner: string | null } | null;
+}>;
 
 const STACK = 'xen-p2m';
 const BDF = '0000:00:04.0';
@@ -85,6 +99,8 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
   after(async () => {
     await nc?.close();
     await Promise.all([xen, ...others].map((s) => s?.stop()));
+    // Also any a timed-out `before` never handed over (registered at spawn).
+    await stopSpawned();
     await nats?.stop();
     await rm(dataDir, { recursive: true, force: true });
   });
@@ -153,6 +169,32 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
     );
     assert.equal(dma.head.record.machine, hex(from * 4096));
     assert.deepEqual([...(await cpu('read', to)).data], [7, 7, 7, 7]);
+
+    // Xen lists the move, timed before the access: the oracle judges the access misdirected.
+    const { moves } = await call(nc, STACK, P2mMoves, {});
+    assert.deepEqual(
+      moves.map(({ at: _at, ...m }) => m),
+      [{ domain: 0, pfn, from, to }],
+    );
+    const at = dma.head.record.at;
+    assert.ok(at !== undefined && moves[0]!.at < at, 'moved before the access');
+    // The lab's oracle, from its build (the lab depends on xen, not the reverse).
+    const { judge } = (await import(
+      fileURLToPath(new URL('../../../lab/dist/oracle/oracle.js', import.meta.url))
+    )) as { judge: JudgeWithMoves };
+    const mapping = {
+      what: 'buffer' as const,
+      bus: '0x100000000',
+      len: 4096,
+      pseudo: hex(pfn * 4096),
+      mfns: [from],
+      mappedAt: moves[0]!.at - 1,
+    };
+    const ownerOf = async (mfns: number[]) => (await call(nc, STACK, FrameOwners, { mfns })).owners;
+    const verdict = await judge([dma.head.record], [mapping], ownerOf, moves);
+    assert.equal(verdict.counts.misdirected, 1);
+    assert.equal(verdict.firstMisdirected?.intendedMfn, to);
+    assert.equal(verdict.firstMisdirected?.owner, 'free');
 
     // The move is part of what Xen keeps across a crash.
     await sigkill(nc, STACK, 'xen', xen);

@@ -18,7 +18,13 @@ import {
   XenConfigure,
   type RequestOf,
 } from '@nestlab/protocol';
-import { call, startNatsServer, waitFor, type NatsServerHandle } from '@nestlab/testing';
+import {
+  call,
+  startNatsServer,
+  waitFor,
+  type NatsServerHandle,
+  stopSpawned,
+} from '@nestlab/testing';
 import { sigkill, spawnService, type SpawnedService } from '@nestlab/testing';
 import { FakeL0 } from './fake-l0.js';
 
@@ -74,6 +80,8 @@ describe('xen: domains, exchanges, bindings and IOMMU mappings survive a SIGKILL
     await l0?.stop();
     await nc?.close();
     await Promise.all([xen?.stop(), iommu?.stop()]);
+    // Also any a timed-out `before` never handed over (registered at spawn).
+    await stopSpawned();
     await nats?.stop();
     await rm(dataDir, { recursive: true, force: true });
   });

@@ -6,6 +6,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import {
   BindMsi,
   EventChannel,
+  FaultControl,
   FrameOwners,
   IommuConfigure,
   IommuLookup,
@@ -22,7 +23,7 @@ import {
   subjectOf,
   type RequestOf,
 } from '@nestlab/protocol';
-import { startNatsServer, waitFor, type NatsServerHandle } from '@nestlab/testing';
+import { startNatsServer, waitFor, type NatsServerHandle, stopSpawned } from '@nestlab/testing';
 import { call, callError, callRawError, metricSum, metricsText } from '@nestlab/testing';
 import { spawnService, type SpawnedService } from '@nestlab/testing';
 import { FakeL0 } from './fake-l0.js';
@@ -65,6 +66,8 @@ describe('xen service over real NATS', () => {
   after(async () => {
     await nc?.close();
     await Promise.all([xen?.stop(), iommu?.stop()]);
+    // Also any a timed-out `before` never handed over (registered at spawn).
+    await stopSpawned();
     await nats?.stop();
   });
 
@@ -291,6 +294,48 @@ describe('xen service over real NATS', () => {
     );
     assert.equal(state.frameTable.framesByOwner['dom0'], GIB / 4096);
     assert.equal(state.bindings.length, 2);
+  });
+
+  it('lose-evtchn: counts delivered interrupts; the armed ones are routed but not notified', async () => {
+    const { port } = await call(nc, STACK, BindMsi, { domain: 0, bdf: BDF, vector: 1 });
+    const armed = await call(nc, STACK, FaultControl.xen.inject, {
+      kind: 'lose-evtchn',
+      after: 1,
+      count: 2,
+    });
+    assert.deepEqual(armed, { armed: 2 });
+    const got: number[] = [];
+    const sub = nc.subscribe(`nestlab.${STACK}.dom0.evtchn.*.notify`, {
+      callback: (_e, m) => {
+        got.push(decodeRequest(EventChannel, m.data).head.port);
+      },
+    });
+    await nc.flush();
+    // An unbound MSI is not a delivered interrupt: it does not count.
+    nc.publish(subjectOf(Msi, STACK), encodeRequest(Msi, { bdf: BDF, vector: 7 }));
+    for (let i = 0; i < 5; i++)
+      nc.publish(subjectOf(Msi, STACK), encodeRequest(Msi, { bdf: BDF, vector: 1 }));
+    await waitFor('three notifications', () => (got.length >= 3 ? true : undefined));
+    await nc.flush();
+    const lost = async () =>
+      metricSum(await metricsText(xen.adminUrl), 'nestlab_xen_evtchn_lost_total', { domain: '0' });
+    await waitFor('two counted lost', async () => ((await lost()) === 2 ? true : undefined));
+    assert.deepEqual(got, [port, port, port]);
+    // Spent: the next interrupt is notified again.
+    nc.publish(subjectOf(Msi, STACK), encodeRequest(Msi, { bdf: BDF, vector: 1 }));
+    await waitFor('notified again', () => (got.length === 4 ? true : undefined));
+    sub.unsubscribe();
+    assert.equal(await lost(), 2);
+    const fired = (await call(nc, STACK, FaultControl.xen.list, {})).domain.filter(
+      (e) => e.kind === 'lose-evtchn',
+    );
+    assert.deepEqual(
+      fired.map((e) => [e.n, e.detail]),
+      [1, 2].map((n, i) => [
+        i,
+        `dom0 port ${port} (${BDF} vector 1): interrupt ${n} since arming not notified`,
+      ]),
+    );
   });
 
   it('runs a plain guest with an identity P2M and refuses Xen-only hypercalls', async () => {

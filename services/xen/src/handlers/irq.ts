@@ -30,6 +30,7 @@ export function registerIrq(xen: XenService): void {
       return;
     }
     xen.metrics.msisRouted.inc({ domain: String(b.domain) });
+    if (xen.lostEvtchn.suppress(b)) return;
     bus.publish(EventChannel, { port: b.port }, { params: { port: String(b.port) } });
     xen.metrics.evtchnSent.inc({ domain: String(b.domain) });
   });

@@ -5,7 +5,13 @@
 // kept its machine address. The IOMMU mapping is left alone: the device
 // still targets the old frame, which now belongs to nobody.
 import { toHex } from '@nestlab/addr';
-import { MemAccess } from '@nestlab/protocol';
+import {
+  MAX_FRAME_MOVES,
+  MemAccess,
+  P2mMoves,
+  sharedClockMs,
+  type FrameMove,
+} from '@nestlab/protocol';
 import { Countdown, DomainFaultError, afterTurn } from '@nestlab/service-kit';
 import type { DmaMap } from '../domains/dma-maps.js';
 import { domOwner } from '../domains/frame-table.js';
@@ -18,7 +24,15 @@ const FRAME = 4096;
 const hex = (n: number) => `0x${n.toString(16)}`;
 
 export function registerP2mChange(xen: XenService): void {
-  const { faults, log } = xen.ctx;
+  const { faults, log, bus } = xen.ctx;
+  // The oracle asks for these: an access through the old mapping after a
+  // move hits a frame the pfn no longer has.
+  const moves: FrameMove[] = [];
+  const moved = (m: FrameMove) => {
+    moves.push(m);
+    if (moves.length > MAX_FRAME_MOVES) moves.shift();
+  };
+  bus.handle(P2mMoves, () => ({ body: { moves } }));
 
   faults.on('p2m-change', async (req) => {
     const state = xen.current;
@@ -31,7 +45,7 @@ export function registerP2mChange(xen: XenService): void {
     const after = req.after ?? 0;
     const newest = state.dmaMaps.newestOf(DOM0);
     if (after === 0 && newest) {
-      await xen.serial.run(() => movePage(xen, newest));
+      moved(await xen.serial.run(() => movePage(xen, newest)));
       left--;
     }
     const arm = new Countdown(after, left);
@@ -39,7 +53,7 @@ export function registerP2mChange(xen: XenService): void {
     xen.onMapped = (m) => {
       if (m.domain !== DOM0 || !arm.hit()) return;
       afterTurn(
-        () => xen.serial.run(() => movePage(xen, m)),
+        () => xen.serial.run(() => movePage(xen, m)).then(moved),
         (err) => log.warn({ err: (err as Error).message }, 'p2m-change failed'),
       );
     };
@@ -47,8 +61,8 @@ export function registerP2mChange(xen: XenService): void {
   });
 }
 
-/** Moves the first pfn of `m` to a free machine frame. */
-async function movePage(xen: XenService, m: DmaMap): Promise<void> {
+/** Moves the first pfn of `m` to a free machine frame; says what moved, and when. */
+async function movePage(xen: XenService, m: DmaMap): Promise<FrameMove> {
   const state = xen.require();
   const pfn = m.pfns[0]!;
   const from = state.domain(m.domain).p2m.lookup(pfn);
@@ -75,6 +89,8 @@ async function movePage(xen: XenService, m: DmaMap): Promise<void> {
   }
   const move = { domain: m.domain, pfn, from, to };
   movePfn(state, move);
+  // From here the pfn is at `to`: a device access through the mapping is to the wrong frame.
+  const at = sharedClockMs();
   try {
     await xen.pushCpuFrames(state, m.domain);
   } catch (err) {
@@ -87,4 +103,5 @@ async function movePage(xen: XenService, m: DmaMap): Promise<void> {
     'p2m-change',
     `dom${m.domain} pfn ${hex(pfn)}: mfn ${hex(from)} -> ${hex(to)} (DMA-mapped for ${m.bdf} at iova ${m.iova}; the IOMMU still points at ${hex(m.mfns[0] ?? from)})`,
   );
+  return { ...move, at };
 }

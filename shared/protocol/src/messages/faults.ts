@@ -59,7 +59,9 @@ export type InjectedFault = Static<typeof InjectedFault>;
  *  iommu: stale-iotlb (the next `count` invalidations are lost, or late by
  *         `delayMs`), unmap-in-flight (unmap the newest live mapping now)
  *  xen:   p2m-change (move the frame behind the newest DMA-mapped page to a
- *         new machine frame, balloon-like)
+ *         new machine frame, balloon-like), lose-evtchn (the next `count`
+ *         event-channel notifications Xen would send for a delivered
+ *         interrupt are not sent; counted per interrupt, so reproducible)
  */
 export const DOMAIN_FAULT_KINDS = [
   'device-reset',
@@ -68,6 +70,7 @@ export const DOMAIN_FAULT_KINDS = [
   'stale-iotlb',
   'unmap-in-flight',
   'p2m-change',
+  'lose-evtchn',
 ] as const;
 export type DomainFaultKind = (typeof DOMAIN_FAULT_KINDS)[number];
 

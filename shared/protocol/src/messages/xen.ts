@@ -1,7 +1,7 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { Count, HexAddr, Obj, U16 } from '../schema-kit.js';
 import { eventMessage, requestMessage } from '../message.js';
-import { Bdf, DomId, FrameOwner } from './common.js';
+import { Bdf, ClockMs, DomId, FrameOwner } from './common.js';
 import { IovaRange, MAX_DMA_RANGES, MAX_RANGE_PAGES } from './iommu.js';
 
 export const FrameRange = Obj({ pfn: Count, mfn: Count, count: Count });
@@ -122,4 +122,25 @@ export const FrameOwners = requestMessage({
   verb: 'owner',
   request: Obj({ mfns: Type.Array(Count, { minItems: 1, maxItems: 65536 }) }),
   reply: Obj({ owners: Type.Array(FrameOwner) }),
+});
+
+/** The most frame moves Xen remembers (the oldest are forgotten first). */
+export const MAX_FRAME_MOVES = 4096;
+
+/** One frame the p2m-change fault moved: `pfn` of `domain` left machine frame `from` for `to` at `at`. */
+export const FrameMove = Obj({ domain: DomId, pfn: Count, from: Count, to: Count, at: ClockMs });
+export type FrameMove = Static<typeof FrameMove>;
+
+/**
+ * The frames Xen moved under the guest since it started, oldest first: the
+ * oracle needs them to know which machine frame a pfn had when a device
+ * access happened (an IOMMU mapping keeps the frame it was made with).
+ */
+export const P2mMoves = requestMessage({
+  name: 'xen.p2m.moves',
+  service: 'xen',
+  object: 'p2m',
+  verb: 'moves',
+  request: Obj({}),
+  reply: Obj({ moves: Type.Array(FrameMove, { maxItems: MAX_FRAME_MOVES }) }),
 });
