@@ -40,6 +40,20 @@ const LEGACY_CONSOLE = [
   'NESTLAB phase=done',
 ];
 
+// Console of a real xen-pv-dom0-half-fix run (same stack): the ring from the DMA API, buffers at virt_to_phys().
+const HALF_FIX_CONSOLE = [
+  '(XEN)  Dom0 alloc.:   0000000070000000->0000000078000000 (229041 pages to be allocated)',
+  'NESTLAB phase=init mode=module-half-fix kernel=6.1.0-57-amd64',
+  'NESTLAB probe=0000:00:02.0 device=1af4:1001 mode=half-fix xen_pv=1',
+  'NESTLAB ring.pseudo=0x6360000 ring.machine=0x76360000 ring.given=0x76360000 ring.bytes=10246 queue.size=256',
+  'NESTLAB ring.given.owner=dom0 ring.given.owner_pfn=0x6360',
+  'NESTLAB transport=legacy features.offered=0x71006ed4 features.negotiated=0x0 status=0x7',
+  'NESTLAB data.pseudo=0x65ea000 data.machine=0x765ea000 data.given=0x65ea000',
+  'NESTLAB data.given.owner=not-dom0 status.given=0x656ea30 status.given.owner=not-dom0',
+  'NESTLAB io=done submitted=4 completed=4 verified=0 corrupted=2 failed=0 last_status=255 status.unwritten=4',
+  'NESTLAB phase=done',
+];
+
 const emulatedLegacy: EmulatedView = {
   scenario: 'xen-pv-dom0-legacy',
   outcome: 'misdirected-dma',
@@ -97,6 +111,29 @@ describe('real report', () => {
     assert.equal(r.firstMisdirected?.machine, '0x6364000');
     assert.equal(r.firstMisdirected?.intendedMachine, '0x76364000');
     assert.match(r.firstMisdirected?.owner ?? '', /^not-dom0/);
+  });
+
+  it('the half fix: completions whose status never arrived are silent corruption, the buffer named', () => {
+    const r = real('xen-pv-dom0-half-fix', HALF_FIX_CONSOLE, device({ desc: '0x76360000' }));
+    assert.equal(r.outcome, 'silent-corruption');
+    assert.deepEqual(r.ios, { submitted: 4, completed: 4, verified: 0, corrupted: 2, failed: 0 });
+    assert.equal(r.data.statusUnwritten, 4);
+    assert.equal(r.firstMisdirected?.what, 'buffer');
+    assert.equal(r.firstMisdirected?.machine, '0x65ea000');
+    assert.equal(r.firstMisdirected?.intendedMachine, '0x765ea000');
+    assert.match(r.firstMisdirected?.owner ?? '', /^not-dom0/);
+    assert.match(r.explanation, /4 status bytes never arrived, 2 reads came back wrong/);
+  });
+
+  it('a completion with its status written is not silent corruption', () => {
+    const lines = HALF_FIX_CONSOLE.map((l) =>
+      l.startsWith('NESTLAB io=done')
+        ? 'NESTLAB io=done submitted=4 completed=4 verified=2 corrupted=0 failed=0 last_status=0 status.unwritten=0'
+        : l.replace('data.given=0x65ea000', 'data.given=0x765ea000'),
+    );
+    const r = real('xen-pv-dom0-half-fix', lines);
+    assert.equal(r.outcome, 'ok');
+    assert.equal(r.firstMisdirected, null);
   });
 
   it('a refused FEATURES_OK is features-rejected with no I/O', () => {
@@ -172,6 +209,42 @@ describe('compare', () => {
     const emu = { ...emulatedLegacy, firstMisdirected: { owner: 'dom0' } };
     const c = compare(cfg('xen-pv-dom0-legacy'), real('xen-pv-dom0-legacy', LEGACY_CONSOLE), emu);
     assert.deepEqual(c.differences, [
+      { field: 'misdirected.owner', real: 'not dom0', emulated: 'dom0' },
+    ]);
+  });
+});
+
+describe('compare the half fix', () => {
+  const emulatedHalfFix: EmulatedView = {
+    scenario: 'xen-pv-dom0-half-fix',
+    outcome: 'silent-corruption',
+    ios: { submitted: 16, completed: 16 },
+    features: { negotiated: '0x100000000' },
+    driver: { ok: true },
+    dma: { translated: 0, faulted: 0, misdirected: 16 },
+    firstMisdirected: { owner: 'xen' },
+  };
+  const halfFix = () => real('xen-pv-dom0-half-fix', HALF_FIX_CONSOLE);
+
+  it('agrees with an emulation that reports silent corruption into a frame dom0 does not own', () => {
+    const c = compare(cfg('xen-pv-dom0-half-fix'), halfFix(), emulatedHalfFix);
+    assert.equal(c.agree, true, JSON.stringify(c.differences));
+    assert.match(formatComparison(c), /silent-corruption\s+silent-corruption\s+ok/);
+    assert.match(formatComparison(c), /misdirected\.owner\s+not dom0\s+not dom0\s+ok/);
+  });
+
+  it('differs from an emulation that hangs or that lands the data in dom0', () => {
+    const hung = compare(cfg('xen-pv-dom0-half-fix'), halfFix(), {
+      ...emulatedHalfFix,
+      outcome: 'timeout',
+      ios: { submitted: 16, completed: 0 },
+    });
+    assert.deepEqual(hung.differences.map((d) => d.field).sort(), ['ios', 'outcome']);
+    const inDom0 = compare(cfg('xen-pv-dom0-half-fix'), halfFix(), {
+      ...emulatedHalfFix,
+      firstMisdirected: { owner: 'dom0' },
+    });
+    assert.deepEqual(inDom0.differences, [
       { field: 'misdirected.owner', real: 'not dom0', emulated: 'dom0' },
     ]);
   });

@@ -4,7 +4,12 @@
  * guest. Facts behind the choices are in the package README.
  */
 export type GuestMode =
-  'stock' | 'module-pseudo' | 'module-machine' | 'module-v1-only' | 'module-v1-phys';
+  | 'stock'
+  | 'module-pseudo'
+  | 'module-machine'
+  | 'module-v1-only'
+  | 'module-v1-phys'
+  | 'module-half-fix';
 
 export interface RealConfig {
   scenario: string;
@@ -132,6 +137,19 @@ const CONFIGS: readonly RealConfig[] = [
       'features.accessPlatform':
         'QEMU puts a device behind the vIOMMU only with iommu_platform=on, and then refuses a VERSION_1 driver that does not accept ACCESS_PLATFORM; so the real old driver accepts the bit and still writes physical addresses',
     },
+  },
+  {
+    scenario: 'xen-pv-dom0-half-fix',
+    summary:
+      'Xen 4.17 + Linux 6.1 PV dom0 on QEMU (TCG, pc), legacy virtio-blk, nestlab_vblk with the ring from the DMA API and buffers at virt_to_phys()',
+    xen: true,
+    machine: 'pc',
+    viommu: false,
+    device: 'disable-modern=on',
+    mode: 'module-half-fix',
+    kernelArgs: [],
+    ios: 4,
+    notCompared: { 'features.version1': NO_VERSION_1 },
   },
 ];
 

@@ -38,6 +38,9 @@ struct nvb_req {
 struct nvb {
 	struct pci_dev *pdev;
 	bool machine;
+	/* half-fix: the ring comes from the DMA API, buffers stay virt_to_phys() */
+	bool ring_dma;
+	dma_addr_t ring_handle;
 	u16 qsize;
 	u16 used_seen;
 	unsigned int order;
