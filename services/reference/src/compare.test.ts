@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { realConfig, type RealConfig } from './configs.js';
+import {
+  SUPPORTED_IDS,
+  UNSUPPORTED_IDS,
+  isUnsupported,
+  realConfig,
+  type RealConfig,
+} from './configs.js';
 import { compare, formatComparison, type EmulatedView } from './compare.js';
 import { dom0MachineRange, parseGuestLines, sysfsFeaturesToHex } from './console-parse.js';
 import { qemuFeaturesToHex, qemuStatusToByte } from './qemu-features.js';
@@ -250,7 +256,63 @@ describe('compare the half fix', () => {
   });
 });
 
+describe('the bit-25 proposal under Xen', () => {
+  // Console of a real bit25-qemu-device-under-xen run: QEMU's device offers no bit 25.
+  const lines = [
+    'NESTLAB probe=0000:00:02.0 device=1af4:1042 mode=proposal-2014 xen_pv=1',
+    'NESTLAB features.bit25=0',
+    'NESTLAB transport=modern features.offered=0x10130006e54 features.accepted=0x100000000 status=0xb',
+    'NESTLAB features.negotiated=0x100000000',
+    'NESTLAB ring.pseudo=0x6364000 ring.machine=0x76364000 ring.given=0x6364000 ring.bytes=10246 queue.size=256',
+    'NESTLAB ring.given.owner=not-dom0 ring.given.owner_pfn=0xffffffffffffffff',
+    'NESTLAB data.pseudo=0x65ef000 data.machine=0x765ef000 data.given=0x65ef000',
+    'NESTLAB io.timeout=0 type=out',
+    'NESTLAB io=done submitted=4 completed=0 verified=0 corrupted=0 failed=4 last_status=255 status.unwritten=0',
+  ];
+  const emulated: EmulatedView = {
+    ...emulatedLegacy,
+    scenario: 'bit25-qemu-device-under-xen',
+    features: { negotiated: '0x100000000' },
+  };
+
+  it('falls back to physical addresses: the ring is misdirected, nothing completes', () => {
+    const r = real('bit25-qemu-device-under-xen', lines, device({ desc: '0x6364000' }));
+    assert.equal(r.outcome, 'misdirected-dma');
+    assert.equal(r.firstMisdirected?.what, 'ring', 'the ring, not the buffer, is named first');
+    const c = compare(cfg('bit25-qemu-device-under-xen'), r, emulated);
+    assert.equal(c.agree, true, JSON.stringify(c.differences));
+    assert.equal(c.rows.find((row) => row.field === 'features.version1')?.verdict, 'agree');
+  });
+});
+
 describe('configs', () => {
+  it("runs or refuses, in one line, every one of issue 16's rows", () => {
+    const rows = [
+      'xen-pv-dom0-mmio-legacy',
+      'xen-pv-dom0-mmio-dma-api',
+      'bit25-qemu-device-under-xen',
+      'bit25-physical-card',
+      'bit25-card-old-driver',
+      'x86-virtio-exemption-misplaced',
+      'physical-card-rings-in-bar',
+      'physical-card-rings-in-bar-access-platform',
+      'xen-pv-dom0-half-fix',
+    ];
+    for (const id of rows) {
+      const c = realConfig(id);
+      assert.ok(c, id);
+      if (isUnsupported(c)) assert.match(c.unsupported, /^[^\n]{40,400}$/, id);
+      else assert.ok(SUPPORTED_IDS.includes(id) && !UNSUPPORTED_IDS.includes(id), id);
+    }
+    assert.deepEqual(
+      rows.filter((id) => SUPPORTED_IDS.includes(id)),
+      ['bit25-qemu-device-under-xen', 'xen-pv-dom0-half-fix'],
+    );
+    const mmio = realConfig('xen-pv-dom0-mmio-legacy');
+    assert.ok(mmio && isUnsupported(mmio));
+    assert.match(mmio.unsupported, /microvm.*Unable to find usable platform timer/);
+  });
+
   it('says clearly what cannot run here', () => {
     const ppc = realConfig('ppc64-virtio-bypass');
     assert.ok(ppc && 'unsupported' in ppc);

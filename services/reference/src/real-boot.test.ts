@@ -106,4 +106,19 @@ describe('real stack (slow)', () => {
       assert.equal(qemusUnder('xen-pv-dom0-half-fix-').length, 0);
     },
   );
+
+  it(
+    'bit25-qemu-device-under-xen: no bit 25 offered, so the ring goes out pseudo-physical',
+    { skip: skipRows },
+    async () => {
+      const setup = loadSetup();
+      const r = await runReal(cfg('bit25-qemu-device-under-xen'), { setup });
+      assert.equal(r.outcome, 'misdirected-dma', JSON.stringify(r, null, 2));
+      assert.equal(r.ios.completed, 0);
+      assert.equal(BigInt(r.device.offered ?? '0') & (1n << 25n), 0n, 'QEMU offers no bit 25');
+      assert.equal(r.firstMisdirected?.what, 'ring');
+      assert.equal(r.device.desc, r.ring.given);
+      assert.equal(qemusUnder('bit25-qemu-device-under-xen-').length, 0);
+    },
+  );
 });

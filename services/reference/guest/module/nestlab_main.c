@@ -13,6 +13,9 @@
  *            ACCESS_PLATFORM, then stops: shows whether FEATURES_OK sticks
  *   v1-phys  modern transport, accepts VERSION_1 + ACCESS_PLATFORM but still
  *            writes virt_to_phys() addresses (a physical card's old driver)
+ *   proposal-2014  modern transport, VERSION_1; machine addresses only when
+ *            the device offers bit 25 (VIRTIO_F_USE_BUS_MAPPING, proposed in
+ *            2014, never adopted), else virt_to_phys()
  *   half-fix legacy transport, the ring from dma_alloc_coherent() (machine
  *            addresses under Xen PV) but buffers still virt_to_phys(): the
  *            device completes requests into frames the driver does not own
@@ -33,7 +36,7 @@
 
 static char *addr_mode = "pseudo";
 module_param(addr_mode, charp, 0444);
-MODULE_PARM_DESC(addr_mode, "pseudo | machine | v1-only | v1-phys | half-fix");
+MODULE_PARM_DESC(addr_mode, "pseudo | machine | v1-only | v1-phys | proposal-2014 | half-fix");
 static int ios = 4;
 module_param(ios, int, 0444);
 MODULE_PARM_DESC(ios, "requests to issue: half writes, then reads of the same sectors");
@@ -194,6 +197,7 @@ static int nvb_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	d->pdev = pdev;
 	d->machine = !strcmp(addr_mode, "machine");
 	d->ring_dma = !strcmp(addr_mode, "half-fix");
+	d->proposal = !strcmp(addr_mode, "proposal-2014");
 	pci_set_drvdata(pdev, d);
 	rc = pcim_enable_device(pdev);
 	if (rc)
