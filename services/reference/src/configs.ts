@@ -17,7 +17,8 @@ export interface RealConfig {
   /** One line: the real stack this run boots. */
   summary: string;
   xen: boolean;
-  machine: 'pc' | 'q35';
+  /** microvm: the only x86 machine with virtio-mmio transports (plain Linux only, see PLAIN_MMIO). */
+  machine: 'pc' | 'q35' | 'microvm';
   viommu: boolean;
   /** -device virtio-blk-pci properties after drive/id. */
   device: string;
@@ -192,6 +193,27 @@ const UNSUPPORTED: readonly Unsupported[] = [
       'needs a ppc64 (pseries) guest with a platform IOMMU: qemu-system-ppc64 and a ppc64el kernel are not part of this x86-64 setup, and TCG-emulating one is out of the 10-minute budget',
   },
 ];
+
+/**
+ * Not a scenario: plain Linux 6.1 on microvm with the stock virtio_mmio driver
+ * (found through ACPI's LNRO0005 entries), showing the transport itself works
+ * on the real stack even though Xen cannot boot there. microvm has no HPET or
+ * ACPI PM timer and its PIT cannot calibrate the TSC under TCG, so the kernel
+ * is told the TSC rate.
+ */
+export const PLAIN_MMIO: RealConfig = {
+  scenario: 'virtio-mmio-plain-linux',
+  summary:
+    'plain Linux 6.1 guest on QEMU (TCG, microvm), legacy virtio-mmio virtio-blk, stock virtio_mmio + virtio_blk',
+  xen: false,
+  machine: 'microvm',
+  viommu: false,
+  device: '',
+  mode: 'stock',
+  kernelArgs: ['tsc_early_khz=2000000', 'lpj=4000000', 'no_timer_check'],
+  ios: 16,
+  notCompared: {},
+};
 
 export function realConfig(id: string): RealConfig | Unsupported | null {
   return (

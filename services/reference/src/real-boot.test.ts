@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { realConfig, type RealConfig } from './configs.js';
+import { PLAIN_MMIO, realConfig, type RealConfig } from './configs.js';
 import { runReal } from './run-real.js';
 import { loadSetup } from './setup-state.js';
 
@@ -119,6 +119,19 @@ describe('real stack (slow)', () => {
       assert.equal(r.firstMisdirected?.what, 'ring');
       assert.equal(r.device.desc, r.ring.given);
       assert.equal(qemusUnder('bit25-qemu-device-under-xen-').length, 0);
+    },
+  );
+
+  it(
+    'virtio-mmio on microvm, plain Linux: the stock driver finds the transport and verifies its I/O',
+    { skip: skipRows },
+    async () => {
+      const setup = loadSetup();
+      const r = await runReal(PLAIN_MMIO, { setup });
+      assert.equal(r.outcome, 'ok', JSON.stringify(r, null, 2));
+      assert.equal(r.ios.verified, 16);
+      assert.ok(r.device.desc, "QEMU's virtio-mmio device reports its ring");
+      assert.equal(qemusUnder('virtio-mmio-plain-linux-').length, 0);
     },
   );
 });
