@@ -285,6 +285,37 @@ describe('the bit-25 proposal under Xen', () => {
   });
 });
 
+describe('the misplaced per-bus exemption', () => {
+  // Console of a real x86-virtio-exemption-misplaced run: q35's root bus bypasses
+  // intel-iommu, the device sits behind a pxb-pcie host bridge that does not.
+  const lines = [
+    'NESTLAB probe=0000:21:00.0 device=1af4:1042 mode=v1-phys xen_pv=0',
+    'NESTLAB transport=modern features.offered=0x10330006e54 features.accepted=0x300000000 status=0xb',
+    'NESTLAB features.negotiated=0x300000000',
+    'NESTLAB ring.pseudo=0x1054000 ring.machine=0x1054000 ring.given=0x1054000 ring.bytes=10246 queue.size=256',
+    'NESTLAB data.pseudo=0x3ffc7000 data.machine=0x3ffc7000 data.given=0x3ffc7000',
+    'NESTLAB io.timeout=0 type=out',
+    'NESTLAB io=done submitted=4 completed=0 verified=0 corrupted=0 failed=4 last_status=255 status.unwritten=0',
+  ];
+
+  it('faults on the translated bus and names it; agrees with the emulation', () => {
+    const r = real('x86-virtio-exemption-misplaced', lines, device({ translated: 0, faulted: 12 }));
+    assert.equal(r.outcome, 'iommu-fault');
+    assert.deepEqual(r.pci, { bdf: '0000:21:00.0', bus: '0000:21' });
+    assert.match(r.explanation, /bus 0000:21/);
+    assert.equal(r.firstMisdirected, null, 'no address translation of our own went wrong');
+    const c = compare(cfg('x86-virtio-exemption-misplaced'), r, {
+      ...emulatedLegacy,
+      scenario: 'x86-virtio-exemption-misplaced',
+      outcome: 'iommu-fault',
+      features: { negotiated: '0x100000000' },
+      dma: { translated: 0, faulted: 16, misdirected: 0 },
+      firstMisdirected: null,
+    });
+    assert.equal(c.agree, true, JSON.stringify(c.differences));
+  });
+});
+
 describe('configs', () => {
   it("runs or refuses, in one line, every one of issue 16's rows", () => {
     const rows = [
@@ -306,7 +337,7 @@ describe('configs', () => {
     }
     assert.deepEqual(
       rows.filter((id) => SUPPORTED_IDS.includes(id)),
-      ['bit25-qemu-device-under-xen', 'xen-pv-dom0-half-fix'],
+      ['bit25-qemu-device-under-xen', 'x86-virtio-exemption-misplaced', 'xen-pv-dom0-half-fix'],
     );
     const mmio = realConfig('xen-pv-dom0-mmio-legacy');
     assert.ok(mmio && isUnsupported(mmio));

@@ -34,4 +34,16 @@ describe('QEMU command lines of the new rows', () => {
     ]);
     assert.match(after(bit25, '-initrd')[0] ?? '', /nestlab\.mode=module-proposal-2014/);
   });
+
+  it('the misplaced exemption: root bus exempt, the device behind a translated pxb-pcie bus', () => {
+    const ex = realConfig('x86-virtio-exemption-misplaced') as RealConfig;
+    const args = qemuArgs(ex, setup, files);
+    assert.deepEqual(after(args, '-machine'), ['q35,default-bus-bypass-iommu=on']);
+    assert.deepEqual(after(args, '-device'), [
+      'intel-iommu',
+      'pxb-pcie,id=pxb1,bus_nr=32,bypass_iommu=off',
+      'pcie-root-port,id=rp1,bus=pxb1,chassis=1',
+      'virtio-blk-pci,drive=d0,id=vblk,bus=rp1,disable-legacy=on,iommu_platform=on',
+    ]);
+  });
 });

@@ -35,6 +35,8 @@ export interface RealReport {
   features: { offered: string | null; negotiated: string | null };
   driver: { ok: boolean; status: number | null; error: { code: string; message: string } | null };
   ring: { driverPseudo: string | null; driverMachine: string | null; given: string | null };
+  /** Where the module found the device (PCI BDF) and the bus that is; null for the stock driver. */
+  pci: { bdf: string; bus: string } | null;
   /**
    * The data buffer as the module saw it: where it sits, the address the device got and whose
    * machine frame that is; statusUnwritten counts completions whose status byte (sentinel 0xff)
@@ -102,6 +104,8 @@ export function buildReport(
     owner: facts.get('data.given.owner') ?? null,
     statusUnwritten: num(facts, 'status.unwritten') ?? 0,
   };
+  const bdf = facts.get('probe');
+  const pci = bdf && /^[0-9a-f]{4}:[0-9a-f]{2}:/.test(bdf) ? { bdf, bus: bdf.slice(0, 7) } : null;
   const status = num(facts, 'status') ?? (facts.get('status') ? Number(facts.get('status')) : null);
   const report: Omit<RealReport, 'bootMs' | 'elapsedMs'> = {
     scenario: cfg.scenario,
@@ -123,6 +127,7 @@ export function buildReport(
           : null,
     },
     ring,
+    pci,
     data,
     device,
     dom0Machine,
@@ -188,7 +193,7 @@ function explainReal(r: Omit<RealReport, 'bootMs' | 'elapsedMs'>): string {
     case 'silent-corruption':
       return `The ring was at its machine address, so ${r.ios.completed}/${r.ios.submitted} requests completed; but the buffers went out as pseudo-physical ${r.data.given} (the device used it as a machine address, ${r.firstMisdirected?.owner ?? 'owner unknown'}) while the data sits at machine ${r.data.machine}: ${r.data.statusUnwritten} status bytes never arrived, ${r.ios.corrupted} reads came back wrong.`;
     case 'iommu-fault':
-      return `The device is behind the vIOMMU and the driver gave it unmapped physical addresses: ${r.dma.faulted} DMAR faults, ${r.ios.failed} requests never completed.`;
+      return `The device${r.pci ? ` (${r.pci.bdf}, bus ${r.pci.bus})` : ''} is behind the vIOMMU and the driver gave it unmapped physical addresses: ${r.dma.faulted} DMAR faults, ${r.ios.failed} requests never completed.`;
     case 'features-rejected':
       return 'QEMU cleared FEATURES_OK: the device has iommu_platform=on and the VERSION_1 driver did not accept ACCESS_PLATFORM; the driver set FAILED.';
     case 'isolation-bypass':

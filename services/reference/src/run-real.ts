@@ -65,7 +65,7 @@ export function qemuArgs(
     '-cpu',
     cfg.xen ? 'max,-smap' : 'max',
     '-machine',
-    cfg.machine,
+    [cfg.machine, cfg.machineProps].filter(Boolean).join(','),
     ...(cfg.machine === 'microvm' ? ['-bios', MICROVM_BIOS] : []),
     '-m',
     cfg.xen ? '2048' : '1024',
@@ -90,6 +90,7 @@ export function qemuArgs(
       '-D',
       files.trace,
     );
+  for (const bus of cfg.buses ?? []) args.push('-device', bus);
   args.push(
     '-drive',
     `file=${files.disk},format=raw,if=none,id=d0`,
