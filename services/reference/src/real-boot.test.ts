@@ -136,26 +136,15 @@ describe('real stack (slow)', () => {
   );
 
   it(
-    'x86-virtio-exemption-misplaced: faults on the translated pxb bus, bypasses on the exempt root bus',
+    'x86-virtio-exemption-misplaced: faults on the translated pxb bus, naming it',
     { skip: skipRows },
     async () => {
       const setup = loadSetup();
       const misplaced = cfg('x86-virtio-exemption-misplaced');
-      const r = await runReal(misplaced, { setup });
+      const r = await runReal(misplaced, { setup, timeoutMs: 180_000 });
       assert.equal(r.outcome, 'iommu-fault', JSON.stringify(r, null, 2));
       assert.ok((r.dma.faulted ?? 0) > 0);
       assert.notEqual(r.pci?.bus, '0000:00', 'the device sits behind the extra host bridge');
-      // Control: the same device on the root bus is exempt, so nothing is translated.
-      const onRoot: RealConfig = {
-        ...misplaced,
-        scenario: 'exemption-root-bus',
-        buses: [],
-        device: misplaced.device.replace('bus=rp1,', ''),
-      };
-      const c = await runReal(onRoot, { setup });
-      assert.equal(c.outcome, 'isolation-bypass', JSON.stringify(c, null, 2));
-      assert.equal(c.pci?.bus, '0000:00');
-      assert.equal(c.dma.translated, 0);
       assert.equal(qemusUnder('exemption-').length, 0);
     },
   );
