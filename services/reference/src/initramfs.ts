@@ -11,6 +11,7 @@ const STOCK_MODULES = [
   'drivers/virtio/virtio_pci_modern_dev.ko',
   'drivers/virtio/virtio_pci_legacy_dev.ko',
   'drivers/virtio/virtio_pci.ko',
+  'drivers/virtio/virtio_mmio.ko',
   'drivers/block/virtio_blk.ko',
 ];
 

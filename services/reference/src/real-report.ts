@@ -3,6 +3,8 @@ import type { RealConfig } from './configs.js';
 import { hex, num, sysfsFeaturesToHex, type GuestFacts } from './console-parse.js';
 
 export type { Outcome };
+/** The lab's outcomes plus the half fix's (issue 16), named here until every build's Outcome has it. */
+export type RealOutcome = Outcome | 'silent-corruption';
 
 /** What QEMU's monitor and trace events said about the device. */
 export interface DeviceView {
@@ -27,12 +29,26 @@ export interface RealReport {
   scenario: string;
   stack: string;
   /** null: the run did not get far enough to say. */
-  outcome: Outcome | null;
+  outcome: RealOutcome | null;
   ios: RunReport['ios'];
   dma: { translated: number | null; faulted: number | null };
   features: { offered: string | null; negotiated: string | null };
   driver: { ok: boolean; status: number | null; error: { code: string; message: string } | null };
   ring: { driverPseudo: string | null; driverMachine: string | null; given: string | null };
+  /** Where the module found the device (PCI BDF) and the bus that is; null for the stock driver. */
+  pci: { bdf: string; bus: string } | null;
+  /**
+   * The data buffer as the module saw it: where it sits, the address the device got and whose
+   * machine frame that is; statusUnwritten counts completions whose status byte (sentinel 0xff)
+   * never reached the driver.
+   */
+  data: {
+    pseudo: string | null;
+    machine: string | null;
+    given: string | null;
+    owner: string | null;
+    statusUnwritten: number;
+  };
   device: DeviceView;
   dom0Machine: { start: string; end: string } | null;
   /** As the lab reports it, without what only the emulation knows (host-physical, trace). */
@@ -81,6 +97,15 @@ export function buildReport(
     driverMachine: bigHex(facts.get('ring.machine')),
     given: bigHex(facts.get('ring.given')),
   };
+  const data = {
+    pseudo: bigHex(facts.get('data.pseudo')),
+    machine: bigHex(facts.get('data.machine')),
+    given: bigHex(facts.get('data.given')),
+    owner: facts.get('data.given.owner') ?? null,
+    statusUnwritten: num(facts, 'status.unwritten') ?? 0,
+  };
+  const bdf = facts.get('probe');
+  const pci = bdf && /^[0-9a-f]{4}:[0-9a-f]{2}:/.test(bdf) ? { bdf, bus: bdf.slice(0, 7) } : null;
   const status = num(facts, 'status') ?? (facts.get('status') ? Number(facts.get('status')) : null);
   const report: Omit<RealReport, 'bootMs' | 'elapsedMs'> = {
     scenario: cfg.scenario,
@@ -102,6 +127,8 @@ export function buildReport(
           : null,
     },
     ring,
+    pci,
+    data,
     device,
     dom0Machine,
     firstMisdirected: null,
@@ -111,14 +138,24 @@ export function buildReport(
   // The device used a ring address that is not where the driver's ring sits in machine memory.
   const deviceDesc = device.desc ?? ring.given;
   if (ring.driverMachine && deviceDesc && BigInt(deviceDesc) !== BigInt(ring.driverMachine)) {
-    const owner = facts.get('ring.given.owner') ?? 'unknown';
     report.firstMisdirected = {
       bus: deviceDesc,
       machine: deviceDesc,
-      owner: owner === 'not-dom0' ? 'not-dom0 (Xen or free)' : owner,
+      owner: ownerName(facts.get('ring.given.owner') ?? 'unknown'),
       intendedMachine: ring.driverMachine,
       pseudo: ring.driverPseudo,
       what: 'ring',
+    };
+  }
+  // The ring is right but the buffers are not: the device moved data at the pseudo-physical address.
+  if (!report.firstMisdirected && data.machine && data.given && data.given !== data.machine) {
+    report.firstMisdirected = {
+      bus: data.given,
+      machine: data.given,
+      owner: ownerName(data.owner ?? 'unknown'),
+      intendedMachine: data.machine,
+      pseudo: data.pseudo,
+      what: 'buffer',
     };
   }
   if (!ioDone && !rejected) {
@@ -130,9 +167,17 @@ export function buildReport(
   return report;
 }
 
-export function classify(cfg: RealConfig, r: Omit<RealReport, 'bootMs' | 'elapsedMs'>): Outcome {
+const ownerName = (owner: string): string =>
+  owner === 'not-dom0' ? 'not-dom0 (Xen or free)' : owner;
+
+export function classify(
+  cfg: RealConfig,
+  r: Omit<RealReport, 'bootMs' | 'elapsedMs'>,
+): RealOutcome {
   if (r.driver.error?.code === 'FEATURES_REJECTED') return 'features-rejected';
   const all = r.ios.submitted > 0 && r.ios.completed === r.ios.submitted;
+  // Completions arrived, yet the status byte the device wrote never reached the driver.
+  if (r.ios.completed > 0 && r.data.statusUnwritten > 0) return 'silent-corruption';
   if (r.ios.corrupted > 0) return 'corruption';
   if (all && r.ios.verified > 0)
     return cfg.viommu && r.dma.translated === 0 ? 'isolation-bypass' : 'ok';
@@ -145,8 +190,10 @@ function explainReal(r: Omit<RealReport, 'bootMs' | 'elapsedMs'>): string {
   switch (r.outcome) {
     case 'misdirected-dma':
       return `The driver put ${r.ring.given} (pseudo-physical) in the ring register; the device used ${r.firstMisdirected?.machine} as a machine address (${r.firstMisdirected?.owner}), while the ring sits at machine ${r.ring.driverMachine}. ${r.ios.failed} requests never completed.`;
+    case 'silent-corruption':
+      return `The ring was at its machine address, so ${r.ios.completed}/${r.ios.submitted} requests completed; but the buffers went out as pseudo-physical ${r.data.given} (the device used it as a machine address, ${r.firstMisdirected?.owner ?? 'owner unknown'}) while the data sits at machine ${r.data.machine}: ${r.data.statusUnwritten} status bytes never arrived, ${r.ios.corrupted} reads came back wrong.`;
     case 'iommu-fault':
-      return `The device is behind the vIOMMU and the driver gave it unmapped physical addresses: ${r.dma.faulted} DMAR faults, ${r.ios.failed} requests never completed.`;
+      return `The device${r.pci ? ` (${r.pci.bdf}, bus ${r.pci.bus})` : ''} is behind the vIOMMU and the driver gave it unmapped physical addresses: ${r.dma.faulted} DMAR faults, ${r.ios.failed} requests never completed.`;
     case 'features-rejected':
       return 'QEMU cleared FEATURES_OK: the device has iommu_platform=on and the VERSION_1 driver did not accept ACCESS_PLATFORM; the driver set FAILED.';
     case 'isolation-bypass':

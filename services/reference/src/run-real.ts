@@ -30,7 +30,16 @@ export interface RealRunOptions {
   timeoutMs?: number;
 }
 
-const DEVICE_QOM = '/machine/peripheral/vblk/virtio-backend';
+/** The VirtIODevice in QOM: a PCI proxy holds it as virtio-backend; on virtio-mmio it is the device itself. */
+const deviceQom = (cfg: RealConfig): string =>
+  cfg.machine === 'microvm'
+    ? '/machine/peripheral/vblk'
+    : '/machine/peripheral/vblk/virtio-backend';
+/**
+ * microvm's default firmware (qboot) starts no kernel here; Debian's SeaBIOS
+ * build for microvm (package seabios, a dependency of qemu-system-x86) does.
+ */
+export const MICROVM_BIOS = '/usr/share/seabios/bios-microvm.bin';
 
 /** The QEMU command line for a configuration. */
 export function qemuArgs(
@@ -56,7 +65,8 @@ export function qemuArgs(
     '-cpu',
     cfg.xen ? 'max,-smap' : 'max',
     '-machine',
-    cfg.machine,
+    [cfg.machine, cfg.machineProps].filter(Boolean).join(','),
+    ...(cfg.machine === 'microvm' ? ['-bios', MICROVM_BIOS] : []),
     '-m',
     cfg.xen ? '2048' : '1024',
     '-nodefaults',
@@ -80,11 +90,19 @@ export function qemuArgs(
       '-D',
       files.trace,
     );
+  for (const bus of cfg.buses ?? []) args.push('-device', bus);
   args.push(
     '-drive',
     `file=${files.disk},format=raw,if=none,id=d0`,
     '-device',
-    ['virtio-blk-pci', 'drive=d0', 'id=vblk', cfg.device].filter(Boolean).join(','),
+    [
+      cfg.machine === 'microvm' ? 'virtio-blk-device' : 'virtio-blk-pci',
+      'drive=d0',
+      'id=vblk',
+      cfg.device,
+    ]
+      .filter(Boolean)
+      .join(','),
   );
   if (cfg.xen) {
     // QEMU's multiboot loader wants the uncompressed Xen ELF; dom0's kernel and initramfs are modules.
@@ -114,9 +132,14 @@ const field = (o: unknown, k: string): unknown =>
 const hexOf = (v: unknown): string | null =>
   typeof v === 'number' || typeof v === 'bigint' ? `0x${v.toString(16)}` : null;
 
-async function askDevice(qmp: Qmp, view: DeviceView, errors: string[]): Promise<void> {
+async function askDevice(
+  qmp: Qmp,
+  path: string,
+  view: DeviceView,
+  errors: string[],
+): Promise<void> {
   try {
-    const q = await qmp.execute('x-query-virtio-queue-status', { path: DEVICE_QOM, queue: 0 });
+    const q = await qmp.execute('x-query-virtio-queue-status', { path, queue: 0 });
     view.desc = hexOf(field(q, 'vring-desc'));
     view.avail = hexOf(field(q, 'vring-avail'));
     view.used = hexOf(field(q, 'vring-used'));
@@ -124,7 +147,7 @@ async function askDevice(qmp: Qmp, view: DeviceView, errors: string[]): Promise<
     errors.push(`x-query-virtio-queue-status: ${(e as Error).message}`);
   }
   try {
-    const s = await qmp.execute('x-query-virtio-status', { path: DEVICE_QOM });
+    const s = await qmp.execute('x-query-virtio-status', { path });
     view.status = qemuStatusToByte(field(s, 'status'));
     view.offered = qemuFeaturesToHex(field(s, 'host-features'));
     view.negotiated = qemuFeaturesToHex(field(s, 'guest-features'));
@@ -193,7 +216,7 @@ export async function runReal(cfg: RealConfig, opts: RealRunOptions): Promise<Re
               q.running ? 'the guest did not finish' : 'QEMU exited before the guest finished',
             );
           if (q.running) {
-            await askDevice(qmp, view, errors);
+            await askDevice(qmp, deviceQom(cfg), view, errors);
             await lookAtRings(qmp, q.lines, view);
           }
           await qmp.execute('quit').catch(() => undefined);

@@ -13,10 +13,17 @@
  *            ACCESS_PLATFORM, then stops: shows whether FEATURES_OK sticks
  *   v1-phys  modern transport, accepts VERSION_1 + ACCESS_PLATFORM but still
  *            writes virt_to_phys() addresses (a physical card's old driver)
+ *   proposal-2014  modern transport, VERSION_1; machine addresses only when
+ *            the device offers bit 25 (VIRTIO_F_USE_BUS_MAPPING, proposed in
+ *            2014, never adopted), else virt_to_phys()
+ *   half-fix legacy transport, the ring from dma_alloc_coherent() (machine
+ *            addresses under Xen PV) but buffers still virt_to_phys(): the
+ *            device completes requests into frames the driver does not own
  *
  * Everything it observes is printed as "NESTLAB key=value" lines.
  */
 #include <linux/delay.h>
+#include <linux/dma-mapping.h>
 #include <linux/io.h>
 #include <linux/jiffies.h>
 #include <linux/module.h>
@@ -29,7 +36,7 @@
 
 static char *addr_mode = "pseudo";
 module_param(addr_mode, charp, 0444);
-MODULE_PARM_DESC(addr_mode, "pseudo | machine | v1-only | v1-phys");
+MODULE_PARM_DESC(addr_mode, "pseudo | machine | v1-only | v1-phys | proposal-2014 | half-fix");
 static int ios = 4;
 module_param(ios, int, 0444);
 MODULE_PARM_DESC(ios, "requests to issue: half writes, then reads of the same sectors");
@@ -69,10 +76,17 @@ static int setup_ring(struct nvb *d)
 	int i;
 
 	d->order = get_order(bytes);
-	d->ring = (void *)__get_free_pages(GFP_KERNEL | __GFP_ZERO, d->order);
+	if (d->ring_dma) {
+		/* Under Xen PV: machine-contiguous, the handle is a machine address. */
+		d->ring = dma_alloc_coherent(&d->pdev->dev, PAGE_SIZE << d->order, &d->ring_handle,
+					     GFP_KERNEL);
+		d->ring_addr = d->ring_handle;
+	} else {
+		d->ring = (void *)__get_free_pages(GFP_KERNEL | __GFP_ZERO, d->order);
+		d->ring_addr = d->ring ? dev_addr(d, d->ring) : 0;
+	}
 	if (!d->ring)
 		return -ENOMEM;
-	d->ring_addr = dev_addr(d, d->ring);
 	/* A machine-mode ring must be contiguous in machine memory too. */
 	for (i = 1; d->machine && i < (1 << d->order); i++) {
 		if (dev_addr(d, d->ring + i * PAGE_SIZE) != d->ring_addr + i * PAGE_SIZE) {
@@ -127,14 +141,21 @@ static int do_request(struct nvb *d, u32 type, u64 sector, void *data, u8 *statu
 static void run_workload(struct nvb *d)
 {
 	int writes = max(ios / 2, 1), i, done = 0, verified = 0, corrupted = 0, failed = 0;
+	int unwritten = 0;
 	u8 st = 0xff;
 	void *buf = (void *)__get_free_page(GFP_KERNEL);
+	unsigned long pfn;
 
 	if (!buf) {
 		say("error=no-memory");
 		return;
 	}
-	say("data.pseudo=0x%llx data.given=0x%llx", (u64)virt_to_phys(buf), dev_addr(d, buf));
+	say("data.pseudo=0x%llx data.machine=0x%llx data.given=0x%llx", (u64)virt_to_phys(buf),
+	    xen_pv_domain() ? (u64)virt_to_machine(buf).maddr : (u64)virt_to_phys(buf),
+	    dev_addr(d, buf));
+	say("data.given.owner=%s status.given=0x%llx status.given.owner=%s",
+	    owner_of(dev_addr(d, buf), &pfn), dev_addr(d, &d->req->status),
+	    owner_of(dev_addr(d, &d->req->status), &pfn));
 	for (i = 0; i < 2 * writes; i++) {
 		int w = i < writes, k = w ? i : i - writes, rc;
 
@@ -146,7 +167,10 @@ static void run_workload(struct nvb *d)
 			break;
 		}
 		done++;
-		if (st != 0) {
+		/* 0xff is our sentinel: a completion whose status byte never reached us. */
+		if (st == 0xff)
+			unwritten++;
+		else if (st != 0) {
 			say("io.status=%u index=%d", st, i);
 			continue;
 		}
@@ -157,8 +181,8 @@ static void run_workload(struct nvb *d)
 				verified++;
 		}
 	}
-	say("io=done submitted=%d completed=%d verified=%d corrupted=%d failed=%d last_status=%u",
-	    2 * writes, done, verified, corrupted, failed, st);
+	say("io=done submitted=%d completed=%d verified=%d corrupted=%d failed=%d last_status=%u status.unwritten=%d",
+	    2 * writes, done, verified, corrupted, failed, st, unwritten);
 	free_page((unsigned long)buf);
 }
 
@@ -172,10 +196,15 @@ static int nvb_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		return -ENOMEM;
 	d->pdev = pdev;
 	d->machine = !strcmp(addr_mode, "machine");
+	d->ring_dma = !strcmp(addr_mode, "half-fix");
+	d->proposal = !strcmp(addr_mode, "proposal-2014");
 	pci_set_drvdata(pdev, d);
 	rc = pcim_enable_device(pdev);
 	if (rc)
 		return rc;
+	/* QUEUE_PFN holds 32 bits of a 4 KiB frame number. */
+	if (d->ring_dma && dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(32)))
+		return -EIO;
 	pci_set_master(pdev);
 	say("probe=%s device=%04x:%04x mode=%s xen_pv=%d", pci_name(pdev), pdev->vendor,
 	    pdev->device, addr_mode, xen_pv_domain() ? 1 : 0);
@@ -200,7 +229,9 @@ static void nvb_remove(struct pci_dev *pdev)
 
 	d->reset(d);
 	/* Only after the reset: the device may still hold the ring's address. */
-	if (d->ring)
+	if (d->ring && d->ring_dma)
+		dma_free_coherent(&pdev->dev, PAGE_SIZE << d->order, d->ring, d->ring_handle);
+	else if (d->ring)
 		free_pages((unsigned long)d->ring, d->order);
 	kfree(d->req);
 }

@@ -109,6 +109,14 @@ int nvb_modern_init(struct nvb *d, bool accept_ap)
 	offered |= (u64)ioread32(CC(device_feature)) << 32;
 	accepted = offered & (BIT_ULL(VIRTIO_F_VERSION_1) |
 			      (accept_ap ? BIT_ULL(VIRTIO_F_ACCESS_PLATFORM) : 0));
+	if (d->proposal) {
+		say("features.bit25=%d", offered & BIT_ULL(NVB_F_USE_BUS_MAPPING) ? 1 : 0);
+		/* The proposal's driver: the DMA API's (machine) addresses only if asked. */
+		if (offered & BIT_ULL(NVB_F_USE_BUS_MAPPING)) {
+			accepted |= BIT_ULL(NVB_F_USE_BUS_MAPPING);
+			d->machine = true;
+		}
+	}
 	iowrite32(0, CC(guest_feature_select));
 	iowrite32((u32)accepted, CC(guest_feature));
 	iowrite32(1, CC(guest_feature_select));

@@ -5,6 +5,9 @@
 #include <linux/pci.h>
 #include <linux/types.h>
 
+/* Rusty's 2014 proposal, never in the spec: the device wants the bus's mapping. */
+#define NVB_F_USE_BUS_MAPPING 25
+
 struct nvb_desc {
 	u64 addr;
 	u32 len;
@@ -38,6 +41,11 @@ struct nvb_req {
 struct nvb {
 	struct pci_dev *pdev;
 	bool machine;
+	/* half-fix: the ring comes from the DMA API, buffers stay virt_to_phys() */
+	bool ring_dma;
+	dma_addr_t ring_handle;
+	/* proposal-2014: bus (machine) addresses only when the device offers bit 25 */
+	bool proposal;
 	u16 qsize;
 	u16 used_seen;
 	unsigned int order;
