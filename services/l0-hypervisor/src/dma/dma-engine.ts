@@ -41,6 +41,8 @@ type Span = { addr: BusAddr; len: number; offset: number };
 export interface DmaMemory {
   readonly memslots: {
     translate(addr: MachineAddr, len: number): Translation<HostPhysAddr>;
+    /** translate() without its recorded step, for the per-access path. */
+    hostOf(addr: MachineAddr, len: number): HostPhysAddr | null;
     covers(addr: bigint, len: number): boolean;
   };
   readonly ram: {
@@ -109,7 +111,7 @@ export class DmaEngine {
       host: null,
       startedAt,
     });
-    return dmaResult(true, bytes ? new Uint8Array(0) : mem.slice(), [rec]);
+    return this.accounting.result(true, bytes ? new Uint8Array(0) : mem.slice(), [rec]);
   }
 
   /**

@@ -9,6 +9,10 @@ export class FrontEndRam implements DmaMemory {
 
   readonly memslots = {
     translate: (addr: MachineAddr, len: number) => this.table.translate(addr, len),
+    hostOf: (addr: MachineAddr, len: number) => {
+      const t = this.table.translate(addr, len);
+      return t.ok ? t.addr : null;
+    },
     covers: (addr: bigint, len: number) => this.table.covers(addr, len),
   };
 
