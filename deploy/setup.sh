@@ -52,7 +52,13 @@ stamp=node_modules/.nestlab-node-version
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ] ||
   [ "$(cat "$stamp" 2>/dev/null)" != "$(node --version)" ]; then
   echo "setup: npm ci (node $(node --version), npm $(npm --version))" >&2
-  npm ci --no-audit --no-fund
+  # Native addons (usocket) build against the project Node's headers, whatever
+  # a user-level nodedir in ~/.npmrc says (a system Node's would not load).
+  if [ -n "${NESTLAB_NODE_DIR:-}" ]; then
+    npm_config_nodedir="$NESTLAB_NODE_DIR" npm ci --no-audit --no-fund
+  else
+    npm ci --no-audit --no-fund
+  fi
   node --version >"$stamp"
 fi
 

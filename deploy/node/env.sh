@@ -10,8 +10,7 @@ if [ -x "$_nestlab_node/bin/node" ]; then
     *) PATH="$_nestlab_node/bin:$PATH" ;;
   esac
   export PATH
-  # Native addons (usocket) build against this Node's headers, whatever a
-  # user-level nodedir in ~/.npmrc says (a system Node's would not load).
-  export npm_config_nodedir="$_nestlab_node"
+  # setup.sh builds native addons (usocket) against this Node's headers.
+  export NESTLAB_NODE_DIR="$_nestlab_node"
 fi
 unset _nestlab_node

@@ -199,8 +199,10 @@ export function createDom0Kernel(options: Dom0Options = {}): ServiceModule {
 
       /** After a restart: the last configuration again, and the device probed again (reset + init). */
       async function restore(f: StateFile): Promise<void> {
-        const { state, problem } = await f.load();
-        if (problem !== null) ctx.log.warn({ problem }, 'persisted state ignored');
+        const state = await f.load().catch((err: unknown) => {
+          ctx.log.warn({ problem: errorInfo(err).message }, 'persisted state ignored');
+          return null;
+        });
         if (state === null) return;
         const mine = epoch;
         configure(state.configure);

@@ -1,6 +1,7 @@
-// One error class for the package; every code has a fixed kind so the Bus
-// turns a throw into a typed error reply and the block layer can count it.
-import { isCodedError, type ErrorKind } from '@nestlab/protocol';
+// The package's error family (shared/protocol errorFamily): every code has a
+// fixed kind so the Bus turns a throw into a typed error reply and the block
+// layer can count it.
+import { errorFamily, isCodedError, type ErrorKind } from '@nestlab/protocol';
 
 export const DOM0_ERROR_CODE_KIND = {
   /** No virtio-blk (1af4:1042) function on bus 0. */
@@ -49,18 +50,8 @@ export const DOM0_ERROR_CODE_KIND = {
 
 export type Dom0ErrorCode = keyof typeof DOM0_ERROR_CODE_KIND;
 
-export class Dom0Error extends Error {
-  override readonly name = 'Dom0Error';
-  readonly kind: ErrorKind;
-  constructor(
-    readonly code: Dom0ErrorCode,
-    message: string,
-    options?: { cause?: unknown; kind?: ErrorKind },
-  ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.kind = options?.kind ?? DOM0_ERROR_CODE_KIND[code];
-  }
-}
+export const Dom0Error = errorFamily('Dom0Error', DOM0_ERROR_CODE_KIND);
+export type Dom0Error = InstanceType<typeof Dom0Error>;
 
 /** The code and message of anything thrown; unknown throws count as INTERNAL. */
 export function errorInfo(err: unknown): { code: string; message: string; kind: ErrorKind } {

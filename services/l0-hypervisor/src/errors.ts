@@ -1,7 +1,7 @@
-import type { CodedError, ErrorKind } from '@nestlab/protocol';
+// The package's error family (shared/protocol errorFamily): a stable code, and
+// whose fault it is, so service-kit's Bus turns a throw into a typed error reply.
+import { errorFamily, type ErrorKind } from '@nestlab/protocol';
 
-// One error class for the package (docs/ARCHITECTURE.md): a stable code, and whose fault
-// it is, so service-kit's Bus turns a throw into a typed error reply.
 export const L0_ERROR_CODE_KIND = {
   /** A domain's CPU touched a machine frame Xen did not grant it (CpuFrames). */
   ACCESS_DENIED: 'guest',
@@ -26,15 +26,5 @@ export const L0_ERROR_CODE_KIND = {
 
 export type L0ErrorCode = keyof typeof L0_ERROR_CODE_KIND;
 
-export class L0Error extends Error implements CodedError {
-  override readonly name = 'L0Error';
-  readonly kind: ErrorKind;
-  constructor(
-    readonly code: L0ErrorCode,
-    message: string,
-    options?: { cause?: unknown; kind?: ErrorKind },
-  ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.kind = options?.kind ?? L0_ERROR_CODE_KIND[code];
-  }
-}
+export const L0Error = errorFamily('L0Error', L0_ERROR_CODE_KIND);
+export type L0Error = InstanceType<typeof L0Error>;

@@ -1,5 +1,6 @@
 import { decodeFrame, encodeFrame } from './frame.js';
-import { ProtocolError, RemoteError, isCodedError, type CodedError } from './errors.js';
+import { ProtocolError, RemoteError } from './errors.js';
+import { isCodedError, type CodedError } from './error-family.js';
 import { ReplyHead } from './envelope.js';
 import { validator } from './schema-kit.js';
 import type { MessageDef, ReplyOf, RequestOf } from './message.js';
@@ -48,11 +49,7 @@ export function encodeErrorReply(err: CodedError): Uint8Array {
 /** Turns any thrown value into what a caller may see: typed errors keep their code. */
 export function toCodedError(err: unknown): CodedError {
   if (isCodedError(err)) return err;
-  return new ProtocolError(
-    'INTERNAL',
-    err instanceof Error ? err.message : String(err),
-    'internal',
-  );
+  return new ProtocolError('INTERNAL', err instanceof Error ? err.message : String(err));
 }
 
 /** Validates a reply frame; an error reply becomes a thrown RemoteError with its code. */

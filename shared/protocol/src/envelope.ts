@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Obj } from './schema-kit.js';
-import { ERROR_KINDS } from './errors.js';
+import { ERROR_KINDS } from './error-family.js';
 
 export const ErrorBody = Obj({
   code: Type.String({ minLength: 1, maxLength: 64 }),

@@ -1,7 +1,26 @@
 // One shape for every package's typed errors: a class per family, one code
 // union, a fixed kind per code (the Bus turns a throw into an error reply
 // carrying both), and a typed predicate instead of comparing code strings.
-import { ERROR_KINDS, type CodedError, type ErrorKind } from './errors.js';
+
+export const ERROR_KINDS = ['input', 'guest', 'transient', 'internal'] as const;
+/**
+ * Whose fault an error is: the sender's input ('guest' or 'input'), a passing
+ * condition ('transient') or a bug ('internal').
+ */
+export type ErrorKind = (typeof ERROR_KINDS)[number];
+
+/** Any typed error a handler throws that should reach the caller as-is. */
+export interface CodedError {
+  readonly code: string;
+  readonly kind: ErrorKind;
+  readonly message: string;
+}
+
+export function isCodedError(err: unknown): err is CodedError {
+  if (!(err instanceof Error)) return false;
+  const e = err as Partial<CodedError>;
+  return typeof e.code === 'string' && typeof e.kind === 'string' && ERROR_KINDS.includes(e.kind);
+}
 
 export interface FamilyErrorOptions {
   cause?: unknown;
@@ -67,14 +86,7 @@ export function hasCode<C extends string>(
   err: unknown,
   ...codes: C[]
 ): err is Error & CodedError & { readonly code: C } {
-  if (!(err instanceof Error)) return false;
-  const e = err as Partial<CodedError>;
-  return (
-    typeof e.code === 'string' &&
-    typeof e.kind === 'string' &&
-    ERROR_KINDS.includes(e.kind) &&
-    (codes as string[]).includes(e.code)
-  );
+  return isCodedError(err) && (codes as string[]).includes(err.code);
 }
 
 /** The request never reached a peer or got no answer in time: worth retrying. */

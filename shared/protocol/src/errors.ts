@@ -1,42 +1,28 @@
-/**
- * Stable error codes carried in error replies. Clients test for `code`, never
- * for message text. `kind` says whose fault it is: the sender's input ('guest'
- * or 'input'), a passing condition ('transient') or a bug ('internal').
- */
-export const PROTOCOL_ERROR_CODES = [
-  'BAD_FRAME',
-  'BAD_JSON',
-  'SCHEMA_INVALID',
-  'UNKNOWN_MESSAGE',
-  'BAD_SUBJECT',
-  'TIMEOUT',
-  'NO_RESPONDERS',
-  'INTERNAL',
-  'OVERLOADED',
-] as const;
-export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];
+// Stable error codes carried in error replies. Clients test for `code`, never
+// for message text; `kind` says whose fault it is (error-family.ts).
+import { errorFamily, type CodedError, type ErrorKind } from './error-family.js';
 
-export const ERROR_KINDS = ['input', 'guest', 'transient', 'internal'] as const;
-export type ErrorKind = (typeof ERROR_KINDS)[number];
+export const PROTOCOL_ERROR_CODE_KIND = {
+  /** A frame too short for its head, a head that is not UTF-8, data where none belongs. */
+  BAD_FRAME: 'input',
+  BAD_JSON: 'input',
+  SCHEMA_INVALID: 'input',
+  UNKNOWN_MESSAGE: 'input',
+  BAD_SUBJECT: 'input',
+  /** No reply in time: worth retrying. */
+  TIMEOUT: 'transient',
+  /** Nobody serves the subject (yet): worth retrying. */
+  NO_RESPONDERS: 'transient',
+  INTERNAL: 'internal',
+  /** The receiver already has its limit of messages in progress. */
+  OVERLOADED: 'transient',
+} as const satisfies Record<string, ErrorKind>;
 
-/** Any typed error a handler throws that should reach the caller as-is. */
-export interface CodedError {
-  readonly code: string;
-  readonly kind: ErrorKind;
-  readonly message: string;
-}
+export type ProtocolErrorCode = keyof typeof PROTOCOL_ERROR_CODE_KIND;
+export const PROTOCOL_ERROR_CODES = Object.keys(PROTOCOL_ERROR_CODE_KIND) as ProtocolErrorCode[];
 
-export class ProtocolError extends Error implements CodedError {
-  override readonly name = 'ProtocolError';
-  constructor(
-    readonly code: ProtocolErrorCode,
-    message: string,
-    readonly kind: ErrorKind = 'input',
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
+export const ProtocolError = errorFamily('ProtocolError', PROTOCOL_ERROR_CODE_KIND);
+export type ProtocolError = InstanceType<typeof ProtocolError>;
 
 /** An error reply received from another service, rethrown on the caller's side. */
 export class RemoteError extends Error implements CodedError {
@@ -49,10 +35,4 @@ export class RemoteError extends Error implements CodedError {
   ) {
     super(`${subject}: ${code}: ${message}`);
   }
-}
-
-export function isCodedError(err: unknown): err is CodedError {
-  if (!(err instanceof Error)) return false;
-  const e = err as Partial<CodedError>;
-  return typeof e.code === 'string' && typeof e.kind === 'string' && ERROR_KINDS.includes(e.kind);
 }

@@ -42,13 +42,13 @@ export function decodeFrame(bytes: Uint8Array): Frame {
   try {
     text = decoder.decode(bytes.subarray(4, 4 + headLen));
   } catch (cause) {
-    throw new ProtocolError('BAD_FRAME', 'head is not valid UTF-8', 'input', { cause });
+    throw new ProtocolError('BAD_FRAME', 'head is not valid UTF-8', { cause });
   }
   let head: unknown;
   try {
     head = JSON.parse(text);
   } catch (cause) {
-    throw new ProtocolError('BAD_JSON', `head is not JSON: ${(cause as Error).message}`, 'input', {
+    throw new ProtocolError('BAD_JSON', `head is not JSON: ${(cause as Error).message}`, {
       cause,
     });
   }

@@ -210,11 +210,7 @@ export class Bus {
           def,
           msg,
           encodeErrorReply(
-            new ProtocolError(
-              'OVERLOADED',
-              `${this.maxInFlight} messages already in progress`,
-              'transient',
-            ),
+            new ProtocolError('OVERLOADED', `${this.maxInFlight} messages already in progress`),
           ),
         );
       return;
@@ -393,12 +389,12 @@ function traceHeaders(span: Span | undefined, items?: readonly BatchItem[]): Msg
 function mapNatsError(err: unknown, subject: string): Error {
   if (err instanceof ProtocolError) return err;
   if (err instanceof natsErrors.NoRespondersError) {
-    return new ProtocolError('NO_RESPONDERS', `nobody serves ${subject}`, 'transient', {
+    return new ProtocolError('NO_RESPONDERS', `nobody serves ${subject}`, {
       cause: err,
     });
   }
   if (err instanceof natsErrors.TimeoutError) {
-    return new ProtocolError('TIMEOUT', `no reply on ${subject} in time`, 'transient', {
+    return new ProtocolError('TIMEOUT', `no reply on ${subject} in time`, {
       cause: err,
     });
   }

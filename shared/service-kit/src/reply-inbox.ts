@@ -43,7 +43,7 @@ export class ReplyInbox {
     return new Promise<Uint8Array>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(token);
-        reject(new ProtocolError('TIMEOUT', `no reply on ${subject} in time`, 'transient'));
+        reject(new ProtocolError('TIMEOUT', `no reply on ${subject} in time`));
       }, timeoutMs);
       this.waiting.set(token, { subject, resolve, reject, timer });
       try {
@@ -83,7 +83,7 @@ export class ReplyInbox {
     clearTimeout(w.timer);
     // The server answers a request nobody subscribes to with an empty 503 status message.
     if (msg.data.length === 0 && msg.headers?.code === 503) {
-      w.reject(new ProtocolError('NO_RESPONDERS', `nobody serves ${w.subject}`, 'transient'));
+      w.reject(new ProtocolError('NO_RESPONDERS', `nobody serves ${w.subject}`));
     } else w.resolve(msg.data);
   }
 
@@ -93,11 +93,9 @@ export class ReplyInbox {
       clearTimeout(w.timer);
       this.waiting.delete(token);
       w.reject(
-        new ProtocolError(
-          'INTERNAL',
-          `request on ${w.subject} abandoned: ${String(cause)}`,
-          'transient',
-        ),
+        new ProtocolError('INTERNAL', `request on ${w.subject} abandoned: ${String(cause)}`, {
+          kind: 'transient',
+        }),
       );
     }
   }

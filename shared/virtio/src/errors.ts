@@ -1,6 +1,7 @@
-// One error class for the package (docs/ARCHITECTURE.md: one coded error class per package). Every code
-// has a fixed kind so callers can count guest-caused errors separately and
-// never take the process down for them (Firecracker's device metrics).
+// The package's error family (shared/protocol errorFamily). Every code has a
+// fixed kind so callers can count guest-caused errors separately and never
+// take the process down for them (Firecracker's device metrics).
+import { errorFamily, type FamilyErrorOptions } from '@nestlab/protocol';
 
 export const VIRTIO_ERROR_KINDS = ['guest', 'transient', 'internal'] as const;
 export type VirtioErrorKind = (typeof VIRTIO_ERROR_KINDS)[number];
@@ -50,27 +51,9 @@ export const VIRTIO_ERROR_CODE_KIND = {
 export type VirtioErrorCode = keyof typeof VIRTIO_ERROR_CODE_KIND;
 export const VIRTIO_ERROR_CODES = Object.keys(VIRTIO_ERROR_CODE_KIND) as VirtioErrorCode[];
 
-export interface VirtioErrorOptions {
-  cause?: unknown;
-  /** Overrides the code's default kind, e.g. a memory read that timed out is transient. */
-  kind?: VirtioErrorKind;
-}
-
-export class VirtioError extends Error {
-  override readonly name = 'VirtioError';
-  readonly kind: VirtioErrorKind;
-
-  constructor(
-    readonly code: VirtioErrorCode,
-    message: string,
-    options: VirtioErrorOptions = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.kind = options.kind ?? VIRTIO_ERROR_CODE_KIND[code];
-  }
-}
-
-export const isVirtioError = (e: unknown): e is VirtioError => e instanceof VirtioError;
+export const VirtioError = errorFamily('VirtioError', VIRTIO_ERROR_CODE_KIND);
+export type VirtioError = InstanceType<typeof VirtioError>;
+export type VirtioErrorOptions = FamilyErrorOptions;
 
 /**
  * Walker and parser results. A Result rather than a throw, so a caller cannot

@@ -41,7 +41,7 @@ type Span = { addr: BusAddr; len: number; offset: number };
 export interface DmaMemory {
   readonly memslots: {
     translate(addr: MachineAddr, len: number): Translation<HostPhysAddr>;
-    /** translate() without its recorded step, for the per-access path. */
+    /** translate() without the recorded step, for the per-access path. */
     hostOf(addr: MachineAddr, len: number): HostPhysAddr | null;
     covers(addr: bigint, len: number): boolean;
   };

@@ -9,7 +9,7 @@ export class FrontEndRam implements DmaMemory {
 
   readonly memslots = {
     translate: (addr: MachineAddr, len: number) => this.table.translate(addr, len),
-    hostOf: (addr: MachineAddr, len: number) => {
+    hostOf: (addr: MachineAddr, len: number): HostPhysAddr | null => {
       const t = this.table.translate(addr, len);
       return t.ok ? t.addr : null;
     },

@@ -3,7 +3,7 @@
 // this prints.
 import type { ServiceProfile } from './profile.js';
 import { formatStacks, type StacksReport } from './stacks-report.js';
-import { gib, mib } from './targets.js';
+import { gib, mib } from './units.js';
 
 export interface Baseline {
   /** Raw NATS 4 KiB request/reply, two processes, `reqRep4kConcurrency` in flight. */

@@ -4,6 +4,7 @@
 import type { Baseline, BenchMemory, BenchRun, Target } from './report.js';
 import type { StacksReport } from './stacks-report.js';
 import { sumOf } from './cpu.js';
+import { gib, mib } from './units.js';
 
 interface ScenarioTargets {
   /** Untraced IOPS at the deepest iodepth over raw 4 KiB req/rep. */
@@ -112,6 +113,3 @@ export function judgeTargets(
   });
   return out;
 }
-
-export const gib = (b: number) => `${Math.round((b / 2 ** 30) * 10) / 10} GiB`;
-export const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;

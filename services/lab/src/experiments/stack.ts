@@ -1,21 +1,19 @@
+import { errorFamily } from '@nestlab/protocol';
 import type { Bus } from '@nestlab/service-kit';
 import { configureLayers } from '../run/configure.js';
 import type { Scenario } from '../scenarios/scenario.js';
 
-export class ExperimentError extends Error {
-  override readonly name = 'ExperimentError';
-  constructor(
-    readonly code:
-      | 'EXPERIMENT_UNKNOWN'
-      | 'SCENARIO_NOT_RUNNABLE'
-      | 'PROBE_FAILED'
-      | 'JOB_FAILED'
-      | 'STEP_FAILED',
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** Why an experiment could not run (not: the stack misbehaved — that is a verdict). */
+export const ExperimentError = errorFamily('ExperimentError', {
+  EXPERIMENT_UNKNOWN: 'input',
+  SCENARIO_NOT_RUNNABLE: 'input',
+  /** The driver did not come up on the configured stack. */
+  PROBE_FAILED: 'transient',
+  JOB_FAILED: 'transient',
+  /** A step this fleet cannot carry out (it does not own its nats-server, say). */
+  STEP_FAILED: 'input',
+});
+export type ExperimentError = InstanceType<typeof ExperimentError>;
 
 /** The disk every experiment runs on: small, so the image is read back whole. */
 export const EXPERIMENT_DISK_BYTES = 16 * 2 ** 20;
