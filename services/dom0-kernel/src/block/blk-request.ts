@@ -20,7 +20,20 @@ export interface BlkIo {
   readonly len: number;
   /** What a write stores. */
   readonly data?: Uint8Array;
+  /**
+   * A read whose buffer is filled with READ_POISON before the device sees it.
+   * A verifying job asks for it: a reused buffer page may still hold the very
+   * block the read expects (from an earlier I/O), and without the poison a
+   * read the device never delivered would pass as correct.
+   */
+  readonly poison?: boolean;
 }
+
+/**
+ * What a poisoned read buffer holds until the device writes it: not zeros,
+ * and its first word is not a block stamp's magic, so no block can equal it.
+ */
+export const READ_POISON = 0xa5;
 
 export function blkHeader(io: BlkIo): Uint8Array {
   return encodeBlkHeader({

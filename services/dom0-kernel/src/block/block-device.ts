@@ -34,6 +34,7 @@ import type { Virtqueue } from '../virtio/virtqueue.js';
 import type { Dom0Metrics } from '../metrics.js';
 import { BLK_REQ_HEADER_SIZE } from '@nestlab/virtio';
 import {
+  READ_POISON,
   STATUS_OFFSET,
   blkHeader,
   checkIo,
@@ -302,6 +303,9 @@ export class BlockDevice {
     // The DMA API owns the bounce copies: the buffer's stores and, when bounced, the slot's.
     const { policy } = this.d;
     if (io.op === 'write' && io.data && data) stores.push(...policy.syncForDevice(data, io.data));
+    // The poison goes to the bounce slot too (swiotlb copies the buffer there on map).
+    if (io.op === 'read' && io.poison === true && data)
+      stores.push(...policy.syncForDevice(data, new Uint8Array(io.len).fill(READ_POISON)));
     const loads = [{ addr: addOffset(pages.addr, STATUS_OFFSET), len: 1 }];
     if (io.op === 'read' && data) loads.push(policy.deviceWritten(data));
     const buffers = [

@@ -170,6 +170,8 @@ class PlannedIos {
         sector: (BigInt(p.block) * BigInt(w.bs)) / BigInt(SECTOR_SIZE),
         len: w.bs,
         ...(stamp ? { data: blockContent(stamp, w.bs) } : {}),
+        // Verify tells "not delivered" from "stale but equal" only on a poisoned buffer.
+        ...(!stamp && w.verify ? { poison: true } : {}),
       };
       report.submitted++;
       const r = await this.target.submit(io, Math.max(1, w.deadlineMs - (Date.now() - slotStart)));
