@@ -107,7 +107,9 @@ export class DmaEngine {
       len: mem.byteLength,
       verdict: 'device-local',
       fault: undefined,
-      tr: null,
+      machine: null,
+      by: undefined,
+      fn: undefined,
       host: null,
       startedAt,
     });

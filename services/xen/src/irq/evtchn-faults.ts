@@ -4,16 +4,26 @@
 // schedule counts delivered interrupts in the order Xen handles them, one by
 // one: not NATS messages on the event-channel subject, whose number depends
 // on how a transport fault plan or the receiver batches them.
-import { Countdown, DomainFaultError } from '@nestlab/service-kit';
+import { Countdown, DomainFaultError, type ServiceContext } from '@nestlab/service-kit';
+import type { XenMetrics } from '../metrics.js';
 import type { Binding } from './event-channels.js';
-import type { XenService } from '../xen-service.js';
+
+/** What the fault needs of the running hypervisor (xen-service.ts owns one): no import back. */
+interface FaultHost {
+  readonly metrics: XenMetrics;
+  readonly ctx: ServiceContext;
+}
+interface RegisterHost extends FaultHost {
+  readonly current: { readonly config: { readonly present: boolean } } | null | undefined;
+  readonly lostEvtchn: LostNotifications;
+}
 
 export class LostNotifications {
   private readonly countdown = new Countdown();
   /** Delivered interrupts seen since the last arming (names a hit reproducibly). */
   private delivered = 0;
 
-  constructor(private readonly xen: XenService) {}
+  constructor(private readonly xen: FaultHost) {}
 
   /** Arms the fault; returns how many notifications it will suppress. */
   arm(after: number, count: number): number {
@@ -38,7 +48,7 @@ export class LostNotifications {
   }
 }
 
-export function registerEvtchnFaults(xen: XenService): void {
+export function registerEvtchnFaults(xen: RegisterHost): void {
   xen.ctx.faults.on('lose-evtchn', (req) => {
     // Without Xen (a KVM stack) interrupts never reach an event channel.
     if (xen.current && !xen.current.config.present)
