@@ -11,3 +11,7 @@ export * from './setup-state.js';
 export * from './qemu-features.js';
 export * from './compare.js';
 export * from './vhost-user-run.js';
+export * from './qemu-launch.js';
+export * from './vhost-user-dma.js';
+export * from './vhost-user-report.js';
+export * from './vhost-user-rows.js';

@@ -3,10 +3,10 @@
 // .ci/run calls it explicitly. The issue-16 rows' boots (another ~50 s each)
 // run only with NESTLAB_REFERENCE_REAL_ROWS=1 as well, outside CI's budget.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { PLAIN_MMIO, realConfig, type RealConfig } from './configs.js';
 import { runReal } from './run-real.js';
+import { processesWith } from './processes.js';
 import { loadSetup } from './setup-state.js';
 
 const enabled = process.env['NESTLAB_REFERENCE_REAL'] === '1';
@@ -26,19 +26,7 @@ function cfg(id: string): RealConfig {
 }
 
 /** QEMU processes whose command line names this run's scratch dir. */
-function qemusUnder(dir: string): number[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-        return cmd.includes('qemu-system') && cmd.includes(dir);
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
+const qemusUnder = (dir: string): number[] => processesWith('qemu-system', dir);
 
 describe('real stack (slow)', () => {
   it(

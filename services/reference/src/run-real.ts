@@ -1,23 +1,13 @@
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  ftruncateSync,
-} from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import type { RealConfig } from './configs.js';
 import { dom0MachineRange, parseGuestLines } from './console-parse.js';
 import { ReferenceError } from './errors.js';
-import { buildInitramfs } from './initramfs.js';
+import { kernelArgs, machineArgs, prepareScratch } from './qemu-launch.js';
 import { withQemu } from './qemu-process.js';
 import { Qmp } from './qmp.js';
 import { qemuFeaturesToHex, qemuStatusToByte } from './qemu-features.js';
 import { buildReport, type DeviceView, type RealReport } from './real-report.js';
-import { referenceDir, type SetupState } from './setup-state.js';
+import type { SetupState } from './setup-state.js';
 
 export interface RealRunOptions {
   setup: SetupState;
@@ -53,30 +43,14 @@ export function qemuArgs(
     `nestlab.ios=${cfg.ios}`,
     ...cfg.kernelArgs,
   ].join(' ');
-  for (const p of [setup.vmlinuz, files.initrd]) {
-    // QEMU's multiboot -initrd separates modules with commas.
-    if (p.includes(','))
-      throw new ReferenceError('UNSUPPORTED_SCENARIO', 'input', `path contains a comma: ${p}`);
-  }
   const args = [
-    '-accel',
-    'tcg',
-    // A PV dom0 under TCG faults at its first iretq while SMAP is advertised.
-    '-cpu',
-    cfg.xen ? 'max,-smap' : 'max',
-    '-machine',
-    [cfg.machine, cfg.machineProps].filter(Boolean).join(','),
+    ...machineArgs({
+      xen: cfg.xen,
+      machine: [cfg.machine, cfg.machineProps].filter(Boolean).join(','),
+      memMiB: cfg.xen ? 2048 : 1024,
+    }),
     ...(cfg.machine === 'microvm' ? ['-bios', MICROVM_BIOS] : []),
-    '-m',
-    cfg.xen ? '2048' : '1024',
-    '-nodefaults',
-    '-display',
-    'none',
-    '-no-reboot',
-    '-serial',
-    'stdio',
-    '-qmp',
-    `unix:${files.qmp},server=on,wait=off`,
+    ...['-qmp', `unix:${files.qmp},server=on,wait=off`],
   ];
   // The vIOMMU must exist before the devices it translates for.
   if (cfg.viommu)
@@ -104,27 +78,7 @@ export function qemuArgs(
       .filter(Boolean)
       .join(','),
   );
-  if (cfg.xen) {
-    // QEMU's multiboot loader wants the uncompressed Xen ELF; dom0's kernel and initramfs are modules.
-    args.push(
-      '-kernel',
-      setup.xen,
-      '-append',
-      'console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M',
-      '-initrd',
-      `${setup.vmlinuz} console=hvc0 ${guestArgs},${files.initrd}`,
-    );
-  } else {
-    args.push(
-      '-kernel',
-      setup.vmlinuz,
-      '-initrd',
-      files.initrd,
-      '-append',
-      `console=ttyS0 ${guestArgs}`,
-    );
-  }
-  return args;
+  return [...args, ...kernelArgs(setup, { xen: cfg.xen, initrd: files.initrd, guestArgs })];
 }
 
 const field = (o: unknown, k: string): unknown =>
@@ -160,17 +114,16 @@ async function askDevice(
 export async function runReal(cfg: RealConfig, opts: RealRunOptions): Promise<RealReport> {
   const progress = opts.progress ?? (() => undefined);
   const started = Date.now();
-  const base = opts.workDir ?? join(referenceDir(), 'runs');
-  const work = mkdtempSync(join(ensureDir(base), `${cfg.scenario}-`));
+  const scratch = prepareScratch(opts.setup, `${cfg.scenario}-`, {
+    workDir: opts.workDir,
+    diskBytes: 64 << 20,
+  });
   const files = {
-    initrd: buildInitramfs(opts.setup, work),
-    disk: join(work, 'disk.img'),
-    qmp: join(work, 'qmp.sock'),
-    trace: join(work, 'trace.log'),
+    initrd: scratch.initrd,
+    disk: scratch.disk,
+    qmp: scratch.file('qmp.sock'),
+    trace: scratch.file('trace.log'),
   };
-  const fd = openSync(files.disk, 'w');
-  ftruncateSync(fd, 64 * 2 ** 20);
-  closeSync(fd);
   const errors: string[] = [];
   const view: DeviceView = {
     desc: null,
@@ -231,7 +184,7 @@ export async function runReal(cfg: RealConfig, opts: RealRunOptions): Promise<Re
     const report = buildReport(cfg, facts, view, cfg.xen ? dom0MachineRange(lines) : null, errors);
     return { ...report, bootMs, elapsedMs: Date.now() - started };
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    scratch.remove();
   }
 }
 
@@ -252,9 +205,4 @@ function countTrace(path: string, view: DeviceView): void {
   const text = readFileSync(path, 'utf8');
   view.translated = (text.match(/vtd_dmar_translate/g) ?? []).length;
   view.faulted = (text.match(/vtd_dmar_fault/g) ?? []).length;
-}
-
-function ensureDir(dir: string): string {
-  mkdirSync(dir, { recursive: true });
-  return dir;
 }

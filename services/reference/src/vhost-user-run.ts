@@ -1,33 +1,31 @@
-// `nestlab reference --device nestlab`: the plain Linux 6.1 guest on QEMU TCG
-// with its virtio-blk disk served by nestlab's device model over vhost-user
-// (QEMU's vhost-user-blk-pci is the front-end; guest RAM is a shared memfd).
-// The guest writes 4 MiB of a known pattern with O_DIRECT and reads it back;
-// the report puts its view (did the I/O complete, what it read) beside
-// nestlab's (the disk image's bytes, every DMA access and its verdict).
+// `nestlab reference --device nestlab <scenario>`: the real guest on QEMU TCG
+// (plain Linux 6.1, or Xen 4.17 + Linux 6.1 PV dom0) with its virtio-blk disk
+// served by nestlab's device model over vhost-user (QEMU's vhost-user-blk-pci
+// is the front-end; guest RAM, with Xen its machine memory, is a shared memfd).
+// The stock driver writes 4 MiB of a known pattern with O_DIRECT and reads it
+// back, or the reference module drives the device itself; the report puts
+// the guest's view beside nestlab's (disk image, every DMA access, the ring).
 import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  ftruncateSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  readSync,
-  rmSync,
-} from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { parseGuestLines } from './console-parse.js';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import type { DmaRecord } from '@nestlab/protocol';
+import { dom0MachineRange, parseGuestLines } from './console-parse.js';
 import { ReferenceError } from './errors.js';
-import { buildInitramfs } from './initramfs.js';
+import { prepareScratch, startQemu } from './qemu-launch.js';
 import { QemuProcess, type QemuExit } from './qemu-process.js';
-import { referenceDir, type SetupState } from './setup-state.js';
+import type { SetupState } from './setup-state.js';
+import { readDmaLog, ringView, summarizeDma } from './vhost-user-dma.js';
+import { explain, guestView, outcomeOf, type VhostUserReport } from './vhost-user-report.js';
+import {
+  QUEUE_SIZE,
+  VHOST_USER_IDS,
+  backendMain,
+  vhostQemuArgs,
+  vhostUserRow,
+  type VhostUserRow,
+} from './vhost-user-rows.js';
 
 export const PATTERN_BYTES = 4 << 20;
 const DISK_BYTES = 64 << 20;
-const GUEST_MIB = 512;
-const QUEUE_SIZE = 128;
 
 /** The guest's pattern (guest/init pattern_io): 65536 numbered lines of 64 bytes. */
 export function knownPattern(): Buffer {
@@ -44,101 +42,118 @@ export type KillPoint = { readonly who: 'qemu' | 'backend'; readonly afterDmaRec
 
 export interface VhostUserRunOptions {
   setup: SetupState;
+  /** One of VHOST_USER_IDS; default kvm-guest-baseline (viommu-access-platform with `viommu`). */
+  scenario?: string;
+  /** Shorthand for scenario viommu-access-platform. */
+  viommu?: boolean;
   workDir?: string;
   progress?: (line: string) => void;
   onConsole?: (line: string) => void;
   /** Hard limit for each process; default 240 s. */
   timeoutMs?: number;
-  /**
-   * QEMU's vIOMMU in front (q35 + intel-iommu, iommu_platform=on): the device
-   * translates every address through its IOTLB, and the verdicts say `translated`.
-   */
-  viommu?: boolean;
   /** Keep the scratch dir (disk image, DMA log) for a look afterwards. */
   keepWork?: boolean;
   /** Kill one side once the DMA log has this many records (tests of the cleanup). */
   kill?: KillPoint;
 }
 
-export interface DmaSummary {
-  records: number;
-  byVerdict: Record<string, number>;
-  byWhat: Record<string, number>;
-  /** Buffer bytes the device read from guest RAM (the guest's writes) and wrote into it (its reads). */
-  bufferBytesRead: number;
-  bufferBytesWritten: number;
+/** A run's whole result: the report and nestlab's per-access view (every DMA record, in order). */
+export interface VhostUserRun {
+  report: VhostUserReport;
+  records: DmaRecord[];
 }
 
-export interface VhostUserReport {
-  outcome: 'ok' | 'failed' | 'killed';
-  guest: { wrote: boolean; read: boolean; sumPattern: string | null; sumBack: string | null };
-  expectedSum: string;
-  /** md5 of the first 4 MiB of nestlab's disk image after the run. */
-  imageSum: string | null;
-  dma: DmaSummary;
-  backendLines: string[];
-  errors: string[];
-  qemuExit: QemuExit | null;
-  backendExit: QemuExit | null;
-  elapsedMs: number;
+export function resolveVhostUserRow(
+  opts: Pick<VhostUserRunOptions, 'scenario' | 'viommu'>,
+): VhostUserRow {
+  const id = opts.scenario ?? (opts.viommu ? 'viommu-access-platform' : 'kvm-guest-baseline');
+  const row = vhostUserRow(id);
+  if (!row)
+    throw new ReferenceError(
+      'UNSUPPORTED_SCENARIO',
+      'input',
+      `--device nestlab runs ${VHOST_USER_IDS.join(', ')}; ${JSON.stringify(id)} is not one`,
+    );
+  return row;
 }
 
-/** The vhost-user back-end's entry point in the l0-hypervisor package. */
-export function backendMain(): string {
-  const index = createRequire(import.meta.url).resolve('@nestlab/l0-hypervisor');
-  return join(dirname(index), 'vhost-user', 'main.js');
+/** The report only (`runOnNestlabDevice` also hands back every DMA record). */
+export async function runVhostUser(opts: VhostUserRunOptions): Promise<VhostUserReport> {
+  return (await runOnNestlabDevice(opts)).report;
 }
 
-export function vhostQemuArgs(
-  setup: SetupState,
-  files: { initrd: string; socket: string },
-  viommu = false,
-): string[] {
-  const device = [
-    'vhost-user-blk-pci,chardev=vu,num-queues=1',
-    `queue-size=${QUEUE_SIZE}`,
-    // Behind a PCIe root port the device is a PCIe endpoint with ATS, so the
-    // guest sends device-IOTLB invalidations: the only unmaps QEMU 7.2's vhost
-    // passes on to a back-end (as VHOST_USER_IOTLB_MSG INVALIDATE).
-    ...(viommu ? ['bus=rp0', 'disable-legacy=on', 'iommu_platform=on', 'ats=on'] : []),
-  ].join(',');
-  return [
-    ...['-accel', 'tcg', '-cpu', 'max', '-machine', viommu ? 'q35' : 'pc', '-m', String(GUEST_MIB)],
-    // Guest RAM in a memfd QEMU shares: the back-end reaches it through the fd.
-    ...['-object', `memory-backend-memfd,id=mem,size=${GUEST_MIB}M,share=on`],
-    ...['-numa', 'node,memdev=mem'],
-    ...['-nodefaults', '-display', 'none', '-no-reboot', '-serial', 'stdio'],
-    // The vIOMMU must exist before the devices it translates for.
-    ...(viommu ? ['-device', 'intel-iommu,intremap=on,device-iotlb=on'] : []),
-    ...(viommu ? ['-device', 'pcie-root-port,id=rp0,bus=pcie.0,chassis=1,slot=1'] : []),
-    ...['-chardev', `socket,id=vu,path=${files.socket}`],
-    ...['-device', device],
-    ...['-kernel', setup.vmlinuz, '-initrd', files.initrd],
-    ...['-append', `console=ttyS0 quiet nestlab.mode=pattern${viommu ? ' intel_iommu=on' : ''}`],
-  ];
-}
-
-export function summarizeDmaLog(path: string): DmaSummary {
-  const s: DmaSummary = {
-    records: 0,
-    byVerdict: {},
-    byWhat: {},
-    bufferBytesRead: 0,
-    bufferBytesWritten: 0,
+export async function runOnNestlabDevice(opts: VhostUserRunOptions): Promise<VhostUserRun> {
+  const row = resolveVhostUserRow(opts);
+  const started = Date.now();
+  const timeoutMs = opts.timeoutMs ?? 240_000;
+  const scratch = prepareScratch(opts.setup, `vhost-user-${row.scenario}-`, {
+    workDir: opts.workDir,
+    diskBytes: DISK_BYTES,
+  });
+  const files = {
+    initrd: scratch.initrd,
+    socket: scratch.file('vhost.sock'),
+    dmaLog: scratch.file('dma.jsonl'),
   };
-  if (!existsSync(path)) return s;
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (!line) continue;
-    const r = JSON.parse(line) as { verdict: string; what: string; write: boolean; len: number };
-    s.records++;
-    s.byVerdict[r.verdict] = (s.byVerdict[r.verdict] ?? 0) + 1;
-    s.byWhat[r.what] = (s.byWhat[r.what] ?? 0) + 1;
-    if (r.what === 'buffer' && r.verdict !== 'faulted') {
-      if (r.write) s.bufferBytesWritten += r.len;
-      else s.bufferBytesRead += r.len;
+  const errors: string[] = [];
+  let qemu: QemuProcess | null = null as QemuProcess | null;
+  const backend = QemuProcess.start({
+    binary: process.execPath,
+    args: [
+      backendMain(),
+      ...['--socket', files.socket, '--disk', scratch.disk, '--dma-log', files.dmaLog],
+      ...['--disk-bytes', String(DISK_BYTES), '--queue-size', String(QUEUE_SIZE)],
+      ...['--iommu', row.viommu ? 'virtio' : 'none'],
+    ],
+    timeoutMs,
+  });
+  let killed = false;
+  let qemuExit: QemuExit | null = null;
+  let backendExit: QemuExit | null = null;
+  try {
+    try {
+      killed = await drive(opts, row, files, backend, (q) => (qemu = q), errors, timeoutMs);
+    } finally {
+      qemuExit = qemu ? await (qemu as QemuProcess).stop() : null;
+      // QEMU gone, the back-end sees its socket close and exits; a stuck one is killed.
+      backendExit =
+        (await Promise.race([
+          backend.exited,
+          new Promise<null>((r) => setTimeout(() => r(null), 10_000)),
+        ])) ?? (await backend.stop());
     }
+    const lines = (qemu as QemuProcess | null)?.lines ?? [];
+    const facts = parseGuestLines(lines);
+    const log = readDmaLog(files.dmaLog);
+    errors.push(...log.errors);
+    const backendLines = backend.lines.filter(
+      (l) => l.startsWith('vhost-user:') || l.startsWith('[qemu]'),
+    );
+    const judged = {
+      scenario: row.scenario,
+      stack: row.summary,
+      expected: row.expect,
+      guest: guestView(facts),
+      expectedSum: md5(knownPattern()),
+      imageSum: imageSum(scratch.disk),
+      dma: summarizeDma(log.records),
+      ring: ringView(facts, backendLines, log.records, QUEUE_SIZE),
+      dom0Machine: row.xen ? dom0MachineRange(lines) : null,
+      backendLines,
+      errors,
+      qemuExit,
+      backendExit,
+      elapsedMs: Date.now() - started,
+    };
+    const outcome = outcomeOf(judged, row, killed);
+    return {
+      report: { ...judged, outcome, explanation: explain(judged, outcome) },
+      records: log.records,
+    };
+  } finally {
+    if (opts.keepWork) opts.progress?.(`kept ${scratch.dir}`);
+    else scratch.remove();
   }
-  return s;
 }
 
 function imageSum(path: string): string | null {
@@ -161,79 +176,10 @@ function dmaLines(path: string): number {
   return n;
 }
 
-export async function runVhostUser(opts: VhostUserRunOptions): Promise<VhostUserReport> {
-  const started = Date.now();
-  const timeoutMs = opts.timeoutMs ?? 240_000;
-  const base = opts.workDir ?? join(referenceDir(), 'runs');
-  mkdirSync(base, { recursive: true });
-  const work = mkdtempSync(join(base, 'vhost-user-'));
-  const files = {
-    initrd: buildInitramfs(opts.setup, work),
-    disk: join(work, 'disk.img'),
-    socket: join(work, 'vhost.sock'),
-    dmaLog: join(work, 'dma.jsonl'),
-  };
-  const fd = openSync(files.disk, 'w');
-  ftruncateSync(fd, DISK_BYTES);
-  closeSync(fd);
-  const errors: string[] = [];
-  let qemu: QemuProcess | null = null as QemuProcess | null;
-  const backend = QemuProcess.start({
-    binary: process.execPath,
-    args: [
-      backendMain(),
-      ...['--socket', files.socket, '--disk', files.disk, '--dma-log', files.dmaLog],
-      ...['--disk-bytes', String(DISK_BYTES), '--queue-size', String(QUEUE_SIZE)],
-      ...['--iommu', opts.viommu ? 'virtio' : 'none'],
-    ],
-    timeoutMs,
-  });
-  let killed = false;
-  let qemuExit: QemuExit | null = null;
-  let backendExit: QemuExit | null = null;
-  try {
-    try {
-      killed = await drive(opts, files, backend, (q) => (qemu = q), errors, timeoutMs);
-    } finally {
-      qemuExit = qemu ? await (qemu as QemuProcess).stop() : null;
-      // QEMU gone, the back-end sees its socket close and exits; a stuck one is killed.
-      backendExit =
-        (await Promise.race([
-          backend.exited,
-          new Promise<null>((r) => setTimeout(() => r(null), 10_000)),
-        ])) ?? (await backend.stop());
-    }
-    const facts = parseGuestLines((qemu as QemuProcess | null)?.lines ?? []);
-    const report: VhostUserReport = {
-      outcome: 'failed',
-      guest: {
-        wrote: facts.get('wrote') === '1',
-        read: facts.get('read') === '1',
-        sumPattern: facts.get('sum.pattern') ?? null,
-        sumBack: facts.get('sum.back') ?? null,
-      },
-      expectedSum: md5(knownPattern()),
-      imageSum: imageSum(files.disk),
-      dma: summarizeDmaLog(files.dmaLog),
-      backendLines: backend.lines.filter(
-        (l) => l.startsWith('vhost-user:') || l.startsWith('[qemu]'),
-      ),
-      errors,
-      qemuExit,
-      backendExit,
-      elapsedMs: Date.now() - started,
-    };
-    report.outcome = killed ? 'killed' : verdictOf(report, opts.viommu ? 'translated' : 'direct');
-    return report;
-  } finally {
-    if (opts.keepWork) opts.progress?.(`kept ${work}`);
-    else rmSync(work, { recursive: true, force: true });
-  }
-}
-
 /** Starts QEMU once the back-end listens, waits for the guest (or kills a side); true when killed. */
 async function drive(
   opts: VhostUserRunOptions,
+  row: VhostUserRow,
   files: { initrd: string; socket: string; dmaLog: string },
   backend: QemuProcess,
   started: (q: QemuProcess) => void,
@@ -248,12 +194,10 @@ async function drive(
       `the vhost-user back-end did not start: ${backend.lines.slice(-3).join(' ')}`,
     );
   }
-  progress('booting a plain Linux 6.1 guest with its disk served by nestlab (vhost-user)');
-  const q = QemuProcess.start({
-    binary: opts.setup.qemu,
-    args: vhostQemuArgs(opts.setup, files, opts.viommu ?? false),
+  progress(`booting ${row.summary}, its disk served by nestlab (vhost-user)`);
+  const q = startQemu(opts.setup, vhostQemuArgs(opts.setup, row, files), {
     timeoutMs,
-    ...(opts.onConsole ? { onLine: opts.onConsole } : {}),
+    onConsole: opts.onConsole,
   });
   started(q);
   if (opts.kill) {
@@ -284,17 +228,4 @@ async function drive(
           : 'QEMU exited before the guest finished',
     );
   return false;
-}
-
-function verdictOf(r: VhostUserReport, verdict: 'direct' | 'translated'): 'ok' | 'failed' {
-  const g = r.guest;
-  const sums = [g.sumPattern, g.sumBack, r.imageSum];
-  const allExpected = r.dma.records > 0 && r.dma.byVerdict[verdict] === r.dma.records;
-  return g.wrote &&
-    g.read &&
-    sums.every((s) => s === r.expectedSum) &&
-    allExpected &&
-    r.errors.length === 0
-    ? 'ok'
-    : 'failed';
 }

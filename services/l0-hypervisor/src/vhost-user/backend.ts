@@ -6,6 +6,7 @@
 // registers are these messages, its doorbell a kick eventfd, its MSI a call
 // eventfd, and guest memory is QEMU's shared memfd.
 import { Socket } from 'node:net';
+import { toHex } from '@nestlab/addr';
 import type { Tracer } from '@opentelemetry/api';
 import { recordStep } from '@nestlab/telemetry';
 import type { DeviceSetup } from '@nestlab/protocol';
@@ -309,6 +310,7 @@ export class VhostUserBlkBackend {
       q.configure('desc', DeviceIotlb.ringIova(a.desc));
       q.configure('driver', DeviceIotlb.ringIova(a.avail));
       q.configure('device', DeviceIotlb.ringIova(a.used));
+      this.logRingAddr(a.index, 'iova');
       return;
     }
     this.opts.tracer.startActiveSpan('l0.vhost-user.ring-addr', (span) => {
@@ -328,6 +330,15 @@ export class VhostUserBlkBackend {
         span.end();
       }
     });
+    this.logRingAddr(a.index, 'guest-physical');
+  }
+
+  /** Where the ring now is, as the device will address it (the reference report reads this line). */
+  private logRingAddr(index: number, space: 'iova' | 'guest-physical'): void {
+    const q = this.queue(index);
+    this.opts.log(
+      `vring ${index} addr desc ${toHex(q.desc)} avail ${toHex(q.driver)} used ${toHex(q.device)} (${space})`,
+    );
   }
 
   private setKick({ index, fd }: { index: number; fd: number | null }): void {

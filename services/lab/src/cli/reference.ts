@@ -22,7 +22,7 @@ import { EXIT, UsageError, intOption } from './usage.js';
 
 export const REFERENCE_HELP = `nestlab reference <scenario… | --all> [--json] [--verbose] [--seed S] [--nats-url URL] [--stack ID] [--private]
 nestlab reference --setup
-nestlab reference --device nestlab kvm-guest-baseline|viommu-access-platform [--json] [--verbose]
+nestlab reference --device nestlab kvm-guest-baseline|viommu-access-platform|xen-pv-dom0-dma-api|xen-pv-dom0-legacy [--json] [--verbose]
 
 Runs the scenario on the real stack — QEMU 7.2 (TCG) emulating the virtio-blk
 device, Xen 4.17 with a Debian Linux 6.1 PV dom0, or a plain 6.1 guest, with a
@@ -38,11 +38,15 @@ compared field agrees.
   --verbose   stream the guest console to stderr
   --seed S    seed of the emulated run (default 1)
   --device nestlab
-              boot the plain guest with its virtio-blk disk served by nestlab's
-              device model over vhost-user (QEMU vhost-user-blk-pci); the stock
-              driver writes 4 MiB with O_DIRECT and reads it back; exit 0 when
-              the checksums, the disk image and the DMA log agree (every access
-              direct, or translated through the IOTLB behind the vIOMMU)
+              boot the scenario's guest (plain Linux, or Xen + PV dom0) with its
+              virtio-blk disk served by nestlab's device model over vhost-user
+              (QEMU vhost-user-blk-pci); the stock driver writes 4 MiB with
+              O_DIRECT and reads it back: exit 0 when the checksums, the disk
+              image and the DMA log agree (every access direct, or translated
+              through the IOTLB behind the vIOMMU). xen-pv-dom0-legacy runs the
+              reference module writing virt_to_phys(): exit 0 when the guest
+              hangs and nestlab's device read avail.idx at the pseudo-physical
+              number, used as a machine address (the report names it)
 
 Not runnable here: ${UNSUPPORTED_IDS.join(', ')}.`;
 
