@@ -5,7 +5,14 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseGuestLines } from './console-parse.js';
 import type { SetupState } from './setup-state.js';
-import { lastVringAddr, readDmaLog, ringView, summarizeDma } from './vhost-user-dma.js';
+import {
+  lastVringAddr,
+  metricTotals,
+  readDmaLog,
+  readMetrics,
+  ringView,
+  summarizeDma,
+} from './vhost-user-dma.js';
 import { vhostQemuArgs, vhostUserRow, type VhostUserRow } from './vhost-user-rows.js';
 
 const rec = (what: string, bus: string, write = false, len = 2) =>
@@ -33,6 +40,7 @@ const BACKEND_LINES = [
   'vhost-user: vring 0 addr desc 0x64a0000 avail 0x64a0800 used 0x64a1000 (guest-physical)',
 ];
 
+/** A scratch file with these lines (a DMA log, a metrics file). */
 function withLog(lines: string[], fn: (path: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'nestlab-dma-log-'));
   try {
@@ -97,6 +105,29 @@ describe("nestlab's view of a vhost-user run", () => {
     assert.equal(v.availIdx, null);
     assert.equal(v.device?.desc, '0x7ffdd000');
     assert.equal(lastVringAddr(['vhost-user: listening on /x']), null);
+  });
+
+  it("reads the back-end's L0 metrics file: series without the stack label, totals by name", () => {
+    const text = [
+      '# HELP nestlab_l0_blk_requests_total virtio-blk requests by type and status',
+      '# TYPE nestlab_l0_blk_requests_total counter',
+      'nestlab_l0_blk_requests_total{type="out",status="0",stack="reference"} 1024',
+      'nestlab_l0_blk_requests_total{type="in",status="0",stack="reference"} 1025',
+      'nestlab_l0_msi_total{vector="call-0",stack="reference"} 2049',
+      'nestlab_l0_dma_faults_total{stack="reference"} 0',
+      'process_cpu_seconds_total 3',
+    ];
+    withLog(text, (path) => {
+      const series = readMetrics(path);
+      assert.deepEqual(series, {
+        'nestlab_l0_blk_requests_total{type="out",status="0"}': 1024,
+        'nestlab_l0_blk_requests_total{type="in",status="0"}': 1025,
+        'nestlab_l0_msi_total{vector="call-0"}': 2049,
+        nestlab_l0_dma_faults_total: 0,
+      });
+      assert.deepEqual(metricTotals(series), { blk_requests: 2049, msi: 2049 });
+    });
+    assert.deepEqual(readMetrics('/nonexistent/metrics.prom'), {});
   });
 
   it('the Xen rows boot Xen with a shared memfd as its machine memory', () => {

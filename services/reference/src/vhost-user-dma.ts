@@ -152,3 +152,36 @@ function driverAvailIdx(ringMachine: string, queueSize: number): string | null {
   const offset = DESC_BYTES * BigInt(queueSize) + AVAIL_IDX_OFFSET;
   return offset < PAGE_BYTES ? hex(BigInt(ringMachine) + offset) : null;
 }
+
+/**
+ * The back-end's L0 metrics (Prometheus text, `--metrics`): each nestlab_l0_
+ * series and its value, without the stack label every series carries.
+ */
+export function readMetrics(path: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (!existsSync(path)) return out;
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const m = /^(nestlab_l0_\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m?.[1] || m[3] === undefined) continue;
+    const labels = (m[2] ?? '')
+      .split(',')
+      .filter((l) => l && !l.startsWith('stack='))
+      .join(',');
+    const value = Number(m[3]);
+    if (Number.isFinite(value)) out[labels ? `${m[1]}{${labels}}` : m[1]] = value;
+  }
+  return out;
+}
+
+/** Each metric's total over its series (nestlab_l0_ and _total dropped), non-zero ones only. */
+export function metricTotals(series: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, v] of Object.entries(series)) {
+    const name = key
+      .replace(/\{.*$/, '')
+      .replace(/^nestlab_l0_/, '')
+      .replace(/_total$/, '');
+    if (v) out[name] = (out[name] ?? 0) + v;
+  }
+  return out;
+}

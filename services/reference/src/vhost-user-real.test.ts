@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { processesWith } from './processes.js';
 import { loadSetup } from './setup-state.js';
+import { metricTotals } from './vhost-user-dma.js';
 import { runVhostUser } from './vhost-user-run.js';
 
 const enabled = process.env['NESTLAB_REFERENCE_REAL'] === '1';
@@ -33,6 +34,13 @@ describe('vhost-user: a real Linux driver drives nestlab’s device (slow)', () 
       assert.ok(r.dma.bufferBytesRead >= 4 << 20, why);
       assert.ok(r.dma.bufferBytesWritten >= 4 << 20, why);
       for (const what of ['desc', 'avail', 'used', 'buffer']) assert.ok(r.dma.byWhat[what], what);
+      // The L0 metrics count the same accesses, and the call eventfd as the MSI.
+      const totals = metricTotals(r.metrics);
+      assert.equal(totals['dma_accesses'], r.dma.records, JSON.stringify(totals));
+      assert.ok(
+        (totals['blk_requests'] ?? 0) > 0 && (totals['msi'] ?? 0) > 0,
+        JSON.stringify(totals),
+      );
       assert.deepEqual(processesOfRuns(), []);
     },
   );

@@ -3,7 +3,7 @@
 // access and its verdict, the ring as the device used it), and its outcome.
 import { num, type GuestFacts } from './console-parse.js';
 import type { QemuExit } from './qemu-process.js';
-import type { DmaSummary, RingView } from './vhost-user-dma.js';
+import { metricTotals, type DmaSummary, type RingView } from './vhost-user-dma.js';
 import type { VhostUserRow } from './vhost-user-rows.js';
 
 /**
@@ -31,6 +31,8 @@ export interface VhostUserReport {
   /** md5 of the first 4 MiB of nestlab's disk image after the run. */
   imageSum: string | null;
   dma: DmaSummary;
+  /** The back-end's L0 metrics at exit: each series and its value. */
+  metrics: Record<string, number>;
   ring: RingView;
   /** Xen's boot log: the machine range dom0's memory came from. */
   dom0Machine: { start: string; end: string } | null;
@@ -129,6 +131,11 @@ export function formatVhostUserReport(r: VhostUserReport): string {
       : `  guest:   wrote 4 MiB ${g.wrote ? 'ok' : 'FAILED'}, read back ${g.read ? 'ok' : 'FAILED'}; md5 written ${g.sumPattern ?? '-'}, read ${g.sumBack ?? '-'}`,
     ...(g.io ? [] : [`  nestlab: disk image md5 ${r.imageSum ?? '-'} (expected ${r.expectedSum})`]),
     `  DMA log: ${r.dma.records} accesses (${verdicts || 'none'}); buffers read ${r.dma.bufferBytesRead} B, written ${r.dma.bufferBytesWritten} B`,
+    `  metrics: ${
+      Object.entries(metricTotals(r.metrics))
+        .map(([name, v]) => `${name} ${v}`)
+        .join(', ') || 'none'
+    }`,
     ...(driver
       ? [
           `  driver:  ring pseudo ${driver.pseudo ?? '-'}, machine ${driver.machine ?? '-'}; wrote ${driver.given ?? '-'} (owner ${driver.givenOwner ?? '-'}); avail.idx at machine ${r.ring.driverAvailIdx ?? '-'}`,

@@ -13,7 +13,7 @@ import { ReferenceError } from './errors.js';
 import { prepareScratch, startQemu } from './qemu-launch.js';
 import { QemuProcess, type QemuExit } from './qemu-process.js';
 import type { SetupState } from './setup-state.js';
-import { readDmaLog, ringView, summarizeDma } from './vhost-user-dma.js';
+import { readDmaLog, readMetrics, ringView, summarizeDma } from './vhost-user-dma.js';
 import { explain, guestView, outcomeOf, type VhostUserReport } from './vhost-user-report.js';
 import {
   QUEUE_SIZE,
@@ -94,6 +94,7 @@ export async function runOnNestlabDevice(opts: VhostUserRunOptions): Promise<Vho
     initrd: scratch.initrd,
     socket: scratch.file('vhost.sock'),
     dmaLog: scratch.file('dma.jsonl'),
+    metrics: scratch.file('metrics.prom'),
   };
   const errors: string[] = [];
   let qemu: QemuProcess | null = null as QemuProcess | null;
@@ -101,7 +102,8 @@ export async function runOnNestlabDevice(opts: VhostUserRunOptions): Promise<Vho
     binary: process.execPath,
     args: [
       backendMain(),
-      ...['--socket', files.socket, '--disk', scratch.disk, '--dma-log', files.dmaLog],
+      ...['--socket', files.socket, '--disk', scratch.disk],
+      ...['--dma-log', files.dmaLog, '--metrics', files.metrics],
       ...['--disk-bytes', String(DISK_BYTES), '--queue-size', String(QUEUE_SIZE)],
       ...['--iommu', row.viommu ? 'virtio' : 'none'],
     ],
@@ -137,6 +139,7 @@ export async function runOnNestlabDevice(opts: VhostUserRunOptions): Promise<Vho
       expectedSum: md5(knownPattern()),
       imageSum: imageSum(scratch.disk),
       dma: summarizeDma(log.records),
+      metrics: readMetrics(files.metrics),
       ring: ringView(facts, backendLines, log.records, QUEUE_SIZE),
       dom0Machine: row.xen ? dom0MachineRange(lines) : null,
       backendLines,

@@ -38,23 +38,27 @@ async function start(iommu: 'none' | 'virtio' = 'none'): Promise<{
   fe: FakeFrontEnd;
   log: DmaLog;
   disk: string;
+  registry: MetricsRegistry;
+  lines: string[];
 }> {
   const socket = join(dir, `s${++n}.sock`);
   const disk = join(dir, `disk${n}.img`);
   const log = new DmaLog();
+  const registry = new MetricsRegistry();
+  const lines: string[] = [];
   const backend = await VhostUserBlkBackend.create({
     diskPath: disk,
     diskBytes: DISK_BYTES,
     queueSizeMax: 8,
     iommu,
     tracer: trace.getTracer('test'),
-    metrics: createL0Metrics(new MetricsRegistry()),
+    metrics: createL0Metrics(registry),
     dmaLog: log,
-    log: () => undefined,
+    log: (l) => lines.push(l),
   });
   const served = await serveOnce(socket, backend);
   const fe = await FakeFrontEnd.connect(socket);
-  return { backend, served, fe, log, disk };
+  return { backend, served, fe, log, disk, registry, lines };
 }
 
 async function stop(s: { backend: VhostUserBlkBackend; served: Served; fe: FakeFrontEnd }) {
@@ -176,6 +180,17 @@ describe('vhost-user back-end', () => {
         'the ring is at the guest-physical address, not QEMU’s',
       );
       assert.equal(descRead?.hostPhys, `0x${user(0x1000).toString(16)}`);
+      assert.ok(
+        s.lines.includes('vring 0 addr desc 0x1000 avail 0x2000 used 0x3000 (guest-physical)'),
+        'the ring as the device addresses it, for the reference report',
+      );
+      // The same L0 metrics as behind the PCI transport; the call eventfd counts as the MSI.
+      const m = (name: string, labels: Record<string, string> = {}) =>
+        s.registry.value(`nestlab_l0_${name}`, labels);
+      assert.equal(m('blk_requests_total', { type: 'out', status: '0' }), 1);
+      assert.equal(m('msi_total', { vector: 'call-0' }), 1);
+      assert.equal(m('dma_accesses_total', { verdict: 'direct' }), records.length);
+      assert.equal(m('dma_accesses_total', { what: 'buffer' }), 3);
       // GET_VRING_BASE stops the ring and says where to resume.
       s.fe.send(REQ.GET_VRING_BASE, u32s(0, 0));
       assert.equal((await s.fe.reply())!.payload.readUInt32LE(4), 1);

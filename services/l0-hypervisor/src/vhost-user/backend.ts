@@ -133,9 +133,11 @@ export class VhostUserBlkBackend {
       metrics: opts.metrics,
     });
     this.dev.interrupts = {
+      // The call eventfd is this transport's MSI: counted as the PCI transport counts its vectors.
       queue: (q) => {
         const fd = this.calls.get(q.index);
-        if (fd !== undefined) signalCall(fd);
+        if (fd !== undefined && signalCall(fd))
+          opts.metrics.msis.inc({ vector: `call-${q.index}` });
       },
       // A config interrupt needs the back-end request channel, which is not offered.
       config: () => undefined,

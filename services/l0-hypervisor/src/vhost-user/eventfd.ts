@@ -1,8 +1,19 @@
 // Kick and call: eventfds the front-end passes (SET_VRING_KICK/CALL). An
 // eventfd holds a 64-bit counter: a write of 8 bytes adds to it, a read
-// returns it and clears it. QEMU creates them non-blocking (EFD_NONBLOCK),
-// and Node's event loop cannot watch an eventfd, so the kick is polled: a
-// read that finds the counter at zero fails with EAGAIN and costs one syscall.
+// returns it and clears it. The kick is polled: a read that finds the counter
+// at zero fails with EAGAIN and costs one syscall. Waiting without polling
+// was tried, and Node offers no way (checked on Node 24, Linux 6.1):
+// - net.Socket({ fd }) refuses it: libuv guesses an eventfd's type as UNKNOWN
+//   (ERR_INVALID_FD_TYPE), so the event loop will not watch it;
+// - fs reads cannot block: QEMU creates it with EFD_NONBLOCK, a flag of the
+//   open file it shares with us (Node has no fcntl to clear it, and clearing
+//   it would change QEMU's side too), and reopening /proc/self/fd/N to get a
+//   blocking copy fails with ENXIO (an eventfd is an anonymous inode);
+// - usocket does run a uv_poll on any fd it adopts, but on readability it
+//   calls recvmsg, which fails with ENOTSOCK on an eventfd, and its error
+//   path closes the fd.
+// Watching it needs a native uv_poll_t of our own; at 1 ms a poll costs one
+// failed read, and a request under TCG takes far longer than that.
 import { closeSync, readSync, writeSync } from 'node:fs';
 
 /** How often an idle kick fd is looked at; a guest under TCG takes far longer per request. */
