@@ -8,6 +8,8 @@ export const DOM0_ERROR_CODE_KIND = {
   NO_DEVICE: 'guest',
   /** A virtio-mmio platform description that does not parse, or a register virtio-mmio lacks. */
   BAD_PLATFORM: 'input',
+  /** A virtio-mmio device whose Version register is neither 1 (legacy) nor 2 (Linux vm_probe: -ENXIO). */
+  MMIO_VERSION_UNSUPPORTED: 'guest',
   /** The capability list is malformed or lacks a required virtio capability. */
   BAD_CAPABILITY: 'guest',
   /** The device never read back status 0 after reset. */

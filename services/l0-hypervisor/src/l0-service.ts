@@ -182,12 +182,18 @@ export class L0Service {
       };
       if (setup.transport === 'mmio') {
         const irq = mmioIrqOf(i);
-        const transport = new VirtioMmioTransport(dev, mmioBaseOf(i), irq, {
-          metrics: this.opts.metrics,
-          // The line reaches Xen as the device's interrupt `irq`, routed like an MSI vector.
-          raiseLine: (bdf) => raise(bdf, irq, `interrupt line ${irq}`),
-          doorbell,
-        });
+        const transport = new VirtioMmioTransport(
+          dev,
+          mmioBaseOf(i),
+          irq,
+          {
+            metrics: this.opts.metrics,
+            // The line reaches Xen as the device's interrupt `irq`, routed like an MSI vector.
+            raiseLine: (bdf) => raise(bdf, irq, `interrupt line ${irq}`),
+            doorbell,
+          },
+          setup.mmioVersion,
+        );
         this.pci.add({ dev, transport, doorbell });
         reply.push({
           bdf: setup.bdf,

@@ -34,6 +34,11 @@ export const VIRTIO_ERROR_CODE_KIND = {
    * enabled (QEMU virtio_init_region_cache: "Cannot map").
    */
   RING_NOT_IN_RAM: 'guest',
+  /**
+   * A legacy virtio-mmio queue the device cannot place: GuestPageSize or
+   * QueueAlign not a power of two, or QueuePFN naming no page (spec 4.2.4).
+   */
+  RING_LAYOUT_INVALID: 'guest',
   /** avail.idx is more than the queue size ahead of the device's last_avail_idx. */
   AVAIL_IDX_TOO_FAR: 'guest',
   /** addr + len goes past 2^64. */

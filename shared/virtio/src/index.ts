@@ -12,4 +12,5 @@ export * from './used-ring.js';
 export * from './device-queue.js';
 export * from './pci.js';
 export * from './mmio.js';
+export * from './mmio-legacy.js';
 export * from './blk.js';

@@ -80,6 +80,7 @@ export async function negotiate(
   await regs.write('device_feature_select', 1);
   const high = await regs.read('device_feature');
   p.offered = FeatureSet.fromWords(low, high);
+  if (regs.legacy) return negotiateLegacy(regs, wanted, generation, p);
   if (!p.offered.has(VIRTIO_F.VERSION_1)) {
     await setStatus(regs, p, VIRTIO_STATUS.FAILED);
     throw new Dom0Error(
@@ -111,6 +112,23 @@ export async function negotiate(
           : `device refused FEATURES_OK for features ${accepted}`,
     );
   }
+}
+
+/**
+ * A legacy interface (spec 3.1.2 "Legacy Interface: Device Initialization"):
+ * one word of features, in use as soon as written; no FEATURES_OK to set or
+ * re-read. VERSION_1 and bit 33 lie beyond the word and cannot be agreed.
+ */
+async function negotiateLegacy(
+  regs: VirtioRegs,
+  wanted: FeatureSet,
+  generation: DriverGeneration,
+  p: InitProgress,
+): Promise<void> {
+  const accepted = acceptFeatures(FeatureSet.fromWords(p.offered.word(0), 0), wanted, generation);
+  await regs.write('driver_feature_select', 0);
+  await regs.write('driver_feature', accepted.word(0));
+  p.negotiated = accepted;
 }
 
 /** The last step (spec 3.1.1 step 8), after the queues are live. */

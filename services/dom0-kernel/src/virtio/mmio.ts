@@ -1,14 +1,18 @@
 // virtio-mmio register access (Linux virtio_mmio.c): the device is found
 // through the platform description (`virtio_mmio.device=<size>@<base>:<irq>`),
 // not by enumeration; every control register is one aligned 32-bit access,
-// little endian; 64-bit queue addresses are a low and a high register.
-import { addOffset, addrOf, type MachineAddr } from '@nestlab/addr';
+// little endian; 64-bit queue addresses are a low and a high register. A
+// version 1 (legacy) device is told the page size at probe and gets each
+// queue as a page number (QueuePFN), as the 2014 driver did it.
+import { PAGE_SIZE, addOffset, addrOf, toHex, type BusAddr, type MachineAddr } from '@nestlab/addr';
 import {
   MMIO_FOR_COMMON_FIELD,
   VIRTIO_ID,
   VIRTIO_MMIO,
   VIRTIO_MMIO_MAGIC,
+  VIRTIO_MMIO_VERSION_LEGACY,
   VIRTIO_MMIO_VERSION_MODERN,
+  mmioLegacyPfnOf,
   type MmioMappedField,
   type VirtioMmioRegister,
   type VirtioPciCommonField,
@@ -44,6 +48,8 @@ export function parseMmioDevice(text: string): MmioWindow {
 export class MmioRegs implements VirtioRegs {
   readonly kind = 'mmio';
   readonly notifyWidth = 4;
+  /** The Version register as probe() read it. */
+  version: 1 | 2 = VIRTIO_MMIO_VERSION_MODERN;
 
   constructor(
     private readonly mem: CpuMemory,
@@ -62,18 +68,40 @@ export class MmioRegs implements VirtioRegs {
     return writeRegister(this.mem, this.addr(reg), 4, value >>> 0);
   }
 
-  /** vm_probe: MagicValue, Version 2 and a virtio-blk DeviceID, or a typed refusal. */
+  get legacy(): boolean {
+    return this.version === VIRTIO_MMIO_VERSION_LEGACY;
+  }
+
+  /** vm_probe: MagicValue, Version 1 or 2 and a virtio-blk DeviceID, or a typed refusal. */
   async probe(): Promise<void> {
     const at = `virtio-mmio window at 0x${this.window.base.toString(16)}`;
     const magic = await this.readRegister('MAGIC_VALUE');
     if (magic !== VIRTIO_MMIO_MAGIC)
       throw new Dom0Error('NO_DEVICE', `${at}: MagicValue 0x${magic.toString(16)}`);
     const version = await this.readRegister('VERSION');
-    if (version !== VIRTIO_MMIO_VERSION_MODERN)
-      throw new Dom0Error('NO_DEVICE', `${at}: Version ${version}, this driver speaks 2`);
+    if (version !== VIRTIO_MMIO_VERSION_MODERN && version !== VIRTIO_MMIO_VERSION_LEGACY)
+      throw new Dom0Error(
+        'MMIO_VERSION_UNSUPPORTED',
+        `${at}: Version ${version}, this driver speaks 1 (legacy) and 2`,
+      );
+    this.version = version;
     const id = await this.readRegister('DEVICE_ID');
     if (id !== VIRTIO_ID.BLOCK)
       throw new Dom0Error('NO_DEVICE', `${at}: DeviceID ${id} is not virtio-blk`);
+    // The page QueuePFN counts in, told once (vm_probe for version 1).
+    if (this.legacy) await this.writeRegister('GUEST_PAGE_SIZE', PAGE_SIZE);
+  }
+
+  /** vm_setup_vq, version 1: QueueAlign, then the ring's page number; the QueuePFN write starts the queue. */
+  async placeLegacyRing(desc: BusAddr, align: number): Promise<void> {
+    const pfn = mmioLegacyPfnOf(desc, PAGE_SIZE);
+    if (pfn === null)
+      throw new Dom0Error(
+        'QUEUE_UNAVAILABLE',
+        `legacy virtio-mmio cannot take a ring at ${toHex(desc)}: QueuePFN is a 32-bit number of ${PAGE_SIZE}-byte pages`,
+      );
+    await this.writeRegister('QUEUE_ALIGN', align);
+    await this.writeRegister('QUEUE_PFN', pfn);
   }
 
   /** vm_interrupt: which causes are pending, acknowledged before they are handled. */

@@ -5,7 +5,7 @@
 // drives suspend → setUpAgain → resume; the block layer subscribes to the
 // completions and to the resets; the driver subscribes to ring errors.
 import { deviceToken } from '@nestlab/protocol';
-import { DESC_SIZE, legacyRingLayout } from '@nestlab/virtio';
+import { DESC_SIZE, LEGACY_VRING_ALIGN, legacyRingLayout } from '@nestlab/virtio';
 import type { Tracer } from '@opentelemetry/api';
 import type { CoherentRegion, DmaPolicyImpl } from '../dma/policy.js';
 import { Dom0Error } from '../errors.js';
@@ -274,6 +274,9 @@ export class Virtqueue<T extends string = string> {
     ring.zeroStores(zero);
     await zero.commit();
     const addrs = ring.busAddrs;
+    // A legacy interface takes the ring as one page number, laid out as allocated.
+    if (regs.legacy && regs.placeLegacyRing)
+      return regs.placeLegacyRing(addrs.desc, LEGACY_VRING_ALIGN);
     await regs.write('queue_desc', addrs.desc);
     await regs.write('queue_driver', addrs.driver);
     await regs.write('queue_device', addrs.device);

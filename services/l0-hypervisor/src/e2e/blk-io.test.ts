@@ -15,13 +15,13 @@ import { diskImagePath } from '../blk/disk-backend.js';
 import { DEFAULT_BDF } from '../config.js';
 import { blkBuffers, pattern } from '../testing/blk-helpers.js';
 import { TestDriver, interruptsOf, type DeviceAt } from '../testing/driver.js';
-import { TRANSPORTS, configureOn } from '../testing/transports.js';
+import { TRANSPORTS_AND_LEGACY, configureOn } from '../testing/transports.js';
 import { metricValue, startL0, type L0Harness } from '../testing/harness.js';
 
 const BASE = FeatureSet.of(VIRTIO_F.VERSION_1, VIRTIO_BLK_F.FLUSH);
 
 // The same conformance checks against virtio-pci and virtio-mmio.
-for (const transport of TRANSPORTS)
+for (const transport of TRANSPORTS_AND_LEGACY)
   describe(`virtio-blk requests over ${transport}, through the ring, to a real image file`, () => {
     let h: L0Harness;
     let d: TestDriver;

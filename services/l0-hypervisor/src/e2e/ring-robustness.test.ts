@@ -6,7 +6,7 @@ import type { VirtioErrorCode } from '@nestlab/virtio';
 import { DEFAULT_BDF } from '../config.js';
 import { blkBuffers } from '../testing/blk-helpers.js';
 import { TestDriver, type DeviceAt } from '../testing/driver.js';
-import { TRANSPORTS, configureOn } from '../testing/transports.js';
+import { TRANSPORTS_AND_LEGACY, configureOn } from '../testing/transports.js';
 import { metricValue, startL0, type L0Harness } from '../testing/harness.js';
 
 const { NEXT, WRITE, INDIRECT } = VRING_DESC_F;
@@ -97,8 +97,9 @@ const CASES: { name: string; code: VirtioErrorCode; build(ring: RingImage): void
   },
 ];
 
-// The same conformance checks against virtio-pci and virtio-mmio.
-for (const transport of TRANSPORTS)
+// The same conformance checks against virtio-pci and virtio-mmio (version 2
+// and the legacy version 1, whose ring is placed by QueuePFN).
+for (const transport of TRANSPORTS_AND_LEGACY)
   describe(`hostile rings over ${transport}: NEEDS_RESET with a typed reason, never a crash or a spin`, () => {
     let h: L0Harness;
     let at: DeviceAt;
@@ -152,20 +153,22 @@ for (const transport of TRANSPORTS)
       });
     }
 
-    it('refuses to enable a misaligned queue: NEEDS_RESET, RING_MISALIGNED', async () => {
-      const d = new TestDriver(h, DEFAULT_BDF, { kind: 'xen' }, at);
-      await d.negotiate(FEATURES);
-      const ring = new RingImage(d.mem, {
-        size: 8,
-        desc: 0x10008n,
-        avail: 0x11000n,
-        used: 0x12000n,
+    // A page number cannot name a misaligned ring: version 1 has its own layout checks (mmio-legacy.test.ts).
+    if (transport !== 'mmio-legacy')
+      it('refuses to enable a misaligned queue: NEEDS_RESET, RING_MISALIGNED', async () => {
+        const d = new TestDriver(h, DEFAULT_BDF, { kind: 'xen' }, at);
+        await d.negotiate(FEATURES);
+        const ring = new RingImage(d.mem, {
+          size: 8,
+          desc: 0x10008n,
+          avail: 0x11000n,
+          used: 0x12000n,
+        });
+        await d.start(ring);
+        const st = await d.state();
+        assert.ok(st.brokenReason?.startsWith('RING_MISALIGNED'), String(st.brokenReason));
+        assert.equal(st.queues[0]?.enabled, false);
       });
-      await d.start(ring);
-      const st = await d.state();
-      assert.ok(st.brokenReason?.startsWith('RING_MISALIGNED'), String(st.brokenReason));
-      assert.equal(st.queues[0]?.enabled, false);
-    });
 
     it('bounds work per doorbell: a full ring of requests is served once, no more', async () => {
       const d = new TestDriver(h, DEFAULT_BDF, { kind: 'xen' }, at);

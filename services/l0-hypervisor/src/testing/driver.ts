@@ -26,6 +26,7 @@ import {
 import type { VirtioMmioRegister, VirtioPciCommonField, VringUsedElem } from '@nestlab/virtio';
 import type { RingImage, TestMemory } from '@nestlab/virtio/testing';
 import type { L0Client } from './harness.js';
+import { legacyNegotiateOps, legacyStartOps } from './mmio-legacy-ops.js';
 
 /** A local mirror of what the test wrote; writes queue up until the next MemAccess. */
 export class RemoteMemory implements TestMemory {
@@ -85,7 +86,10 @@ function mmioField(field: VirtioPciCommonField) {
 const fromLe = (b: Uint8Array): bigint => b.reduceRight((acc, x) => (acc << 8n) | BigInt(x), 0n);
 
 /** Where the device is: on PCI (found through config space) or a virtio-mmio window and line. */
-export type DeviceAt = { kind: 'pci' } | { kind: 'mmio'; base: bigint; irq: number };
+export type DeviceAt =
+  | { kind: 'pci' }
+  /** `legacy`: a version 1 device (mmio-legacy-ops.ts). */
+  | { kind: 'mmio'; base: bigint; irq: number; legacy?: boolean };
 export const ON_PCI: DeviceAt = { kind: 'pci' };
 
 /** PCI: vector 0 config, 1 queue (what start() programs); mmio: one line for both. */
@@ -124,8 +128,9 @@ export class TestDriver {
     if (this.at.kind === 'mmio') {
       const magic = Number(fromLe(await this.read(this.mmioAddr('MAGIC_VALUE'), 4)));
       const version = Number(fromLe(await this.read(this.mmioAddr('VERSION'), 4)));
-      if (magic !== VIRTIO_MMIO_MAGIC || version !== VIRTIO_MMIO_VERSION_MODERN)
-        throw new Error(`no virtio-mmio v2 device at ${toHex(this.at.base)}`);
+      const expected = this.at.legacy ? 1 : VIRTIO_MMIO_VERSION_MODERN;
+      if (magic !== VIRTIO_MMIO_MAGIC || version !== expected)
+        throw new Error(`no virtio-mmio v${expected} device at ${toHex(this.at.base)}`);
       return undefined;
     }
     return this.discoverPci();
@@ -273,6 +278,10 @@ export class TestDriver {
   /** Spec 3.1.1 steps 1-6: returns the status re-read after setting FEATURES_OK. */
   async negotiate(features: FeatureSet): Promise<number> {
     await this.discover();
+    if (this.at.kind === 'mmio' && this.at.legacy) {
+      await this.access(legacyNegotiateOps(this.at.base, features));
+      return this.status();
+    }
     const S = VIRTIO_STATUS;
     await this.writeCommon('device_status', 0);
     await this.writeCommon('device_status', S.ACKNOWLEDGE);
@@ -294,6 +303,10 @@ export class TestDriver {
   ): Promise<void> {
     const S = VIRTIO_STATUS;
     await this.flush();
+    if (this.at.kind === 'mmio' && this.at.legacy) {
+      await this.access(legacyStartOps(this.at.base, ring));
+      return;
+    }
     const pci = this.at.kind === 'pci';
     await this.access([
       ...(pci ? this.commonOp('config_msix_vector', opts.configVector ?? 0) : []),

@@ -17,6 +17,11 @@ export class DeviceStatus {
   broken: BrokenReason | null = null;
   /** Why the last FEATURES_OK was refused, for /state and the report. */
   refusal: string | null = null;
+  /**
+   * A legacy (virtio 0.9) interface: no FEATURES_OK step; the features
+   * written are the features in use (QEMU virtio_set_features on the write).
+   */
+  legacy = false;
 
   constructor(
     readonly offer: FeatureSet,
@@ -37,6 +42,14 @@ export class DeviceStatus {
     const low = select === 0 ? word : this.driverFeatures.word(0);
     const high = select === 1 ? word : this.driverFeatures.word(1);
     this.driverFeatures = FeatureSet.fromWords(low, high);
+    return true;
+  }
+
+  /** A legacy driver's feature word: what the device offered of it is in use at once. */
+  writeLegacyFeatures(word: number): boolean {
+    if (!this.legacy) return false;
+    this.driverFeatures = FeatureSet.fromWords(word, 0);
+    this.negotiated = this.driverFeatures.intersect(FeatureSet.fromWords(this.offer.word(0), 0));
     return true;
   }
 
@@ -93,7 +106,7 @@ export class DeviceStatus {
   get running(): boolean {
     return (
       (this.status & VIRTIO_STATUS.DRIVER_OK) !== 0 &&
-      (this.status & VIRTIO_STATUS.FEATURES_OK) !== 0 &&
+      (this.legacy || (this.status & VIRTIO_STATUS.FEATURES_OK) !== 0) &&
       (this.status & (VIRTIO_STATUS.NEEDS_RESET | VIRTIO_STATUS.FAILED)) === 0
     );
   }

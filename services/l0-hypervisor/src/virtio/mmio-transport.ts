@@ -1,13 +1,16 @@
-// virtio-mmio version 2 (spec 4.2) as a Transport: one register window at a
+// virtio-mmio (spec 4.2) as a Transport: one register window at a
 // base the platform describes (Linux `virtio_mmio.device=<size>@<base>:<irq>`),
 // 32-bit control registers below 0x100, the device config above, and one
 // interrupt line whose cause the driver reads in InterruptStatus and clears
-// through InterruptACK. A QueueNotify write is the doorbell.
+// through InterruptACK. A QueueNotify write is the doorbell. Version 2 by
+// default; version 1, the legacy interface a 2014 driver met, places queues
+// by page number instead (mmio-legacy.ts).
 import { toHex } from '@nestlab/addr';
 import {
   VIRTIO_MMIO as R,
   VIRTIO_MMIO_INT,
   VIRTIO_MMIO_MAGIC,
+  VIRTIO_MMIO_VERSION_LEGACY,
   VIRTIO_MMIO_VERSION_MODERN,
   VIRTIO_PCI_VENDOR_ID,
   mmioRegisterAt,
@@ -15,6 +18,7 @@ import {
 import { L0Error } from '../errors.js';
 import type { L0Metrics } from '../metrics.js';
 import { setHalf } from './common-cfg.js';
+import { MmioLegacyRegisters } from './mmio-legacy.js';
 import type { Transport, TransportWindow } from './transport.js';
 import type { VirtioDevice } from './virtio-device.js';
 
@@ -36,13 +40,17 @@ export class VirtioMmioTransport implements Transport {
   driverFeaturesSel = 0;
   queueSel = 0;
   configGeneration = 0;
+  /** The version 1 registers, or null for a version 2 device. */
+  private readonly legacy: MmioLegacyRegisters | null;
 
   constructor(
     readonly dev: VirtioDevice,
     readonly base: bigint,
     readonly irq: number,
     private readonly hooks: MmioTransportHooks,
+    readonly version: 1 | 2 = VIRTIO_MMIO_VERSION_MODERN,
   ) {
+    this.legacy = version === VIRTIO_MMIO_VERSION_LEGACY ? new MmioLegacyRegisters(dev) : null;
     dev.interrupts = {
       queue: () => this.assert(VIRTIO_MMIO_INT.VRING),
       config: () => this.assert(VIRTIO_MMIO_INT.CONFIG),
@@ -65,6 +73,7 @@ export class VirtioMmioTransport implements Transport {
     this.dev.reset();
     this.interruptStatus = 0;
     this.deviceFeaturesSel = this.driverFeaturesSel = this.queueSel = 0;
+    this.legacy?.reset();
   }
 
   read(offset: number, len: number): Uint8Array {
@@ -88,11 +97,14 @@ export class VirtioMmioTransport implements Transport {
   private register(offset: number): number {
     const dev = this.dev;
     const q = dev.queues[this.queueSel];
-    switch (mmioRegisterAt(offset)) {
+    const name = mmioRegisterAt(offset);
+    const legacy = this.legacy?.read(name, this.queueSel, this.deviceFeaturesSel);
+    if (legacy !== undefined) return legacy;
+    switch (name) {
       case 'MAGIC_VALUE':
         return VIRTIO_MMIO_MAGIC;
       case 'VERSION':
-        return VIRTIO_MMIO_VERSION_MODERN;
+        return this.version;
       case 'DEVICE_ID':
         return dev.model.deviceId;
       case 'VENDOR_ID':
@@ -142,6 +154,8 @@ export class VirtioMmioTransport implements Transport {
     const dev = this.dev;
     const q = dev.queues[this.queueSel];
     const name = mmioRegisterAt(offset);
+    const legacy = this.legacy?.write(name, value, this.queueSel, this.driverFeaturesSel);
+    if (legacy !== undefined) return legacy;
     switch (name) {
       case 'DEVICE_FEATURES_SEL':
         this.deviceFeaturesSel = value;
@@ -200,6 +214,8 @@ export class VirtioMmioTransport implements Transport {
     return {
       transport: this.kind,
       mmio: toHex(this.base),
+      version: this.version,
+      ...(this.legacy ? { guestPageSize: this.legacy.guestPageSize } : {}),
       irq: this.irq,
       interruptStatus: this.interruptStatus,
     };

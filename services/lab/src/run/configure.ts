@@ -47,6 +47,7 @@ export async function configureLayers(
         {
           bdf: DEVICE_BDF,
           transport: s.transport,
+          ...(s.transport === 'mmio' ? { mmioVersion: s.mmioVersion } : {}),
           offer: features(s.device.offer),
           requireAccessPlatform: s.device.requireAccessPlatform,
           iommu: s.device.iommu,

@@ -41,6 +41,8 @@ export const ScenarioFile = Obj({
     dom0: Type.Optional(Size),
   }),
   transport: Type.Union([Type.Literal('pci'), Type.Literal('mmio')]),
+  /** virtio-mmio's Version register: 2 (default, virtio 1.0) or 1 (legacy: GuestPageSize, QueuePFN). */
+  mmioVersion: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(2)])),
   device: Obj({
     /** virtio: emulated by L0; physical: a hardware virtio card, always behind the platform IOMMU. */
     kind: Type.Union([Type.Literal('virtio'), Type.Literal('physical')]),

@@ -52,6 +52,7 @@ export function toScenario(f: ScenarioFile): Scenario {
     expected: f.expected,
     explanation: f.explanation.trim(),
     transport: f.transport,
+    mmioVersion: f.mmioVersion ?? 2,
     domain: f.stack.domain,
     events: f.events ?? [],
     stack: {

@@ -133,5 +133,20 @@ describe('scenario files', () => {
       'virtio-mmio-xen.yaml',
     );
     assert.equal(notRunnable(mmio), null);
+    assert.equal(toScenario(mmio).mmioVersion, 2, 'version 2 unless the file says 1');
+    const legacy = parseScenarioText(
+      legacyText
+        .replace('id: xen-pv-dom0-legacy', 'id: virtio-mmio-v1')
+        .replace('transport: pci', 'transport: mmio\nmmioVersion: 1'),
+      'virtio-mmio-v1.yaml',
+    );
+    assert.equal(toScenario(legacy).mmioVersion, 1);
+  });
+
+  it('refuses mmioVersion on a PCI device, naming the field', () => {
+    fails(legacyText.replace('transport: pci', 'transport: pci\nmmioVersion: 1'), {
+      field: 'mmioVersion',
+      reason: /applies only to a virtio-mmio device/,
+    });
   });
 });

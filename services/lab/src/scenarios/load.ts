@@ -19,10 +19,17 @@ export function userScenarioDir(): string {
 }
 
 export function parseScenarioText(text: string, file: string): ScenarioFile {
-  return parseYamlFile(text, file, check, {
+  const f = parseYamlFile(text, file, check, {
     fail: (line, field, reason) => new ScenarioFileError(file, line, field, reason),
     notMapping: 'must be a YAML mapping of scenario fields (id, title, expected, …)',
   });
+  if (f.mmioVersion !== undefined && f.transport !== 'mmio')
+    throw failScenario(
+      file,
+      'mmioVersion',
+      'applies only to a virtio-mmio device (transport: mmio)',
+    );
+  return f;
 }
 
 export function loadScenarioFile(path: string): ScenarioFile {

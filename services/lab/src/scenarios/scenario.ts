@@ -31,6 +31,8 @@ export interface Scenario {
   /** Why this outcome, in the 2014 thread's terms. */
   readonly explanation: string;
   readonly transport: 'pci' | 'mmio';
+  /** virtio-mmio's register layout version (2 unless the file says 1); unused on PCI. */
+  readonly mmioVersion: 1 | 2;
   readonly domain: 'plain-guest' | 'pv-dom0' | 'pv-domu';
   readonly events: readonly { balloon: { pinning: boolean } }[];
   readonly stack: {

@@ -113,6 +113,12 @@ export const DeviceSetup = Obj({
   bdf: Bdf,
   /** virtio-pci modern (a BAR in the PCI hole) or virtio-mmio version 2 (a window L0 places, IRQ line 0). */
   transport: Type.Union([Type.Literal('pci'), Type.Literal('mmio')]),
+  /**
+   * virtio-mmio only: the register layout's Version. 2 (default) is virtio 1.0;
+   * 1 is the legacy interface (GuestPageSize, QueuePFN; no FEATURES_OK) a 2014
+   * driver met.
+   */
+  mmioVersion: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(2)])),
   /** Features the device offers. */
   offer: FeatureBits,
   /** Refuse FEATURES_OK when the driver does not accept ACCESS_PLATFORM (QEMU iommu_platform=on). */
