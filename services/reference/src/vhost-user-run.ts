@@ -58,6 +58,8 @@ export interface VhostUserRunOptions {
   keepWork?: boolean;
   /** Kill one side once the DMA log has this many records (tests of the cleanup). */
   kill?: KillPoint;
+  /** Added to the back-end's environment: OTEL_EXPORTER_OTLP_ENDPOINT sends its spans there. */
+  backendEnv?: Readonly<Record<string, string>>;
 }
 
 export interface DmaSummary {
@@ -67,7 +69,11 @@ export interface DmaSummary {
   /** Buffer bytes the device read from guest RAM (the guest's writes) and wrote into it (its reads). */
   bufferBytesRead: number;
   bufferBytesWritten: number;
+  /** The first distinct traces the accesses belong to (one per kick), to browse them. */
+  traceIds: string[];
 }
+
+const TRACE_IDS_KEPT = 64;
 
 export interface VhostUserReport {
   outcome: 'ok' | 'failed' | 'killed';
@@ -125,12 +131,21 @@ export function summarizeDmaLog(path: string): DmaSummary {
     byWhat: {},
     bufferBytesRead: 0,
     bufferBytesWritten: 0,
+    traceIds: [],
   };
   if (!existsSync(path)) return s;
   for (const line of readFileSync(path, 'utf8').split('\n')) {
     if (!line) continue;
-    const r = JSON.parse(line) as { verdict: string; what: string; write: boolean; len: number };
+    const r = JSON.parse(line) as {
+      verdict: string;
+      what: string;
+      write: boolean;
+      len: number;
+      traceId?: string;
+    };
     s.records++;
+    if (r.traceId && s.traceIds.length < TRACE_IDS_KEPT && !s.traceIds.includes(r.traceId))
+      s.traceIds.push(r.traceId);
     s.byVerdict[r.verdict] = (s.byVerdict[r.verdict] ?? 0) + 1;
     s.byWhat[r.what] = (s.byWhat[r.what] ?? 0) + 1;
     if (r.what === 'buffer' && r.verdict !== 'faulted') {
@@ -187,6 +202,7 @@ export async function runVhostUser(opts: VhostUserRunOptions): Promise<VhostUser
       ...['--iommu', opts.viommu ? 'virtio' : 'none'],
     ],
     timeoutMs,
+    ...(opts.backendEnv ? { env: opts.backendEnv } : {}),
   });
   let killed = false;
   let qemuExit: QemuExit | null = null;
