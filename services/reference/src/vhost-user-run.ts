@@ -69,7 +69,7 @@ export interface DmaSummary {
   /** Buffer bytes the device read from guest RAM (the guest's writes) and wrote into it (its reads). */
   bufferBytesRead: number;
   bufferBytesWritten: number;
-  /** The first distinct traces the accesses belong to (one per kick), to browse them. */
+  /** The first distinct traces that moved buffer bytes (one per kick that had I/O), to browse them. */
   traceIds: string[];
 }
 
@@ -144,8 +144,8 @@ export function summarizeDmaLog(path: string): DmaSummary {
       traceId?: string;
     };
     s.records++;
-    if (r.traceId && s.traceIds.length < TRACE_IDS_KEPT && !s.traceIds.includes(r.traceId))
-      s.traceIds.push(r.traceId);
+    const io = r.what === 'buffer' && r.traceId;
+    if (io && s.traceIds.length < TRACE_IDS_KEPT && !s.traceIds.includes(io)) s.traceIds.push(io);
     s.byVerdict[r.verdict] = (s.byVerdict[r.verdict] ?? 0) + 1;
     s.byWhat[r.what] = (s.byWhat[r.what] ?? 0) + 1;
     if (r.what === 'buffer' && r.verdict !== 'faulted') {

@@ -219,6 +219,11 @@ describe('a real-guest run in the console', () => {
         names.add(s.name);
         if (s.name === 'l0.dma buffer') assert.equal(s.attributes['nestlab.dma.verdict'], 'direct');
       }
+      // Each listed trace is one that moved data: it holds a request.
+      assert.ok(
+        spans.some((s) => s.name === 'l0.device.request'),
+        `trace ${id} has a request`,
+      );
     }
     for (const name of ['l0.device.notify', 'l0.device.request', 'l0.dma desc', 'l0.dma buffer'])
       assert.ok(names.has(name), `${name} in ${[...names].join(', ')}`);
@@ -250,6 +255,18 @@ describe('a real-guest run in the console', () => {
       .locator('.wf-row[data-service="l0-vhost-user"]')
       .first()
       .waitFor({ timeout: 10_000 });
+    // The device sees no pseudo-physical address: the ladder starts at the bus address.
+    const ladder = page.locator('.ladder').first();
+    assert.equal(await ladder.locator('.addr[data-layer="pseudo_phys"]').count(), 0);
+    assert.match(
+      (await ladder.locator('.addr[data-layer="bus"]').textContent()) ?? '',
+      /^0x[0-9a-f]+$/,
+    );
+    assert.match(
+      (await ladder.locator('.addr[data-layer="host_phys"]').textContent()) ?? '',
+      /^0x7f0000[0-9a-f]+$/,
+      "host_phys: where the address lands in the front-end's mapping of guest RAM",
+    );
     const rows = await page.locator('.wf-name').allTextContents();
     assert.ok(
       rows.some((r) => r.includes('l0-vhost-user · l0.dma')),
