@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { VhostUserReport } from '@nestlab/reference';
+import { reference } from '../cli/reference.js';
 import { backendOtlp } from '../cli/reference-nestlab.js';
+import { UsageError } from '../cli/usage.js';
 import { REAL_GUEST_SOURCE, realGuestRun } from '../run/real-guest-run.js';
 import { lastReport, realGuestDir, saveRealGuestRun } from '../run/store.js';
 import { buildConsole } from './app.js';
@@ -140,5 +142,16 @@ describe('real-guest runs in the run store and the console API', () => {
       },
     );
     assert.throws(() => backendOtlp('localhost:7700', {}, fleet), /--console takes/);
+  });
+
+  it('takes --console only with --device nestlab, and refuses it before booting anything', async () => {
+    await assert.rejects(
+      reference(['--console', 'http://127.0.0.1:1', 'kvm-guest-baseline']),
+      (e: Error) => e instanceof UsageError && /--device nestlab/.test(e.message),
+    );
+    await assert.rejects(
+      reference(['--device', 'nestlab', '--console', 'not-a-url', 'kvm-guest-baseline']),
+      (e: Error) => e instanceof UsageError && /--console takes/.test(e.message),
+    );
   });
 });
