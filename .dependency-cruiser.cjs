@@ -2,6 +2,8 @@
 // no cycles; a service imports only shared packages (the lab CLI may drive the
 // reference mode); the virtio transport layer of L0 never reaches into the
 // block device model. Run by `npm run deps` and in CI.
+const REAL_GUEST_TEST = '^services/lab/src/e2e/real-guest[.]browser[.]test[.]ts$';
+
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -16,8 +18,24 @@ module.exports = {
       name: 'services-import-only-shared',
       severity: 'error',
       comment: 'Services talk over NATS; code they share lives in shared/.',
-      from: { path: '^services/([^/]+)/' },
+      from: { path: '^services/([^/]+)/', pathNot: REAL_GUEST_TEST },
       to: { path: '^services/([^/]+)/', pathNot: ['^services/$1/', '^services/reference/'] },
+    },
+    {
+      name: 'services-import-only-shared',
+      severity: 'error',
+      comment:
+        "One exception, for one test: the lab's real-guest console test plays QEMU against the " +
+        "vhost-user back-end process with l0-hypervisor's published test front-end, and nothing else of it.",
+      from: { path: REAL_GUEST_TEST },
+      to: {
+        path: '^services/',
+        pathNot: [
+          '^services/lab/',
+          '^services/reference/',
+          '^services/l0-hypervisor/dist/vhost-user/testing',
+        ],
+      },
     },
     {
       name: 'only-lab-uses-reference',

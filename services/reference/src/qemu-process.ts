@@ -9,6 +9,8 @@ export interface QemuStartOptions {
   timeoutMs: number;
   /** Every console (stdout) line, as it arrives. */
   onLine?: (line: string) => void;
+  /** Variables added to this process's environment for the child (e.g. an OTLP endpoint). */
+  env?: Readonly<Record<string, string>>;
 }
 
 export interface QemuExit {
@@ -78,7 +80,11 @@ export class QemuProcess {
     const [cmd, args] = hasSetpriv()
       ? ['setpriv', ['--pdeathsig', 'KILL', '--', opts.binary, ...opts.args]]
       : [opts.binary, [...opts.args]];
-    this.child = spawn(cmd, args, { detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(cmd, args, {
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...opts.env },
+    });
     const pid = this.child.pid;
     if (pid === undefined) {
       throw new ReferenceError('QEMU_START_FAILED', 'environment', `cannot start ${opts.binary}`);

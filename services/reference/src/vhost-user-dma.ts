@@ -40,7 +40,11 @@ export interface DmaSummary {
   /** Buffer bytes the device read from guest RAM (the guest's writes) and wrote into it (its reads). */
   bufferBytesRead: number;
   bufferBytesWritten: number;
+  /** The first distinct traces that moved buffer bytes (one per kick that had I/O), to browse them. */
+  traceIds: string[];
 }
+
+const TRACE_IDS_KEPT = 64;
 
 export function summarizeDma(records: readonly DmaRecord[]): DmaSummary {
   const s: DmaSummary = {
@@ -49,9 +53,12 @@ export function summarizeDma(records: readonly DmaRecord[]): DmaSummary {
     byWhat: {},
     bufferBytesRead: 0,
     bufferBytesWritten: 0,
+    traceIds: [],
   };
   for (const r of records) {
     s.records++;
+    const io = r.what === 'buffer' && r.traceId;
+    if (io && s.traceIds.length < TRACE_IDS_KEPT && !s.traceIds.includes(io)) s.traceIds.push(io);
     s.byVerdict[r.verdict] = (s.byVerdict[r.verdict] ?? 0) + 1;
     s.byWhat[r.what] = (s.byWhat[r.what] ?? 0) + 1;
     if (r.what === 'buffer' && r.verdict !== 'faulted') {

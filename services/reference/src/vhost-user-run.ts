@@ -55,6 +55,8 @@ export interface VhostUserRunOptions {
   keepWork?: boolean;
   /** Kill one side once the DMA log has this many records (tests of the cleanup). */
   kill?: KillPoint;
+  /** Added to the back-end's environment: OTEL_EXPORTER_OTLP_ENDPOINT sends its spans there. */
+  backendEnv?: Readonly<Record<string, string>>;
 }
 
 /** A run's whole result: the report and nestlab's per-access view (every DMA record, in order). */
@@ -108,6 +110,7 @@ export async function runOnNestlabDevice(opts: VhostUserRunOptions): Promise<Vho
       ...['--iommu', row.viommu ? 'virtio' : 'none'],
     ],
     timeoutMs,
+    ...(opts.backendEnv ? { env: opts.backendEnv } : {}),
   });
   let killed = false;
   let qemuExit: QemuExit | null = null;

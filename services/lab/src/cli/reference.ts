@@ -22,7 +22,7 @@ import { EXIT, UsageError, intOption } from './usage.js';
 
 export const REFERENCE_HELP = `nestlab reference <scenario… | --all> [--json] [--verbose] [--seed S] [--nats-url URL] [--stack ID] [--private]
 nestlab reference --setup
-nestlab reference --device nestlab kvm-guest-baseline|viommu-access-platform|xen-pv-dom0-dma-api|xen-pv-dom0-legacy [--json] [--verbose]
+nestlab reference --device nestlab kvm-guest-baseline|viommu-access-platform|xen-pv-dom0-dma-api|xen-pv-dom0-legacy [--json] [--verbose] [--console URL]
 
 Runs the scenario on the real stack — QEMU 7.2 (TCG) emulating the virtio-blk
 device, Xen 4.17 with a Debian Linux 6.1 PV dom0, or a plain 6.1 guest, with a
@@ -46,7 +46,13 @@ compared field agrees.
               through the IOTLB behind the vIOMMU). xen-pv-dom0-legacy runs the
               reference module writing virt_to_phys(): exit 0 when the guest
               hangs and nestlab's device read avail.idx at the pseudo-physical
-              number, used as a machine address (the report names it)
+              number, used as a machine address (the report names it). The run
+              is saved in the run store ($NESTLAB_RUNS, default ./.nestlab/runs/real-guest)
+              and shown on the console's scenarios page (Real-guest runs)
+  --console URL
+              with --device nestlab: send the back-end's spans to this lab console;
+              default OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT when set, else the console
+              of the running \`nestlab up\`
 
 Not runnable here: ${UNSUPPORTED_IDS.join(', ')}.`;
 
@@ -63,6 +69,7 @@ export async function reference(argv: string[]): Promise<number> {
       stack: { type: 'string' },
       private: { type: 'boolean' },
       device: { type: 'string' },
+      console: { type: 'string' },
     },
     strict: true,
     allowPositionals: true,
@@ -73,11 +80,14 @@ export async function reference(argv: string[]): Promise<number> {
       ? EXIT.ok
       : EXIT.notAsExpected;
   }
+  if (values.console !== undefined && values.device === undefined)
+    throw new UsageError('--console goes with --device nestlab (the emulated runs use the fleet)');
   if (values.device !== undefined) {
     if (values.device !== 'nestlab') throw new UsageError('--device takes only `nestlab`');
     return referenceOnNestlab(positionals, {
       json: values.json ?? false,
       verbose: values.verbose ?? false,
+      ...(values.console === undefined ? {} : { console: values.console }),
     });
   }
   if (values.all ? positionals.length > 0 : positionals.length === 0) {

@@ -12,6 +12,7 @@ import { registerAssets } from './assets.js';
 import { registerFaultRoutes } from './faults-routes.js';
 import { LiveCounts } from './live-counts.js';
 import { OtlpError, decodeOtlp } from './otlp.js';
+import { registerRealGuestRoutes } from './real-guest-routes.js';
 import { faultsPage } from './pages/faults-page.js';
 import { scenariosPage } from './pages/scenarios-page.js';
 import { tracePage } from './pages/trace-page.js';
@@ -153,6 +154,7 @@ export function buildConsole(
     return { cancelled: running.id };
   });
   registerFaultRoutes(app, () => bus);
+  registerRealGuestRoutes(app);
   app.get('/api/live', async () => ({
     running: running && { id: running.id, started: running.started },
     ...live.snapshot(),

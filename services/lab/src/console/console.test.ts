@@ -225,6 +225,7 @@ describe('console OTLP receiver and trace API', () => {
     assert.deepEqual([...seen].sort(), [
       '/assets/dom.js',
       '/assets/faults.js',
+      '/assets/real-guest.js',
       '/assets/scenarios.js',
       '/assets/trace.js',
     ]);

@@ -1,5 +1,6 @@
 // The scenarios page: each scenario's last run, a Run button, live DMA verdicts.
 import { type ApiError, byId, el, one, postJson } from './dom.js';
+import { loadRealGuestRuns } from './real-guest.js';
 
 interface LastRun {
   outcome: string;
@@ -188,3 +189,5 @@ void live();
 void traces().catch(() => undefined);
 setInterval(() => void live(), 500);
 setInterval(() => void traces().catch(() => undefined), 2000);
+void loadRealGuestRuns().catch(() => undefined);
+setInterval(() => void loadRealGuestRuns().catch(() => undefined), 5000);

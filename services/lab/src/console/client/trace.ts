@@ -77,7 +77,11 @@ function ladder(access: Span, spans: Span[], idx: number): HTMLElement {
   const box = el('div', 'ladder');
   box.id = 'ladder-' + idx;
   box.dataset.verdict = str(a[A.dmaVerdict]);
+  // No pseudo-physical address anywhere (a real guest's driver, seen only from
+  // the device): the ladder starts at the bus address the driver gave.
+  const from = a[A.addrPseudoPhys] ? 0 : 1;
   LAYERS.forEach(([layer, key], i) => {
+    if (i < from) return;
     const row = [
       el('div', 'layer', layer),
       el('div', 'mono addr', str(a[key]) || '—'),

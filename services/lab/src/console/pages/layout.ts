@@ -26,7 +26,7 @@ export function layout(title: string, body: string, script: PageScript): string 
   .wf-name { position:absolute; left: 0; width: 38%; overflow:hidden; white-space:nowrap; text-overflow: ellipsis; font-size: 12px; padding-top: 2px; }
   .wf-track { position:absolute; left: 40%; right: 0; top:0; bottom:0; }
   .svc-l0-hypervisor { background:#4c78a8 } .svc-xen { background:#f58518 } .svc-dom0-kernel { background:#54a24b }
-  .svc-iommu { background:#b279a2 } .svc-lab { background:#9d755d } .svc-unknown { background:#999 }
+  .svc-iommu { background:#b279a2 } .svc-lab { background:#9d755d } .svc-l0-vhost-user { background:#72b7b2 } .svc-unknown { background:#999 }
   .ladder { display:grid; grid-template-columns: 160px 200px 1fr; gap: 4px 12px; align-items: center; margin: 8px 0 20px; }
   .ladder .layer { font-weight: 600; } .ladder .arrow { grid-column: 1 / span 3; color: var(--muted); padding-left: 24px; font-size: 12px; }
   .verdict-misdirected { color: var(--bad); font-weight: 600; } .verdict-faulted { color: var(--warn); font-weight: 600; }
