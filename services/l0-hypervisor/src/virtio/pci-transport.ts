@@ -84,7 +84,7 @@ export class VirtioPciTransport implements Transport, CommonCfgRegisters {
       ringBar,
     );
     this.ringMemory = ringBar ? new Uint8Array(ringBar.bytes) : null;
-    // The device reaches its own memory without DMA (ring-access.ts asks here first).
+    // The device reaches its own memory without DMA (DeviceRingMemory asks here first).
     dev.ownMemory = (addr, len) => {
       const w = this.memoryWindow();
       if (w === null || addr < w.base || addr + BigInt(len) > w.base + BigInt(w.bytes)) return null;
