@@ -215,6 +215,7 @@ export class RingCompletions<T> {
 // flight, the completion loads of the oldest ones and avail_event, all after
 // the idx load (the virtio_rmb order), so what the idx says is done is
 // visible. Only what the used ring reports is handed on.
+
 /** Chains whose completion loads a harvest reads along with used.idx, at least. */
 const MIN_SPECULATIVE_LOADS = 8;
 

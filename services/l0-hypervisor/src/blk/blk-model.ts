@@ -95,6 +95,7 @@ export class VirtioBlkModel implements DeviceModel {
 // One virtio-blk request (spec 5.2.6) on top of a walked chain. The chain's
 // shape was checked by the walker; here the header, data and status are cut
 // out by byte position (splitBlkRequest) and served from the disk image.
+
 /** A bound on one request's data, so a hostile length cannot make us allocate gigabytes. */
 const MAX_REQUEST_BYTES = 4 << 20;
 
