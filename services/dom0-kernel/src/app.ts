@@ -14,8 +14,7 @@ import { BlkDriver } from './driver.js';
 import { Dom0Error, errorInfo } from './errors.js';
 import { dom0Metrics } from './metrics.js';
 import { StateFile, type ConfigureRequest } from './persist.js';
-import { historyLength, MAX_HISTORY, runJob } from './workload/engine.js';
-import { BlockModel } from './workload/verify.js';
+import { BlockModel, historyLength, MAX_HISTORY, runJob } from './workload/engine.js';
 
 export interface Dom0Options {
   /** Where the last configuration is kept across a restart; default NESTLAB_DATA_DIR (none: not kept). */

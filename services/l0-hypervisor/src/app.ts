@@ -1,4 +1,4 @@
-import { IommuTranslate, Msi } from '@nestlab/protocol';
+import { IommuTranslate } from '@nestlab/protocol';
 import { parseHex, toHex } from '@nestlab/addr';
 import type { ServiceContext, ServiceModule } from '@nestlab/service-kit';
 import {
@@ -62,7 +62,7 @@ export function createL0Hypervisor(options: L0Options = {}): ServiceModule {
           }));
           return { ...head, machine: parseHex('machine', head.machine), following };
         },
-        raiseMsi: (bdf, vector) => ctx.bus.publish(Msi, { bdf, vector }),
+        bus: ctx.bus,
         faultFired: (kind, detail) => {
           ctx.log.warn({ kind, detail }, 'domain fault fired');
           ctx.faults.fired(kind, detail);

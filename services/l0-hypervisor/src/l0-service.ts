@@ -13,7 +13,7 @@ import { DmaLog } from './dma/dma-log.js';
 import { DmaTracer } from './dma/dma-trace.js';
 import { Iotlb } from './dma/iotlb.js';
 import { L0Error } from './errors.js';
-import { Countdown } from '@nestlab/service-kit';
+import { Countdown, type Bus } from '@nestlab/service-kit';
 import { CpuFrames, type FrameRange } from './memory/cpu-frames.js';
 import { MachineMemory } from './memory/machine-memory.js';
 import type { Memslots } from './memory/memslots.js';
@@ -35,6 +35,7 @@ import type { SavedL0State, StateFile } from './persist/state-file.js';
 import { VirtioBlkModel } from './blk/blk-model.js';
 import { VIRTIO_MMIO_WINDOW, VirtioMmioTransport } from './virtio/mmio-transport.js';
 import { VirtioPciTransport } from './virtio/pci-transport.js';
+import type { NotifyFaults, TransportPort } from './virtio/transport.js';
 import { VirtioDevice } from './virtio/virtio-device.js';
 
 export interface L0ServiceOptions {
@@ -47,12 +48,13 @@ export interface L0ServiceOptions {
   readonly ramBacking: RamBacking;
   /** Where the configuration and CPU frame grants are kept for a respawn; null: not kept. */
   readonly state: StateFile | null;
-  raiseMsi(bdf: string, vector: number): void;
+  /** Where the devices' interrupts go out (the transports publish Msi on it). */
+  readonly bus: Pick<Bus, 'publish'>;
   /** A domain fault hit something (ServiceContext.faults.fired). */
   faultFired(kind: DomainFaultKind, detail: string): void;
 }
 
-export class L0Service {
+export class L0Service implements NotifyFaults {
   readonly mem = new MachineMemory(BigInt(2 ** 30));
   readonly frames = new CpuFrames();
   readonly pci = new PciBus();
@@ -64,6 +66,7 @@ export class L0Service {
   readonly lostDoorbell = new Countdown();
   private queue: Promise<unknown> = Promise.resolve();
   private config: L0ConfigureRequest | null = null;
+  private readonly port: TransportPort;
 
   constructor(private readonly opts: L0ServiceOptions) {
     this.iotlb = new Iotlb(opts.metrics.iotlbHits, opts.metrics.iotlbMisses);
@@ -75,6 +78,7 @@ export class L0Service {
       new DmaTracer(opts.tracer),
       opts.translate,
     );
+    this.port = { bus: opts.bus, metrics: opts.metrics, faults: this };
   }
 
   /** L0Configure: one at a time; RAM emptied, grants, IOTLB and DMA log dropped, devices rebuilt. */
@@ -115,6 +119,21 @@ export class L0Service {
 
   faultFired(kind: DomainFaultKind, detail: string): void {
     this.opts.faultFired(kind, detail);
+  }
+
+  /** NotifyFaults for the transports: the lose-msi domain fault. */
+  msiLost(bdf: string, what: string): boolean {
+    if (!this.lostMsi.hit()) return false;
+    this.faultFired('lose-msi', `${bdf} ${what} not sent`);
+    return true;
+  }
+
+  /** NotifyFaults for the transports: the lose-doorbell domain fault. */
+  doorbellLost(bdf: string, queue: number): boolean {
+    if (!this.lostDoorbell.hit()) return false;
+    this.opts.metrics.notifiesDropped.inc({ reason: 'fault' });
+    this.faultFired('lose-doorbell', `${bdf} queue ${queue} notify ignored`);
+    return true;
   }
 
   private serialized<T>(fn: () => Promise<T>): Promise<T> {
@@ -165,36 +184,16 @@ export class L0Service {
         tracer: this.opts.tracer,
         metrics: this.opts.metrics,
       });
-      const doorbell = (q: number): Promise<void> => {
-        if (this.lostDoorbell.hit()) {
-          this.opts.metrics.notifiesDropped.inc({ reason: 'fault' });
-          this.faultFired('lose-doorbell', `${setup.bdf} queue ${q} notify ignored`);
-          return Promise.resolve();
-        }
-        return dev.notify(q);
-      };
-      const raise = (bdf: string, vector: number, what: string) => {
-        if (this.lostMsi.hit()) {
-          this.faultFired('lose-msi', `${bdf} ${what} not sent`);
-          return;
-        }
-        this.opts.raiseMsi(bdf, vector);
-      };
       if (setup.transport === 'mmio') {
         const irq = mmioIrqOf(i);
         const transport = new VirtioMmioTransport(
           dev,
           mmioBaseOf(i),
           irq,
-          {
-            metrics: this.opts.metrics,
-            // The line reaches Xen as the device's interrupt `irq`, routed like an MSI vector.
-            raiseLine: (bdf) => raise(bdf, irq, `interrupt line ${irq}`),
-            doorbell,
-          },
+          this.port,
           setup.mmioVersion,
         );
-        this.pci.add({ dev, transport, doorbell });
+        this.pci.add({ dev, transport });
         reply.push({
           bdf: setup.bdf,
           bars: [],
@@ -203,17 +202,8 @@ export class L0Service {
         continue;
       }
       const ringBar = ringBarOf(setup, i);
-      const transport = new VirtioPciTransport(
-        dev,
-        barBase,
-        {
-          metrics: this.opts.metrics,
-          raiseMsi: (bdf, vector) => raise(bdf, vector, `MSI vector ${vector}`),
-          doorbell,
-        },
-        ringBar,
-      );
-      this.pci.add({ dev, transport, doorbell });
+      const transport = new VirtioPciTransport(dev, barBase, this.port, ringBar);
+      this.pci.add({ dev, transport });
       reply.push({
         bdf: setup.bdf,
         bars: [

@@ -4,7 +4,7 @@ import { CpuFrames, isCodedError, isUnreachable } from '@nestlab/protocol';
 import type { ServiceContext } from '@nestlab/service-kit';
 import type { DmaMap } from './domains/dma-maps.js';
 import type { XenState } from './domains/xen-state.js';
-import { EventChannels } from './irq/event-channels.js';
+import { EventChannels } from './handlers/irq.js';
 import { LostNotifications } from './irq/evtchn-faults.js';
 import { xenMetrics, type XenMetrics } from './metrics.js';
 import { XenJournal, journalPath, type XenRecord } from './persist/xen-journal.js';

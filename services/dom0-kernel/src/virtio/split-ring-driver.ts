@@ -7,7 +7,7 @@
 // posted in one turn of the event loop go out together — their buffers'
 // stores, descriptors, avail entries, ONE avail.idx store and at most one
 // doorbell in one MemAccess, posted (no reply) unless something must be read
-// back. On an interrupt, ONE MemAccess reads the used ring (used-reader.ts).
+// back. On an interrupt, ONE MemAccess reads the used ring (ring-completions.ts).
 import { addOffset, toHex, type BusAddr, type PseudoPhysAddr } from '@nestlab/addr';
 import {
   availRingOffset,
@@ -25,7 +25,7 @@ import { Dom0Error } from '../errors.js';
 import type { CommitOptions, CpuBatch, CpuMemory, CpuStore } from '../mm/cpu-memory.js';
 import { chainStores, usesIndirect } from './chain-stores.js';
 import { DescPool } from './desc-pool.js';
-import { RingCompletions } from './ring-completions.js';
+import { RingCompletions, UsedReader } from './ring-completions.js';
 import {
   POLL_MAX_CHAINS,
   u16,
@@ -34,7 +34,6 @@ import {
   type PostResult,
   type RingOptions,
 } from './ring-types.js';
-import { UsedReader } from './used-reader.js';
 
 export * from './ring-types.js';
 

@@ -3,10 +3,9 @@ import { describe, it } from 'node:test';
 import type { Workload } from '@nestlab/protocol';
 import type { BlkIo } from '../block/blk-request.js';
 import type { IoResult } from '../block/block-device.js';
-import { historyLength, plan, runJob } from './engine.js';
+import { BlockModel, historyLength, plan, runJob } from './engine.js';
 import type { IoTarget } from './io-target.js';
 import { blockContent } from '@nestlab/formats';
-import { BlockModel } from './verify.js';
 
 const base: Workload = {
   rw: 'randrw',

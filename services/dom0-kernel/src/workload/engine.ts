@@ -6,9 +6,10 @@
 // reach the device in the order their history records are numbered.
 // (An I/O failed at its deadline frees its block though the device may still
 // hold the request; a late write is then counted as uncertain, not ordered.)
-// The parts: the plan (here), depth scheduling (depth.ts), one planned I/O
-// and its counts (PlannedIos, here), FLUSHes and rewrites after a device
-// reset (durability.ts), the per-I/O records (history.ts).
+// The parts: the plan, depth scheduling (runAtDepth), one planned I/O and
+// its counts (PlannedIos), what the disk should hold (BlockModel) — all
+// here — then FLUSHes and rewrites after a device reset (durability.ts) and
+// the per-I/O records (history.ts).
 import { emptyIoReport, type IoRecord, type IoReport, type Workload } from '@nestlab/protocol';
 import { resetIoTraceBudget } from '@nestlab/telemetry';
 import { SECTOR_SIZE } from '@nestlab/virtio';
@@ -17,12 +18,16 @@ import type { IoResult } from '../block/block-device.js';
 import { below, mulberry32, unit } from './prng.js';
 import { Dom0Error } from '../errors.js';
 import { BlockLocks } from './block-locks.js';
-import { runAtDepth } from './depth.js';
 import { Durability, type JobEvents } from './durability.js';
 import { JobHistory, MAX_HISTORY, stampWire } from './history.js';
-import { blockContent, describeBlock } from '@nestlab/formats';
+import {
+  blockContent,
+  describeBlock,
+  isBlockContent,
+  isZeroBlock,
+  type BlockStamp,
+} from '@nestlab/formats';
 import type { IoTarget } from './io-target.js';
-import type { BlockModel } from './verify.js';
 
 export { MAX_REWRITES } from './durability.js';
 export { MAX_HISTORY } from './history.js';
@@ -220,5 +225,85 @@ class PlannedIos {
     const history = this.history.records;
     if (history !== null) report.history = history;
     return report;
+  }
+}
+
+// Depth scheduling (fio's iodepth): keeps up to `depth` planned I/Os running
+// until `count` have been started (or `stopped()` says to start no more) and
+// all of them have ended. A task that throws is reported to `onError` and its
+// slot is reused.
+async function runAtDepth<P>(
+  items: Iterator<P>,
+  count: number,
+  depth: number,
+  run: (i: number, item: P) => Promise<void>,
+  onError: (err: unknown) => void,
+  stopped: () => boolean = () => false,
+): Promise<void> {
+  await new Promise<void>((resolve) => {
+    let issued = 0;
+    let inFlight = 0;
+    const more = () => issued < count && !stopped();
+    const launch = () => {
+      while (inFlight < depth && more()) {
+        const p = items.next();
+        if (p.done) break;
+        const i = issued++;
+        inFlight++;
+        void run(i, p.value)
+          .catch(onError)
+          .finally(() => {
+            inFlight--;
+            if (inFlight === 0 && !more()) resolve();
+            else launch();
+          });
+      }
+      if (inFlight === 0 && !more()) resolve();
+    };
+    launch();
+  });
+}
+
+// What the disk should hold, per the workload's own writes, checked against
+// the self-describing block stamps of @nestlab/formats (the format both the
+// workload and the lab's checkers read).
+type Candidate = BlockStamp | 'zeros';
+
+/**
+ * What the disk should hold, block by block: the last acknowledged write,
+ * zeros for a block never written, and — after a write that failed or timed
+ * out — either the old or the new content (the device may or may not have done it).
+ */
+export class BlockModel {
+  private readonly expect = new Map<number, Candidate[]>();
+  private readonly generations = new Map<number, number>();
+
+  constructor(readonly bs: number) {}
+
+  nextGeneration(block: number): number {
+    const g = (this.generations.get(block) ?? 0) + 1;
+    this.generations.set(block, g);
+    return g;
+  }
+
+  ackWrite(s: BlockStamp): void {
+    this.expect.set(s.block, [s]);
+  }
+
+  uncertainWrite(s: BlockStamp): void {
+    this.expect.set(s.block, [...this.candidates(s.block), s]);
+  }
+
+  candidates(block: number): Candidate[] {
+    return this.expect.get(block) ?? ['zeros'];
+  }
+
+  /** True when `bytes` equal one of the block's expected contents. */
+  check(block: number, bytes: Uint8Array): boolean {
+    return this.candidates(block).some((c) =>
+      c === 'zeros'
+        ? bytes.byteLength === this.bs && isZeroBlock(bytes)
+        : isBlockContent(c, this.bs, bytes),
+    );
   }
 }

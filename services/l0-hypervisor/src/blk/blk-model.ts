@@ -1,8 +1,19 @@
 // virtio-blk as a DeviceModel: the disk image behind the queue, the request
-// parser in front of it, the request counters.
+// parser in front of it (executeBlkRequest, below), the request counters.
 import { toHex } from '@nestlab/addr';
-import { VIRTIO_BLK_F, VIRTIO_BLK_S, VIRTIO_ID } from '@nestlab/virtio';
-import type { DescChain } from '@nestlab/virtio';
+import {
+  SECTOR_SIZE,
+  VIRTIO_BLK_F,
+  VIRTIO_BLK_ID_BYTES,
+  VIRTIO_BLK_S,
+  VIRTIO_BLK_T,
+  VIRTIO_ID,
+  VirtioError,
+  checkBlkDirection,
+  decodeBlkHeader,
+  splitBlkRequest,
+} from '@nestlab/virtio';
+import type { DescChain, Segment, VirtioBlkStatus } from '@nestlab/virtio';
 import type { L0Metrics } from '../metrics.js';
 import type {
   BufferIo,
@@ -10,11 +21,10 @@ import type {
   RequestCounts,
   ServeContext,
   ServeOutcome,
-} from '../virtio/device-model.js';
+} from '../virtio/queue-processor.js';
 import { DEVICE_ATTR } from '@nestlab/telemetry';
 import { blkConfigBytes } from './blk-config.js';
 import type { DiskBackend } from './disk-backend.js';
-import { executeBlkRequest } from './request.js';
 
 /** PCI_CLASS_STORAGE_SCSI, as QEMU's virtio-blk-pci reports (virtio_blk_pci_class_init). */
 const PCI_CLASS_STORAGE_SCSI = 0x010000;
@@ -80,4 +90,155 @@ export class VirtioBlkModel implements DeviceModel {
   close(): Promise<void> {
     return this.disk.close();
   }
+}
+
+// One virtio-blk request (spec 5.2.6) on top of a walked chain. The chain's
+// shape was checked by the walker; here the header, data and status are cut
+// out by byte position (splitBlkRequest) and served from the disk image.
+
+/** A bound on one request's data, so a hostile length cannot make us allocate gigabytes. */
+const MAX_REQUEST_BYTES = 4 << 20;
+
+type BlkOutcome =
+  | {
+      kind: 'done';
+      type: number;
+      sector: bigint;
+      status: VirtioBlkStatus;
+      /** Bytes written into the chain's writable buffers (used.len). */
+      written: number;
+    }
+  /** The request cannot even be answered: the device goes NEEDS_RESET (QEMU virtio_error). */
+  | { kind: 'broken'; error: VirtioError };
+
+const broken = (code: 'BAD_BLK_REQUEST' | 'MEMORY_UNREACHABLE', msg: string): BlkOutcome => ({
+  kind: 'broken',
+  error: new VirtioError(code, msg),
+});
+
+/** How a request relates to the others served with it. */
+interface RequestOrder {
+  /** No VIRTIO_BLK_F_FLUSH negotiated: a write must be durable when it completes. */
+  readonly writeThrough?: boolean;
+  /**
+   * Settles when the requests taken from the ring before this one have: a
+   * FLUSH covers every write made available before it, even one still
+   * gathering its data (QEMU virtio_blk_handle_flush posts them first).
+   */
+  readonly before?: Promise<unknown>;
+}
+
+async function executeBlkRequest(
+  chain: DescChain,
+  io: BufferIo,
+  disk: DiskBackend,
+  serial: string,
+  order: RequestOrder = {},
+): Promise<BlkOutcome> {
+  const layout = splitBlkRequest(chain.buffers);
+  if (!layout.ok) return { kind: 'broken', error: layout.error };
+  const { header, data, dataLen, status } = layout.value;
+
+  const headerBytes = await gather(io, header, 16);
+  if (!headerBytes) return broken('MEMORY_UNREACHABLE', 'cannot read the blk request header');
+  const h = decodeBlkHeader(headerBytes);
+  if (!h.ok) return { kind: 'broken', error: h.error };
+  const { type, sector } = h.value;
+
+  let result: { status: VirtioBlkStatus; written: number };
+  if (!checkBlkDirection(type, data).ok) {
+    // Data in the wrong direction: refuse this request, keep the device usable.
+    result = { status: VIRTIO_BLK_S.IOERR, written: 0 };
+  } else {
+    result = await serve(type, sector, data, dataLen, io, disk, serial, order);
+  }
+  if (!(await io.write(status, Uint8Array.of(result.status)))) {
+    return broken('MEMORY_UNREACHABLE', 'cannot write the blk status byte');
+  }
+  return { kind: 'done', type, sector, status: result.status, written: result.written + 1 };
+}
+
+async function serve(
+  type: number,
+  sector: bigint,
+  data: readonly Segment[],
+  dataLen: number,
+  io: BufferIo,
+  disk: DiskBackend,
+  serial: string,
+  order: RequestOrder,
+): Promise<{ status: VirtioBlkStatus; written: number }> {
+  const ioerr = { status: VIRTIO_BLK_S.IOERR, written: 0 } as const;
+  try {
+    switch (type) {
+      case VIRTIO_BLK_T.IN:
+      case VIRTIO_BLK_T.OUT: {
+        const offset = inRange(sector, dataLen, disk.bytes);
+        if (offset === null) return ioerr;
+        if (type === VIRTIO_BLK_T.OUT) {
+          const bytes = await gather(io, data, dataLen);
+          if (!bytes) return ioerr;
+          await disk.write(offset, bytes, order.writeThrough ?? false);
+          return { status: VIRTIO_BLK_S.OK, written: 0 };
+        }
+        const bytes = await disk.read(offset, dataLen);
+        const n = await scatter(io, data, bytes);
+        return n === dataLen ? { status: VIRTIO_BLK_S.OK, written: n } : { ...ioerr, written: n };
+      }
+      case VIRTIO_BLK_T.FLUSH:
+        await order.before;
+        await disk.flush();
+        return { status: VIRTIO_BLK_S.OK, written: 0 };
+      case VIRTIO_BLK_T.GET_ID: {
+        // QEMU virtio_blk_handle_request: the serial, NUL-padded, cut to the buffer.
+        const id = new Uint8Array(VIRTIO_BLK_ID_BYTES);
+        id.set(new TextEncoder().encode(serial).subarray(0, VIRTIO_BLK_ID_BYTES));
+        const want = Math.min(dataLen, VIRTIO_BLK_ID_BYTES);
+        const n = await scatter(io, data, id.subarray(0, want));
+        return n === want ? { status: VIRTIO_BLK_S.OK, written: n } : { ...ioerr, written: n };
+      }
+      default:
+        return { status: VIRTIO_BLK_S.UNSUPP, written: 0 };
+    }
+  } catch {
+    // Disk errors reach the driver as IOERR, as a failing host disk would.
+    return ioerr;
+  }
+}
+
+/** Byte offset of the request, or null when it is not whole sectors inside the disk (QEMU virtio_blk_sect_range_ok). */
+function inRange(sector: bigint, len: number, diskBytes: number): number | null {
+  if (len % SECTOR_SIZE !== 0 || len > MAX_REQUEST_BYTES) return null;
+  const start = sector * BigInt(SECTOR_SIZE);
+  if (start + BigInt(len) > BigInt(diskBytes)) return null;
+  return Number(start);
+}
+
+async function gather(
+  io: BufferIo,
+  segs: readonly Segment[],
+  len: number,
+): Promise<Uint8Array | null> {
+  if (len > MAX_REQUEST_BYTES) return null;
+  const out = new Uint8Array(len);
+  let at = 0;
+  for (const s of segs) {
+    const bytes = await io.read(s.addr, s.len);
+    if (!bytes) return null;
+    out.set(bytes, at);
+    at += s.len;
+  }
+  return out;
+}
+
+/** Writes bytes across the segments in order; returns how many landed. */
+async function scatter(io: BufferIo, segs: readonly Segment[], bytes: Uint8Array): Promise<number> {
+  let at = 0;
+  for (const s of segs) {
+    if (at >= bytes.byteLength) break;
+    const n = Math.min(s.len, bytes.byteLength - at);
+    if (!(await io.write(s.addr, bytes.subarray(at, at + n)))) return at;
+    at += n;
+  }
+  return at;
 }

@@ -45,7 +45,7 @@ export function registerDeviceHandlers(
       metrics.notifiesDropped.inc({ reason: 'no-device' });
       return;
     }
-    await fn.doorbell(head.queue);
+    await fn.transport.doorbell(head.queue);
   });
 
   ctx.bus.handle(DeviceState, ({ head }) => ({ body: device(m, head.bdf).dev.state() }));

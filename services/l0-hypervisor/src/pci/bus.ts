@@ -6,8 +6,6 @@ import type { VirtioDevice } from '../virtio/virtio-device.js';
 export interface PciFunction {
   readonly dev: VirtioDevice;
   readonly transport: VirtioPciTransport | VirtioMmioTransport;
-  /** A queue notify as the device receives it (a lost doorbell fault may eat it). */
-  readonly doorbell: (queue: number) => Promise<void>;
 }
 
 /** Config access result for a slot with nothing in it: all ones, as a master abort gives. */

@@ -6,6 +6,7 @@
 // default; version 1, the legacy interface a 2014 driver met, places queues
 // by page number instead (mmio-legacy.ts).
 import { toHex } from '@nestlab/addr';
+import { Msi } from '@nestlab/protocol';
 import {
   VIRTIO_MMIO as R,
   VIRTIO_MMIO_INT,
@@ -16,22 +17,13 @@ import {
   mmioRegisterAt,
 } from '@nestlab/virtio';
 import { L0Error } from '../errors.js';
-import type { L0Metrics } from '../metrics.js';
 import { setHalf } from './common-cfg.js';
 import { MmioLegacyRegisters } from './mmio-legacy.js';
-import type { Transport, TransportWindow } from './transport.js';
+import type { Transport, TransportPort, TransportWindow } from './transport.js';
 import type { VirtioDevice } from './virtio-device.js';
 
 /** The window size QEMU's virtio-mmio devices decode (registers and config). */
 export const VIRTIO_MMIO_WINDOW = 0x200;
-
-export interface MmioTransportHooks {
-  readonly metrics: L0Metrics;
-  /** Asserts the device's interrupt line towards the next layer up (Xen routes it to an event channel). */
-  raiseLine(bdf: string, irq: number): void;
-  /** A doorbell for `queue`, as the device receives it (a lost-doorbell fault may eat it). */
-  doorbell(queue: number): Promise<void>;
-}
 
 export class VirtioMmioTransport implements Transport {
   readonly kind = 'mmio';
@@ -47,7 +39,7 @@ export class VirtioMmioTransport implements Transport {
     readonly dev: VirtioDevice,
     readonly base: bigint,
     readonly irq: number,
-    private readonly hooks: MmioTransportHooks,
+    private readonly port: TransportPort,
     readonly version: 1 | 2 = VIRTIO_MMIO_VERSION_MODERN,
   ) {
     this.legacy = version === VIRTIO_MMIO_VERSION_LEGACY ? new MmioLegacyRegisters(dev) : null;
@@ -61,11 +53,22 @@ export class VirtioMmioTransport implements Transport {
     return { base: this.base, bytes: VIRTIO_MMIO_WINDOW };
   }
 
+  /**
+   * Asserts the interrupt line towards the next layer up: it reaches Xen as
+   * the device's interrupt `irq`, routed like an MSI vector.
+   */
   private assert(cause: number): void {
+    const bdf = this.dev.bdf;
     this.interruptStatus |= cause;
     if (this.dev.disposed) return;
-    this.hooks.metrics.msis.inc({ vector: `line-${this.irq}` });
-    this.hooks.raiseLine(this.dev.bdf, this.irq);
+    this.port.metrics.msis.inc({ vector: `line-${this.irq}` });
+    if (this.port.faults.msiLost(bdf, `interrupt line ${this.irq}`)) return;
+    this.port.bus.publish(Msi, { bdf, vector: this.irq });
+  }
+
+  doorbell(q: number): Promise<void> {
+    if (this.port.faults.doorbellLost(this.dev.bdf, q)) return Promise.resolve();
+    return this.dev.notify(q);
   }
 
   /** Writing 0 to Status (spec 4.2.2.1), or a reset from outside. */
@@ -143,7 +146,7 @@ export class VirtioMmioTransport implements Transport {
     const value = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
     if (this.isDoorbell(offset, len)) {
       // QueueNotify carries the queue index.
-      await this.hooks.doorbell(value);
+      await this.doorbell(value);
       return;
     }
     if (!this.apply(offset, value)) this.ignored(mmioRegisterAt(offset) ?? 'gap');
@@ -207,7 +210,7 @@ export class VirtioMmioTransport implements Transport {
   }
 
   private ignored(register: string): void {
-    this.hooks.metrics.mmioIgnored.inc({ region: `mmio:${register}` });
+    this.port.metrics.mmioIgnored.inc({ region: `mmio:${register}` });
   }
 
   inspect(): Record<string, unknown> {

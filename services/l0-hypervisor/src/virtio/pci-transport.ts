@@ -3,6 +3,7 @@
 // the transport registers of common cfg, the ISR, and MSI-X vectors. A write
 // to the notify region is a doorbell for the queue it names.
 import { toHex } from '@nestlab/addr';
+import { Msi } from '@nestlab/protocol';
 import {
   VIRTIO_MSI_NO_VECTOR,
   VIRTIO_PCI_ISR,
@@ -10,7 +11,6 @@ import {
   modernPciDeviceId,
 } from '@nestlab/virtio';
 import { L0Error } from '../errors.js';
-import type { L0Metrics } from '../metrics.js';
 import {
   BAR_REGION,
   NOTIFY_OFF_MULTIPLIER,
@@ -19,7 +19,7 @@ import {
 } from '../pci/bar-layout.js';
 import { PciConfigSpace, type MemoryBar } from '../pci/config-space.js';
 import { readCommonCfg, writeCommonCfg, type CommonCfgRegisters } from './common-cfg.js';
-import type { Transport, TransportWindow } from './transport.js';
+import type { Transport, TransportPort, TransportWindow } from './transport.js';
 import type { VirtioDevice } from './virtio-device.js';
 
 type Region = keyof typeof BAR_REGION;
@@ -41,14 +41,6 @@ function slice(src: Uint8Array, at: number, len: number): Uint8Array {
   return out;
 }
 
-export interface PciTransportHooks {
-  readonly metrics: L0Metrics;
-  /** Publishes an MSI to the next layer up (xen.irq.msi). */
-  raiseMsi(bdf: string, vector: number): void;
-  /** A doorbell for `queue`, as the device receives it (a lost-doorbell fault may eat it). */
-  doorbell(queue: number): Promise<void>;
-}
-
 export class VirtioPciTransport implements Transport, CommonCfgRegisters {
   readonly kind = 'pci';
   readonly pci: PciConfigSpace;
@@ -67,7 +59,7 @@ export class VirtioPciTransport implements Transport, CommonCfgRegisters {
   constructor(
     readonly dev: VirtioDevice,
     barBase: bigint,
-    private readonly hooks: PciTransportHooks,
+    private readonly port: TransportPort,
     ringBar: MemoryBar | null = null,
   ) {
     const id = dev.model.deviceId;
@@ -84,7 +76,7 @@ export class VirtioPciTransport implements Transport, CommonCfgRegisters {
       ringBar,
     );
     this.ringMemory = ringBar ? new Uint8Array(ringBar.bytes) : null;
-    // The device reaches its own memory without DMA (ring-access.ts asks here first).
+    // The device reaches its own memory without DMA (DeviceRingMemory asks here first).
     dev.ownMemory = (addr, len) => {
       const w = this.memoryWindow();
       if (w === null || addr < w.base || addr + BigInt(len) > w.base + BigInt(w.bytes)) return null;
@@ -117,10 +109,18 @@ export class VirtioPciTransport implements Transport, CommonCfgRegisters {
     return base === null ? null : { base, bytes: this.ringMemory.byteLength };
   }
 
+  /** Sends the MSI to the next layer up (Xen routes it to an event channel). */
   private msi(vector: number): void {
+    const bdf = this.dev.bdf;
     if (vector === VIRTIO_MSI_NO_VECTOR || this.dev.disposed) return;
-    this.hooks.metrics.msis.inc({ vector: String(vector) });
-    this.hooks.raiseMsi(this.dev.bdf, vector);
+    this.port.metrics.msis.inc({ vector: String(vector) });
+    if (this.port.faults.msiLost(bdf, `MSI vector ${vector}`)) return;
+    this.port.bus.publish(Msi, { bdf, vector });
+  }
+
+  doorbell(q: number): Promise<void> {
+    if (this.port.faults.doorbellLost(this.dev.bdf, q)) return Promise.resolve();
+    return this.dev.notify(q);
   }
 
   /** Writing 0 to device_status (spec 4.1.4.3.1), or a function-level reset. */
@@ -165,7 +165,7 @@ export class VirtioPciTransport implements Transport, CommonCfgRegisters {
     }
     if (r && this.isDoorbell(offset, len)) {
       // The address names the queue (queue_notify_off = index); the value is not needed.
-      await this.hooks.doorbell(r.within / NOTIFY_OFF_MULTIPLIER);
+      await this.doorbell(r.within / NOTIFY_OFF_MULTIPLIER);
       return;
     }
     this.ignored(r?.name ?? 'gap');
@@ -179,7 +179,7 @@ export class VirtioPciTransport implements Transport, CommonCfgRegisters {
   }
 
   private ignored(region: string): void {
-    this.hooks.metrics.mmioIgnored.inc({ region });
+    this.port.metrics.mmioIgnored.inc({ region });
   }
 
   inspect(): Record<string, unknown> {

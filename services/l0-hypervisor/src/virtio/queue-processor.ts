@@ -6,28 +6,85 @@
 // coalescing: what a batch completes, one interrupt reports). Serialized per
 // queue; at most `size` chains per notify, then it yields, so a driver cannot
 // make it spin.
+//
+// The processor knows nothing of the device type: it hands each chain to the
+// DeviceModel (blk today, declared below) with a BufferIo whose every access
+// goes through the DMA engine (DeviceRingMemory, at the end of this file).
 import {
   ROOT_CONTEXT,
   SpanStatusCode,
   TraceFlags,
   context,
   trace,
+  type Attributes,
   type Span,
   type SpanContext,
   type Tracer,
 } from '@opentelemetry/api';
+import { toHex, type BusAddr } from '@nestlab/addr';
 import { ATTR, DEVICE_ATTR } from '@nestlab/telemetry';
-import { VIRTIO_F } from '@nestlab/virtio';
-import type { DescChain, DeviceQueue, SplitQueue } from '@nestlab/virtio';
-import type { DmaDevice, DmaEngine } from '../dma/dma-engine.js';
+import { VIRTIO_F, splitRingLayout } from '@nestlab/virtio';
+import type {
+  DescChain,
+  DeviceQueue,
+  FeatureSet,
+  QueueMemory,
+  SplitQueue,
+  VirtioError,
+} from '@nestlab/virtio';
+import type { DmaDevice, DmaEngine, DmaWhat } from '../dma/dma-engine.js';
 import { closeBudget, traceBudget, type TraceBudget } from '../dma/dma-trace.js';
+import { L0Error } from '../errors.js';
 import type { L0Metrics } from '../metrics.js';
 import { atEndOfTurn, nextTurn } from '../turn.js';
 import { takeChainTrace } from './chain-traces.js';
-import type { DeviceModel, ServeOutcome } from './device-model.js';
 import type { DeviceStatus } from './device-status.js';
-import { DeviceRingMemory } from './ring-access.js';
 import type { DeviceInterrupts } from './transport.js';
+
+/** The device's DMA for request buffers; null / false when the access faulted. */
+export interface BufferIo {
+  read(addr: BusAddr, len: number): Promise<Uint8Array | null>;
+  write(addr: BusAddr, bytes: Uint8Array): Promise<boolean>;
+}
+
+export type ServeOutcome =
+  /** Served (well or with an error status the driver reads): `written` is the used element's len. */
+  | { readonly kind: 'done'; readonly written: number; readonly attributes: Attributes }
+  /** The chain cannot even be answered: the device goes NEEDS_RESET (QEMU virtio_error). */
+  | { readonly kind: 'broken'; readonly error: VirtioError };
+
+export interface ServeContext {
+  /** The features the driver accepted. */
+  readonly negotiated: FeatureSet;
+  /** Settles when the chains taken from the ring before this one have been served. */
+  readonly before: Promise<unknown>;
+}
+
+/** Requests answered, by outcome, for DeviceState. */
+export interface RequestCounts {
+  done: number;
+  ioerr: number;
+  unsupp: number;
+}
+
+/** What a device type (blk today) adds to the generic core: identity, config space, serving a chain. */
+export interface DeviceModel {
+  /** VIRTIO_ID_* (spec 5). */
+  readonly deviceId: number;
+  /** PCI class code a virtio-pci transport reports. */
+  readonly pciClass: number;
+  /** The device-specific configuration space (spec 4.1.4.6). */
+  readonly config: Uint8Array;
+  readonly requests: RequestCounts;
+  /** Serves one chain; never throws (a failure is an outcome). */
+  serve(chain: DescChain, io: BufferIo, ctx: ServeContext): Promise<ServeOutcome>;
+  /** A served chain was published in the used ring: count it. */
+  completed(outcome: ServeOutcome & { kind: 'done' }): void;
+  /** What /state shows of the backend. */
+  inspect(): Record<string, unknown>;
+  /** Power-off: caches written back, files closed. */
+  close(): Promise<void>;
+}
 
 /** Largest indirect table we walk (QEMU's VIRTQUEUE_MAX_SIZE). */
 const MAX_INDIRECT = 1024;
@@ -277,4 +334,71 @@ export class QueueProcessor {
 function markFailed(span: Span, code: string, message: string): void {
   span.setStatus({ code: SpanStatusCode.ERROR, message });
   span.setAttribute(ATTR.errorCode, code);
+}
+
+const TRANSIENT = new Set(['TIMEOUT', 'NO_RESPONDERS']);
+
+/**
+ * The device's view of guest memory for one request: every access goes
+ * through the DMA engine, labelled with the ring part it touches (an address
+ * outside the three areas can only be an indirect table the walker reads).
+ */
+class DeviceRingMemory implements QueueMemory {
+  private readonly areas: [DmaWhat, bigint, bigint][];
+
+  constructor(
+    private readonly dma: DmaEngine,
+    private readonly dev: DmaDevice,
+    q: SplitQueue,
+    private readonly budget?: TraceBudget,
+    /** False once the device was reset: an abandoned request does no more DMA. */
+    private readonly live: () => boolean = () => true,
+  ) {
+    const l = splitRingLayout(q.size);
+    this.areas = [
+      ['desc', q.desc, q.desc + BigInt(l.desc.bytes)],
+      ['avail', q.avail, q.avail + BigInt(l.avail.bytes)],
+      ['used', q.used, q.used + BigInt(l.used.bytes)],
+    ];
+  }
+
+  private what(addr: bigint): DmaWhat {
+    return this.areas.find(([, lo, hi]) => addr >= lo && addr < hi)?.[0] ?? 'indirect';
+  }
+
+  /** QueueMemory: a fault rejects, and the walker turns it into MEMORY_UNREACHABLE. */
+  async read(addr: BusAddr, len: number): Promise<Uint8Array> {
+    const what = this.what(addr);
+    const own = this.dev.ownMemory?.(addr, len);
+    const r = own
+      ? this.dma.local(this.dev, addr, own, what, undefined, this.budget)
+      : await this.dma.read(this.dev, addr, len, what, this.budget);
+    if (!r.ok) {
+      const fault = r.fault ?? 'INTERNAL';
+      throw new L0Error('DMA_FAULT', `${what} ${toHex(addr)}: ${fault}`, {
+        kind: TRANSIENT.has(fault) ? 'transient' : 'guest',
+      });
+    }
+    return r.data;
+  }
+
+  /** QueueMemory: false when the write faulted. */
+  async write(addr: BusAddr, bytes: Uint8Array): Promise<boolean> {
+    const own = this.dev.ownMemory?.(addr, bytes.byteLength);
+    if (own) return this.dma.local(this.dev, addr, own, this.what(addr), bytes, this.budget).ok;
+    return (await this.dma.write(this.dev, addr, bytes, this.what(addr), this.budget)).ok;
+  }
+
+  /** BufferIo for request buffers (header, data, status). */
+  buffers(): BufferIo {
+    return {
+      read: async (addr, len) => {
+        if (!this.live()) return null;
+        const r = await this.dma.read(this.dev, addr, len, 'buffer', this.budget);
+        return r.ok ? r.data : null;
+      },
+      write: async (addr, bytes) =>
+        this.live() && (await this.dma.write(this.dev, addr, bytes, 'buffer', this.budget)).ok,
+    };
+  }
 }

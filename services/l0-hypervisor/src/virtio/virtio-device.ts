@@ -12,9 +12,8 @@ import type { Tracer } from '@opentelemetry/api';
 import type { DmaEngine } from '../dma/dma-engine.js';
 import type { L0Metrics } from '../metrics.js';
 import { forgetChainTraces } from './chain-traces.js';
-import type { DeviceModel } from './device-model.js';
 import { DeviceStatus } from './device-status.js';
-import { QueueProcessor, type QueueOwner } from './queue-processor.js';
+import { QueueProcessor, type DeviceModel, type QueueOwner } from './queue-processor.js';
 import type { DeviceInterrupts } from './transport.js';
 
 export interface VirtioDeviceDeps {

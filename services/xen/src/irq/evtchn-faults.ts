@@ -6,7 +6,7 @@
 // on how a transport fault plan or the receiver batches them.
 import { Countdown, DomainFaultError, type ServiceContext } from '@nestlab/service-kit';
 import type { XenMetrics } from '../metrics.js';
-import type { Binding } from './event-channels.js';
+import type { Binding } from '../handlers/irq.js';
 
 /** What the fault needs of the running hypervisor (xen-service.ts owns one): no import back. */
 interface FaultHost {

@@ -9,7 +9,7 @@ import { applyExchange } from '../domains/exchange.js';
 import type { DmaMap } from '../domains/dma-maps.js';
 import { mfnsOwnedBy } from '../domains/ownership.js';
 import { XenState, type XenConfig } from '../domains/xen-state.js';
-import type { Binding, EventChannels } from '../irq/event-channels.js';
+import type { Binding, EventChannels } from '../handlers/irq.js';
 import { StateJournal, type JournalLog } from '@nestlab/service-kit';
 
 interface Run {

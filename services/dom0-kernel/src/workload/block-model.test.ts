@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { blockContent } from '@nestlab/formats';
-import { BlockModel } from './verify.js';
+import { BlockModel } from './engine.js';
 
 describe('block verification', () => {
   const stamp = { seed: 42, block: 7, generation: 3 };
