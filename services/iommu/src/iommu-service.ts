@@ -3,9 +3,11 @@
 import { PAGE_SIZE } from '@nestlab/addr';
 import {
   IotlbInvalidate,
+  IotlbPrime,
   MAX_TRANSLATE_RUN,
   type IommuMode,
   type IovaRange,
+  type MappedRange,
 } from '@nestlab/protocol';
 import type { ServiceContext } from '@nestlab/service-kit';
 import { IommuError } from './errors.js';
@@ -107,6 +109,20 @@ export class IommuService {
   invalidate(bdf: string, ranges: readonly IovaRange[]): void {
     this.ctx.bus.publish(IotlbInvalidate, { bdf, ranges: [...ranges] });
     this.m.invalidations.inc();
+  }
+
+  /**
+   * Publishes the mappings just created, before the map's reply (caching
+   * mode's map notification): the DMA engine caches them, so the device's
+   * first access needs no translate. Only the 'translate' mode has entries
+   * to cache (passthrough translates by identity). Ordered with the
+   * invalidations: both leave on this connection, so an unmap's
+   * invalidation always reaches the engine after the prime of its mapping.
+   */
+  prime(bdf: string, ranges: MappedRange[]): void {
+    if (this.mode !== 'translate' || ranges.length === 0) return;
+    this.ctx.bus.publish(IotlbPrime, { bdf, ranges });
+    this.m.primes.inc();
   }
 
   requireOn(): void {

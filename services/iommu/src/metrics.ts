@@ -23,5 +23,9 @@ export function iommuMetrics(reg: MetricsRegistry) {
       'nestlab_iommu_iotlb_invalidations_total',
       'IOTLB invalidations published',
     ),
+    primes: reg.counter(
+      'nestlab_iommu_iotlb_primes_total',
+      'IOTLB primes published (new mappings the DMA engine may cache)',
+    ),
   };
 }

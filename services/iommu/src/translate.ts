@@ -35,29 +35,30 @@ export interface TranslateResult {
   readonly read: boolean;
   readonly write: boolean;
   readonly by: 'iommu' | 'identity';
-  readonly step: TranslationStep;
 }
 
 export const pageOf = (iova: BusAddr) => Number(iova >> BigInt(PAGE_SHIFT));
 
-/** Translates or throws; `onStep` sees the step of a fault too, before the throw. */
+/**
+ * Translates or throws; `onStep` sees the step of a fault too, before the
+ * throw. Without `onStep` (nothing records it) no step is built.
+ */
 export function translate(
   mode: IommuMode,
   tables: PageTables,
   faults: FaultLog,
   req: { bdf: string; iova: BusAddr; write: boolean },
-  onStep: (step: TranslationStep) => void,
+  onStep: ((step: TranslationStep) => void) | null,
 ): TranslateResult {
   if (mode === 'off') throw new IommuError('IOMMU_OFF', 'the IOMMU is off; nothing translates');
   if (mode === 'passthrough') {
     const machine = machineAddr(req.iova);
-    const { step } = iommuPassthrough.ok(req.iova, machine);
-    onStep(step);
-    return { machine, read: true, write: true, by: 'identity', step };
+    onStep?.(iommuPassthrough.ok(req.iova, machine).step);
+    return { machine, read: true, write: true, by: 'identity' };
   }
   const entry = tables.lookup(req.bdf, pageOf(req.iova));
   const fault = (reason: FaultReason, why: string): never => {
-    onStep(iommuTranslate.fail(req.iova, `${reason}: ${why}`).step);
+    onStep?.(iommuTranslate.fail(req.iova, `${reason}: ${why}`).step);
     faults.record({ bdf: req.bdf, iova: `0x${req.iova.toString(16)}`, write: req.write, reason });
     throw new IommuError(
       reason,
@@ -71,15 +72,8 @@ export function translate(
       `page is ${entry.read ? 'read' : ''}${entry.write ? 'write' : ''}-only`,
     );
   const machine = machineOfFrame(mfn(entry.mfn), pageOffset(req.iova));
-  const { step } = iommuTranslate.ok(req.iova, machine);
-  onStep(step);
-  return {
-    machine,
-    read: entry.read,
-    write: entry.write,
-    by: 'iommu',
-    step,
-  };
+  onStep?.(iommuTranslate.ok(req.iova, machine).step);
+  return { machine, read: entry.read, write: entry.write, by: 'iommu' };
 }
 
 const ADDR_LIMIT = 1n << 64n;

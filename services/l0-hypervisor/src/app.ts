@@ -7,6 +7,7 @@ import {
   l0SettingsFromEnv,
   type L0Settings,
 } from './config.js';
+import { registerIotlbPrime } from './dma/iotlb-prime.js';
 import { registerL0Faults } from './faults/l0-faults.js';
 import { registerDeviceHandlers } from './handlers/device-handlers.js';
 import { registerMemoryHandlers } from './handlers/memory-handlers.js';
@@ -75,6 +76,7 @@ export function createL0Hypervisor(options: L0Options = {}): ServiceModule {
       await bringUp(ctx, m, state);
       registerMemoryHandlers(ctx, m, metrics);
       registerDeviceHandlers(ctx, m, metrics);
+      registerIotlbPrime(ctx.bus, m.iotlb);
       registerL0Faults(ctx.faults, m);
       ctx.metrics
         .gauge('nestlab_l0_ram_touched_pages', 'Guest RAM pages backed so far')

@@ -34,7 +34,12 @@ export const ROLE_PERMISSIONS: Readonly<Record<NatsRole, NatsPermissions>> = {
       'nestlab.S.l0.svc.ping',
       '_INBOX.S.>',
     ],
-    subscribe: ['nestlab.S.l0.>', 'nestlab.S.iommu.iotlb.invalidate', '_INBOX.S.l0.>'],
+    subscribe: [
+      'nestlab.S.l0.>',
+      'nestlab.S.iommu.iotlb.invalidate',
+      'nestlab.S.iommu.iotlb.prime',
+      '_INBOX.S.l0.>',
+    ],
   },
   xen: {
     publish: [
@@ -61,7 +66,12 @@ export const ROLE_PERMISSIONS: Readonly<Record<NatsRole, NatsPermissions>> = {
     subscribe: ['nestlab.S.dom0.>', '_INBOX.S.dom0.>'],
   },
   iommu: {
-    publish: ['nestlab.S.iommu.iotlb.invalidate', 'nestlab.S.iommu.svc.ping', '_INBOX.S.>'],
+    publish: [
+      'nestlab.S.iommu.iotlb.invalidate',
+      'nestlab.S.iommu.iotlb.prime',
+      'nestlab.S.iommu.svc.ping',
+      '_INBOX.S.>',
+    ],
     subscribe: ['nestlab.S.iommu.>', '_INBOX.S.iommu.>'],
   },
 };

@@ -190,11 +190,12 @@ export function iommuPolicy(env: DmaEnv, o: IommuPolicyOptions = {}): DmaPolicyI
   function mapped(a: MapAsk, iova: BusAddr, mfns: number[]): DmaMapping {
     const bus = addOffset(iova, pageOffset(a.pseudo));
     const t = iommuMapIova.ok(a.pseudo, bus);
+    // The step already holds both addresses as hex: the ledger takes those strings.
     env.ledger.append({
       what: a.what,
-      bus: toHex(bus),
+      bus: t.step.to ?? toHex(bus),
       len: a.len,
-      pseudo: toHex(a.pseudo),
+      pseudo: t.step.from,
       mfns,
     });
     const handle: IommuHandle = { kind: 'iova', iova, pages: a.pages };

@@ -11,6 +11,7 @@ import {
   IommuTranslate,
   IommuUnmap,
   IotlbInvalidate,
+  IotlbPrime,
   decodeRequest,
   encodeFrame,
   subjectOf,
@@ -148,6 +149,54 @@ describe('iommu service over real NATS', () => {
     assert.deepEqual(invalidations, [{ bdf: BDF, ranges: [{ iova: IOVA, pages: 2 }] }]);
     const gone = await callError(nc, STACK, IommuTranslate, { bdf: BDF, iova: IOVA, write: false });
     assert.equal(gone.code, 'IOMMU_FAULT_NOT_PRESENT');
+  });
+
+  it('primes the IOTLB with a new mapping before it replies to the map (translate mode only)', async () => {
+    const seen: string[] = [];
+    const primes: unknown[] = [];
+    const primeSubject = subjectOf(IotlbPrime, STACK);
+    const primedBefore = metricSum(
+      await metricsText(svc.adminUrl),
+      'nestlab_iommu_iotlb_primes_total',
+    );
+    const sub = nc.subscribe('>', {
+      callback: (_e, m) => {
+        seen.push(m.subject);
+        if (m.subject === primeSubject) primes.push(decodeRequest(IotlbPrime, m.data).head);
+      },
+    });
+    await nc.flush();
+    const ranges = [
+      { iova: '0x200000000', mfns: [0x51, 0x52], read: true, write: false },
+      { iova: '0x200003000', mfns: [0x60], read: true, write: true },
+    ];
+    assert.deepEqual(await call(nc, STACK, IommuMap, { bdf: BDF, ranges }), { mapped: 3 });
+    await waitFor('reply seen by the wildcard', () =>
+      seen.some((s) => s.startsWith('_INBOX.')) ? true : undefined,
+    );
+    const prime = seen.indexOf(primeSubject);
+    const rep = seen.findIndex((s) => s.startsWith('_INBOX.'));
+    assert.ok(prime >= 0 && prime < rep, `order: ${seen.join(', ')}`);
+    assert.deepEqual(primes, [{ bdf: BDF, ranges }]);
+    // A refused map (a page already present) primes nothing.
+    const err = await callError(nc, STACK, IommuMap, { bdf: BDF, ranges: [ranges[1]!] });
+    assert.equal(err.code, 'IOVA_IN_USE');
+    await call(nc, STACK, IommuUnmap, {
+      bdf: BDF,
+      ranges: [
+        { iova: '0x200000000', pages: 2 },
+        { iova: '0x200003000', pages: 1 },
+      ],
+    });
+    // Passthrough translates by identity: nothing to cache, nothing primed.
+    await call(nc, STACK, IommuConfigure, { mode: 'passthrough' });
+    await call(nc, STACK, IommuMap, { bdf: BDF, ranges: [ranges[1]!] });
+    await call(nc, STACK, IommuConfigure, { mode: 'translate' });
+    await nc.flush();
+    sub.unsubscribe();
+    assert.equal(primes.length, 1, 'only the accepted map in translate mode primed');
+    const metrics = await metricsText(svc.adminUrl);
+    assert.equal(metricSum(metrics, 'nestlab_iommu_iotlb_primes_total'), primedBefore + 1);
   });
 
   it('counts an unmap of unmapped pages instead of failing', async () => {

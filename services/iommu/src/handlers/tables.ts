@@ -1,5 +1,5 @@
-// Programming the IOMMU: mode, map and unmap (with the IOTLB invalidation
-// an unmap owes before its reply).
+// Programming the IOMMU: mode, map (with the IOTLB prime of the new
+// mappings) and unmap (with the IOTLB invalidation an unmap owes before its reply).
 import { parseHex } from '@nestlab/addr';
 import { IommuConfigure, IommuMap, IommuUnmap, type IovaRange } from '@nestlab/protocol';
 import type { IommuService } from '../iommu-service.js';
@@ -41,6 +41,7 @@ export function registerTables(iommu: IommuService): void {
       iommu.onMapped?.(live);
     }
     iommu.m.maps.inc({}, mapped);
+    iommu.prime(head.bdf, head.ranges);
     return { body: { mapped } };
   });
 

@@ -3,6 +3,7 @@
 import { parseHex, toHex } from '@nestlab/addr';
 import { IommuFaults, IommuLookup, IommuTranslate } from '@nestlab/protocol';
 import { recordStep } from '@nestlab/telemetry';
+import { trace } from '@opentelemetry/api';
 import { IommuError } from '../errors.js';
 import type { IommuService } from '../iommu-service.js';
 import { pageOf, translate } from '../translate.js';
@@ -20,7 +21,8 @@ export function registerTranslate(iommu: IommuService): void {
         iommu.tables,
         iommu.faults,
         { bdf: head.bdf, iova, write: head.write },
-        recordStep,
+        // The step (hex strings) is built only for a span that records it.
+        trace.getActiveSpan()?.isRecording() ? recordStep : null,
       );
       iommu.m.translations.inc({ mode: iommu.mode, result: 'ok' });
       const following = r.by === 'iommu' ? iommu.following(head.bdf, pageOf(iova)) : [];

@@ -56,6 +56,23 @@ export class Iotlb {
   }
 
   /**
+   * Caches `run` from `iova` on where the page holds no entry yet (an
+   * IOMMU's note of new mappings: a hint that never replaces what is cached,
+   * stale or not; only an invalidation drops an entry). Returns pages cached.
+   */
+  prime(bdf: string, iova: bigint, run: readonly IotlbEntry[]): number {
+    const first = iova >> BigInt(PAGE_SHIFT);
+    let n = 0;
+    for (let i = 0; i < run.length; i++) {
+      const page = first + BigInt(i);
+      if (this.entries.has(Iotlb.key(bdf, page))) continue;
+      this.insert(bdf, page << BigInt(PAGE_SHIFT), run[i]!);
+      n++;
+    }
+    return n;
+  }
+
+  /**
    * Caches a run of consecutive pages from `iova` on (an IOMMU answer and its
    * prefetch), as asked at generation `since`: the run stops at the first page
    * an invalidation since then may have been for (it left the IOMMU after the

@@ -4,6 +4,7 @@
 import { PAGE_SIZE, parseHex, pfn, pseudoPhysOfFrame, toHex, type BusAddr } from '@nestlab/addr';
 import { IommuMap, IommuMapHypercall, IommuUnmap, IommuUnmapHypercall } from '@nestlab/protocol';
 import { ATTR, recordStep } from '@nestlab/telemetry';
+import { trace } from '@opentelemetry/api';
 import { domOwner } from '../domains/frame-table.js';
 import { mfnsOwnedBy } from '../domains/ownership.js';
 import { XenError } from '../errors.js';
@@ -47,11 +48,13 @@ export function registerIommuHypercalls(xen: XenService): void {
         return { ...r, iova: toHex(iova), mfns: mfnsOwnedBy(state, head.domain, r.pfns) };
       });
       const first = ranges[0]!;
-      recordStep(p2m.translate(pseudoPhysOfFrame(pfn(first.pfns[0]!))).step, {
-        [ATTR.addrBus]: first.iova,
-        [ATTR.frameOwner]: owner,
-        [ATTR.dmaRanges]: ranges.length,
-      });
+      // The step (two hex strings) is built only for a span that records it.
+      if (trace.getActiveSpan()?.isRecording())
+        recordStep(p2m.translate(pseudoPhysOfFrame(pfn(first.pfns[0]!))).step, {
+          [ATTR.addrBus]: first.iova,
+          [ATTR.frameOwner]: owner,
+          [ATTR.dmaRanges]: ranges.length,
+        });
       try {
         await bus.request(IommuMap, {
           bdf: head.bdf,

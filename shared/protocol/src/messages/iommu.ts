@@ -32,6 +32,15 @@ export const IovaRange = Obj({
 });
 export type IovaRange = Static<typeof IovaRange>;
 
+/** One IOVA range and the machine frames backing its pages (`mfns[i]` backs page i). */
+export const MappedRange = Obj({
+  iova: HexAddr,
+  mfns: Type.Array(Count, { minItems: 1, maxItems: MAX_RANGE_PAGES }),
+  read: Type.Boolean(),
+  write: Type.Boolean(),
+});
+export type MappedRange = Static<typeof MappedRange>;
+
 /**
  * Map IOVA ranges to machine frames, one range per buffer (`mfns[i]` backs
  * page i of the range). All or nothing: every range is checked (alignment,
@@ -44,15 +53,7 @@ export const IommuMap = requestMessage({
   verb: 'map',
   request: Obj({
     bdf: Bdf,
-    ranges: Type.Array(
-      Obj({
-        iova: HexAddr,
-        mfns: Type.Array(Count, { minItems: 1, maxItems: MAX_RANGE_PAGES }),
-        read: Type.Boolean(),
-        write: Type.Boolean(),
-      }),
-      { minItems: 1, maxItems: MAX_DMA_RANGES },
-    ),
+    ranges: Type.Array(MappedRange, { minItems: 1, maxItems: MAX_DMA_RANGES }),
   }),
   reply: Obj({ mapped: Count }),
 });
@@ -109,6 +110,25 @@ export const IommuTranslate = requestMessage({
      * allow): the engine may cache them all.
      */
     following: Type.Optional(Type.Array(IotlbPage, { maxItems: MAX_TRANSLATE_RUN })),
+  }),
+});
+
+/**
+ * The IOMMU's note of mappings it just created, sent before it answers the
+ * map (as an emulated IOMMU in caching mode notifies its device-side caches
+ * of new mappings, QEMU's IOMMU_NOTIFIER_MAP): a DMA engine may cache the
+ * pages it does not hold yet, so the device's first access to a fresh IOVA
+ * needs no translate round trip. An entry already cached is kept (a hint
+ * never overrides what the cache holds; only an invalidation drops it).
+ */
+export const IotlbPrime = eventMessage({
+  name: 'iommu.iotlb.prime',
+  service: 'iommu',
+  object: 'iotlb',
+  verb: 'prime',
+  request: Obj({
+    bdf: Bdf,
+    ranges: Type.Array(MappedRange, { minItems: 1, maxItems: MAX_DMA_RANGES }),
   }),
 });
 
