@@ -56,8 +56,9 @@ export async function runItem(
       : runExperimentOnFleet(e, opts, host.fleet, host.bus, host.dataDir);
   // A run whose workload outran a fault step tested nothing of it: run it again, a few times.
   let r = await once();
-  for (let attempt = 2; r.inconclusive && attempt <= INCONCLUSIVE_ATTEMPTS; attempt++) {
-    progress(`${e.id} seed ${item.seed}: inconclusive (${r.inconclusive}); attempt ${attempt}`);
+  let retried = 0;
+  for (; r.inconclusive && retried < INCONCLUSIVE_ATTEMPTS - 1; retried++) {
+    progress(`${e.id} seed ${item.seed}: inconclusive (${r.inconclusive}); running it again`);
     r = await once();
   }
   try {
@@ -72,5 +73,8 @@ export async function runItem(
   const c = r.checkers;
   const checked = `lost ${c.lostAckedWrites}, silent ${c.silentCorruptions}, unended ${c.unendedIos}, recovery ${c.recoveryMs ?? 'n/a'} ms`;
   const failed = [...(r.inconclusive ? [`inconclusive: ${r.inconclusive}`] : []), ...miss];
-  return { pass: r.pass, verdict: r.pass ? checked : failed.join(', ') || 'fail' };
+  const again = retried > 0 ? ` (after ${retried} inconclusive run${retried > 1 ? 's' : ''})` : '';
+  // The result's verdict is at most 500 characters (protocol SweepResult).
+  const said = (r.pass ? checked : failed.join(', ') || 'fail').slice(0, 500 - again.length);
+  return { pass: r.pass, verdict: `${said}${again}` };
 }
