@@ -15,6 +15,7 @@ import { anyFreePort, portIsFree } from '../fleet/ports.js';
 
 const CLI = fileURLToPath(new URL('../../bin/nestlab.mjs', import.meta.url));
 const MARKER = 'NESTLAB_TEARDOWN_TEST';
+const STOP_NUMBER = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
 
 /** A process's state letter and start time (clock ticks since boot), from /proc/PID/stat. */
 function stat(pid: string): { state: string; start: number } {
@@ -91,7 +92,7 @@ async function stopAndCheck(args: string[], signal: NodeJS.Signals, want: number
   });
   let stderr = '';
   cli.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
-  const exited = new Promise<void>((r) => cli.once('exit', () => r()));
+  const exited = new Promise<number | null>((r) => cli.once('exit', (code) => r(code)));
   const since = stat(String(cli.pid)).start;
   const ours = () => marked(marker, since);
   try {
@@ -113,7 +114,10 @@ async function stopAndCheck(args: string[], signal: NodeJS.Signals, want: number
       const left = ours().map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'latin1'));
       throw new Error(`${err.message}; left: ${left.join(' | ').replaceAll('\0', ' ')}`);
     });
-    await exited;
+    const code = await exited;
+    // A run stopped by a signal says so (128 + its number), even when its job failed first.
+    if (args[0] === 'run' && signal !== 'SIGKILL')
+      assert.equal(code, 128 + STOP_NUMBER[signal as keyof typeof STOP_NUMBER]);
     for (const port of ports)
       assert.ok(
         await portIsFree(port),
