@@ -234,6 +234,8 @@ export function createDom0Kernel(options: Dom0Options = {}): ServiceModule {
       restored,
     }),
     stop() {
+      // A running job submits no more I/Os; the reset fails those in flight, so it ends now.
+      cancelled = jobRunning;
       driver?.reset('service stopping');
     },
   };

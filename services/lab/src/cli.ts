@@ -17,7 +17,7 @@ import { up, UP_HELP } from './cli/up.js';
 import { EXIT, UsageError } from './cli/usage.js';
 import { versionLine } from './cli/version.js';
 import { worker, WORKER_HELP } from './cli/worker.js';
-import { exitOnStopSignals } from './fleet/teardown.js';
+import { exitOnStopSignals, stopSignalled } from './fleet/teardown.js';
 
 const HELP = `nestlab — the DMA path of a nested virtualization stack, hop by hop
 
@@ -91,8 +91,12 @@ async function main(argv: string[]): Promise<number> {
 exitOnStopSignals((line) => process.stderr.write(`nestlab: ${line}\n`));
 
 main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => {
+    // Stopped by a signal: its handler exits (128 + signal) once the fleet is down.
+    if (!stopSignalled()) process.exit(code);
+  },
   (err: unknown) => {
+    if (stopSignalled()) return;
     const e = err as Error & { code?: string };
     if (
       err instanceof UsageError ||

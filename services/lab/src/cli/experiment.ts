@@ -50,6 +50,7 @@ function format(r: ExperimentResult): string {
       : '  DMA accesses: not judged',
     `  injected: ${r.faults.injected.length} (${r.faults.injected.filter((i) => 'step' in i).length} steps)`,
   ];
+  if (r.inconclusive) lines.push(`  inconclusive: ${r.inconclusive}`);
   for (const m of r.mismatches)
     lines.push(`  expected ${m.key} ${JSON.stringify(m.expected)}, got ${m.got ?? 'null'}`);
   if (r.kept) lines.push(`  logs and data: ${r.kept}`);

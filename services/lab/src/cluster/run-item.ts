@@ -26,6 +26,9 @@ export class ItemError extends Error {
   }
 }
 
+/** Runs of one experiment item, when each is inconclusive, before its last one is reported. */
+const INCONCLUSIVE_ATTEMPTS = 3;
+
 export async function runItem(
   item: SweepItem,
   host: HostedStack,
@@ -47,10 +50,17 @@ export async function runItem(
   if (!e) throw new ItemError('UNKNOWN_EXPERIMENT', `no experiment ${item.id} here`);
   const opts = { seed: item.seed, ...ios, progress };
   // Service env of the file's own cannot go into a running fleet: such a run gets a private one.
-  const r =
+  const once = () =>
     e.env && Object.keys(e.env).length > 0
-      ? await runExperiment(e, opts)
-      : await runExperimentOnFleet(e, opts, host.fleet, host.bus, host.dataDir);
+      ? runExperiment(e, opts)
+      : runExperimentOnFleet(e, opts, host.fleet, host.bus, host.dataDir);
+  // A run whose workload outran a fault step tested nothing of it: run it again, a few times.
+  let r = await once();
+  let retried = 0;
+  for (; r.inconclusive && retried < INCONCLUSIVE_ATTEMPTS - 1; retried++) {
+    progress(`${e.id} seed ${item.seed}: inconclusive (${r.inconclusive}); running it again`);
+    r = await once();
+  }
   try {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, `experiment-${e.id}.json`), `${JSON.stringify(r, null, 2)}\n`);
@@ -62,5 +72,9 @@ export async function runItem(
   );
   const c = r.checkers;
   const checked = `lost ${c.lostAckedWrites}, silent ${c.silentCorruptions}, unended ${c.unendedIos}, recovery ${c.recoveryMs ?? 'n/a'} ms`;
-  return { pass: r.pass, verdict: r.pass ? checked : miss.join(', ') || 'fail' };
+  const failed = [...(r.inconclusive ? [`inconclusive: ${r.inconclusive}`] : []), ...miss];
+  const again = retried > 0 ? ` (after ${retried} inconclusive run${retried > 1 ? 's' : ''})` : '';
+  // The result's verdict is at most 500 characters (protocol SweepResult).
+  const said = (r.pass ? checked : failed.join(', ') || 'fail').slice(0, 500 - again.length);
+  return { pass: r.pass, verdict: `${said}${again}` };
 }

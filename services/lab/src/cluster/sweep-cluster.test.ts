@@ -182,8 +182,12 @@ describe('sweeps on a three-node NATS cluster with two workers', () => {
     assert.deepEqual([...new Set(s.results.map((r) => r.worker))].sort(), ['wa', 'wb']);
   });
 
-  it('runs an experiment sweep (crash-restart-l0 over 12 seeds), every seed passing once', async () => {
+  it('runs an experiment sweep (crash-restart-l0 over 12 seeds), every seed passing once', async (t) => {
     const s = await sweep(['crash-restart-l0', '--seeds', '1..12']);
+    // A loaded machine can delay dom0's progress readings past a short workload's
+    // rest; such a run is inconclusive and its worker runs it again.
+    const retried = s.results.filter((r) => /after \d+ inconclusive run/.test(r.verdict));
+    t.diagnostic(`seeds run again after an inconclusive run: ${retried.length}`);
     assert.equal(s.failed, 0, JSON.stringify(s.failures));
     assert.equal(s.passed, 12);
     await assertExactlyOnce(s, 1, 12);

@@ -15,6 +15,7 @@ import { anyFreePort, portIsFree } from '../fleet/ports.js';
 
 const CLI = fileURLToPath(new URL('../../bin/nestlab.mjs', import.meta.url));
 const MARKER = 'NESTLAB_TEARDOWN_TEST';
+const STOP_NUMBER = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
 
 /** A process's state letter and start time (clock ticks since boot), from /proc/PID/stat. */
 function stat(pid: string): { state: string; start: number } {
@@ -91,7 +92,7 @@ async function stopAndCheck(args: string[], signal: NodeJS.Signals, want: number
   });
   let stderr = '';
   cli.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
-  const exited = new Promise<void>((r) => cli.once('exit', () => r()));
+  const exited = new Promise<number | null>((r) => cli.once('exit', (code) => r(code)));
   const since = stat(String(cli.pid)).start;
   const ours = () => marked(marker, since);
   try {
@@ -113,7 +114,10 @@ async function stopAndCheck(args: string[], signal: NodeJS.Signals, want: number
       const left = ours().map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'latin1'));
       throw new Error(`${err.message}; left: ${left.join(' | ').replaceAll('\0', ' ')}`);
     });
-    await exited;
+    const code = await exited;
+    // A run stopped by a signal says so (128 + its number), even when its job failed first.
+    if (args[0] === 'run' && signal !== 'SIGKILL')
+      assert.equal(code, 128 + STOP_NUMBER[signal as keyof typeof STOP_NUMBER]);
     for (const port of ports)
       assert.ok(
         await portIsFree(port),
@@ -208,4 +212,42 @@ describe('a stopped or killed CLI leaves no process and no port behind', () => {
       });
     }
   }
+});
+
+describe('a service stopped on its own mid-job', () => {
+  it(
+    'dom0 given SIGTERM while running a 10,000,000-I/O job exits within 5 s',
+    { timeout: 150_000 },
+    async () => {
+      const marker = randomUUID();
+      const cwd = mkdtempSync(join(tmpdir(), 'nestlab-teardown-'));
+      const args = ['run', 'kvm-guest-baseline', '--private', '--ios', '10000000'];
+      const cli = spawn(process.execPath, [CLI, ...args], {
+        cwd,
+        env: { ...process.env, [MARKER]: marker, LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      cli.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+      const since = stat(String(cli.pid)).start;
+      const ours = () => marked(marker, since);
+      const dom0 = () =>
+        ours().find((pid) =>
+          readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('dom0-kernel'),
+        );
+      try {
+        await until('the job running', () => stderr.includes('I/Os (randrw'), 90_000);
+        await new Promise((r) => setTimeout(r, 1500)); // well into the job
+        const pid = dom0();
+        assert.ok(pid, `dom0 among ${ours().join(', ')}`);
+        process.kill(pid, 'SIGTERM');
+        // Before: the job went on submitting into the reset driver, each I/O failing at once, for minutes.
+        await until(`dom0 (${pid}) gone after SIGTERM`, () => !ours().includes(pid), 5000);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}\nCLI stderr:\n${stderr}`);
+      } finally {
+        for (const pid of ours()) process.kill(pid, 'SIGKILL');
+      }
+    },
+  );
 });

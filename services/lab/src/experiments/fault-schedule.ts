@@ -26,6 +26,8 @@ export class FaultSchedule {
   readonly dom0Died: Promise<'crashed'>;
   readonly ctx: StepContext;
   private next = 0;
+  /** The completed count (past the job's base) of the last reading of dom0's progress. */
+  private lastSeen: number | null = null;
 
   constructor(
     private readonly e: ExperimentFile,
@@ -67,14 +69,27 @@ export class FaultSchedule {
     const steps = this.e.faults;
     while (this.next < steps.length && !over() && !this.restarted.has('dom0')) {
       const c = await completedNow(dom0Url);
+      if (c !== null) this.lastSeen = c - base;
       if (c !== null && c - base >= steps[this.next]!.at.completed) await this.apply(this.next++);
       else await sleep(POLL_MS);
     }
   }
 
-  /** The steps the run ended before: listed as not applied. */
-  markRestNotApplied(): void {
+  /**
+   * The steps the run ended before: listed as not applied. Returns why, when
+   * the workload itself outran them (no dom0 kill ended it): dom0's progress
+   * is read by polling its admin port, and a loaded machine can delay the
+   * readings past the whole rest of a short workload. The run then tested
+   * nothing of those steps: inconclusive, not a verdict.
+   */
+  markRestNotApplied(): string | null {
     const steps = this.e.faults;
+    const missed = steps.length - this.next;
+    const why =
+      missed > 0 && !this.restarted.has('dom0')
+        ? `${missed} step(s) never applied (the first at ${steps[this.next]!.at.completed} completed): ` +
+          `the workload ended first (last progress read: ${this.lastSeen ?? 'none'} completed)`
+        : null;
     for (let k = this.next; k < steps.length; k++)
       this.injected.push({
         step: k,
@@ -82,6 +97,7 @@ export class FaultSchedule {
         what: describeStep(steps[k]!),
         applied: false,
       });
+    return why;
   }
 
   private async apply(k: number): Promise<void> {

@@ -11,6 +11,26 @@ import type { StepContext } from './steps.js';
 /** dom0 says the job ended, yet no report: wait this long before calling the reply lost. */
 const REPORT_GRACE_MS = 5000;
 
+/**
+ * dom0's completed count before the job: the steps' logical points count from
+ * it. On a long-lived stack (a sweep worker's) it holds every earlier job's
+ * I/Os, so a reading lost to a busy dom0 must be tried again, not taken as 0
+ * (every step would then strike at once).
+ */
+async function baseCount(dom0Url: string, observed: Observed[]): Promise<number> {
+  for (let attempt = 1; attempt <= BASE_ATTEMPTS; attempt++) {
+    const c = await completedNow(dom0Url);
+    if (c !== null) return c;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  observed.push({
+    kind: 'note',
+    text: "dom0's progress unreadable before the job: counted from 0",
+  });
+  return 0;
+}
+const BASE_ATTEMPTS = 8;
+
 export interface JobOutcome {
   readonly summary: JobSummary;
   readonly ops: HistoryOp[];
@@ -44,7 +64,7 @@ export async function runMainJob(
   observed: Observed[],
   now: () => number,
 ): Promise<JobOutcome> {
-  const base = (await completedNow(dom0Url)) ?? 0;
+  const base = await baseCount(dom0Url, observed);
   const jobsBefore = (await dom0Jobs(dom0Url))?.jobs ?? 0;
   const jobStart = now();
   const worstMs = (Math.ceil(w.ios / w.iodepth) + 4) * w.deadlineMs * 2 + 60_000;

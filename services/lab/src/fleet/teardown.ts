@@ -30,6 +30,13 @@ export async function runTeardowns(timeoutMs = 10_000): Promise<number | undefin
 }
 
 export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+let stopping = false;
+/**
+ * Whether a stop signal is being handled: the command's own end (often an
+ * error, its fleet going away under it) then leaves the exit to the handler.
+ */
+export const stopSignalled = (): boolean => stopping;
 const SIGNAL_NUMBER: Record<(typeof STOP_SIGNALS)[number], number> = {
   SIGHUP: 1,
   SIGINT: 2,
@@ -42,7 +49,6 @@ const SIGNAL_NUMBER: Record<(typeof STOP_SIGNALS)[number], number> = {
  * `up` does for a clean stop). A second signal exits at once.
  */
 export function exitOnStopSignals(say: (line: string) => void): void {
-  let stopping = false;
   for (const sig of STOP_SIGNALS) {
     process.on(sig, () => {
       const code = 128 + SIGNAL_NUMBER[sig];
