@@ -2,13 +2,7 @@
 // beside ours in the monorepo): the stale translation and the faulting DMA
 // are what L0's device actually does, not what we tell it.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { connect } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/nats-core';
 import {
   DeviceDma,
   FaultControl,
@@ -22,31 +16,23 @@ import {
   type RequestOf,
 } from '@nestlab/protocol';
 import { FeatureSet, VIRTIO_F } from '@nestlab/virtio';
-import {
-  call,
-  startNatsServer,
-  waitFor,
-  type NatsServerHandle,
-  stopSpawned,
-} from '@nestlab/testing';
-import { callData, spawnService, type SpawnedService } from '@nestlab/testing';
+import { TestFleet, call, callData, waitFor } from '@nestlab/testing';
 
 const STACK = 'iommu-faults';
 const BDF = '0000:00:04.0';
 const IOVA = '0x100000000';
-const iommuEntry = fileURLToPath(new URL('../server.js', import.meta.url));
-const l0Entry = fileURLToPath(new URL('../../../l0-hypervisor/dist/server.js', import.meta.url));
 
 describe('iommu domain faults through a real L0 DMA engine', () => {
-  let nats: NatsServerHandle;
-  let nc: NatsConnection;
-  let dataDir: string;
-  let iommu: SpawnedService;
-  let l0: SpawnedService;
+  // L0 keeps its disk image in the data directory.
+  const fleet = new TestFleet({
+    stack: STACK,
+    services: ['iommu', 'l0-hypervisor'],
+    dataDir: true,
+  });
 
   const poke = (machine: number, bytes: number[]) =>
     callData(
-      nc,
+      fleet.nc,
       STACK,
       MemAccess,
       {
@@ -57,7 +43,7 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
     );
   const peek = async (machine: number, len: number) => [
     ...(
-      await callData(nc, STACK, MemAccess, {
+      await callData(fleet.nc, STACK, MemAccess, {
         requester: { kind: 'xen' },
         ops: [{ op: 'read', addr: `0x${machine.toString(16)}`, len }],
       })
@@ -66,32 +52,29 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
   /** The device reads (or writes) the IOVA, as a DMA of a request buffer would. */
   const dma = (len: number, data?: number[]) =>
     callData(
-      nc,
+      fleet.nc,
       STACK,
       DeviceDma,
       { bdf: BDF, bus: IOVA, len, write: data !== undefined },
       data ? Uint8Array.from(data) : undefined,
     );
   const map = (mfn: number) =>
-    call(nc, STACK, IommuMap, {
+    call(fleet.nc, STACK, IommuMap, {
       bdf: BDF,
       ranges: [{ iova: IOVA, mfns: [mfn], read: true, write: true }],
     });
-  const unmap = () => call(nc, STACK, IommuUnmap, { bdf: BDF, ranges: [{ iova: IOVA, pages: 1 }] });
+  const unmap = () =>
+    call(fleet.nc, STACK, IommuUnmap, { bdf: BDF, ranges: [{ iova: IOVA, pages: 1 }] });
   const inject = (req: RequestOf<typeof FaultControl.iommu.inject>) =>
-    call(nc, STACK, FaultControl.iommu.inject, req);
+    call(fleet.nc, STACK, FaultControl.iommu.inject, req);
   const fired = async (kind: string) =>
-    (await call(nc, STACK, FaultControl.iommu.list, {})).domain.filter((e) => e.kind === kind);
+    (await call(fleet.nc, STACK, FaultControl.iommu.list, {})).domain.filter(
+      (e) => e.kind === kind,
+    );
 
   before(async () => {
-    nats = await startNatsServer();
-    dataDir = await mkdtemp(join(tmpdir(), 'nestlab-iommu-faults-'));
-    process.env['NESTLAB_DATA_DIR'] = dataDir;
-    // One at a time: each gets the whole readiness deadline on a busy machine.
-    iommu = await spawnService(iommuEntry, nats.url, STACK);
-    l0 = await spawnService(l0Entry, nats.url, STACK);
-    nc = await connect({ servers: nats.url });
-    await call(nc, STACK, L0Configure, {
+    await fleet.start();
+    await call(fleet.nc, STACK, L0Configure, {
       ramBytes: 64 << 20,
       devices: [
         {
@@ -107,16 +90,9 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
         },
       ],
     });
-    await call(nc, STACK, IommuConfigure, { mode: 'translate' });
+    await call(fleet.nc, STACK, IommuConfigure, { mode: 'translate' });
   });
-  after(async () => {
-    await nc?.close();
-    await Promise.all([iommu?.stop(), l0?.stop()]);
-    // Also any a timed-out `before` never handed over (registered at spawn).
-    await stopSpawned();
-    await nats?.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  after(() => fleet.stop());
 
   it('stale-iotlb: after a lost invalidation the device still reaches the old frame, even once the IOVA is reused', async () => {
     await poke(0x5000, [1, 2, 3, 4]);
@@ -128,7 +104,7 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
 
     assert.deepEqual(await inject({ kind: 'stale-iotlb' }), { armed: 1 });
     assert.deepEqual(await unmap(), { unmapped: 1 }, 'the unmap replies as usual');
-    const lookup = await call(nc, STACK, IommuLookup, { bdf: BDF, iova: IOVA });
+    const lookup = await call(fleet.nc, STACK, IommuLookup, { bdf: BDF, iova: IOVA });
     assert.equal(lookup.mapped, false, 'the page tables no longer map it');
     const stale = await dma(4);
     assert.equal(stale.head.record.verdict, 'translated', 'L0 translated through its stale entry');
@@ -172,18 +148,18 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
 
   it('unmap-in-flight: unmaps the newest live mapping now; the device DMA faults and is logged', async () => {
     await map(0x8);
-    await call(nc, STACK, IommuMap, {
+    await call(fleet.nc, STACK, IommuMap, {
       bdf: BDF,
       ranges: [{ iova: '0x100004000', mfns: [0x9, 0xa], read: true, write: true }],
     });
     assert.equal((await dma(4)).head.record.verdict, 'translated', 'IOTLB primed for the old one');
-    const { next } = await call(nc, STACK, IommuFaults, { since: 0 });
+    const { next } = await call(fleet.nc, STACK, IommuFaults, { since: 0 });
     assert.deepEqual(await inject({ kind: 'unmap-in-flight' }), { armed: 0 });
-    const newest = await call(nc, STACK, IommuLookup, { bdf: BDF, iova: '0x100005000' });
+    const newest = await call(fleet.nc, STACK, IommuLookup, { bdf: BDF, iova: '0x100005000' });
     assert.equal(newest.mapped, false, 'the newest mapping (both pages) is gone');
-    assert.equal((await call(nc, STACK, IommuLookup, { bdf: BDF, iova: IOVA })).mapped, true);
+    assert.equal((await call(fleet.nc, STACK, IommuLookup, { bdf: BDF, iova: IOVA })).mapped, true);
     const r = await callData(
-      nc,
+      fleet.nc,
       STACK,
       DeviceDma,
       {
@@ -196,7 +172,7 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
     );
     assert.equal(r.head.record.verdict, 'faulted');
     assert.equal(r.head.record.fault, 'IOMMU_FAULT_NOT_PRESENT');
-    const log = await call(nc, STACK, IommuFaults, { since: next });
+    const log = await call(fleet.nc, STACK, IommuFaults, { since: next });
     assert.deepEqual(
       log.faults.map((f) => [f.bdf, f.iova, f.write, f.reason]),
       [[BDF, '0x100004000', true, 'IOMMU_FAULT_NOT_PRESENT']],
@@ -210,7 +186,9 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
     assert.deepEqual(await inject({ kind: 'unmap-in-flight' }), { armed: 1 });
     assert.deepEqual(await map(0xb), { mapped: 1 }, 'the driver is told it is mapped');
     await waitFor('the strike', async () =>
-      (await call(nc, STACK, IommuLookup, { bdf: BDF, iova: IOVA })).mapped ? undefined : true,
+      (await call(fleet.nc, STACK, IommuLookup, { bdf: BDF, iova: IOVA })).mapped
+        ? undefined
+        : true,
     );
     assert.equal((await dma(4)).head.record.verdict, 'faulted');
     assert.equal((await fired('unmap-in-flight')).length, 2);

@@ -1,12 +1,6 @@
 import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { connect } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/nats-core';
 import {
   IommuConfigure,
   IommuFaults,
@@ -15,14 +9,12 @@ import {
   IommuTranslate,
   IommuUnmap,
 } from '@nestlab/protocol';
-import { call, callError, startNatsServer, type NatsServerHandle } from '@nestlab/testing';
-import { sigkill, spawnService, type SpawnedService } from '@nestlab/testing';
+import { TestFleet, call, callError } from '@nestlab/testing';
 import { journalPath } from '../persist/iommu-journal.js';
 
 const STACK = 'iommu-restart';
 const A = '0000:00:04.0';
 const B = '0000:00:05.0';
-const entry = fileURLToPath(new URL('../server.js', import.meta.url));
 
 /** Probes: every page of interest on both devices, plus the fault log. */
 const PROBES = [
@@ -35,51 +27,41 @@ const PROBES = [
 ] as const;
 
 describe('iommu: page tables and the fault log survive a SIGKILL', () => {
-  let nats: NatsServerHandle;
-  let nc: NatsConnection;
-  let dataDir: string;
-  let svc: SpawnedService;
+  const fleet = new TestFleet({ stack: STACK, services: ['iommu'], dataDir: true });
+  before(() => fleet.start());
+  after(() => fleet.stop());
 
   const view = async () => ({
     pages: await Promise.all(
-      PROBES.map(([bdf, iova]) => call(nc, STACK, IommuLookup, { bdf, iova })),
+      PROBES.map(([bdf, iova]) => call(fleet.nc, STACK, IommuLookup, { bdf, iova })),
     ),
-    faults: await call(nc, STACK, IommuFaults, { since: 0 }),
+    faults: await call(fleet.nc, STACK, IommuFaults, { since: 0 }),
   });
   const restart = async () => {
-    await sigkill(nc, STACK, 'iommu', svc);
-    await assert.rejects(call(nc, STACK, IommuLookup, { bdf: A, iova: '0x0' }), 'down while dead');
-    svc = await spawnService(entry, nats.url, STACK);
+    await fleet.kill('iommu');
+    await assert.rejects(
+      call(fleet.nc, STACK, IommuLookup, { bdf: A, iova: '0x0' }),
+      'down while dead',
+    );
+    await fleet.spawn('iommu');
   };
 
-  before(async () => {
-    nats = await startNatsServer();
-    dataDir = await mkdtemp(join(tmpdir(), 'nestlab-iommu-restart-'));
-    // spawnService passes our environment on: the respawn gets the same data dir.
-    process.env['NESTLAB_DATA_DIR'] = dataDir;
-    svc = await spawnService(entry, nats.url, STACK);
-    nc = await connect({ servers: nats.url });
-  });
-  after(async () => {
-    await nc?.close();
-    await svc?.stop();
-    await nats?.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
-
   it('comes back with the same mode, mappings, permissions and fault log', async () => {
-    await call(nc, STACK, IommuConfigure, { mode: 'translate' });
-    await call(nc, STACK, IommuMap, {
+    await call(fleet.nc, STACK, IommuConfigure, { mode: 'translate' });
+    await call(fleet.nc, STACK, IommuMap, {
       bdf: A,
       ranges: [{ iova: '0x100000000', mfns: [0x70123, 0x40000, 0x40001], read: true, write: true }],
     });
-    await call(nc, STACK, IommuMap, {
+    await call(fleet.nc, STACK, IommuMap, {
       bdf: B,
       ranges: [{ iova: '0x200000000', mfns: [0x999], read: true, write: false }],
     });
-    await call(nc, STACK, IommuUnmap, { bdf: A, ranges: [{ iova: '0x100001000', pages: 1 }] });
-    await callError(nc, STACK, IommuTranslate, { bdf: A, iova: '0x100001000', write: false });
-    await callError(nc, STACK, IommuTranslate, { bdf: B, iova: '0x200000000', write: true });
+    await call(fleet.nc, STACK, IommuUnmap, {
+      bdf: A,
+      ranges: [{ iova: '0x100001000', pages: 1 }],
+    });
+    await callError(fleet.nc, STACK, IommuTranslate, { bdf: A, iova: '0x100001000', write: false });
+    await callError(fleet.nc, STACK, IommuTranslate, { bdf: B, iova: '0x200000000', write: true });
     const before = await view();
     assert.deepEqual(
       before.pages.map((p) => p.machine),
@@ -90,14 +72,14 @@ describe('iommu: page tables and the fault log survive a SIGKILL', () => {
     await restart();
     assert.deepEqual(await view(), before);
     // The sequence goes on where it was: a poller never sees a number twice.
-    await callError(nc, STACK, IommuTranslate, { bdf: A, iova: '0x100003000', write: false });
-    const more = await call(nc, STACK, IommuFaults, { since: before.faults.next });
+    await callError(fleet.nc, STACK, IommuTranslate, { bdf: A, iova: '0x100003000', write: false });
+    const more = await call(fleet.nc, STACK, IommuFaults, { since: before.faults.next });
     assert.deepEqual(
       more.faults.map((f) => [f.seq, f.iova]),
       [[before.faults.next, '0x100003000']],
     );
     // Mapped pages stay mapped: a second map of one is refused as before the crash.
-    const inUse = await callError(nc, STACK, IommuMap, {
+    const inUse = await callError(fleet.nc, STACK, IommuMap, {
       bdf: A,
       ranges: [{ iova: '0x100000000', mfns: [1], read: true, write: true }],
     });
@@ -105,32 +87,35 @@ describe('iommu: page tables and the fault log survive a SIGKILL', () => {
   });
 
   it('ignores a torn tail of its journal and keeps serving', async () => {
-    await call(nc, STACK, IommuMap, {
+    await call(fleet.nc, STACK, IommuMap, {
       bdf: A,
       ranges: [{ iova: '0x100003000', mfns: [0x5], read: true, write: true }],
     });
     const before = await view();
-    await sigkill(nc, STACK, 'iommu', svc);
-    const path = journalPath(dataDir, STACK);
+    await fleet.kill('iommu');
+    const path = journalPath(fleet.dataDir, STACK);
     // A write the kill cut in half, then bytes that are not JSON at all.
     appendFileSync(path, '{"t":"map","bdf":"0000:00:04.0","page":9');
-    svc = await spawnService(entry, nats.url, STACK);
+    await fleet.spawn('iommu');
     assert.deepEqual(await view(), before);
     assert.ok(readFileSync(path, 'utf8').endsWith('\n'), 'the torn line was cut off');
-    await call(nc, STACK, IommuUnmap, { bdf: A, ranges: [{ iova: '0x100003000', pages: 1 }] });
+    await call(fleet.nc, STACK, IommuUnmap, {
+      bdf: A,
+      ranges: [{ iova: '0x100003000', pages: 1 }],
+    });
     await restart();
-    const after = await call(nc, STACK, IommuLookup, { bdf: A, iova: '0x100003000' });
+    const after = await call(fleet.nc, STACK, IommuLookup, { bdf: A, iova: '0x100003000' });
     assert.equal(after.mapped, false, 'the unmap after the torn tail was journaled');
     assert.equal(
-      (await call(nc, STACK, IommuLookup, { bdf: A, iova: '0x100000000' })).mapped,
+      (await call(fleet.nc, STACK, IommuLookup, { bdf: A, iova: '0x100000000' })).mapped,
       true,
     );
   });
 
   it('starts empty again after a configure, across a restart too', async () => {
-    await call(nc, STACK, IommuConfigure, { mode: 'passthrough' });
+    await call(fleet.nc, STACK, IommuConfigure, { mode: 'passthrough' });
     await restart();
-    const v = await call(nc, STACK, IommuLookup, { bdf: B, iova: '0x200000000' });
+    const v = await call(fleet.nc, STACK, IommuLookup, { bdf: B, iova: '0x200000000' });
     assert.deepEqual(v, {
       mode: 'passthrough',
       mapped: true,
@@ -138,10 +123,10 @@ describe('iommu: page tables and the fault log survive a SIGKILL', () => {
       read: true,
       write: true,
     });
-    await call(nc, STACK, IommuConfigure, { mode: 'translate' });
+    await call(fleet.nc, STACK, IommuConfigure, { mode: 'translate' });
     await restart();
     assert.equal(
-      (await call(nc, STACK, IommuLookup, { bdf: B, iova: '0x200000000' })).mapped,
+      (await call(fleet.nc, STACK, IommuLookup, { bdf: B, iova: '0x200000000' })).mapped,
       false,
     );
   });

@@ -3,13 +3,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { DeviceState, DmaLog } from '@nestlab/protocol';
-import type { Bus } from '@nestlab/service-kit';
 import { VIRTIO_F, VIRTIO_STATUS } from '@nestlab/virtio';
-import { startNatsServer, type NatsServerHandle } from '@nestlab/testing';
-import { labBus } from '../cli/lab-bus.js';
-import { startFleet, type Fleet } from '../fleet/fleet.js';
+import { suiteFleet } from '../testing/suite-fleet.js';
 import { DEVICE_BDF } from '../run/configure.js';
 import { runScenario } from '../run/orchestrator.js';
 import { findScenario } from '../scenarios/builtin.js';
@@ -23,30 +20,8 @@ const scenario = (id: string): Scenario => {
 const CLI = new URL('../cli.js', import.meta.url).pathname;
 
 describe('the seed scenarios, each judged on a real fleet', () => {
-  let nats: NatsServerHandle;
-  let fleet: Fleet;
-  let bus: Bus;
-  let close: () => Promise<void>;
-  const scratch = mkdtempSync(join(tmpdir(), 'nestlab-matrix-'));
+  const { bus, scratch } = suiteFleet('mx');
   const dataDir = join(scratch, 'data');
-
-  before(async () => {
-    nats = await startNatsServer();
-    fleet = await startFleet({
-      natsUrl: nats.url,
-      stack: 'mx',
-      adminBasePort: 0,
-      logDir: join(scratch, 'logs'),
-      env: { NESTLAB_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
-    });
-    ({ bus, close } = await labBus(nats.url, 'mx'));
-  });
-  after(async () => {
-    await close?.();
-    await fleet?.stop();
-    await nats?.stop();
-    rmSync(scratch, { recursive: true, force: true });
-  });
 
   const diskIsBlank = () => {
     const image = readdirSync(dataDir).find((f) => f.endsWith('.img'));
@@ -55,7 +30,7 @@ describe('the seed scenarios, each judged on a real fleet', () => {
   };
 
   it('kvm-guest-baseline: a physical-address driver works when guest-physical is what the device sees', async () => {
-    const r = await runScenario(bus, scenario('kvm-guest-baseline'), { seed: 1, ios: 64 });
+    const r = await runScenario(bus(), scenario('kvm-guest-baseline'), { seed: 1, ios: 64 });
     assert.equal(r.outcome, 'ok');
     assert.equal(r.pass, true);
     assert.equal(r.ios.verified, 64);
@@ -64,27 +39,27 @@ describe('the seed scenarios, each judged on a real fleet', () => {
   });
 
   it('old-driver-rejects-feature: FEATURES_OK refused, FAILED set, no DMA at all', async () => {
-    const r = await runScenario(bus, scenario('old-driver-rejects-feature'), { seed: 1 });
+    const r = await runScenario(bus(), scenario('old-driver-rejects-feature'), { seed: 1 });
     assert.equal(r.outcome, 'features-rejected');
     assert.equal(r.pass, true);
     assert.equal(r.dma.total, 0);
     assert.equal(r.ios.submitted, 0);
     assert.equal(r.driver.error?.code, 'FEATURES_REJECTED');
     assert.equal(r.driver.status & VIRTIO_STATUS.FAILED, VIRTIO_STATUS.FAILED);
-    const dev = (await bus.request(DeviceState, { bdf: DEVICE_BDF })).head;
+    const dev = (await bus().request(DeviceState, { bdf: DEVICE_BDF })).head;
     assert.equal(dev.status & VIRTIO_STATUS.FEATURES_OK, 0);
     assert.equal(dev.status & VIRTIO_STATUS.FAILED, VIRTIO_STATUS.FAILED);
     assert.equal(BigInt(dev.negotiated) & (1n << BigInt(VIRTIO_F.ACCESS_PLATFORM)), 0n);
   });
 
   it('physical-virtio-card: every access faults in the IOMMU; disk and memory untouched by the device', async () => {
-    const r = await runScenario(bus, scenario('physical-virtio-card'), { seed: 1 });
+    const r = await runScenario(bus(), scenario('physical-virtio-card'), { seed: 1 });
     assert.equal(r.outcome, 'iommu-fault');
     assert.equal(r.pass, true);
     assert.ok(r.dma.faulted > 0);
     assert.equal(r.dma.faulted, r.dma.total);
     assert.equal(r.ios.completed, 0);
-    const log = (await bus.request(DmaLog, { since: 0, limit: 2000 })).head.records;
+    const log = (await bus().request(DmaLog, { since: 0, limit: 2000 })).head.records;
     assert.ok(
       log.length > 0 && log.every((rec) => rec.verdict === 'faulted' && rec.machine === null),
     );
@@ -92,7 +67,7 @@ describe('the seed scenarios, each judged on a real fleet', () => {
   });
 
   it('ppc64-virtio-bypass: works through the platform exemption, every access bypassing the IOMMU', async () => {
-    const r = await runScenario(bus, scenario('ppc64-virtio-bypass'), { seed: 1, ios: 64 });
+    const r = await runScenario(bus(), scenario('ppc64-virtio-bypass'), { seed: 1, ios: 64 });
     assert.equal(r.outcome, 'ok');
     assert.equal(r.pass, true);
     assert.equal(r.dma.bypassed, r.dma.total);
@@ -107,14 +82,14 @@ describe('the seed scenarios, each judged on a real fleet', () => {
       driver: { ...base.driver, generation: 'modern', policy: 'iommu' },
       checks: { ...base.checks, allBypassed: false, allTranslated: true },
     };
-    const r = await runScenario(bus, withBit, { seed: 1, ios: 64 });
+    const r = await runScenario(bus(), withBit, { seed: 1, ios: 64 });
     assert.equal(r.outcome, 'ok', JSON.stringify(r));
     assert.equal(r.pass, true);
     assert.equal(r.dma.translated, r.dma.total);
   });
 
   it('viommu-legacy-bypass: I/O works, every access bypasses the IOMMU, and a rogue access succeeds', async () => {
-    const r = await runScenario(bus, scenario('viommu-legacy-bypass'), { seed: 1, ios: 64 });
+    const r = await runScenario(bus(), scenario('viommu-legacy-bypass'), { seed: 1, ios: 64 });
     assert.equal(r.outcome, 'isolation-bypass');
     assert.equal(r.pass, true);
     assert.equal(r.ios.verified, 64);

@@ -2,15 +2,9 @@
 // changes, the Xen outcome does not (pseudo-physical addresses stay wrong
 // without the DMA API, and are right with it).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { PciConfig } from '@nestlab/protocol';
-import { startNatsServer, type NatsServerHandle } from '@nestlab/testing';
-import type { Bus } from '@nestlab/service-kit';
-import { labBus } from '../cli/lab-bus.js';
-import { startFleet, type Fleet } from '../fleet/fleet.js';
+import { suiteFleet } from '../testing/suite-fleet.js';
 import { DEVICE_BDF } from '../run/configure.js';
 import { runScenario } from '../run/orchestrator.js';
 import { findScenario } from '../scenarios/builtin.js';
@@ -22,36 +16,15 @@ const scenario = (id: string) => {
 };
 
 describe('virtio-mmio under Xen: dom0 → Xen → L0 over the mmio transport', () => {
-  let nats: NatsServerHandle;
-  let fleet: Fleet;
-  let bus: Bus;
-  let close: () => Promise<void>;
-  const scratch = mkdtempSync(join(tmpdir(), 'nestlab-mmio-'));
-
-  before(async () => {
-    nats = await startNatsServer();
-    fleet = await startFleet({
-      natsUrl: nats.url,
-      stack: 'mm',
-      adminBasePort: 0,
-      logDir: join(scratch, 'logs'),
-      env: { NESTLAB_DATA_DIR: join(scratch, 'data'), LOG_LEVEL: 'warn' },
-    });
-    ({ bus, close } = await labBus(nats.url, 'mm'));
-  });
-  after(async () => {
-    await close?.();
-    await fleet?.stop();
-    await nats?.stop();
-    rmSync(scratch, { recursive: true, force: true });
-  });
+  const { bus } = suiteFleet('mm');
 
   /** The device is not on PCI: config space at its name reads all ones (an empty slot). */
   const notOnPci = async () =>
-    (await bus.request(PciConfig, { bdf: DEVICE_BDF, op: 'read', offset: 0, size: 2 })).head.value;
+    (await bus().request(PciConfig, { bdf: DEVICE_BDF, op: 'read', offset: 0, size: 2 })).head
+      .value;
 
   it('xen-pv-dom0-mmio-dma-api: every I/O completes and verifies, no access misdirected', async () => {
-    const r = await runScenario(bus, scenario('xen-pv-dom0-mmio-dma-api'), { seed: 1 });
+    const r = await runScenario(bus(), scenario('xen-pv-dom0-mmio-dma-api'), { seed: 1 });
     assert.equal(r.outcome, 'ok', JSON.stringify(r));
     assert.equal(r.pass, true);
     assert.equal(r.driver.ok, true);
@@ -71,7 +44,7 @@ describe('virtio-mmio under Xen: dom0 → Xen → L0 over the mmio transport', (
   });
 
   it('xen-pv-dom0-mmio-legacy: pseudo-physical addresses reach the device as bus addresses', async () => {
-    const r = await runScenario(bus, scenario('xen-pv-dom0-mmio-legacy'), { seed: 1 });
+    const r = await runScenario(bus(), scenario('xen-pv-dom0-mmio-legacy'), { seed: 1 });
     assert.equal(r.outcome, 'misdirected-dma', JSON.stringify(r));
     assert.equal(r.pass, true);
     assert.equal(r.driver.ok, true, 'the probe over mmio works; the I/O does not');

@@ -6,10 +6,7 @@
 // is counted as rejected, no service's /state changes, and every service
 // still answers afterwards.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import * as protocol from '@nestlab/protocol';
 import {
@@ -21,11 +18,9 @@ import {
   subjectOf,
 } from '@nestlab/protocol';
 import type { MessageDef } from '@nestlab/protocol';
-import type { Bus } from '@nestlab/service-kit';
 import { runScenario } from '../run/orchestrator.js';
 import { findScenario } from '../scenarios/builtin.js';
-import { startFleet, type Fleet } from './fleet.js';
-import { labSeat } from './lab-seat.js';
+import { suiteFleet } from '../testing/suite-fleet.js';
 
 const STACK = 'fz';
 const runs = Math.max(150, Math.floor(Number(process.env['NESTLAB_FUZZ_RUNS'] ?? 0) / 20));
@@ -61,36 +56,19 @@ const payloadArb = fc.oneof(
 );
 
 describe(`messages to the real services (fast-check, ${defs.length} messages)`, () => {
-  let fleet: Fleet;
-  let bus: Bus;
-  let close: () => Promise<void>;
-  const scratch = mkdtempSync(join(tmpdir(), 'nestlab-mfuzz-'));
+  const { bus, fleet } = suiteFleet(STACK, { auth: true, logLevel: 'error' });
   const states = async () =>
     Promise.all(
-      fleet.services.map(async (s) => [
+      fleet().services.map(async (s) => [
         s.service.name,
         await (await fetch(`${s.adminUrl}/state`)).json(),
       ]),
     );
 
   before(async () => {
-    fleet = await startFleet({
-      stack: STACK,
-      natsPort: 0,
-      adminBasePort: 0,
-      auth: true,
-      logDir: join(scratch, 'logs'),
-      env: { NESTLAB_DATA_DIR: join(scratch, 'data'), LOG_LEVEL: 'error' },
-    });
-    ({ bus, close } = await labSeat(fleet.natsUrl, STACK, fleet.labAuth));
     const s = findScenario('viommu-access-platform');
     assert.ok(s);
-    assert.equal((await runScenario(bus, s, { seed: 2, ios: 16, iodepth: 4 })).pass, true);
-  });
-  after(async () => {
-    await close?.();
-    await fleet?.stop();
-    rmSync(scratch, { recursive: true, force: true });
+    assert.equal((await runScenario(bus(), s, { seed: 2, ios: 16, iodepth: 4 })).pass, true);
   });
 
   it(`refuses every malformed payload with a typed error, changing no state (${runs} cases)`, async () => {
@@ -108,11 +86,11 @@ describe(`messages to the real services (fast-check, ${defs.length} messages)`, 
         fc.pre(!valid); // only what the schema refuses: a valid message may change state
         const subject = subjectOf(def, STACK, PARAMS);
         if (def.reply === null) {
-          bus.nc.publish(subject, bytes);
+          bus().nc.publish(subject, bytes);
           events++;
           return;
         }
-        const reply = await bus.nc.request(subject, bytes, { timeout: 5000 });
+        const reply = await bus().nc.request(subject, bytes, { timeout: 5000 });
         assert.throws(
           () => decodeReply(def, subject, reply.data),
           (e: unknown) =>
@@ -123,14 +101,14 @@ describe(`messages to the real services (fast-check, ${defs.length} messages)`, 
       }),
       { numRuns: runs, includeErrorInReport: true },
     );
-    await bus.nc.flush();
+    await bus().nc.flush();
     for (const token of ['l0', 'xen', 'dom0', 'iommu'] as const) {
-      const pong = await bus.request(Ping[token], { from: 'fuzz' });
+      const pong = await bus().request(Ping[token], { from: 'fuzz' });
       assert.equal(pong.head.ready, true, token);
     }
     assert.deepEqual(await states(), before, 'no service state changed');
     let rejected = 0;
-    for (const s of fleet.services) {
+    for (const s of fleet().services) {
       const text = await (await fetch(`${s.adminUrl}/metrics`)).text();
       for (const m of text.matchAll(/^nestlab_bus_messages_rejected_total\{[^}]*\} (\d+)$/gm))
         rejected += Number(m[1]);

@@ -3,19 +3,14 @@
 // their stack's permissions, and each one is refused when it publishes or
 // subscribes outside them; nobody gets in without a password.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { NatsCredential } from '@nestlab/nats-runner';
-import type { Bus } from '@nestlab/service-kit';
 import { runScenario } from '../run/orchestrator.js';
 import { findScenario } from '../scenarios/builtin.js';
-import { startFleet, type Fleet } from './fleet.js';
-import { labSeat } from './lab-seat.js';
+import { suiteFleet } from '../testing/suite-fleet.js';
 
 const STACK = 'iso';
 const WAIT_MS = 500;
@@ -84,37 +79,18 @@ async function refusals(
 }
 
 describe('embedded fleet with a NATS user per service', () => {
-  let fleet: Fleet;
-  let bus: Bus;
-  let close: () => Promise<void>;
-  const scratch = mkdtempSync(join(tmpdir(), 'nestlab-auth-'));
-
-  before(async () => {
-    fleet = await startFleet({
-      stack: STACK,
-      natsPort: 0,
-      adminBasePort: 0,
-      auth: true,
-      logDir: join(scratch, 'logs'),
-      env: { NESTLAB_DATA_DIR: join(scratch, 'data'), LOG_LEVEL: 'warn' },
-    });
-    ({ bus, close } = await labSeat(fleet.natsUrl, STACK, fleet.labAuth));
-  });
-  after(async () => {
-    await close?.();
-    await fleet?.stop();
-    rmSync(scratch, { recursive: true, force: true });
-  });
+  const { bus, fleet } = suiteFleet(STACK, { auth: true });
 
   it('nobody gets in without the password', async () => {
-    assert.ok(fleet.auth && fleet.labAuth);
-    await assert.rejects(connect({ servers: fleet.natsUrl, reconnect: false }), /authoriz/i);
-    const l0 = fleet.auth.credentials.l0;
+    const { auth, labAuth, natsUrl } = fleet();
+    assert.ok(auth && labAuth);
+    await assert.rejects(connect({ servers: natsUrl, reconnect: false }), /authoriz/i);
+    const l0 = auth.credentials.l0;
     await assert.rejects(
       connect({
-        servers: fleet.natsUrl,
+        servers: natsUrl,
         user: l0.user,
-        pass: fleet.auth.credentials.xen.pass,
+        pass: auth.credentials.xen.pass,
         reconnect: false,
       }),
       /authoriz/i,
@@ -125,7 +101,7 @@ describe('embedded fleet with a NATS user per service', () => {
     for (const id of ['xen-pv-dom0-dma-api', 'viommu-access-platform']) {
       const s = findScenario(id);
       assert.ok(s, id);
-      const r = await runScenario(bus, s, { seed: 5, ios: 40, iodepth: 8 });
+      const r = await runScenario(bus(), s, { seed: 5, ios: 40, iodepth: 8 });
       assert.equal(
         r.pass,
         true,
@@ -137,10 +113,11 @@ describe('embedded fleet with a NATS user per service', () => {
 
   for (const role of ['l0', 'xen', 'dom0', 'iommu', 'lab'] as const) {
     it(`${role} is refused outside its permissions`, async () => {
-      assert.ok(fleet.auth);
+      const { auth, natsUrl } = fleet();
+      assert.ok(auth);
       const o = OUTSIDE[role];
       assert.ok(o);
-      assert.deepEqual(await refusals(fleet.natsUrl, fleet.auth.credentials[role], o), [
+      assert.deepEqual(await refusals(natsUrl, auth.credentials[role], o), [
         `publish ${o.publish}`,
         `subscribe ${o.subscribe}`,
       ]);

@@ -1,13 +1,8 @@
 // The p2m-change fault against a real L0 (memory, CPU frame checks, DMA
 // engine) and a real IOMMU, each its own built process in the monorepo.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { connect } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/nats-core';
 import {
   DeviceDma,
   FaultControl,
@@ -25,14 +20,7 @@ import {
   type LedgerEntry,
 } from '@nestlab/protocol';
 import { FeatureSet, VIRTIO_F } from '@nestlab/virtio';
-import { call, callError, startNatsServer, waitFor, stopSpawned } from '@nestlab/testing';
-import {
-  callData,
-  sigkill,
-  spawnService,
-  type NatsServerHandle,
-  type SpawnedService,
-} from '@nestlab/testing';
+import { TestFleet, call, callData, callError, waitFor } from '@nestlab/testing';
 
 type JudgeWithMoves = (
   records: readonly DmaRecord[],
@@ -47,26 +35,24 @@ type JudgeWithMoves = (
 const STACK = 'xen-p2m';
 const BDF = '0000:00:04.0';
 const MIB = 2 ** 20;
-const entry = (svc: string) =>
-  fileURLToPath(new URL(`../../../${svc}/dist/server.js`, import.meta.url));
 const hex = (n: number) => `0x${n.toString(16)}`;
 
 describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
-  let nats: NatsServerHandle;
-  let nc: NatsConnection;
-  let dataDir: string;
-  let xen: SpawnedService;
-  const others: SpawnedService[] = [];
+  const fleet = new TestFleet({
+    stack: STACK,
+    services: ['iommu', 'l0-hypervisor', 'xen'],
+    dataDir: true,
+  });
 
   const p2mOf = async (pfn: number) => {
-    const { ranges } = await call(nc, STACK, P2mGet, { domain: 0 });
+    const { ranges } = await call(fleet.nc, STACK, P2mGet, { domain: 0 });
     const r = ranges.find((x) => x.pfn <= pfn && pfn < x.pfn + x.count);
     return r && r.mfn + (pfn - r.pfn);
   };
   /** dom0's CPU at a machine frame (L0 checks the frame is dom0's). */
   const cpu = (op: 'read' | 'write', mfn: number, data?: number[]) =>
     callData(
-      nc,
+      fleet.nc,
       STACK,
       MemAccess,
       {
@@ -76,42 +62,26 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
       data ? Uint8Array.from(data) : undefined,
     );
   const mapPfn = (iova: string, pfn: number) =>
-    call(nc, STACK, IommuMapHypercall, {
+    call(fleet.nc, STACK, IommuMapHypercall, {
       domain: 0,
       bdf: BDF,
       ranges: [{ iova, pfns: [pfn], write: true }],
     });
   const events = async () =>
-    (await call(nc, STACK, FaultControl.xen.list, {})).domain.filter(
+    (await call(fleet.nc, STACK, FaultControl.xen.list, {})).domain.filter(
       (e) => e.kind === 'p2m-change',
     );
 
-  before(async () => {
-    nats = await startNatsServer();
-    dataDir = await mkdtemp(join(tmpdir(), 'nestlab-xen-p2m-'));
-    process.env['NESTLAB_DATA_DIR'] = dataDir;
-    // One at a time: each gets the whole readiness deadline on a busy machine.
-    for (const svc of ['iommu', 'l0-hypervisor'])
-      others.push(await spawnService(entry(svc), nats.url, STACK));
-    xen = await spawnService(entry('xen'), nats.url, STACK);
-    nc = await connect({ servers: nats.url });
-  });
-  after(async () => {
-    await nc?.close();
-    await Promise.all([xen, ...others].map((s) => s?.stop()));
-    // Also any a timed-out `before` never handed over (registered at spawn).
-    await stopSpawned();
-    await nats?.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  before(() => fleet.start());
+  after(() => fleet.stop());
 
   it('is refused while there is no P2M', async () => {
-    const err = await callError(nc, STACK, FaultControl.xen.inject, { kind: 'p2m-change' });
+    const err = await callError(fleet.nc, STACK, FaultControl.xen.inject, { kind: 'p2m-change' });
     assert.equal(err.code, 'FAULT_NOT_APPLICABLE');
   });
 
   it('copies the page, remaps the pfn, hands the old frame back; the device still DMAs there', async () => {
-    await call(nc, STACK, L0Configure, {
+    await call(fleet.nc, STACK, L0Configure, {
       ramBytes: 64 * MIB,
       devices: [
         {
@@ -126,29 +96,29 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
         },
       ],
     });
-    await call(nc, STACK, IommuConfigure, { mode: 'translate' });
-    await call(nc, STACK, XenConfigure, {
+    await call(fleet.nc, STACK, IommuConfigure, { mode: 'translate' });
+    await call(fleet.nc, STACK, XenConfigure, {
       present: true,
       machineBytes: 64 * MIB,
       dom0Bytes: 32 * MIB,
       seed: 3,
       passthrough: [BDF],
     });
-    const { ranges } = await call(nc, STACK, P2mGet, { domain: 0 });
+    const { ranges } = await call(fleet.nc, STACK, P2mGet, { domain: 0 });
     const pfn = ranges[ranges.length - 1]!.pfn;
     const from = (await p2mOf(pfn))!;
     await cpu('write', from, [7, 7, 7, 7]);
     assert.deepEqual(await mapPfn('0x100000000', pfn), { ranges: [{ mfns: [from] }] });
 
-    assert.deepEqual(await call(nc, STACK, FaultControl.xen.inject, { kind: 'p2m-change' }), {
+    assert.deepEqual(await call(fleet.nc, STACK, FaultControl.xen.inject, { kind: 'p2m-change' }), {
       armed: 0,
     });
     const to = (await p2mOf(pfn))!;
     assert.notEqual(to, from);
-    const owners = await call(nc, STACK, FrameOwners, { mfns: [from, to] });
+    const owners = await call(fleet.nc, STACK, FrameOwners, { mfns: [from, to] });
     assert.deepEqual(owners.owners, ['free', 'dom0']);
     assert.deepEqual([...(await cpu('read', to)).data], [7, 7, 7, 7], 'contents copied');
-    const refused = await callData(nc, STACK, MemAccess, {
+    const refused = await callData(fleet.nc, STACK, MemAccess, {
       requester: { kind: 'cpu', domain: 0 },
       ops: [{ op: 'read', addr: hex(from * 4096), len: 4 }],
     }).catch((e: unknown) => e as Error);
@@ -161,7 +131,7 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
 
     // The hazard: the device's write lands in the old frame, dom0 never sees it.
     const dma = await callData(
-      nc,
+      fleet.nc,
       STACK,
       DeviceDma,
       { bdf: BDF, bus: '0x100000000', len: 4, write: true },
@@ -171,7 +141,7 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
     assert.deepEqual([...(await cpu('read', to)).data], [7, 7, 7, 7]);
 
     // Xen lists the move, timed before the access: the oracle judges the access misdirected.
-    const { moves } = await call(nc, STACK, P2mMoves, {});
+    const { moves } = await call(fleet.nc, STACK, P2mMoves, {});
     assert.deepEqual(
       moves.map(({ at: _at, ...m }) => m),
       [{ domain: 0, pfn, from, to }],
@@ -190,32 +160,32 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
       mfns: [from],
       mappedAt: moves[0]!.at - 1,
     };
-    const ownerOf = async (mfns: number[]) => (await call(nc, STACK, FrameOwners, { mfns })).owners;
+    const ownerOf = async (mfns: number[]) =>
+      (await call(fleet.nc, STACK, FrameOwners, { mfns })).owners;
     const verdict = await judge([dma.head.record], [mapping], ownerOf, moves);
     assert.equal(verdict.counts.misdirected, 1);
     assert.equal(verdict.firstMisdirected?.intendedMfn, to);
     assert.equal(verdict.firstMisdirected?.owner, 'free');
 
     // The move is part of what Xen keeps across a crash.
-    await sigkill(nc, STACK, 'xen', xen);
-    xen = await spawnService(entry('xen'), nats.url, STACK);
+    await fleet.restart('xen');
     assert.equal(await p2mOf(pfn), to);
-    assert.deepEqual((await call(nc, STACK, FrameOwners, { mfns: [from, to] })).owners, [
+    assert.deepEqual((await call(fleet.nc, STACK, FrameOwners, { mfns: [from, to] })).owners, [
       'free',
       'dom0',
     ]);
   });
 
   it('with no DMA-mapped page, strikes the next iommu_map right after its reply', async () => {
-    await call(nc, STACK, IommuUnmapHypercall, {
+    await call(fleet.nc, STACK, IommuUnmapHypercall, {
       domain: 0,
       bdf: BDF,
       ranges: [{ iova: '0x100000000', pages: 1 }],
     });
-    assert.deepEqual(await call(nc, STACK, FaultControl.xen.inject, { kind: 'p2m-change' }), {
+    assert.deepEqual(await call(fleet.nc, STACK, FaultControl.xen.inject, { kind: 'p2m-change' }), {
       armed: 1,
     });
-    const { ranges } = await call(nc, STACK, P2mGet, { domain: 0 });
+    const { ranges } = await call(fleet.nc, STACK, P2mGet, { domain: 0 });
     const pfn = ranges[0]!.pfn;
     const from = (await p2mOf(pfn))!;
     assert.deepEqual(
@@ -227,7 +197,7 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
       const now = await p2mOf(pfn);
       return now !== from ? now : undefined;
     });
-    assert.deepEqual((await call(nc, STACK, FrameOwners, { mfns: [from, to!] })).owners, [
+    assert.deepEqual((await call(fleet.nc, STACK, FrameOwners, { mfns: [from, to!] })).owners, [
       'free',
       'dom0',
     ]);

@@ -1,11 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { connect } from '@nats-io/transport-node';
-import type { NatsConnection } from '@nats-io/nats-core';
 import {
   BindMsi,
   FrameOwners,
@@ -16,92 +10,62 @@ import {
   MemoryExchange,
   P2mGet,
   XenConfigure,
-  type RequestOf,
 } from '@nestlab/protocol';
-import {
-  call,
-  startNatsServer,
-  waitFor,
-  type NatsServerHandle,
-  stopSpawned,
-} from '@nestlab/testing';
-import { sigkill, spawnService, type SpawnedService } from '@nestlab/testing';
+import { TestFleet, call, waitFor } from '@nestlab/testing';
 import { FakeL0 } from './fake-l0.js';
+import { BDF, xenConfig } from './xen-config.js';
 
 const STACK = 'xen-restart';
-const BDF = '0000:00:04.0';
-const GIB = 2 ** 30;
-const CONFIG: RequestOf<typeof XenConfigure> = {
-  present: true,
-  machineBytes: 2 * GIB,
-  dom0Bytes: GIB,
-  seed: 5,
-  passthrough: [BDF],
-};
-const xenEntry = fileURLToPath(new URL('../server.js', import.meta.url));
-const iommuEntry = fileURLToPath(new URL('../../../iommu/dist/server.js', import.meta.url));
+const CONFIG = xenConfig(5);
 
 describe('xen: domains, exchanges, bindings and IOMMU mappings survive a SIGKILL', () => {
-  let nats: NatsServerHandle;
-  let nc: NatsConnection;
-  let dataDir: string;
-  let xen: SpawnedService;
-  let iommu: SpawnedService;
+  const fleet = new TestFleet({ stack: STACK, services: ['iommu', 'xen'], dataDir: true });
   let l0: FakeL0;
 
   /** Everything dom0 relies on after probe, as Xen answers it. */
   const view = async (mfns: number[]) => {
-    const state = (await (await fetch(`${xen.adminUrl}/state`)).json()) as Record<string, unknown>;
+    const state = (await (await fetch(`${fleet.service('xen').adminUrl}/state`)).json()) as Record<
+      string,
+      unknown
+    >;
     return {
-      p2m: await call(nc, STACK, P2mGet, { domain: 0 }),
-      owners: await call(nc, STACK, FrameOwners, { mfns }),
+      p2m: await call(fleet.nc, STACK, P2mGet, { domain: 0 }),
+      owners: await call(fleet.nc, STACK, FrameOwners, { mfns }),
       state: { ...state, stack: undefined },
     };
   };
   const restart = async () => {
-    await sigkill(nc, STACK, 'xen', xen);
-    await assert.rejects(call(nc, STACK, P2mGet, { domain: 0 }), 'down while dead');
-    xen = await spawnService(xenEntry, nats.url, STACK);
+    await fleet.kill('xen');
+    await assert.rejects(call(fleet.nc, STACK, P2mGet, { domain: 0 }), 'down while dead');
+    await fleet.spawn('xen');
   };
 
   before(async () => {
-    nats = await startNatsServer();
-    dataDir = await mkdtemp(join(tmpdir(), 'nestlab-xen-restart-'));
-    // spawnService passes our environment on: the respawn gets the same data dir.
-    process.env['NESTLAB_DATA_DIR'] = dataDir;
-    // One at a time: each gets the whole readiness deadline on a busy machine.
-    iommu = await spawnService(iommuEntry, nats.url, STACK);
-    xen = await spawnService(xenEntry, nats.url, STACK);
-    nc = await connect({ servers: nats.url });
-    l0 = new FakeL0(nc, STACK);
+    await fleet.start();
+    l0 = new FakeL0(fleet.nc, STACK);
     await l0.start();
   });
   after(async () => {
     await l0?.stop();
-    await nc?.close();
-    await Promise.all([xen?.stop(), iommu?.stop()]);
-    // Also any a timed-out `before` never handed over (registered at spawn).
-    await stopSpawned();
-    await nats?.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    await fleet.stop();
   });
 
   it('answers exactly as before, and tells L0 its CPU frames again', async () => {
-    await call(nc, STACK, IommuConfigure, { mode: 'translate' });
-    await call(nc, STACK, XenConfigure, CONFIG);
+    await call(fleet.nc, STACK, IommuConfigure, { mode: 'translate' });
+    await call(fleet.nc, STACK, XenConfigure, CONFIG);
     const pfns = Array.from({ length: 16 }, (_, i) => 0x3a600 + i);
-    const ex = await call(nc, STACK, MemoryExchange, { domain: 0, pfns });
-    const { port: p1 } = await call(nc, STACK, BindMsi, { domain: 0, bdf: BDF, vector: 1 });
-    const { port: p2 } = await call(nc, STACK, BindMsi, { domain: 0, bdf: BDF, vector: 2 });
+    const ex = await call(fleet.nc, STACK, MemoryExchange, { domain: 0, pfns });
+    const { port: p1 } = await call(fleet.nc, STACK, BindMsi, { domain: 0, bdf: BDF, vector: 1 });
+    const { port: p2 } = await call(fleet.nc, STACK, BindMsi, { domain: 0, bdf: BDF, vector: 2 });
     const map = (iova: string, first: number) =>
-      call(nc, STACK, IommuMapHypercall, {
+      call(fleet.nc, STACK, IommuMapHypercall, {
         domain: 0,
         bdf: BDF,
         ranges: [{ iova, pfns: [first, first + 1], write: true }],
       });
     const kept = await map('0x100000000', 0x3a600);
     await map('0x100002000', 0x20000);
-    await call(nc, STACK, IommuUnmapHypercall, {
+    await call(fleet.nc, STACK, IommuUnmapHypercall, {
       domain: 0,
       bdf: BDF,
       ranges: [{ iova: '0x100002000', pages: 2 }],
@@ -118,26 +82,29 @@ describe('xen: domains, exchanges, bindings and IOMMU mappings survive a SIGKILL
     await waitFor('CpuFrames pushed again', () => (l0.updates.length > pushes ? true : undefined));
     assert.deepEqual(l0.last(), lastPush, 'the same frame set as before the crash');
     // Bindings kept their ports: rebinding answers the same port, a new one gets the next.
-    assert.deepEqual(await call(nc, STACK, BindMsi, { domain: 0, bdf: BDF, vector: 1 }), {
+    assert.deepEqual(await call(fleet.nc, STACK, BindMsi, { domain: 0, bdf: BDF, vector: 1 }), {
       port: p1,
     });
-    const { port: p3 } = await call(nc, STACK, BindMsi, { domain: 0, bdf: BDF, vector: 3 });
+    const { port: p3 } = await call(fleet.nc, STACK, BindMsi, { domain: 0, bdf: BDF, vector: 3 });
     assert.ok(p3 !== p1 && p3 !== p2, `new port ${p3} is not a used one`);
     // The IOMMU (its own process) still has the mapping Xen made.
-    const t = await call(nc, STACK, IommuLookup, { bdf: BDF, iova: '0x100001000' });
+    const t = await call(fleet.nc, STACK, IommuLookup, { bdf: BDF, iova: '0x100001000' });
     assert.equal(t.machine, `0x${(kept.ranges[0]!.mfns[1]! * 4096).toString(16)}`);
   });
 
   it('replays what came after the last compaction, and a new configure starts over', async () => {
-    const ex = await call(nc, STACK, MemoryExchange, { domain: 0, pfns: [0x30000] });
+    const ex = await call(fleet.nc, STACK, MemoryExchange, { domain: 0, pfns: [0x30000] });
     await restart();
-    const p2m = await call(nc, STACK, P2mGet, { domain: 0 });
+    const p2m = await call(fleet.nc, STACK, P2mGet, { domain: 0 });
     const r = p2m.ranges.find((x) => x.pfn <= 0x30000 && 0x30000 < x.pfn + x.count)!;
     assert.equal(r.mfn + (0x30000 - r.pfn), ex.mfnFirst);
-    const fresh = await call(nc, STACK, XenConfigure, { ...CONFIG, seed: 6 });
+    const fresh = await call(fleet.nc, STACK, XenConfigure, { ...CONFIG, seed: 6 });
     await restart();
-    assert.equal((await call(nc, STACK, P2mGet, { domain: 0 })).ranges.length, fresh.p2mRanges);
-    const state = (await (await fetch(`${xen.adminUrl}/state`)).json()) as {
+    assert.equal(
+      (await call(fleet.nc, STACK, P2mGet, { domain: 0 })).ranges.length,
+      fresh.p2mRanges,
+    );
+    const state = (await (await fetch(`${fleet.service('xen').adminUrl}/state`)).json()) as {
       bindings: unknown[];
       config: { seed: number };
       dmaMaps: number;
