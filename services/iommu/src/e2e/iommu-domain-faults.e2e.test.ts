@@ -3,6 +3,7 @@
 // are what L0's device actually does, not what we tell it.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { NatsConnection } from '@nats-io/nats-core';
 import {
   DeviceDma,
   FaultControl,
@@ -29,10 +30,11 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
     services: ['iommu', 'l0-hypervisor'],
     dataDir: true,
   });
+  let nc: NatsConnection;
 
   const poke = (machine: number, bytes: number[]) =>
     callData(
-      fleet.nc,
+      nc,
       STACK,
       MemAccess,
       {
@@ -43,7 +45,7 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
     );
   const peek = async (machine: number, len: number) => [
     ...(
-      await callData(fleet.nc, STACK, MemAccess, {
+      await callData(nc, STACK, MemAccess, {
         requester: { kind: 'xen' },
         ops: [{ op: 'read', addr: `0x${machine.toString(16)}`, len }],
       })
@@ -52,29 +54,27 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
   /** The device reads (or writes) the IOVA, as a DMA of a request buffer would. */
   const dma = (len: number, data?: number[]) =>
     callData(
-      fleet.nc,
+      nc,
       STACK,
       DeviceDma,
       { bdf: BDF, bus: IOVA, len, write: data !== undefined },
       data ? Uint8Array.from(data) : undefined,
     );
   const map = (mfn: number) =>
-    call(fleet.nc, STACK, IommuMap, {
+    call(nc, STACK, IommuMap, {
       bdf: BDF,
       ranges: [{ iova: IOVA, mfns: [mfn], read: true, write: true }],
     });
-  const unmap = () =>
-    call(fleet.nc, STACK, IommuUnmap, { bdf: BDF, ranges: [{ iova: IOVA, pages: 1 }] });
+  const unmap = () => call(nc, STACK, IommuUnmap, { bdf: BDF, ranges: [{ iova: IOVA, pages: 1 }] });
   const inject = (req: RequestOf<typeof FaultControl.iommu.inject>) =>
-    call(fleet.nc, STACK, FaultControl.iommu.inject, req);
+    call(nc, STACK, FaultControl.iommu.inject, req);
   const fired = async (kind: string) =>
-    (await call(fleet.nc, STACK, FaultControl.iommu.list, {})).domain.filter(
-      (e) => e.kind === kind,
-    );
+    (await call(nc, STACK, FaultControl.iommu.list, {})).domain.filter((e) => e.kind === kind);
 
   before(async () => {
     await fleet.start();
-    await call(fleet.nc, STACK, L0Configure, {
+    ({ nc } = fleet);
+    await call(nc, STACK, L0Configure, {
       ramBytes: 64 << 20,
       devices: [
         {
@@ -90,7 +90,7 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
         },
       ],
     });
-    await call(fleet.nc, STACK, IommuConfigure, { mode: 'translate' });
+    await call(nc, STACK, IommuConfigure, { mode: 'translate' });
   });
   after(() => fleet.stop());
 
@@ -104,7 +104,7 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
 
     assert.deepEqual(await inject({ kind: 'stale-iotlb' }), { armed: 1 });
     assert.deepEqual(await unmap(), { unmapped: 1 }, 'the unmap replies as usual');
-    const lookup = await call(fleet.nc, STACK, IommuLookup, { bdf: BDF, iova: IOVA });
+    const lookup = await call(nc, STACK, IommuLookup, { bdf: BDF, iova: IOVA });
     assert.equal(lookup.mapped, false, 'the page tables no longer map it');
     const stale = await dma(4);
     assert.equal(stale.head.record.verdict, 'translated', 'L0 translated through its stale entry');
@@ -148,18 +148,18 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
 
   it('unmap-in-flight: unmaps the newest live mapping now; the device DMA faults and is logged', async () => {
     await map(0x8);
-    await call(fleet.nc, STACK, IommuMap, {
+    await call(nc, STACK, IommuMap, {
       bdf: BDF,
       ranges: [{ iova: '0x100004000', mfns: [0x9, 0xa], read: true, write: true }],
     });
     assert.equal((await dma(4)).head.record.verdict, 'translated', 'IOTLB primed for the old one');
-    const { next } = await call(fleet.nc, STACK, IommuFaults, { since: 0 });
+    const { next } = await call(nc, STACK, IommuFaults, { since: 0 });
     assert.deepEqual(await inject({ kind: 'unmap-in-flight' }), { armed: 0 });
-    const newest = await call(fleet.nc, STACK, IommuLookup, { bdf: BDF, iova: '0x100005000' });
+    const newest = await call(nc, STACK, IommuLookup, { bdf: BDF, iova: '0x100005000' });
     assert.equal(newest.mapped, false, 'the newest mapping (both pages) is gone');
-    assert.equal((await call(fleet.nc, STACK, IommuLookup, { bdf: BDF, iova: IOVA })).mapped, true);
+    assert.equal((await call(nc, STACK, IommuLookup, { bdf: BDF, iova: IOVA })).mapped, true);
     const r = await callData(
-      fleet.nc,
+      nc,
       STACK,
       DeviceDma,
       {
@@ -172,7 +172,7 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
     );
     assert.equal(r.head.record.verdict, 'faulted');
     assert.equal(r.head.record.fault, 'IOMMU_FAULT_NOT_PRESENT');
-    const log = await call(fleet.nc, STACK, IommuFaults, { since: next });
+    const log = await call(nc, STACK, IommuFaults, { since: next });
     assert.deepEqual(
       log.faults.map((f) => [f.bdf, f.iova, f.write, f.reason]),
       [[BDF, '0x100004000', true, 'IOMMU_FAULT_NOT_PRESENT']],
@@ -186,9 +186,7 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
     assert.deepEqual(await inject({ kind: 'unmap-in-flight' }), { armed: 1 });
     assert.deepEqual(await map(0xb), { mapped: 1 }, 'the driver is told it is mapped');
     await waitFor('the strike', async () =>
-      (await call(fleet.nc, STACK, IommuLookup, { bdf: BDF, iova: IOVA })).mapped
-        ? undefined
-        : true,
+      (await call(nc, STACK, IommuLookup, { bdf: BDF, iova: IOVA })).mapped ? undefined : true,
     );
     assert.equal((await dma(4)).head.record.verdict, 'faulted');
     assert.equal((await fired('unmap-in-flight')).length, 2);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import type { NatsConnection } from '@nats-io/nats-core';
 import {
   IommuConfigure,
   IommuFaults,
@@ -28,40 +29,39 @@ const PROBES = [
 
 describe('iommu: page tables and the fault log survive a SIGKILL', () => {
   const fleet = new TestFleet({ stack: STACK, services: ['iommu'], dataDir: true });
-  before(() => fleet.start());
-  after(() => fleet.stop());
+  let nc: NatsConnection;
 
   const view = async () => ({
     pages: await Promise.all(
-      PROBES.map(([bdf, iova]) => call(fleet.nc, STACK, IommuLookup, { bdf, iova })),
+      PROBES.map(([bdf, iova]) => call(nc, STACK, IommuLookup, { bdf, iova })),
     ),
-    faults: await call(fleet.nc, STACK, IommuFaults, { since: 0 }),
+    faults: await call(nc, STACK, IommuFaults, { since: 0 }),
   });
   const restart = async () => {
     await fleet.kill('iommu');
-    await assert.rejects(
-      call(fleet.nc, STACK, IommuLookup, { bdf: A, iova: '0x0' }),
-      'down while dead',
-    );
+    await assert.rejects(call(nc, STACK, IommuLookup, { bdf: A, iova: '0x0' }), 'down while dead');
     await fleet.spawn('iommu');
   };
 
+  before(async () => {
+    await fleet.start();
+    ({ nc } = fleet);
+  });
+  after(() => fleet.stop());
+
   it('comes back with the same mode, mappings, permissions and fault log', async () => {
-    await call(fleet.nc, STACK, IommuConfigure, { mode: 'translate' });
-    await call(fleet.nc, STACK, IommuMap, {
+    await call(nc, STACK, IommuConfigure, { mode: 'translate' });
+    await call(nc, STACK, IommuMap, {
       bdf: A,
       ranges: [{ iova: '0x100000000', mfns: [0x70123, 0x40000, 0x40001], read: true, write: true }],
     });
-    await call(fleet.nc, STACK, IommuMap, {
+    await call(nc, STACK, IommuMap, {
       bdf: B,
       ranges: [{ iova: '0x200000000', mfns: [0x999], read: true, write: false }],
     });
-    await call(fleet.nc, STACK, IommuUnmap, {
-      bdf: A,
-      ranges: [{ iova: '0x100001000', pages: 1 }],
-    });
-    await callError(fleet.nc, STACK, IommuTranslate, { bdf: A, iova: '0x100001000', write: false });
-    await callError(fleet.nc, STACK, IommuTranslate, { bdf: B, iova: '0x200000000', write: true });
+    await call(nc, STACK, IommuUnmap, { bdf: A, ranges: [{ iova: '0x100001000', pages: 1 }] });
+    await callError(nc, STACK, IommuTranslate, { bdf: A, iova: '0x100001000', write: false });
+    await callError(nc, STACK, IommuTranslate, { bdf: B, iova: '0x200000000', write: true });
     const before = await view();
     assert.deepEqual(
       before.pages.map((p) => p.machine),
@@ -72,14 +72,14 @@ describe('iommu: page tables and the fault log survive a SIGKILL', () => {
     await restart();
     assert.deepEqual(await view(), before);
     // The sequence goes on where it was: a poller never sees a number twice.
-    await callError(fleet.nc, STACK, IommuTranslate, { bdf: A, iova: '0x100003000', write: false });
-    const more = await call(fleet.nc, STACK, IommuFaults, { since: before.faults.next });
+    await callError(nc, STACK, IommuTranslate, { bdf: A, iova: '0x100003000', write: false });
+    const more = await call(nc, STACK, IommuFaults, { since: before.faults.next });
     assert.deepEqual(
       more.faults.map((f) => [f.seq, f.iova]),
       [[before.faults.next, '0x100003000']],
     );
     // Mapped pages stay mapped: a second map of one is refused as before the crash.
-    const inUse = await callError(fleet.nc, STACK, IommuMap, {
+    const inUse = await callError(nc, STACK, IommuMap, {
       bdf: A,
       ranges: [{ iova: '0x100000000', mfns: [1], read: true, write: true }],
     });
@@ -87,7 +87,7 @@ describe('iommu: page tables and the fault log survive a SIGKILL', () => {
   });
 
   it('ignores a torn tail of its journal and keeps serving', async () => {
-    await call(fleet.nc, STACK, IommuMap, {
+    await call(nc, STACK, IommuMap, {
       bdf: A,
       ranges: [{ iova: '0x100003000', mfns: [0x5], read: true, write: true }],
     });
@@ -99,23 +99,20 @@ describe('iommu: page tables and the fault log survive a SIGKILL', () => {
     await fleet.spawn('iommu');
     assert.deepEqual(await view(), before);
     assert.ok(readFileSync(path, 'utf8').endsWith('\n'), 'the torn line was cut off');
-    await call(fleet.nc, STACK, IommuUnmap, {
-      bdf: A,
-      ranges: [{ iova: '0x100003000', pages: 1 }],
-    });
+    await call(nc, STACK, IommuUnmap, { bdf: A, ranges: [{ iova: '0x100003000', pages: 1 }] });
     await restart();
-    const after = await call(fleet.nc, STACK, IommuLookup, { bdf: A, iova: '0x100003000' });
+    const after = await call(nc, STACK, IommuLookup, { bdf: A, iova: '0x100003000' });
     assert.equal(after.mapped, false, 'the unmap after the torn tail was journaled');
     assert.equal(
-      (await call(fleet.nc, STACK, IommuLookup, { bdf: A, iova: '0x100000000' })).mapped,
+      (await call(nc, STACK, IommuLookup, { bdf: A, iova: '0x100000000' })).mapped,
       true,
     );
   });
 
   it('starts empty again after a configure, across a restart too', async () => {
-    await call(fleet.nc, STACK, IommuConfigure, { mode: 'passthrough' });
+    await call(nc, STACK, IommuConfigure, { mode: 'passthrough' });
     await restart();
-    const v = await call(fleet.nc, STACK, IommuLookup, { bdf: B, iova: '0x200000000' });
+    const v = await call(nc, STACK, IommuLookup, { bdf: B, iova: '0x200000000' });
     assert.deepEqual(v, {
       mode: 'passthrough',
       mapped: true,
@@ -123,10 +120,10 @@ describe('iommu: page tables and the fault log survive a SIGKILL', () => {
       read: true,
       write: true,
     });
-    await call(fleet.nc, STACK, IommuConfigure, { mode: 'translate' });
+    await call(nc, STACK, IommuConfigure, { mode: 'translate' });
     await restart();
     assert.equal(
-      (await call(fleet.nc, STACK, IommuLookup, { bdf: B, iova: '0x200000000' })).mapped,
+      (await call(nc, STACK, IommuLookup, { bdf: B, iova: '0x200000000' })).mapped,
       false,
     );
   });

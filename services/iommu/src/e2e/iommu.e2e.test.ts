@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { NatsConnection } from '@nats-io/nats-core';
 import {
   IommuConfigure,
   IommuFaults,
@@ -12,7 +13,7 @@ import {
   encodeFrame,
   subjectOf,
 } from '@nestlab/protocol';
-import { TestFleet, waitFor } from '@nestlab/testing';
+import { TestFleet, waitFor, type SpawnedService } from '@nestlab/testing';
 import { call, callError, callRawError, metricSum, metricsText } from '@nestlab/testing';
 
 const STACK = 'iommu-e2e';
@@ -21,14 +22,20 @@ const IOVA = '0x100000000';
 
 describe('iommu service over real NATS', () => {
   const fleet = new TestFleet({ stack: STACK, services: ['iommu'] });
-  const admin = () => fleet.service('iommu').adminUrl;
-  before(() => fleet.start());
+  let svc: SpawnedService;
+  let nc: NatsConnection;
+
+  before(async () => {
+    await fleet.start();
+    svc = fleet.service('iommu');
+    ({ nc } = fleet);
+  });
   after(() => fleet.stop());
 
   it('refuses everything but configure while off', async () => {
     for (const err of [
-      await callError(fleet.nc, STACK, IommuTranslate, { bdf: BDF, iova: IOVA, write: false }),
-      await callError(fleet.nc, STACK, IommuMap, {
+      await callError(nc, STACK, IommuTranslate, { bdf: BDF, iova: IOVA, write: false }),
+      await callError(nc, STACK, IommuMap, {
         bdf: BDF,
         ranges: [{ iova: IOVA, mfns: [1], read: true, write: true }],
       }),
@@ -39,21 +46,21 @@ describe('iommu service over real NATS', () => {
   });
 
   it('translates mapped pages with their offset and permissions', async () => {
-    assert.deepEqual(await call(fleet.nc, STACK, IommuConfigure, { mode: 'translate' }), {
+    assert.deepEqual(await call(nc, STACK, IommuConfigure, { mode: 'translate' }), {
       mode: 'translate',
     });
-    const mapped = await call(fleet.nc, STACK, IommuMap, {
+    const mapped = await call(nc, STACK, IommuMap, {
       bdf: BDF,
       ranges: [{ iova: IOVA, mfns: [0x70123, 0x40000], read: true, write: false }],
     });
     assert.deepEqual(mapped, { mapped: 2 });
-    const t = await call(fleet.nc, STACK, IommuTranslate, {
+    const t = await call(nc, STACK, IommuTranslate, {
       bdf: BDF,
       iova: '0x100001234',
       write: false,
     });
     assert.deepEqual(t, { machine: '0x40000234', read: true, write: false, by: 'iommu' });
-    const t0 = await call(fleet.nc, STACK, IommuTranslate, {
+    const t0 = await call(nc, STACK, IommuTranslate, {
       bdf: BDF,
       iova: '0x100000008',
       write: false,
@@ -67,27 +74,27 @@ describe('iommu service over real NATS', () => {
   });
 
   it('faults on a write to a read-only page, an unmapped IOVA and another device, and logs them', async () => {
-    const { next: since } = await call(fleet.nc, STACK, IommuFaults, { since: 0 });
-    const perm = await callError(fleet.nc, STACK, IommuTranslate, {
+    const { next: since } = await call(nc, STACK, IommuFaults, { since: 0 });
+    const perm = await callError(nc, STACK, IommuTranslate, {
       bdf: BDF,
       iova: '0x100001000',
       write: true,
     });
     assert.equal(perm.code, 'IOMMU_FAULT_PERMISSION');
     assert.equal(perm.kind, 'guest');
-    const absent = await callError(fleet.nc, STACK, IommuTranslate, {
+    const absent = await callError(nc, STACK, IommuTranslate, {
       bdf: BDF,
       iova: '0x100002000',
       write: false,
     });
     assert.equal(absent.code, 'IOMMU_FAULT_NOT_PRESENT');
-    const other = await callError(fleet.nc, STACK, IommuTranslate, {
+    const other = await callError(nc, STACK, IommuTranslate, {
       bdf: '0000:00:05.0',
       iova: IOVA,
       write: false,
     });
     assert.equal(other.code, 'IOMMU_FAULT_NOT_PRESENT', 'domains are per device');
-    const log = await call(fleet.nc, STACK, IommuFaults, { since });
+    const log = await call(nc, STACK, IommuFaults, { since });
     assert.deepEqual(
       log.faults.map((f) => [f.bdf, f.iova, f.write, f.reason]),
       [
@@ -97,7 +104,7 @@ describe('iommu service over real NATS', () => {
       ],
     );
     assert.equal(log.next, since + 3);
-    const metrics = await metricsText(admin());
+    const metrics = await metricsText(svc.adminUrl);
     const faults = (reason: string) => metricSum(metrics, 'nestlab_iommu_faults_total', { reason });
     assert.equal(faults('IOMMU_FAULT_NOT_PRESENT'), 2);
     assert.equal(faults('IOMMU_FAULT_PERMISSION'), 1);
@@ -110,15 +117,15 @@ describe('iommu service over real NATS', () => {
     const seen: string[] = [];
     const invalidations: unknown[] = [];
     const invSubject = subjectOf(IotlbInvalidate, STACK);
-    const sub = fleet.nc.subscribe('>', {
+    const sub = nc.subscribe('>', {
       callback: (_e, m) => {
         seen.push(m.subject);
         if (m.subject === invSubject)
           invalidations.push(decodeRequest(IotlbInvalidate, m.data).head);
       },
     });
-    await fleet.nc.flush();
-    const reply = await call(fleet.nc, STACK, IommuUnmap, {
+    await nc.flush();
+    const reply = await call(nc, STACK, IommuUnmap, {
       bdf: BDF,
       ranges: [{ iova: IOVA, pages: 2 }],
     });
@@ -131,47 +138,39 @@ describe('iommu service over real NATS', () => {
     const rep = seen.findIndex((s) => s.startsWith('_INBOX.'));
     assert.ok(inv >= 0 && inv < rep, `order: ${seen.join(', ')}`);
     assert.deepEqual(invalidations, [{ bdf: BDF, ranges: [{ iova: IOVA, pages: 2 }] }]);
-    const gone = await callError(fleet.nc, STACK, IommuTranslate, {
-      bdf: BDF,
-      iova: IOVA,
-      write: false,
-    });
+    const gone = await callError(nc, STACK, IommuTranslate, { bdf: BDF, iova: IOVA, write: false });
     assert.equal(gone.code, 'IOMMU_FAULT_NOT_PRESENT');
   });
 
   it('counts an unmap of unmapped pages instead of failing', async () => {
     assert.deepEqual(
-      await call(fleet.nc, STACK, IommuUnmap, { bdf: BDF, ranges: [{ iova: IOVA, pages: 3 }] }),
+      await call(nc, STACK, IommuUnmap, { bdf: BDF, ranges: [{ iova: IOVA, pages: 3 }] }),
       {
         unmapped: 0,
       },
     );
     assert.equal(
-      metricSum(await metricsText(admin()), 'nestlab_iommu_unmap_absent_pages_total'),
+      metricSum(await metricsText(svc.adminUrl), 'nestlab_iommu_unmap_absent_pages_total'),
       3,
     );
   });
 
   it('translates by identity in passthrough, and configure clears tables and faults', async () => {
-    await call(fleet.nc, STACK, IommuMap, {
+    await call(nc, STACK, IommuMap, {
       bdf: BDF,
       ranges: [{ iova: '0x200000000', mfns: [5], read: true, write: true }],
     });
-    await call(fleet.nc, STACK, IommuConfigure, { mode: 'passthrough' });
-    const t = await call(fleet.nc, STACK, IommuTranslate, {
-      bdf: BDF,
-      iova: '0x12345678',
-      write: true,
-    });
+    await call(nc, STACK, IommuConfigure, { mode: 'passthrough' });
+    const t = await call(nc, STACK, IommuTranslate, { bdf: BDF, iova: '0x12345678', write: true });
     assert.deepEqual(t, { machine: '0x12345678', read: true, write: true, by: 'identity' });
-    await call(fleet.nc, STACK, IommuConfigure, { mode: 'translate' });
-    const e = await callError(fleet.nc, STACK, IommuTranslate, {
+    await call(nc, STACK, IommuConfigure, { mode: 'translate' });
+    const e = await callError(nc, STACK, IommuTranslate, {
       bdf: BDF,
       iova: '0x200000000',
       write: false,
     });
     assert.equal(e.code, 'IOMMU_FAULT_NOT_PRESENT');
-    const state = (await (await fetch(`${admin()}/state`)).json()) as {
+    const state = (await (await fetch(`${svc.adminUrl}/state`)).json()) as {
       mode: string;
       recentFaults: unknown[];
       domains: unknown[];
@@ -188,43 +187,39 @@ describe('iommu service over real NATS', () => {
       [encodeFrame({ bdf: BDF, iova: IOVA, write: false, extra: 1 }), 'SCHEMA_INVALID'],
     ];
     for (const [bytes, code] of cases) {
-      const err = await callRawError(fleet.nc, STACK, IommuTranslate, bytes);
+      const err = await callRawError(nc, STACK, IommuTranslate, bytes);
       assert.equal(err.code, code);
       assert.equal(err.kind, 'input');
     }
-    const unaligned = await callError(fleet.nc, STACK, IommuMap, {
+    const unaligned = await callError(nc, STACK, IommuMap, {
       bdf: BDF,
       ranges: [{ iova: '0x1001', mfns: [1], read: true, write: true }],
     });
     assert.equal(unaligned.code, 'BAD_IOVA');
-    const wraps = await callError(fleet.nc, STACK, IommuUnmap, {
+    const wraps = await callError(nc, STACK, IommuUnmap, {
       bdf: BDF,
       ranges: [{ iova: '0xfffffffffffff000', pages: 2 }],
     });
     assert.equal(wraps.code, 'BAD_IOVA');
-    await call(fleet.nc, STACK, IommuMap, {
+    await call(nc, STACK, IommuMap, {
       bdf: BDF,
       ranges: [{ iova: '0x3000', mfns: [1, 2], read: true, write: true }],
     });
-    const twice = await callError(fleet.nc, STACK, IommuMap, {
+    const twice = await callError(nc, STACK, IommuMap, {
       bdf: BDF,
       ranges: [{ iova: '0x4000', mfns: [9], read: true, write: true }],
     });
     assert.equal(twice.code, 'IOVA_IN_USE');
-    const ok = await call(fleet.nc, STACK, IommuTranslate, {
-      bdf: BDF,
-      iova: '0x4000',
-      write: true,
-    });
+    const ok = await call(nc, STACK, IommuTranslate, { bdf: BDF, iova: '0x4000', write: true });
     assert.equal(ok.machine, '0x2000', 'the refused map changed nothing');
   });
 
   it('maps and unmaps a list of ranges: all or nothing, one invalidation for the list', async () => {
-    await call(fleet.nc, STACK, IommuConfigure, { mode: 'translate' });
+    await call(nc, STACK, IommuConfigure, { mode: 'translate' });
     const A = '0x300000000';
     const B = '0x300002000';
     const C = '0x300010000';
-    const mapped = await call(fleet.nc, STACK, IommuMap, {
+    const mapped = await call(nc, STACK, IommuMap, {
       bdf: BDF,
       ranges: [
         { iova: A, mfns: [0x11, 0x12], read: true, write: true },
@@ -232,7 +227,7 @@ describe('iommu service over real NATS', () => {
       ],
     });
     assert.deepEqual(mapped, { mapped: 3 });
-    const t = await call(fleet.nc, STACK, IommuTranslate, { bdf: BDF, iova: A, write: true });
+    const t = await call(nc, STACK, IommuTranslate, { bdf: BDF, iova: A, write: true });
     assert.deepEqual(t.following, [
       { machinePage: '0x12000', read: true, write: true },
       { machinePage: '0x20000', read: true, write: false },
@@ -261,35 +256,33 @@ describe('iommu service over real NATS', () => {
         'BAD_IOVA',
       ],
     ] as const) {
-      const err = await callError(fleet.nc, STACK, IommuMap, {
+      const err = await callError(nc, STACK, IommuMap, {
         bdf: BDF,
         ranges: ranges.map((r) => ({ ...r, mfns: [...r.mfns] })),
       });
       assert.equal(err.code, code);
       assert.equal(
-        (await call(fleet.nc, STACK, IommuLookup, { bdf: BDF, iova: C })).mapped,
+        (await call(nc, STACK, IommuLookup, { bdf: BDF, iova: C })).mapped,
         false,
         `nothing of a refused list is applied (${code})`,
       );
     }
     const invalidations: unknown[] = [];
-    const sub = fleet.nc.subscribe(subjectOf(IotlbInvalidate, STACK), {
+    const sub = nc.subscribe(subjectOf(IotlbInvalidate, STACK), {
       callback: (_e, m) => {
         invalidations.push(decodeRequest(IotlbInvalidate, m.data).head);
       },
     });
-    await fleet.nc.flush();
+    await nc.flush();
     const ranges = [
       { iova: A, pages: 2 },
       { iova: B, pages: 1 },
     ];
-    assert.deepEqual(await call(fleet.nc, STACK, IommuUnmap, { bdf: BDF, ranges }), {
-      unmapped: 3,
-    });
+    assert.deepEqual(await call(nc, STACK, IommuUnmap, { bdf: BDF, ranges }), { unmapped: 3 });
     await waitFor('the invalidation', () => (invalidations.length > 0 ? true : undefined));
     sub.unsubscribe();
     assert.deepEqual(invalidations, [{ bdf: BDF, ranges }]);
     for (const iova of [A, '0x300001000', B])
-      assert.equal((await call(fleet.nc, STACK, IommuLookup, { bdf: BDF, iova })).mapped, false);
+      assert.equal((await call(nc, STACK, IommuLookup, { bdf: BDF, iova })).mapped, false);
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { DmaLog } from '@nestlab/protocol';
+import type { Bus } from '@nestlab/service-kit';
 import { FeatureSet, VIRTIO_F_PROPOSAL_2014 } from '@nestlab/virtio';
 import { suiteFleet } from '../testing/suite-fleet.js';
 import { runScenario } from '../run/orchestrator.js';
@@ -18,10 +19,14 @@ const negotiatedBit25 = (hex: string) =>
   FeatureSet.fromBits(BigInt(hex)).has(VIRTIO_F_PROPOSAL_2014.USE_BUS_MAPPING);
 
 describe('issue 16: the bit 25 proposal and a misplaced per-bus exemption, on a real fleet', () => {
-  const { bus } = suiteFleet('b25');
+  const suite = suiteFleet('b25');
+  let bus: Bus;
 
+  before(() => {
+    bus = suite.bus();
+  });
   it('bit25-qemu-device-under-xen: no bit 25 offered, physical addresses, misdirected DMA', async () => {
-    const r = await runScenario(bus(), scenario('bit25-qemu-device-under-xen'), { seed: 1 });
+    const r = await runScenario(bus, scenario('bit25-qemu-device-under-xen'), { seed: 1 });
     assert.equal(r.outcome, 'misdirected-dma', JSON.stringify(r.dma));
     assert.equal(r.pass, true);
     assert.equal(negotiatedBit25(r.features.offered), false);
@@ -34,7 +39,7 @@ describe('issue 16: the bit 25 proposal and a misplaced per-bus exemption, on a 
   });
 
   it('bit25-physical-card: bit 25 negotiated, every access translated, every I/O verified', async () => {
-    const r = await runScenario(bus(), scenario('bit25-physical-card'), { seed: 1, ios: 64 });
+    const r = await runScenario(bus, scenario('bit25-physical-card'), { seed: 1, ios: 64 });
     assert.equal(r.outcome, 'ok', JSON.stringify(r));
     assert.equal(r.pass, true);
     assert.equal(negotiatedBit25(r.features.negotiated), true);
@@ -46,7 +51,7 @@ describe('issue 16: the bit 25 proposal and a misplaced per-bus exemption, on a 
   });
 
   it('bit25-card-old-driver: offered but not understood, every access faults', async () => {
-    const r = await runScenario(bus(), scenario('bit25-card-old-driver'), { seed: 1 });
+    const r = await runScenario(bus, scenario('bit25-card-old-driver'), { seed: 1 });
     assert.equal(r.outcome, 'iommu-fault');
     assert.equal(r.pass, true);
     assert.equal(negotiatedBit25(r.features.offered), true);
@@ -59,7 +64,7 @@ describe('issue 16: the bit 25 proposal and a misplaced per-bus exemption, on a 
 
   it('x86-virtio-exemption-misplaced: the device on translated bus 0000:00 faults, and the report says so', async () => {
     const s = scenario('x86-virtio-exemption-misplaced');
-    const r = await runScenario(bus(), s, { seed: 1 });
+    const r = await runScenario(bus, s, { seed: 1 });
     assert.equal(r.outcome, 'iommu-fault', JSON.stringify(r.dma));
     assert.equal(r.pass, true);
     assert.ok(r.dma.faulted > 0);
@@ -79,7 +84,7 @@ describe('issue 16: the bit 25 proposal and a misplaced per-bus exemption, on a 
       formatReport(r, s),
       /device\s+0000:00:04\.0 on bus 0000:00; NOT on a virtio-exempt bus/,
     );
-    const log = (await bus().request(DmaLog, { since: 0, limit: 2000 })).head.records;
+    const log = (await bus.request(DmaLog, { since: 0, limit: 2000 })).head.records;
     assert.ok(log.length > 0 && log.every((rec) => rec.verdict === 'faulted'));
   });
 
@@ -92,7 +97,7 @@ describe('issue 16: the bit 25 proposal and a misplaced per-bus exemption, on a 
       iommu: { ...file.iommu, virtioExemptBuses: ['0000:00'] },
       checks: { allBypassed: true },
     });
-    const r = await runScenario(bus(), placed, { seed: 1, ios: 32 });
+    const r = await runScenario(bus, placed, { seed: 1, ios: 32 });
     assert.equal(r.outcome, 'ok', JSON.stringify(r.dma));
     assert.equal(r.dma.bypassed, r.dma.total);
     assert.equal(r.ios.verified, 32);

@@ -1,15 +1,20 @@
 // A console run on a real fleet can be cancelled: the run ends soon after
 // with a `cancelled` report of what did run, and the next run is accepted.
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
+import type { Bus } from '@nestlab/service-kit';
 import { buildConsole } from '../console/app.js';
 import { suiteFleet } from '../testing/suite-fleet.js';
 
 describe('cancelling a console run', () => {
-  const { bus } = suiteFleet('cx');
+  const suite = suiteFleet('cx');
+  let bus: Bus;
 
+  before(() => {
+    bus = suite.bus();
+  });
   it('stops a 10,000,000-I/O run, reports it cancelled, and frees the console for the next', async () => {
-    const app = buildConsole({ bus: bus() });
+    const app = buildConsole({ bus });
     const run = (ios: number) =>
       app.inject({
         method: 'POST',

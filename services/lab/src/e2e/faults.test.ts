@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { FaultControl, type FaultPlan } from '@nestlab/protocol';
+import type { Bus } from '@nestlab/service-kit';
+import type { Fleet } from '../fleet/fleet.js';
 import { suiteFleet } from '../testing/suite-fleet.js';
 import { runScenario } from '../run/orchestrator.js';
 import { findScenario } from '../scenarios/builtin.js';
@@ -9,12 +11,18 @@ import type { Scenario } from '../scenarios/scenario.js';
 const SERVICES = ['l0', 'xen', 'dom0', 'iommu'] as const;
 
 describe('transport faults on a real fleet', () => {
-  const { bus, fleet } = suiteFleet('ft', { logLevel: 'error' });
+  const suite = suiteFleet('ft', { logLevel: 'error' });
+  let fleet: Fleet;
+  let bus: Bus;
   const base = findScenario('xen-pv-dom0-dma-api') as Scenario;
   const setAll = async (plan: FaultPlan) => {
-    for (const s of SERVICES) await bus().request(FaultControl[s].set, plan);
+    for (const s of SERVICES) await bus.request(FaultControl[s].set, plan);
   };
 
+  before(() => {
+    bus = suite.bus();
+    fleet = suite.fleet();
+  });
   it('survives delayed memory traffic and duplicated interrupts, and logs what it injected', async () => {
     await setAll({
       seed: 7,
@@ -35,11 +43,11 @@ describe('transport faults on a real fleet', () => {
         },
       ],
     });
-    const r = await runScenario(bus(), base, { seed: 1, ios: 60, iodepth: 4 });
+    const r = await runScenario(bus, base, { seed: 1, ios: 60, iodepth: 4 });
     assert.equal(r.pass, true, JSON.stringify(r));
     assert.equal(r.ios.verified, 60);
-    const l0 = (await bus().request(FaultControl.l0.list, {})).head;
-    const dom0 = (await bus().request(FaultControl.dom0.list, {})).head;
+    const l0 = (await bus.request(FaultControl.l0.list, {})).head;
+    const dom0 = (await bus.request(FaultControl.dom0.list, {})).head;
     assert.ok(l0.injected.some((f) => f.rule === 'slow-mem'));
     assert.ok(dom0.injected.some((f) => f.rule === 'dup-irq'));
     assert.equal(
@@ -53,7 +61,7 @@ describe('transport faults on a real fleet', () => {
       seed: 1,
       rules: [{ id: 'lose-msi', subject: 'nestlab.ft.xen.irq.msi', action: 'drop' }],
     });
-    const dom0 = fleet().services.find((p) => p.service.name === 'dom0-kernel');
+    const dom0 = fleet.services.find((p) => p.service.name === 'dom0-kernel');
     assert.ok(dom0);
     const recovered = async () =>
       (
@@ -64,14 +72,14 @@ describe('transport faults on a real fleet', () => {
     const before = await recovered();
     // A hang is declared after min(1 s, deadline / 4) without used-ring progress.
     const slow: Scenario = { ...base, workload: { ...base.workload, deadlineMs: 4000 } };
-    const r = await runScenario(bus(), slow, { seed: 1, ios: 8, iodepth: 4 });
+    const r = await runScenario(bus, slow, { seed: 1, ios: 8, iodepth: 4 });
     assert.equal(r.pass, true, JSON.stringify(r));
     assert.equal(r.ios.completed, 8);
     assert.ok((await recovered()) > before, 'lost interrupts were recovered by polling');
-    const xen = (await bus().request(FaultControl.xen.list, {})).head;
+    const xen = (await bus.request(FaultControl.xen.list, {})).head;
     assert.ok(xen.injected.some((f) => f.rule === 'lose-msi'));
     await setAll({ seed: 0, rules: [] });
-    const again = await runScenario(bus(), base, { seed: 1, ios: 16, iodepth: 4 });
+    const again = await runScenario(bus, base, { seed: 1, ios: 16, iodepth: 4 });
     assert.equal(again.pass, true, JSON.stringify(again));
   });
 
@@ -81,13 +89,13 @@ describe('transport faults on a real fleet', () => {
       rules: [{ id: 'keep', subject: 'nestlab.ft.iommu.>', action: 'drop', probability: 0 }],
     });
     await assert.rejects(
-      bus().request(FaultControl.l0.set, {
+      bus.request(FaultControl.l0.set, {
         seed: 1,
         rules: [{ id: 'Bad Id', subject: 'a..b', action: 'explode' }],
       } as unknown as FaultPlan),
       { code: 'SCHEMA_INVALID' },
     );
-    const l0 = (await bus().request(FaultControl.l0.list, {})).head;
+    const l0 = (await bus.request(FaultControl.l0.list, {})).head;
     assert.deepEqual(
       l0.plan.rules.map((r) => r.id),
       ['keep'],

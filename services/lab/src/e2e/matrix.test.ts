@@ -3,8 +3,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { DeviceState, DmaLog } from '@nestlab/protocol';
+import type { Bus } from '@nestlab/service-kit';
 import { VIRTIO_F, VIRTIO_STATUS } from '@nestlab/virtio';
 import { suiteFleet } from '../testing/suite-fleet.js';
 import { DEVICE_BDF } from '../run/configure.js';
@@ -20,8 +21,13 @@ const scenario = (id: string): Scenario => {
 const CLI = new URL('../cli.js', import.meta.url).pathname;
 
 describe('the seed scenarios, each judged on a real fleet', () => {
-  const { bus, scratch } = suiteFleet('mx');
-  const dataDir = join(scratch, 'data');
+  const suite = suiteFleet('mx');
+  let bus: Bus;
+  const dataDir = join(suite.scratch, 'data');
+
+  before(() => {
+    bus = suite.bus();
+  });
 
   const diskIsBlank = () => {
     const image = readdirSync(dataDir).find((f) => f.endsWith('.img'));
@@ -30,7 +36,7 @@ describe('the seed scenarios, each judged on a real fleet', () => {
   };
 
   it('kvm-guest-baseline: a physical-address driver works when guest-physical is what the device sees', async () => {
-    const r = await runScenario(bus(), scenario('kvm-guest-baseline'), { seed: 1, ios: 64 });
+    const r = await runScenario(bus, scenario('kvm-guest-baseline'), { seed: 1, ios: 64 });
     assert.equal(r.outcome, 'ok');
     assert.equal(r.pass, true);
     assert.equal(r.ios.verified, 64);
@@ -39,27 +45,27 @@ describe('the seed scenarios, each judged on a real fleet', () => {
   });
 
   it('old-driver-rejects-feature: FEATURES_OK refused, FAILED set, no DMA at all', async () => {
-    const r = await runScenario(bus(), scenario('old-driver-rejects-feature'), { seed: 1 });
+    const r = await runScenario(bus, scenario('old-driver-rejects-feature'), { seed: 1 });
     assert.equal(r.outcome, 'features-rejected');
     assert.equal(r.pass, true);
     assert.equal(r.dma.total, 0);
     assert.equal(r.ios.submitted, 0);
     assert.equal(r.driver.error?.code, 'FEATURES_REJECTED');
     assert.equal(r.driver.status & VIRTIO_STATUS.FAILED, VIRTIO_STATUS.FAILED);
-    const dev = (await bus().request(DeviceState, { bdf: DEVICE_BDF })).head;
+    const dev = (await bus.request(DeviceState, { bdf: DEVICE_BDF })).head;
     assert.equal(dev.status & VIRTIO_STATUS.FEATURES_OK, 0);
     assert.equal(dev.status & VIRTIO_STATUS.FAILED, VIRTIO_STATUS.FAILED);
     assert.equal(BigInt(dev.negotiated) & (1n << BigInt(VIRTIO_F.ACCESS_PLATFORM)), 0n);
   });
 
   it('physical-virtio-card: every access faults in the IOMMU; disk and memory untouched by the device', async () => {
-    const r = await runScenario(bus(), scenario('physical-virtio-card'), { seed: 1 });
+    const r = await runScenario(bus, scenario('physical-virtio-card'), { seed: 1 });
     assert.equal(r.outcome, 'iommu-fault');
     assert.equal(r.pass, true);
     assert.ok(r.dma.faulted > 0);
     assert.equal(r.dma.faulted, r.dma.total);
     assert.equal(r.ios.completed, 0);
-    const log = (await bus().request(DmaLog, { since: 0, limit: 2000 })).head.records;
+    const log = (await bus.request(DmaLog, { since: 0, limit: 2000 })).head.records;
     assert.ok(
       log.length > 0 && log.every((rec) => rec.verdict === 'faulted' && rec.machine === null),
     );
@@ -67,7 +73,7 @@ describe('the seed scenarios, each judged on a real fleet', () => {
   });
 
   it('ppc64-virtio-bypass: works through the platform exemption, every access bypassing the IOMMU', async () => {
-    const r = await runScenario(bus(), scenario('ppc64-virtio-bypass'), { seed: 1, ios: 64 });
+    const r = await runScenario(bus, scenario('ppc64-virtio-bypass'), { seed: 1, ios: 64 });
     assert.equal(r.outcome, 'ok');
     assert.equal(r.pass, true);
     assert.equal(r.dma.bypassed, r.dma.total);
@@ -82,14 +88,14 @@ describe('the seed scenarios, each judged on a real fleet', () => {
       driver: { ...base.driver, generation: 'modern', policy: 'iommu' },
       checks: { ...base.checks, allBypassed: false, allTranslated: true },
     };
-    const r = await runScenario(bus(), withBit, { seed: 1, ios: 64 });
+    const r = await runScenario(bus, withBit, { seed: 1, ios: 64 });
     assert.equal(r.outcome, 'ok', JSON.stringify(r));
     assert.equal(r.pass, true);
     assert.equal(r.dma.translated, r.dma.total);
   });
 
   it('viommu-legacy-bypass: I/O works, every access bypasses the IOMMU, and a rogue access succeeds', async () => {
-    const r = await runScenario(bus(), scenario('viommu-legacy-bypass'), { seed: 1, ios: 64 });
+    const r = await runScenario(bus, scenario('viommu-legacy-bypass'), { seed: 1, ios: 64 });
     assert.equal(r.outcome, 'isolation-bypass');
     assert.equal(r.pass, true);
     assert.equal(r.ios.verified, 64);

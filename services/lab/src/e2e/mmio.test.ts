@@ -2,8 +2,9 @@
 // changes, the Xen outcome does not (pseudo-physical addresses stay wrong
 // without the DMA API, and are right with it).
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { PciConfig } from '@nestlab/protocol';
+import type { Bus } from '@nestlab/service-kit';
 import { suiteFleet } from '../testing/suite-fleet.js';
 import { DEVICE_BDF } from '../run/configure.js';
 import { runScenario } from '../run/orchestrator.js';
@@ -16,15 +17,19 @@ const scenario = (id: string) => {
 };
 
 describe('virtio-mmio under Xen: dom0 → Xen → L0 over the mmio transport', () => {
-  const { bus } = suiteFleet('mm');
+  const suite = suiteFleet('mm');
+  let bus: Bus;
+
+  before(() => {
+    bus = suite.bus();
+  });
 
   /** The device is not on PCI: config space at its name reads all ones (an empty slot). */
   const notOnPci = async () =>
-    (await bus().request(PciConfig, { bdf: DEVICE_BDF, op: 'read', offset: 0, size: 2 })).head
-      .value;
+    (await bus.request(PciConfig, { bdf: DEVICE_BDF, op: 'read', offset: 0, size: 2 })).head.value;
 
   it('xen-pv-dom0-mmio-dma-api: every I/O completes and verifies, no access misdirected', async () => {
-    const r = await runScenario(bus(), scenario('xen-pv-dom0-mmio-dma-api'), { seed: 1 });
+    const r = await runScenario(bus, scenario('xen-pv-dom0-mmio-dma-api'), { seed: 1 });
     assert.equal(r.outcome, 'ok', JSON.stringify(r));
     assert.equal(r.pass, true);
     assert.equal(r.driver.ok, true);
@@ -44,7 +49,7 @@ describe('virtio-mmio under Xen: dom0 → Xen → L0 over the mmio transport', (
   });
 
   it('xen-pv-dom0-mmio-legacy: pseudo-physical addresses reach the device as bus addresses', async () => {
-    const r = await runScenario(bus(), scenario('xen-pv-dom0-mmio-legacy'), { seed: 1 });
+    const r = await runScenario(bus, scenario('xen-pv-dom0-mmio-legacy'), { seed: 1 });
     assert.equal(r.outcome, 'misdirected-dma', JSON.stringify(r));
     assert.equal(r.pass, true);
     assert.equal(r.driver.ok, true, 'the probe over mmio works; the I/O does not');

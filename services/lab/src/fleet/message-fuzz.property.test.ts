@@ -18,8 +18,10 @@ import {
   subjectOf,
 } from '@nestlab/protocol';
 import type { MessageDef } from '@nestlab/protocol';
+import type { Bus } from '@nestlab/service-kit';
 import { runScenario } from '../run/orchestrator.js';
 import { findScenario } from '../scenarios/builtin.js';
+import type { Fleet } from './fleet.js';
 import { suiteFleet } from '../testing/suite-fleet.js';
 
 const STACK = 'fz';
@@ -56,21 +58,24 @@ const payloadArb = fc.oneof(
 );
 
 describe(`messages to the real services (fast-check, ${defs.length} messages)`, () => {
-  const { bus, fleet } = suiteFleet(STACK, { auth: true, logLevel: 'error' });
+  const suite = suiteFleet(STACK, { auth: true, logLevel: 'error' });
+  let fleet: Fleet;
+  let bus: Bus;
   const states = async () =>
     Promise.all(
-      fleet().services.map(async (s) => [
+      fleet.services.map(async (s) => [
         s.service.name,
         await (await fetch(`${s.adminUrl}/state`)).json(),
       ]),
     );
 
   before(async () => {
+    bus = suite.bus();
+    fleet = suite.fleet();
     const s = findScenario('viommu-access-platform');
     assert.ok(s);
-    assert.equal((await runScenario(bus(), s, { seed: 2, ios: 16, iodepth: 4 })).pass, true);
+    assert.equal((await runScenario(bus, s, { seed: 2, ios: 16, iodepth: 4 })).pass, true);
   });
-
   it(`refuses every malformed payload with a typed error, changing no state (${runs} cases)`, async () => {
     const before = await states();
     let events = 0;
@@ -86,11 +91,11 @@ describe(`messages to the real services (fast-check, ${defs.length} messages)`, 
         fc.pre(!valid); // only what the schema refuses: a valid message may change state
         const subject = subjectOf(def, STACK, PARAMS);
         if (def.reply === null) {
-          bus().nc.publish(subject, bytes);
+          bus.nc.publish(subject, bytes);
           events++;
           return;
         }
-        const reply = await bus().nc.request(subject, bytes, { timeout: 5000 });
+        const reply = await bus.nc.request(subject, bytes, { timeout: 5000 });
         assert.throws(
           () => decodeReply(def, subject, reply.data),
           (e: unknown) =>
@@ -101,14 +106,14 @@ describe(`messages to the real services (fast-check, ${defs.length} messages)`, 
       }),
       { numRuns: runs, includeErrorInReport: true },
     );
-    await bus().nc.flush();
+    await bus.nc.flush();
     for (const token of ['l0', 'xen', 'dom0', 'iommu'] as const) {
-      const pong = await bus().request(Ping[token], { from: 'fuzz' });
+      const pong = await bus.request(Ping[token], { from: 'fuzz' });
       assert.equal(pong.head.ready, true, token);
     }
     assert.deepEqual(await states(), before, 'no service state changed');
     let rejected = 0;
-    for (const s of fleet().services) {
+    for (const s of fleet.services) {
       const text = await (await fetch(`${s.adminUrl}/metrics`)).text();
       for (const m of text.matchAll(/^nestlab_bus_messages_rejected_total\{[^}]*\} (\d+)$/gm))
         rejected += Number(m[1]);

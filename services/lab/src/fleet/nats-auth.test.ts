@@ -4,12 +4,14 @@
 // subscribes outside them; nobody gets in without a password.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { NatsCredential } from '@nestlab/nats-runner';
+import type { Bus } from '@nestlab/service-kit';
 import { runScenario } from '../run/orchestrator.js';
 import { findScenario } from '../scenarios/builtin.js';
+import type { Fleet } from './fleet.js';
 import { suiteFleet } from '../testing/suite-fleet.js';
 
 const STACK = 'iso';
@@ -55,6 +57,7 @@ async function refusals(
     pass: c.pass,
     reconnect: false,
   });
+
   const errors: string[] = [];
   void (async () => {
     for await (const s of nc.status())
@@ -79,18 +82,23 @@ async function refusals(
 }
 
 describe('embedded fleet with a NATS user per service', () => {
-  const { bus, fleet } = suiteFleet(STACK, { auth: true });
+  const suite = suiteFleet(STACK, { auth: true });
+  let fleet: Fleet;
+  let bus: Bus;
 
+  before(() => {
+    bus = suite.bus();
+    fleet = suite.fleet();
+  });
   it('nobody gets in without the password', async () => {
-    const { auth, labAuth, natsUrl } = fleet();
-    assert.ok(auth && labAuth);
-    await assert.rejects(connect({ servers: natsUrl, reconnect: false }), /authoriz/i);
-    const l0 = auth.credentials.l0;
+    assert.ok(fleet.auth && fleet.labAuth);
+    await assert.rejects(connect({ servers: fleet.natsUrl, reconnect: false }), /authoriz/i);
+    const l0 = fleet.auth.credentials.l0;
     await assert.rejects(
       connect({
-        servers: natsUrl,
+        servers: fleet.natsUrl,
         user: l0.user,
-        pass: auth.credentials.xen.pass,
+        pass: fleet.auth.credentials.xen.pass,
         reconnect: false,
       }),
       /authoriz/i,
@@ -101,7 +109,7 @@ describe('embedded fleet with a NATS user per service', () => {
     for (const id of ['xen-pv-dom0-dma-api', 'viommu-access-platform']) {
       const s = findScenario(id);
       assert.ok(s, id);
-      const r = await runScenario(bus(), s, { seed: 5, ios: 40, iodepth: 8 });
+      const r = await runScenario(bus, s, { seed: 5, ios: 40, iodepth: 8 });
       assert.equal(
         r.pass,
         true,
@@ -113,11 +121,10 @@ describe('embedded fleet with a NATS user per service', () => {
 
   for (const role of ['l0', 'xen', 'dom0', 'iommu', 'lab'] as const) {
     it(`${role} is refused outside its permissions`, async () => {
-      const { auth, natsUrl } = fleet();
-      assert.ok(auth);
+      assert.ok(fleet.auth);
       const o = OUTSIDE[role];
       assert.ok(o);
-      assert.deepEqual(await refusals(natsUrl, auth.credentials[role], o), [
+      assert.deepEqual(await refusals(fleet.natsUrl, fleet.auth.credentials[role], o), [
         `publish ${o.publish}`,
         `subscribe ${o.subscribe}`,
       ]);

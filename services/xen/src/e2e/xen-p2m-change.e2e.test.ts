@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { NatsConnection } from '@nats-io/nats-core';
 import {
   DeviceDma,
   FaultControl,
@@ -43,16 +44,17 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
     services: ['iommu', 'l0-hypervisor', 'xen'],
     dataDir: true,
   });
+  let nc: NatsConnection;
 
   const p2mOf = async (pfn: number) => {
-    const { ranges } = await call(fleet.nc, STACK, P2mGet, { domain: 0 });
+    const { ranges } = await call(nc, STACK, P2mGet, { domain: 0 });
     const r = ranges.find((x) => x.pfn <= pfn && pfn < x.pfn + x.count);
     return r && r.mfn + (pfn - r.pfn);
   };
   /** dom0's CPU at a machine frame (L0 checks the frame is dom0's). */
   const cpu = (op: 'read' | 'write', mfn: number, data?: number[]) =>
     callData(
-      fleet.nc,
+      nc,
       STACK,
       MemAccess,
       {
@@ -62,26 +64,29 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
       data ? Uint8Array.from(data) : undefined,
     );
   const mapPfn = (iova: string, pfn: number) =>
-    call(fleet.nc, STACK, IommuMapHypercall, {
+    call(nc, STACK, IommuMapHypercall, {
       domain: 0,
       bdf: BDF,
       ranges: [{ iova, pfns: [pfn], write: true }],
     });
   const events = async () =>
-    (await call(fleet.nc, STACK, FaultControl.xen.list, {})).domain.filter(
+    (await call(nc, STACK, FaultControl.xen.list, {})).domain.filter(
       (e) => e.kind === 'p2m-change',
     );
 
-  before(() => fleet.start());
+  before(async () => {
+    await fleet.start();
+    ({ nc } = fleet);
+  });
   after(() => fleet.stop());
 
   it('is refused while there is no P2M', async () => {
-    const err = await callError(fleet.nc, STACK, FaultControl.xen.inject, { kind: 'p2m-change' });
+    const err = await callError(nc, STACK, FaultControl.xen.inject, { kind: 'p2m-change' });
     assert.equal(err.code, 'FAULT_NOT_APPLICABLE');
   });
 
   it('copies the page, remaps the pfn, hands the old frame back; the device still DMAs there', async () => {
-    await call(fleet.nc, STACK, L0Configure, {
+    await call(nc, STACK, L0Configure, {
       ramBytes: 64 * MIB,
       devices: [
         {
@@ -96,29 +101,29 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
         },
       ],
     });
-    await call(fleet.nc, STACK, IommuConfigure, { mode: 'translate' });
-    await call(fleet.nc, STACK, XenConfigure, {
+    await call(nc, STACK, IommuConfigure, { mode: 'translate' });
+    await call(nc, STACK, XenConfigure, {
       present: true,
       machineBytes: 64 * MIB,
       dom0Bytes: 32 * MIB,
       seed: 3,
       passthrough: [BDF],
     });
-    const { ranges } = await call(fleet.nc, STACK, P2mGet, { domain: 0 });
+    const { ranges } = await call(nc, STACK, P2mGet, { domain: 0 });
     const pfn = ranges[ranges.length - 1]!.pfn;
     const from = (await p2mOf(pfn))!;
     await cpu('write', from, [7, 7, 7, 7]);
     assert.deepEqual(await mapPfn('0x100000000', pfn), { ranges: [{ mfns: [from] }] });
 
-    assert.deepEqual(await call(fleet.nc, STACK, FaultControl.xen.inject, { kind: 'p2m-change' }), {
+    assert.deepEqual(await call(nc, STACK, FaultControl.xen.inject, { kind: 'p2m-change' }), {
       armed: 0,
     });
     const to = (await p2mOf(pfn))!;
     assert.notEqual(to, from);
-    const owners = await call(fleet.nc, STACK, FrameOwners, { mfns: [from, to] });
+    const owners = await call(nc, STACK, FrameOwners, { mfns: [from, to] });
     assert.deepEqual(owners.owners, ['free', 'dom0']);
     assert.deepEqual([...(await cpu('read', to)).data], [7, 7, 7, 7], 'contents copied');
-    const refused = await callData(fleet.nc, STACK, MemAccess, {
+    const refused = await callData(nc, STACK, MemAccess, {
       requester: { kind: 'cpu', domain: 0 },
       ops: [{ op: 'read', addr: hex(from * 4096), len: 4 }],
     }).catch((e: unknown) => e as Error);
@@ -131,7 +136,7 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
 
     // The hazard: the device's write lands in the old frame, dom0 never sees it.
     const dma = await callData(
-      fleet.nc,
+      nc,
       STACK,
       DeviceDma,
       { bdf: BDF, bus: '0x100000000', len: 4, write: true },
@@ -141,7 +146,7 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
     assert.deepEqual([...(await cpu('read', to)).data], [7, 7, 7, 7]);
 
     // Xen lists the move, timed before the access: the oracle judges the access misdirected.
-    const { moves } = await call(fleet.nc, STACK, P2mMoves, {});
+    const { moves } = await call(nc, STACK, P2mMoves, {});
     assert.deepEqual(
       moves.map(({ at: _at, ...m }) => m),
       [{ domain: 0, pfn, from, to }],
@@ -160,8 +165,7 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
       mfns: [from],
       mappedAt: moves[0]!.at - 1,
     };
-    const ownerOf = async (mfns: number[]) =>
-      (await call(fleet.nc, STACK, FrameOwners, { mfns })).owners;
+    const ownerOf = async (mfns: number[]) => (await call(nc, STACK, FrameOwners, { mfns })).owners;
     const verdict = await judge([dma.head.record], [mapping], ownerOf, moves);
     assert.equal(verdict.counts.misdirected, 1);
     assert.equal(verdict.firstMisdirected?.intendedMfn, to);
@@ -170,22 +174,22 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
     // The move is part of what Xen keeps across a crash.
     await fleet.restart('xen');
     assert.equal(await p2mOf(pfn), to);
-    assert.deepEqual((await call(fleet.nc, STACK, FrameOwners, { mfns: [from, to] })).owners, [
+    assert.deepEqual((await call(nc, STACK, FrameOwners, { mfns: [from, to] })).owners, [
       'free',
       'dom0',
     ]);
   });
 
   it('with no DMA-mapped page, strikes the next iommu_map right after its reply', async () => {
-    await call(fleet.nc, STACK, IommuUnmapHypercall, {
+    await call(nc, STACK, IommuUnmapHypercall, {
       domain: 0,
       bdf: BDF,
       ranges: [{ iova: '0x100000000', pages: 1 }],
     });
-    assert.deepEqual(await call(fleet.nc, STACK, FaultControl.xen.inject, { kind: 'p2m-change' }), {
+    assert.deepEqual(await call(nc, STACK, FaultControl.xen.inject, { kind: 'p2m-change' }), {
       armed: 1,
     });
-    const { ranges } = await call(fleet.nc, STACK, P2mGet, { domain: 0 });
+    const { ranges } = await call(nc, STACK, P2mGet, { domain: 0 });
     const pfn = ranges[0]!.pfn;
     const from = (await p2mOf(pfn))!;
     assert.deepEqual(
@@ -197,7 +201,7 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
       const now = await p2mOf(pfn);
       return now !== from ? now : undefined;
     });
-    assert.deepEqual((await call(fleet.nc, STACK, FrameOwners, { mfns: [from, to!] })).owners, [
+    assert.deepEqual((await call(nc, STACK, FrameOwners, { mfns: [from, to!] })).owners, [
       'free',
       'dom0',
     ]);
