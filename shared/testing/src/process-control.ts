@@ -17,3 +17,13 @@ export async function sigkill(
   const how = await svc.stop();
   if (how !== 'SIGKILL') throw new Error(`expected death by SIGKILL, got ${String(how)}`);
 }
+
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

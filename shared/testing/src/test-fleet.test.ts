@@ -6,16 +6,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { IommuConfigure, IommuLookup, Ping } from '@nestlab/protocol';
 import { call } from './nats-call.js';
+import { isAlive as alive } from './process-control.js';
 import { TestFleet } from './test-fleet.js';
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('TestFleet', () => {
   it('names what is missing before start(), and stop() then does nothing', async () => {
