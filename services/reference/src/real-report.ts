@@ -2,10 +2,6 @@ import type { Outcome, RunReport } from '@nestlab/formats';
 import type { RealConfig } from './configs.js';
 import { hex, num, sysfsFeaturesToHex, type GuestFacts } from './console-parse.js';
 
-export type { Outcome };
-/** The lab's outcomes plus the half fix's (issue 16), named here until every build's Outcome has it. */
-export type RealOutcome = Outcome | 'silent-corruption';
-
 /** What QEMU's monitor and trace events said about the device. */
 export interface DeviceView {
   /** Ring addresses the device model uses (x-query-virtio-queue-status). */
@@ -29,7 +25,7 @@ export interface RealReport {
   scenario: string;
   stack: string;
   /** null: the run did not get far enough to say. */
-  outcome: RealOutcome | null;
+  outcome: Outcome | null;
   ios: RunReport['ios'];
   dma: { translated: number | null; faulted: number | null };
   features: { offered: string | null; negotiated: string | null };
@@ -170,10 +166,7 @@ export function buildReport(
 const ownerName = (owner: string): string =>
   owner === 'not-dom0' ? 'not-dom0 (Xen or free)' : owner;
 
-export function classify(
-  cfg: RealConfig,
-  r: Omit<RealReport, 'bootMs' | 'elapsedMs'>,
-): RealOutcome {
+export function classify(cfg: RealConfig, r: Omit<RealReport, 'bootMs' | 'elapsedMs'>): Outcome {
   if (r.driver.error?.code === 'FEATURES_REJECTED') return 'features-rejected';
   const all = r.ios.submitted > 0 && r.ios.completed === r.ios.submitted;
   // Completions arrived, yet the status byte the device wrote never reached the driver.

@@ -10,3 +10,4 @@ export * from './spawn-service.js';
 export * from './nats-call.js';
 export * from './process-control.js';
 export * from './metrics-text.js';
+export * from './test-fleet.js';

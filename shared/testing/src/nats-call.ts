@@ -1,5 +1,6 @@
-// Test helpers: a request or event over a raw NATS connection, encoded and
-// decoded with the protocol's codec, as another service would send it.
+// Test helpers: a request, with or without a data payload, over a raw NATS
+// connection, encoded and decoded with the protocol's codec, as another
+// service would send it.
 import assert from 'node:assert/strict';
 import type { NatsConnection } from '@nats-io/nats-core';
 import {
@@ -18,9 +19,21 @@ export async function call<M extends MessageDef>(
   def: M,
   head: RequestOf<M>,
 ): Promise<ReplyOf<M>> {
+  return (await callData(nc, stack, def, head)).head;
+}
+
+/** A request with a data payload; returns the reply head and data. */
+export async function callData<M extends MessageDef>(
+  nc: NatsConnection,
+  stack: string,
+  def: M,
+  head: RequestOf<M>,
+  data?: Uint8Array,
+): Promise<{ head: ReplyOf<M>; data: Uint8Array }> {
   const subject = subjectOf(def, stack);
-  const reply = await nc.request(subject, encodeRequest(def, head), { timeout: 5000 });
-  return decodeReply(def, subject, reply.data).head;
+  const reply = await nc.request(subject, encodeRequest(def, head, data), { timeout: 5000 });
+  const decoded = decodeReply(def, subject, reply.data);
+  return { head: decoded.head, data: decoded.data ?? new Uint8Array() };
 }
 
 /** Sends raw bytes and returns the error reply, failing the test on success. */

@@ -1,16 +1,7 @@
-// Test helpers: kill a spawned service the hard way (SIGKILL, as the lab's
-// crash-restart experiments do), and raw requests that carry a data payload.
+// Test helper: kill a spawned service the hard way (SIGKILL, as the lab's
+// crash-restart experiments do).
 import type { NatsConnection } from '@nats-io/nats-core';
-import {
-  Ping,
-  decodeReply,
-  encodeRequest,
-  subjectOf,
-  type MessageDef,
-  type ReplyOf,
-  type RequestOf,
-  type ServiceToken,
-} from '@nestlab/protocol';
+import { Ping, type ServiceToken } from '@nestlab/protocol';
 import { call } from './nats-call.js';
 import type { SpawnedService } from './spawn-service.js';
 
@@ -27,16 +18,12 @@ export async function sigkill(
   if (how !== 'SIGKILL') throw new Error(`expected death by SIGKILL, got ${String(how)}`);
 }
 
-/** A request with a data payload; returns the reply head and data. */
-export async function callData<M extends MessageDef>(
-  nc: NatsConnection,
-  stack: string,
-  def: M,
-  head: RequestOf<M>,
-  data?: Uint8Array,
-): Promise<{ head: ReplyOf<M>; data: Uint8Array }> {
-  const subject = subjectOf(def, stack);
-  const reply = await nc.request(subject, encodeRequest(def, head, data), { timeout: 5000 });
-  const decoded = decodeReply(def, subject, reply.data);
-  return { head: decoded.head, data: decoded.data ?? new Uint8Array() };
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -7,21 +7,13 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startNatsServer, type NatsServerHandle } from '@nestlab/nats-runner';
 import { freePort } from './free-port.js';
+import { isAlive as alive } from './process-control.js';
 import { spawnService, spawnedCount, stopSpawned } from './spawn-service.js';
 import { waitFor } from './wait.js';
 
 // A real service from the monorepo (built before the tests run).
 const IOMMU = fileURLToPath(new URL('../../../services/iommu/dist/server.js', import.meta.url));
 const HARNESS = fileURLToPath(new URL('./index.js', import.meta.url));
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('spawnService: every child is reachable for teardown', () => {
   let nats: NatsServerHandle;

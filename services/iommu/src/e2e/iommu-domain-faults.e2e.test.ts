@@ -2,12 +2,7 @@
 // beside ours in the monorepo): the stale translation and the faulting DMA
 // are what L0's device actually does, not what we tell it.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import {
   DeviceDma,
@@ -22,27 +17,20 @@ import {
   type RequestOf,
 } from '@nestlab/protocol';
 import { FeatureSet, VIRTIO_F } from '@nestlab/virtio';
-import {
-  call,
-  startNatsServer,
-  waitFor,
-  type NatsServerHandle,
-  stopSpawned,
-} from '@nestlab/testing';
-import { callData, spawnService, type SpawnedService } from '@nestlab/testing';
+import { TestFleet, call, callData, waitFor } from '@nestlab/testing';
 
 const STACK = 'iommu-faults';
 const BDF = '0000:00:04.0';
 const IOVA = '0x100000000';
-const iommuEntry = fileURLToPath(new URL('../server.js', import.meta.url));
-const l0Entry = fileURLToPath(new URL('../../../l0-hypervisor/dist/server.js', import.meta.url));
 
 describe('iommu domain faults through a real L0 DMA engine', () => {
-  let nats: NatsServerHandle;
+  // L0 keeps its disk image in the data directory.
+  const fleet = new TestFleet({
+    stack: STACK,
+    services: ['iommu', 'l0-hypervisor'],
+    dataDir: true,
+  });
   let nc: NatsConnection;
-  let dataDir: string;
-  let iommu: SpawnedService;
-  let l0: SpawnedService;
 
   const poke = (machine: number, bytes: number[]) =>
     callData(
@@ -84,13 +72,8 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
     (await call(nc, STACK, FaultControl.iommu.list, {})).domain.filter((e) => e.kind === kind);
 
   before(async () => {
-    nats = await startNatsServer();
-    dataDir = await mkdtemp(join(tmpdir(), 'nestlab-iommu-faults-'));
-    process.env['NESTLAB_DATA_DIR'] = dataDir;
-    // One at a time: each gets the whole readiness deadline on a busy machine.
-    iommu = await spawnService(iommuEntry, nats.url, STACK);
-    l0 = await spawnService(l0Entry, nats.url, STACK);
-    nc = await connect({ servers: nats.url });
+    await fleet.start();
+    ({ nc } = fleet);
     await call(nc, STACK, L0Configure, {
       ramBytes: 64 << 20,
       devices: [
@@ -109,14 +92,7 @@ describe('iommu domain faults through a real L0 DMA engine', () => {
     });
     await call(nc, STACK, IommuConfigure, { mode: 'translate' });
   });
-  after(async () => {
-    await nc?.close();
-    await Promise.all([iommu?.stop(), l0?.stop()]);
-    // Also any a timed-out `before` never handed over (registered at spawn).
-    await stopSpawned();
-    await nats?.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  after(() => fleet.stop());
 
   it('stale-iotlb: after a lost invalidation the device still reaches the old frame, even once the IOVA is reused', async () => {
     await poke(0x5000, [1, 2, 3, 4]);

@@ -1,11 +1,6 @@
 import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import {
   IommuConfigure,
@@ -15,14 +10,12 @@ import {
   IommuTranslate,
   IommuUnmap,
 } from '@nestlab/protocol';
-import { call, callError, startNatsServer, type NatsServerHandle } from '@nestlab/testing';
-import { sigkill, spawnService, type SpawnedService } from '@nestlab/testing';
+import { TestFleet, call, callError } from '@nestlab/testing';
 import { journalPath } from '../persist/iommu-journal.js';
 
 const STACK = 'iommu-restart';
 const A = '0000:00:04.0';
 const B = '0000:00:05.0';
-const entry = fileURLToPath(new URL('../server.js', import.meta.url));
 
 /** Probes: every page of interest on both devices, plus the fault log. */
 const PROBES = [
@@ -35,10 +28,8 @@ const PROBES = [
 ] as const;
 
 describe('iommu: page tables and the fault log survive a SIGKILL', () => {
-  let nats: NatsServerHandle;
+  const fleet = new TestFleet({ stack: STACK, services: ['iommu'], dataDir: true });
   let nc: NatsConnection;
-  let dataDir: string;
-  let svc: SpawnedService;
 
   const view = async () => ({
     pages: await Promise.all(
@@ -47,25 +38,16 @@ describe('iommu: page tables and the fault log survive a SIGKILL', () => {
     faults: await call(nc, STACK, IommuFaults, { since: 0 }),
   });
   const restart = async () => {
-    await sigkill(nc, STACK, 'iommu', svc);
+    await fleet.kill('iommu');
     await assert.rejects(call(nc, STACK, IommuLookup, { bdf: A, iova: '0x0' }), 'down while dead');
-    svc = await spawnService(entry, nats.url, STACK);
+    await fleet.spawn('iommu');
   };
 
   before(async () => {
-    nats = await startNatsServer();
-    dataDir = await mkdtemp(join(tmpdir(), 'nestlab-iommu-restart-'));
-    // spawnService passes our environment on: the respawn gets the same data dir.
-    process.env['NESTLAB_DATA_DIR'] = dataDir;
-    svc = await spawnService(entry, nats.url, STACK);
-    nc = await connect({ servers: nats.url });
+    await fleet.start();
+    ({ nc } = fleet);
   });
-  after(async () => {
-    await nc?.close();
-    await svc?.stop();
-    await nats?.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  after(() => fleet.stop());
 
   it('comes back with the same mode, mappings, permissions and fault log', async () => {
     await call(nc, STACK, IommuConfigure, { mode: 'translate' });
@@ -110,11 +92,11 @@ describe('iommu: page tables and the fault log survive a SIGKILL', () => {
       ranges: [{ iova: '0x100003000', mfns: [0x5], read: true, write: true }],
     });
     const before = await view();
-    await sigkill(nc, STACK, 'iommu', svc);
-    const path = journalPath(dataDir, STACK);
+    await fleet.kill('iommu');
+    const path = journalPath(fleet.dataDir, STACK);
     // A write the kill cut in half, then bytes that are not JSON at all.
     appendFileSync(path, '{"t":"map","bdf":"0000:00:04.0","page":9');
-    svc = await spawnService(entry, nats.url, STACK);
+    await fleet.spawn('iommu');
     assert.deepEqual(await view(), before);
     assert.ok(readFileSync(path, 'utf8').endsWith('\n'), 'the torn line was cut off');
     await call(nc, STACK, IommuUnmap, { bdf: A, ranges: [{ iova: '0x100003000', pages: 1 }] });

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import {
   IommuConfigure,
@@ -16,30 +14,24 @@ import {
   encodeFrame,
   subjectOf,
 } from '@nestlab/protocol';
-import { startNatsServer, waitFor, type NatsServerHandle } from '@nestlab/testing';
+import { TestFleet, waitFor, type SpawnedService } from '@nestlab/testing';
 import { call, callError, callRawError, metricSum, metricsText } from '@nestlab/testing';
-import { spawnService, type SpawnedService } from '@nestlab/testing';
 
 const STACK = 'iommu-e2e';
 const BDF = '0000:00:04.0';
 const IOVA = '0x100000000';
-const entry = fileURLToPath(new URL('../server.js', import.meta.url));
 
 describe('iommu service over real NATS', () => {
-  let nats: NatsServerHandle;
+  const fleet = new TestFleet({ stack: STACK, services: ['iommu'] });
   let svc: SpawnedService;
   let nc: NatsConnection;
 
   before(async () => {
-    nats = await startNatsServer();
-    svc = await spawnService(entry, nats.url, STACK);
-    nc = await connect({ servers: nats.url });
+    await fleet.start();
+    svc = fleet.service('iommu');
+    ({ nc } = fleet);
   });
-  after(async () => {
-    await nc?.close();
-    await svc?.stop();
-    await nats?.stop();
-  });
+  after(() => fleet.stop());
 
   it('refuses everything but configure while off', async () => {
     for (const err of [

@@ -6,7 +6,6 @@ import {
   DmaLog,
   IommuTranslate,
   IotlbInvalidate,
-  L0Configure,
   decodeRequest,
   encodeErrorReply,
   encodeReply,
@@ -15,40 +14,24 @@ import {
 import type { IommuAttachment } from '@nestlab/protocol';
 import { FeatureSet, VIRTIO_BLK_S, VIRTIO_BLK_T, VIRTIO_F } from '@nestlab/virtio';
 import { RingImage } from '@nestlab/virtio/testing';
-import type { TestMemory } from '@nestlab/virtio/testing';
-import { DEFAULT_BDF, defaultConfiguration } from '../config.js';
+import { DEFAULT_BDF } from '../config.js';
 import { blkBuffers } from '../testing/blk-helpers.js';
-import type { RemoteMemory } from '../testing/driver.js';
 import { TestDriver } from '../testing/driver.js';
 import { metricValue, startL0, type L0Harness } from '../testing/harness.js';
+import { IOVA_SHIFT, IovaMemory } from '../testing/iova-memory.js';
+import { configureOn } from '../testing/transports.js';
 import { waitFor } from '@nestlab/testing';
 
 /** The fake IOMMU maps IOVA = machine + SHIFT; IOVAs below SHIFT are not present. */
-const SHIFT = 0x1_0000_0000n;
+const SHIFT = IOVA_SHIFT;
 const hex = (v: bigint) => `0x${v.toString(16)}`;
-
-/** Lets a RingImage be built in IOVA space while its bytes land at machine = IOVA - SHIFT. */
-class IovaMemory implements TestMemory {
-  constructor(private readonly mem: RemoteMemory) {}
-  write(addr: bigint, bytes: Uint8Array): void {
-    this.mem.write(addr - SHIFT, bytes);
-  }
-  readSync(addr: bigint, len: number): Uint8Array {
-    return this.mem.readSync(addr - SHIFT, len);
-  }
-}
 
 describe('DMA engine: IOMMU attachment, faults, IOTLB, rogue accesses', () => {
   let h: L0Harness;
   let sub: Subscription | undefined;
   let translations = 0;
 
-  const configure = (iommu: IommuAttachment) => {
-    const cfg = defaultConfiguration();
-    const dev = cfg.devices[0];
-    assert.ok(dev);
-    return h.request(L0Configure, { ...cfg, devices: [{ ...dev, iommu, freshDisk: true }] });
-  };
+  const configure = (iommu: IommuAttachment) => configureOn(h, 'pci', { iommu, freshDisk: true });
   /** Answers IommuTranslate on raw NATS, as the iommu service would. */
   /** 'run': also answers the 3 pages after the asked one (an IOMMU prefetch). */
   const serveIommu = (mode: 'fault' | 'shift' | 'run') => {

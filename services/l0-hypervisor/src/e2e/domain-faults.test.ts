@@ -21,37 +21,23 @@ import {
   usedIdxAddr,
 } from '@nestlab/virtio';
 import { RingImage } from '@nestlab/virtio/testing';
-import type { TestMemory } from '@nestlab/virtio/testing';
-import { defaultConfiguration } from '../config.js';
 import { blkBuffers, pattern } from '../testing/blk-helpers.js';
-import { TestDriver, type RemoteMemory } from '../testing/driver.js';
+import { TestDriver } from '../testing/driver.js';
 import { metricValue, startL0, type L0Harness } from '../testing/harness.js';
+import { IOVA_SHIFT, IovaMemory } from '../testing/iova-memory.js';
+import { configureOn } from '../testing/transports.js';
 
 const BASE = FeatureSet.of(VIRTIO_F.VERSION_1, VIRTIO_BLK_F.FLUSH);
 /** The test IOMMU maps IOVA = machine + SHIFT. */
-const SHIFT = 0x1_0000_0000n;
-
-class IovaMemory implements TestMemory {
-  constructor(private readonly mem: RemoteMemory) {}
-  write(addr: bigint, bytes: Uint8Array): void {
-    this.mem.write(addr - SHIFT, bytes);
-  }
-  readSync(addr: bigint, len: number): Uint8Array {
-    return this.mem.readSync(addr - SHIFT, len);
-  }
-}
+const SHIFT = IOVA_SHIFT;
 
 describe('L0 domain faults', () => {
   let h: L0Harness;
   let d: TestDriver;
   let ring: RingImage;
 
-  const configure = (iommu: IommuAttachment = 'none') => {
-    const cfg = defaultConfiguration();
-    const dev = cfg.devices[0];
-    assert.ok(dev);
-    return h.request(L0Configure, { ...cfg, devices: [{ ...dev, iommu, freshDisk: true }] });
-  };
+  const configure = (iommu: IommuAttachment = 'none') =>
+    configureOn(h, 'pci', { iommu, freshDisk: true });
   const init = async () => {
     d = new TestDriver(h);
     await d.negotiate(BASE);

@@ -1,14 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { DmaLog } from '@nestlab/protocol';
 import type { Bus } from '@nestlab/service-kit';
 import { FeatureSet, VIRTIO_F_PROPOSAL_2014 } from '@nestlab/virtio';
-import { startNatsServer, type NatsServerHandle } from '@nestlab/testing';
-import { labBus } from '../cli/lab-bus.js';
-import { startFleet, type Fleet } from '../fleet/fleet.js';
+import { suiteFleet } from '../testing/suite-fleet.js';
 import { runScenario } from '../run/orchestrator.js';
 import { formatReport } from '../run/report.js';
 import { catalogue, findScenario } from '../scenarios/builtin.js';
@@ -24,30 +19,12 @@ const negotiatedBit25 = (hex: string) =>
   FeatureSet.fromBits(BigInt(hex)).has(VIRTIO_F_PROPOSAL_2014.USE_BUS_MAPPING);
 
 describe('issue 16: the bit 25 proposal and a misplaced per-bus exemption, on a real fleet', () => {
-  let nats: NatsServerHandle;
-  let fleet: Fleet;
+  const suite = suiteFleet('b25');
   let bus: Bus;
-  let close: () => Promise<void>;
-  const scratch = mkdtempSync(join(tmpdir(), 'nestlab-bit25-'));
 
-  before(async () => {
-    nats = await startNatsServer();
-    fleet = await startFleet({
-      natsUrl: nats.url,
-      stack: 'b25',
-      adminBasePort: 0,
-      logDir: join(scratch, 'logs'),
-      env: { NESTLAB_DATA_DIR: join(scratch, 'data'), LOG_LEVEL: 'warn' },
-    });
-    ({ bus, close } = await labBus(nats.url, 'b25'));
+  before(() => {
+    bus = suite.bus();
   });
-  after(async () => {
-    await close?.();
-    await fleet?.stop();
-    await nats?.stop();
-    rmSync(scratch, { recursive: true, force: true });
-  });
-
   it('bit25-qemu-device-under-xen: no bit 25 offered, physical addresses, misdirected DMA', async () => {
     const r = await runScenario(bus, scenario('bit25-qemu-device-under-xen'), { seed: 1 });
     assert.equal(r.outcome, 'misdirected-dma', JSON.stringify(r.dma));

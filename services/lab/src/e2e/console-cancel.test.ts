@@ -1,41 +1,18 @@
 // A console run on a real fleet can be cancelled: the run ends soon after
 // with a `cancelled` report of what did run, and the next run is accepted.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { Bus } from '@nestlab/service-kit';
-import { startNatsServer, type NatsServerHandle } from '@nestlab/testing';
-import { labBus } from '../cli/lab-bus.js';
 import { buildConsole } from '../console/app.js';
-import { startFleet, type Fleet } from '../fleet/fleet.js';
+import { suiteFleet } from '../testing/suite-fleet.js';
 
 describe('cancelling a console run', () => {
-  let nats: NatsServerHandle;
-  let fleet: Fleet;
+  const suite = suiteFleet('cx');
   let bus: Bus;
-  let close: () => Promise<void>;
-  const scratch = mkdtempSync(join(tmpdir(), 'nestlab-cancel-'));
 
-  before(async () => {
-    nats = await startNatsServer();
-    fleet = await startFleet({
-      natsUrl: nats.url,
-      stack: 'cx',
-      adminBasePort: 0,
-      logDir: join(scratch, 'logs'),
-      env: { NESTLAB_DATA_DIR: join(scratch, 'data'), LOG_LEVEL: 'warn' },
-    });
-    ({ bus, close } = await labBus(nats.url, 'cx'));
+  before(() => {
+    bus = suite.bus();
   });
-  after(async () => {
-    await close?.();
-    await fleet?.stop();
-    await nats?.stop();
-    rmSync(scratch, { recursive: true, force: true });
-  });
-
   it('stops a 10,000,000-I/O run, reports it cancelled, and frees the console for the next', async () => {
     const app = buildConsole({ bus });
     const run = (ios: number) =>

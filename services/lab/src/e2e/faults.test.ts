@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { FaultControl, type FaultPlan } from '@nestlab/protocol';
 import type { Bus } from '@nestlab/service-kit';
-import { startNatsServer, type NatsServerHandle } from '@nestlab/testing';
-import { labBus } from '../cli/lab-bus.js';
-import { startFleet, type Fleet } from '../fleet/fleet.js';
+import type { Fleet } from '../fleet/fleet.js';
+import { suiteFleet } from '../testing/suite-fleet.js';
 import { runScenario } from '../run/orchestrator.js';
 import { findScenario } from '../scenarios/builtin.js';
 import type { Scenario } from '../scenarios/scenario.js';
@@ -15,34 +11,18 @@ import type { Scenario } from '../scenarios/scenario.js';
 const SERVICES = ['l0', 'xen', 'dom0', 'iommu'] as const;
 
 describe('transport faults on a real fleet', () => {
-  let nats: NatsServerHandle;
+  const suite = suiteFleet('ft', { logLevel: 'error' });
   let fleet: Fleet;
   let bus: Bus;
-  let close: () => Promise<void>;
-  const scratch = mkdtempSync(join(tmpdir(), 'nestlab-faults-'));
   const base = findScenario('xen-pv-dom0-dma-api') as Scenario;
   const setAll = async (plan: FaultPlan) => {
     for (const s of SERVICES) await bus.request(FaultControl[s].set, plan);
   };
 
-  before(async () => {
-    nats = await startNatsServer();
-    fleet = await startFleet({
-      natsUrl: nats.url,
-      stack: 'ft',
-      adminBasePort: 0,
-      logDir: join(scratch, 'logs'),
-      env: { NESTLAB_DATA_DIR: join(scratch, 'data'), LOG_LEVEL: 'error' },
-    });
-    ({ bus, close } = await labBus(nats.url, 'ft'));
+  before(() => {
+    bus = suite.bus();
+    fleet = suite.fleet();
   });
-  after(async () => {
-    await close?.();
-    await fleet?.stop();
-    await nats?.stop();
-    rmSync(scratch, { recursive: true, force: true });
-  });
-
   it('survives delayed memory traffic and duplicated interrupts, and logs what it injected', async () => {
     await setAll({
       seed: 7,

@@ -3,13 +3,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { DeviceState, DmaLog } from '@nestlab/protocol';
 import type { Bus } from '@nestlab/service-kit';
 import { VIRTIO_F, VIRTIO_STATUS } from '@nestlab/virtio';
-import { startNatsServer, type NatsServerHandle } from '@nestlab/testing';
-import { labBus } from '../cli/lab-bus.js';
-import { startFleet, type Fleet } from '../fleet/fleet.js';
+import { suiteFleet } from '../testing/suite-fleet.js';
 import { DEVICE_BDF } from '../run/configure.js';
 import { runScenario } from '../run/orchestrator.js';
 import { findScenario } from '../scenarios/builtin.js';
@@ -23,29 +21,12 @@ const scenario = (id: string): Scenario => {
 const CLI = new URL('../cli.js', import.meta.url).pathname;
 
 describe('the seed scenarios, each judged on a real fleet', () => {
-  let nats: NatsServerHandle;
-  let fleet: Fleet;
+  const suite = suiteFleet('mx');
   let bus: Bus;
-  let close: () => Promise<void>;
-  const scratch = mkdtempSync(join(tmpdir(), 'nestlab-matrix-'));
-  const dataDir = join(scratch, 'data');
+  const dataDir = join(suite.scratch, 'data');
 
-  before(async () => {
-    nats = await startNatsServer();
-    fleet = await startFleet({
-      natsUrl: nats.url,
-      stack: 'mx',
-      adminBasePort: 0,
-      logDir: join(scratch, 'logs'),
-      env: { NESTLAB_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
-    });
-    ({ bus, close } = await labBus(nats.url, 'mx'));
-  });
-  after(async () => {
-    await close?.();
-    await fleet?.stop();
-    await nats?.stop();
-    rmSync(scratch, { recursive: true, force: true });
+  before(() => {
+    bus = suite.bus();
   });
 
   const diskIsBlank = () => {

@@ -3,16 +3,12 @@
 // without the DMA API, and are right with it). The legacy row runs on a
 // version 1 device, its queue placed by page number (QueuePFN).
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { before, describe, it } from 'node:test';
 import { DeviceState, PciConfig } from '@nestlab/protocol';
 import { VIRTIO_STATUS as S } from '@nestlab/virtio';
-import { startNatsServer, type NatsServerHandle } from '@nestlab/testing';
 import type { Bus } from '@nestlab/service-kit';
-import { labBus } from '../cli/lab-bus.js';
-import { startFleet, type Fleet } from '../fleet/fleet.js';
+import { suiteFleet } from '../testing/suite-fleet.js';
 import { DEVICE_BDF } from '../run/configure.js';
 import { runScenario } from '../run/orchestrator.js';
 import { findScenario } from '../scenarios/builtin.js';
@@ -29,28 +25,11 @@ const scenario = (id: string) => {
 const ALL_VERIFIED = { submitted: 200, completed: 200, verified: 200, corrupted: 0, failed: 0 };
 
 describe('virtio-mmio under Xen: dom0 → Xen → L0 over the mmio transport', () => {
-  let nats: NatsServerHandle;
-  let fleet: Fleet;
+  const suite = suiteFleet('mm');
   let bus: Bus;
-  let close: () => Promise<void>;
-  const scratch = mkdtempSync(join(tmpdir(), 'nestlab-mmio-'));
 
-  before(async () => {
-    nats = await startNatsServer();
-    fleet = await startFleet({
-      natsUrl: nats.url,
-      stack: 'mm',
-      adminBasePort: 0,
-      logDir: join(scratch, 'logs'),
-      env: { NESTLAB_DATA_DIR: join(scratch, 'data'), LOG_LEVEL: 'warn' },
-    });
-    ({ bus, close } = await labBus(nats.url, 'mm'));
-  });
-  after(async () => {
-    await close?.();
-    await fleet?.stop();
-    await nats?.stop();
-    rmSync(scratch, { recursive: true, force: true });
+  before(() => {
+    bus = suite.bus();
   });
 
   /** The device is not on PCI: config space at its name reads all ones (an empty slot). */

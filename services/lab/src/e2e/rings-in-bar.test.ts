@@ -8,7 +8,7 @@ import { runScenario } from '../run/orchestrator.js';
 import { formatReport } from '../run/report.js';
 import { findScenario } from '../scenarios/builtin.js';
 import type { Scenario } from '../scenarios/scenario.js';
-import { suiteFleet } from './lab-fleet.js';
+import { suiteFleet } from '../testing/suite-fleet.js';
 
 const scenario = (id: string): Scenario => {
   const s = findScenario(id);

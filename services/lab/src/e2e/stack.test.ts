@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { DeviceDma, FrameOwners, MemAccess, P2mGet } from '@nestlab/protocol';
-import { startNatsServer, type NatsServerHandle } from '@nestlab/testing';
-import { labBus } from '../cli/lab-bus.js';
-import { startFleet, type Fleet } from '../fleet/fleet.js';
+import { suiteFleet } from '../testing/suite-fleet.js';
 import { DEVICE_BDF } from '../run/configure.js';
 import { runScenario } from '../run/orchestrator.js';
 import { findScenario } from '../scenarios/builtin.js';
@@ -19,30 +14,12 @@ const scenario = (id: string) => {
 };
 
 describe('one virtio-blk I/O path through dom0 → Xen → L0 → IOMMU, for real', () => {
-  let nats: NatsServerHandle;
-  let fleet: Fleet;
+  const suite = suiteFleet('st');
   let bus: Bus;
-  let close: () => Promise<void>;
-  const scratch = mkdtempSync(join(tmpdir(), 'nestlab-stack-'));
 
-  before(async () => {
-    nats = await startNatsServer();
-    fleet = await startFleet({
-      natsUrl: nats.url,
-      stack: 'st',
-      adminBasePort: 0,
-      logDir: join(scratch, 'logs'),
-      env: { NESTLAB_DATA_DIR: join(scratch, 'data'), LOG_LEVEL: 'warn' },
-    });
-    ({ bus, close } = await labBus(nats.url, 'st'));
+  before(() => {
+    bus = suite.bus();
   });
-  after(async () => {
-    await close?.();
-    await fleet?.stop();
-    await nats?.stop();
-    rmSync(scratch, { recursive: true, force: true });
-  });
-
   it('xen-pv-dom0-dma-api: every I/O verified, no misdirected access, and another seed moves the P2M', async () => {
     const r1 = await runScenario(bus, scenario('xen-pv-dom0-dma-api'), {
       seed: 1,

@@ -6,10 +6,7 @@
 // is counted as rejected, no service's /state changes, and every service
 // still answers afterwards.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import * as protocol from '@nestlab/protocol';
 import {
@@ -24,8 +21,8 @@ import type { MessageDef } from '@nestlab/protocol';
 import type { Bus } from '@nestlab/service-kit';
 import { runScenario } from '../run/orchestrator.js';
 import { findScenario } from '../scenarios/builtin.js';
-import { startFleet, type Fleet } from './fleet.js';
-import { labSeat } from './lab-seat.js';
+import type { Fleet } from './fleet.js';
+import { suiteFleet } from '../testing/suite-fleet.js';
 
 const STACK = 'fz';
 const runs = Math.max(150, Math.floor(Number(process.env['NESTLAB_FUZZ_RUNS'] ?? 0) / 20));
@@ -61,10 +58,9 @@ const payloadArb = fc.oneof(
 );
 
 describe(`messages to the real services (fast-check, ${defs.length} messages)`, () => {
+  const suite = suiteFleet(STACK, { auth: true, logLevel: 'error' });
   let fleet: Fleet;
   let bus: Bus;
-  let close: () => Promise<void>;
-  const scratch = mkdtempSync(join(tmpdir(), 'nestlab-mfuzz-'));
   const states = async () =>
     Promise.all(
       fleet.services.map(async (s) => [
@@ -74,25 +70,12 @@ describe(`messages to the real services (fast-check, ${defs.length} messages)`, 
     );
 
   before(async () => {
-    fleet = await startFleet({
-      stack: STACK,
-      natsPort: 0,
-      adminBasePort: 0,
-      auth: true,
-      logDir: join(scratch, 'logs'),
-      env: { NESTLAB_DATA_DIR: join(scratch, 'data'), LOG_LEVEL: 'error' },
-    });
-    ({ bus, close } = await labSeat(fleet.natsUrl, STACK, fleet.labAuth));
+    bus = suite.bus();
+    fleet = suite.fleet();
     const s = findScenario('viommu-access-platform');
     assert.ok(s);
     assert.equal((await runScenario(bus, s, { seed: 2, ios: 16, iodepth: 4 })).pass, true);
   });
-  after(async () => {
-    await close?.();
-    await fleet?.stop();
-    rmSync(scratch, { recursive: true, force: true });
-  });
-
   it(`refuses every malformed payload with a typed error, changing no state (${runs} cases)`, async () => {
     const before = await states();
     let events = 0;

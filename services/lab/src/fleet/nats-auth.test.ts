@@ -3,19 +3,16 @@
 // their stack's permissions, and each one is refused when it publishes or
 // subscribes outside them; nobody gets in without a password.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { NatsCredential } from '@nestlab/nats-runner';
 import type { Bus } from '@nestlab/service-kit';
 import { runScenario } from '../run/orchestrator.js';
 import { findScenario } from '../scenarios/builtin.js';
-import { startFleet, type Fleet } from './fleet.js';
-import { labSeat } from './lab-seat.js';
+import type { Fleet } from './fleet.js';
+import { suiteFleet } from '../testing/suite-fleet.js';
 
 const STACK = 'iso';
 const WAIT_MS = 500;
@@ -60,6 +57,7 @@ async function refusals(
     pass: c.pass,
     reconnect: false,
   });
+
   const errors: string[] = [];
   void (async () => {
     for await (const s of nc.status())
@@ -84,28 +82,14 @@ async function refusals(
 }
 
 describe('embedded fleet with a NATS user per service', () => {
+  const suite = suiteFleet(STACK, { auth: true });
   let fleet: Fleet;
   let bus: Bus;
-  let close: () => Promise<void>;
-  const scratch = mkdtempSync(join(tmpdir(), 'nestlab-auth-'));
 
-  before(async () => {
-    fleet = await startFleet({
-      stack: STACK,
-      natsPort: 0,
-      adminBasePort: 0,
-      auth: true,
-      logDir: join(scratch, 'logs'),
-      env: { NESTLAB_DATA_DIR: join(scratch, 'data'), LOG_LEVEL: 'warn' },
-    });
-    ({ bus, close } = await labSeat(fleet.natsUrl, STACK, fleet.labAuth));
+  before(() => {
+    bus = suite.bus();
+    fleet = suite.fleet();
   });
-  after(async () => {
-    await close?.();
-    await fleet?.stop();
-    rmSync(scratch, { recursive: true, force: true });
-  });
-
   it('nobody gets in without the password', async () => {
     assert.ok(fleet.auth && fleet.labAuth);
     await assert.rejects(connect({ servers: fleet.natsUrl, reconnect: false }), /authoriz/i);

@@ -2,14 +2,12 @@
 // nats-server on the same port: the same env, port and log file, and the
 // fleet answers again without the lab re-sending anything.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { before, describe, it } from 'node:test';
 import { Ping } from '@nestlab/protocol';
 import type { Bus } from '@nestlab/service-kit';
-import { startFleet, type Fleet } from './fleet.js';
-import { labSeat } from './lab-seat.js';
+import type { Fleet } from './fleet.js';
+import { suiteFleet } from '../testing/suite-fleet.js';
 
 const STACK = 'rs';
 
@@ -29,28 +27,14 @@ async function pingUntil(bus: Bus, token: keyof typeof Ping, deadlineMs = 20_000
 }
 
 describe('fleet kill/respawn and nats-server restart', () => {
+  const suite = suiteFleet(STACK, { auth: true, logLevel: 'info' });
   let fleet: Fleet;
   let bus: Bus;
-  let close: () => Promise<void>;
-  const scratch = mkdtempSync(join(tmpdir(), 'nestlab-restart-'));
 
-  before(async () => {
-    fleet = await startFleet({
-      stack: STACK,
-      natsPort: 0,
-      adminBasePort: 0,
-      auth: true,
-      logDir: join(scratch, 'logs'),
-      env: { NESTLAB_DATA_DIR: join(scratch, 'data'), LOG_LEVEL: 'info' },
-    });
-    ({ bus, close } = await labSeat(fleet.natsUrl, STACK, fleet.labAuth));
+  before(() => {
+    bus = suite.bus();
+    fleet = suite.fleet();
   });
-  after(async () => {
-    await close?.();
-    await fleet?.stop();
-    rmSync(scratch, { recursive: true, force: true });
-  });
-
   it('kills one service with SIGKILL and respawns it on the same port, appending its log', async () => {
     const before = fleet.services.find((p) => p.service.token === 'xen')!;
     const logBefore = readFileSync(before.logFile, 'utf8');

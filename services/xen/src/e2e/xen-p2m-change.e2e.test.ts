@@ -1,12 +1,8 @@
 // The p2m-change fault against a real L0 (memory, CPU frame checks, DMA
 // engine) and a real IOMMU, each its own built process in the monorepo.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import {
   DeviceDma,
@@ -25,14 +21,7 @@ import {
   type LedgerEntry,
 } from '@nestlab/protocol';
 import { FeatureSet, VIRTIO_F } from '@nestlab/virtio';
-import { call, callError, startNatsServer, waitFor, stopSpawned } from '@nestlab/testing';
-import {
-  callData,
-  sigkill,
-  spawnService,
-  type NatsServerHandle,
-  type SpawnedService,
-} from '@nestlab/testing';
+import { TestFleet, call, callData, callError, waitFor } from '@nestlab/testing';
 
 type JudgeWithMoves = (
   records: readonly DmaRecord[],
@@ -47,16 +36,15 @@ type JudgeWithMoves = (
 const STACK = 'xen-p2m';
 const BDF = '0000:00:04.0';
 const MIB = 2 ** 20;
-const entry = (svc: string) =>
-  fileURLToPath(new URL(`../../../${svc}/dist/server.js`, import.meta.url));
 const hex = (n: number) => `0x${n.toString(16)}`;
 
 describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
-  let nats: NatsServerHandle;
+  const fleet = new TestFleet({
+    stack: STACK,
+    services: ['iommu', 'l0-hypervisor', 'xen'],
+    dataDir: true,
+  });
   let nc: NatsConnection;
-  let dataDir: string;
-  let xen: SpawnedService;
-  const others: SpawnedService[] = [];
 
   const p2mOf = async (pfn: number) => {
     const { ranges } = await call(nc, STACK, P2mGet, { domain: 0 });
@@ -87,23 +75,10 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
     );
 
   before(async () => {
-    nats = await startNatsServer();
-    dataDir = await mkdtemp(join(tmpdir(), 'nestlab-xen-p2m-'));
-    process.env['NESTLAB_DATA_DIR'] = dataDir;
-    // One at a time: each gets the whole readiness deadline on a busy machine.
-    for (const svc of ['iommu', 'l0-hypervisor'])
-      others.push(await spawnService(entry(svc), nats.url, STACK));
-    xen = await spawnService(entry('xen'), nats.url, STACK);
-    nc = await connect({ servers: nats.url });
+    await fleet.start();
+    ({ nc } = fleet);
   });
-  after(async () => {
-    await nc?.close();
-    await Promise.all([xen, ...others].map((s) => s?.stop()));
-    // Also any a timed-out `before` never handed over (registered at spawn).
-    await stopSpawned();
-    await nats?.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  after(() => fleet.stop());
 
   it('is refused while there is no P2M', async () => {
     const err = await callError(nc, STACK, FaultControl.xen.inject, { kind: 'p2m-change' });
@@ -197,8 +172,7 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
     assert.equal(verdict.firstMisdirected?.owner, 'free');
 
     // The move is part of what Xen keeps across a crash.
-    await sigkill(nc, STACK, 'xen', xen);
-    xen = await spawnService(entry('xen'), nats.url, STACK);
+    await fleet.restart('xen');
     assert.equal(await p2mOf(pfn), to);
     assert.deepEqual((await call(nc, STACK, FrameOwners, { mfns: [from, to] })).owners, [
       'free',

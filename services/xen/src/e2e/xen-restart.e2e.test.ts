@@ -1,10 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import {
   BindMsi,
@@ -16,37 +11,18 @@ import {
   MemoryExchange,
   P2mGet,
   XenConfigure,
-  type RequestOf,
 } from '@nestlab/protocol';
-import {
-  call,
-  startNatsServer,
-  waitFor,
-  type NatsServerHandle,
-  stopSpawned,
-} from '@nestlab/testing';
-import { sigkill, spawnService, type SpawnedService } from '@nestlab/testing';
+import { TestFleet, call, waitFor, type SpawnedService } from '@nestlab/testing';
 import { FakeL0 } from './fake-l0.js';
+import { BDF, xenConfig } from './xen-config.js';
 
 const STACK = 'xen-restart';
-const BDF = '0000:00:04.0';
-const GIB = 2 ** 30;
-const CONFIG: RequestOf<typeof XenConfigure> = {
-  present: true,
-  machineBytes: 2 * GIB,
-  dom0Bytes: GIB,
-  seed: 5,
-  passthrough: [BDF],
-};
-const xenEntry = fileURLToPath(new URL('../server.js', import.meta.url));
-const iommuEntry = fileURLToPath(new URL('../../../iommu/dist/server.js', import.meta.url));
+const CONFIG = xenConfig(5);
 
 describe('xen: domains, exchanges, bindings and IOMMU mappings survive a SIGKILL', () => {
-  let nats: NatsServerHandle;
+  const fleet = new TestFleet({ stack: STACK, services: ['iommu', 'xen'], dataDir: true });
   let nc: NatsConnection;
-  let dataDir: string;
   let xen: SpawnedService;
-  let iommu: SpawnedService;
   let l0: FakeL0;
 
   /** Everything dom0 relies on after probe, as Xen answers it. */
@@ -59,31 +35,21 @@ describe('xen: domains, exchanges, bindings and IOMMU mappings survive a SIGKILL
     };
   };
   const restart = async () => {
-    await sigkill(nc, STACK, 'xen', xen);
+    await fleet.kill('xen');
     await assert.rejects(call(nc, STACK, P2mGet, { domain: 0 }), 'down while dead');
-    xen = await spawnService(xenEntry, nats.url, STACK);
+    xen = await fleet.spawn('xen');
   };
 
   before(async () => {
-    nats = await startNatsServer();
-    dataDir = await mkdtemp(join(tmpdir(), 'nestlab-xen-restart-'));
-    // spawnService passes our environment on: the respawn gets the same data dir.
-    process.env['NESTLAB_DATA_DIR'] = dataDir;
-    // One at a time: each gets the whole readiness deadline on a busy machine.
-    iommu = await spawnService(iommuEntry, nats.url, STACK);
-    xen = await spawnService(xenEntry, nats.url, STACK);
-    nc = await connect({ servers: nats.url });
+    await fleet.start();
+    ({ nc } = fleet);
+    xen = fleet.service('xen');
     l0 = new FakeL0(nc, STACK);
     await l0.start();
   });
   after(async () => {
     await l0?.stop();
-    await nc?.close();
-    await Promise.all([xen?.stop(), iommu?.stop()]);
-    // Also any a timed-out `before` never handed over (registered at spawn).
-    await stopSpawned();
-    await nats?.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    await fleet.stop();
   });
 
   it('answers exactly as before, and tells L0 its CPU frames again', async () => {

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import {
   BindMsi,
@@ -21,26 +19,14 @@ import {
   encodeFrame,
   encodeRequest,
   subjectOf,
-  type RequestOf,
 } from '@nestlab/protocol';
-import { startNatsServer, waitFor, type NatsServerHandle, stopSpawned } from '@nestlab/testing';
+import { TestFleet, waitFor, type SpawnedService } from '@nestlab/testing';
 import { call, callError, callRawError, metricSum, metricsText } from '@nestlab/testing';
-import { spawnService, type SpawnedService } from '@nestlab/testing';
 import { FakeL0 } from './fake-l0.js';
+import { BDF, GIB, xenConfig } from './xen-config.js';
 
 const STACK = 'xen-e2e';
-const BDF = '0000:00:04.0';
-const GIB = 2 ** 30;
-const CONFIG: RequestOf<typeof XenConfigure> = {
-  present: true,
-  machineBytes: 2 * GIB,
-  dom0Bytes: GIB,
-  seed: 1,
-  passthrough: [BDF],
-};
-const xenEntry = fileURLToPath(new URL('../server.js', import.meta.url));
-// The iommu service's build, beside ours in the monorepo (services/iommu/dist).
-const iommuEntry = fileURLToPath(new URL('../../../iommu/dist/server.js', import.meta.url));
+const CONFIG = xenConfig(1);
 
 const lookup = (ranges: { pfn: number; mfn: number; count: number }[], pfn: number) => {
   const r = ranges.find((x) => x.pfn <= pfn && pfn < x.pfn + x.count);
@@ -48,28 +34,19 @@ const lookup = (ranges: { pfn: number; mfn: number; count: number }[], pfn: numb
 };
 
 describe('xen service over real NATS', () => {
-  let nats: NatsServerHandle;
+  const fleet = new TestFleet({ stack: STACK, services: ['xen', 'iommu'] });
   let xen: SpawnedService;
   let iommu: SpawnedService;
   let nc: NatsConnection;
   let l0: FakeL0;
 
   before(async () => {
-    nats = await startNatsServer();
-    [xen, iommu] = await Promise.all([
-      spawnService(xenEntry, nats.url, STACK),
-      spawnService(iommuEntry, nats.url, STACK),
-    ]);
-    nc = await connect({ servers: nats.url });
+    await fleet.start();
+    [xen, iommu] = [fleet.service('xen'), fleet.service('iommu')];
+    ({ nc } = fleet);
     l0 = new FakeL0(nc, STACK);
   });
-  after(async () => {
-    await nc?.close();
-    await Promise.all([xen?.stop(), iommu?.stop()]);
-    // Also any a timed-out `before` never handed over (registered at spawn).
-    await stopSpawned();
-    await nats?.stop();
-  });
+  after(() => fleet.stop());
 
   it('refuses queries before it is configured', async () => {
     const err = await callError(nc, STACK, P2mGet, { domain: 0 });
