@@ -7,10 +7,12 @@ import { IotlbPrime, type MappedRange } from '@nestlab/protocol';
 import type { Bus } from '@nestlab/service-kit';
 import type { Iotlb, IotlbEntry } from './iotlb.js';
 
+const PAGE_SHIFT_N = BigInt(PAGE_SHIFT);
+
 /** The IOTLB entries of one primed range, page by page. */
 export function primedEntries(r: MappedRange): IotlbEntry[] {
   return r.mfns.map((m) => ({
-    machinePage: BigInt(m) << BigInt(PAGE_SHIFT),
+    machinePage: BigInt(m) << PAGE_SHIFT_N,
     read: r.read,
     write: r.write,
     by: 'iommu' as const,

@@ -55,4 +55,33 @@ describe('Iotlb', () => {
     assert.equal(t.lookup(bdf, 0x2_0000_1000n, false), undefined);
     assert.equal(t.insertRun(bdf, 0x2_0000_1000n, run, t.generation), 3, 'asked after it: cached');
   });
+
+  it('holds at most 4096 entries, dropping the oldest, and tells the top pages apart', () => {
+    const reg = new MetricsRegistry();
+    const t = new Iotlb(reg.counter('h', 'h', ['bdf']), reg.counter('m', 'm', ['bdf']));
+    const [a, b] = ['0000:00:04.0', '0000:00:05.0'];
+    const entry = (machinePage: bigint) => ({
+      machinePage,
+      read: true,
+      write: true,
+      by: 'iommu' as const,
+    });
+    for (let i = 0; i < 4000; i++) t.insert(a, BigInt(i) << 12n, entry(BigInt(i) << 12n));
+    t.insert(a, 0n, entry(0x7000n));
+    assert.equal(t.size, 4000, 'replacing a page adds no entry');
+    for (let i = 0; i < 200; i++) t.insert(b, BigInt(i) << 12n, entry(0x1000n));
+    assert.equal(t.size, 4096);
+    assert.equal(t.lookup(a, 103n << 12n, false, false), undefined, "a's oldest pages went first");
+    assert.equal(t.lookup(a, 104n << 12n, false, false)?.machinePage, 104n << 12n);
+    assert.equal(t.lookup(b, 0n, false, false)?.machinePage, 0x1000n);
+    // Pages near 2^52 (IOVAs near 2^64) stay distinct.
+    const top = 0xffff_ffff_ffff_f000n;
+    t.insertRun(a, top - 0x1000n, [entry(0x1000n), entry(0x2000n)], t.generation);
+    assert.equal(t.lookup(a, top + 0xfffn, true, false)?.machinePage, 0x2000n);
+    assert.equal(t.lookup(a, top - 1n, true, false)?.machinePage, 0x1000n);
+    assert.equal(t.invalidate(a, top, 1), 1);
+    assert.equal(t.lookup(a, top - 1n, true, false)?.machinePage, 0x1000n);
+    assert.equal(t.invalidate(b, 0n, 1 << 30), 200, 'a huge range drops only that device');
+    assert.equal(t.size, 4096 - 200 - 1);
+  });
 });

@@ -10,6 +10,7 @@ export interface IotlbEntry {
 }
 
 const MAX_ENTRIES = 4096;
+const PAGE_SHIFT_N = BigInt(PAGE_SHIFT);
 /** Enough for every invalidation that can arrive while one translation is out. */
 const RECENT_INVALIDATIONS = 256;
 
@@ -18,14 +19,21 @@ const RECENT_INVALIDATIONS = 256;
  * honour IotlbInvalidate events, or a device keeps reaching unmapped frames.
  */
 export class Iotlb {
-  private readonly entries = new Map<string, IotlbEntry>();
+  /**
+   * Per BDF, per page number (a Number: pages of a 64-bit address fit in 52
+   * bits), so a lookup builds no key string. Device maps stay in the order
+   * devices were first cached, entries in insertion order: the oldest entry
+   * of the first device is dropped when the cache is full.
+   */
+  private readonly entries = new Map<string, Map<number, IotlbEntry>>();
+  private count = 0;
   /**
    * Bumped by every invalidation: a translation asked before it may describe
    * pages the invalidation was for, so those pages of its answer must not be
    * cached. The newest invalidations are kept to tell which pages they were.
    */
   generation = 0;
-  private readonly recent: { gen: number; bdf: string; first: bigint; end: bigint }[] = [];
+  private readonly recent: { gen: number; bdf: string; first: number; end: number }[] = [];
   /** Invalidations up to this generation are no longer in `recent`. */
   private floor = 0;
 
@@ -34,13 +42,19 @@ export class Iotlb {
     private readonly misses: Counter,
   ) {}
 
-  private static key(bdf: string, page: bigint): string {
-    return `${bdf}/${page.toString(16)}`;
+  private static pageOf(iova: bigint): number {
+    return Number(iova >> PAGE_SHIFT_N);
+  }
+
+  private device(bdf: string): Map<number, IotlbEntry> {
+    let pages = this.entries.get(bdf);
+    if (!pages) this.entries.set(bdf, (pages = new Map()));
+    return pages;
   }
 
   /** A cached entry that allows the access, counted as hit or miss (unless `count` is false). */
   lookup(bdf: string, iova: bigint, write: boolean, count = true): IotlbEntry | undefined {
-    const e = this.entries.get(Iotlb.key(bdf, iova >> BigInt(PAGE_SHIFT)));
+    const e = this.entries.get(bdf)?.get(Iotlb.pageOf(iova));
     // An entry without the needed permission is a miss: the IOMMU decides (and faults).
     const usable = e && (write ? e.write : e.read) ? e : undefined;
     if (count) (usable ? this.hits : this.misses).inc({ bdf });
@@ -48,11 +62,25 @@ export class Iotlb {
   }
 
   insert(bdf: string, iova: bigint, entry: IotlbEntry): void {
-    if (this.entries.size >= MAX_ENTRIES) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
+    this.insertPage(this.device(bdf), Iotlb.pageOf(iova), entry);
+  }
+
+  private insertPage(pages: Map<number, IotlbEntry>, page: number, entry: IotlbEntry): void {
+    if (!pages.has(page)) {
+      if (this.count >= MAX_ENTRIES) this.evictOldest();
+      this.count++;
     }
-    this.entries.set(Iotlb.key(bdf, iova >> BigInt(PAGE_SHIFT)), entry);
+    pages.set(page, entry);
+  }
+
+  private evictOldest(): void {
+    for (const pages of this.entries.values()) {
+      const oldest = pages.keys().next();
+      if (oldest.done) continue;
+      pages.delete(oldest.value);
+      this.count--;
+      return;
+    }
   }
 
   /**
@@ -61,12 +89,12 @@ export class Iotlb {
    * stale or not; only an invalidation drops an entry). Returns pages cached.
    */
   prime(bdf: string, iova: bigint, run: readonly IotlbEntry[]): number {
-    const first = iova >> BigInt(PAGE_SHIFT);
+    const first = Iotlb.pageOf(iova);
+    const pages = this.device(bdf);
     let n = 0;
     for (let i = 0; i < run.length; i++) {
-      const page = first + BigInt(i);
-      if (this.entries.has(Iotlb.key(bdf, page))) continue;
-      this.insert(bdf, page << BigInt(PAGE_SHIFT), run[i]!);
+      if (pages.has(first + i)) continue;
+      this.insertPage(pages, first + i, run[i]!);
       n++;
     }
     return n;
@@ -79,19 +107,19 @@ export class Iotlb {
    * answer, so the answer may be stale for that page). Returns pages cached.
    */
   insertRun(bdf: string, iova: bigint, run: readonly IotlbEntry[], since: number): number {
-    const first = iova >> BigInt(PAGE_SHIFT);
+    const first = Iotlb.pageOf(iova);
+    const pages = this.device(bdf);
     let n = 0;
     for (const e of run) {
-      const page = first + BigInt(n);
-      if (this.invalidatedSince(bdf, page, since)) break;
-      this.insert(bdf, page << BigInt(PAGE_SHIFT), e);
+      if (this.invalidatedSince(bdf, first + n, since)) break;
+      this.insertPage(pages, first + n, e);
       n++;
     }
     return n;
   }
 
   /** Whether an invalidation after generation `since` may have covered the page. */
-  private invalidatedSince(bdf: string, page: bigint, since: number): boolean {
+  private invalidatedSince(bdf: string, page: number, since: number): boolean {
     if (since === this.generation) return false;
     if (since < this.floor) return true;
     for (let i = this.recent.length - 1; i >= 0; i--) {
@@ -104,23 +132,21 @@ export class Iotlb {
 
   /** Drops the entries of `pages` pages from `iova` on; returns how many were held. */
   invalidate(bdf: string, iova: bigint, pages: number): number {
-    const first = iova >> BigInt(PAGE_SHIFT);
+    const first = Iotlb.pageOf(iova);
+    const end = first + pages;
     this.generation++;
-    this.recent.push({ gen: this.generation, bdf, first, end: first + BigInt(pages) });
+    this.recent.push({ gen: this.generation, bdf, first, end });
     if (this.recent.length > RECENT_INVALIDATIONS) this.floor = this.recent.shift()!.gen;
+    const held = this.entries.get(bdf);
+    if (!held) return 0;
     let dropped = 0;
-    if (pages <= this.entries.size) {
-      for (let i = 0; i < pages; i++) {
-        if (this.entries.delete(Iotlb.key(bdf, first + BigInt(i)))) dropped++;
-      }
-      return dropped;
+    if (pages <= held.size) {
+      for (let page = first; page < end; page++) if (held.delete(page)) dropped++;
+    } else {
+      for (const page of [...held.keys()])
+        if (page >= first && page < end && held.delete(page)) dropped++;
     }
-    const end = first + BigInt(pages);
-    for (const k of [...this.entries.keys()]) {
-      const [b, p] = k.split('/');
-      const page = BigInt(`0x${p ?? '0'}`);
-      if (b === bdf && page >= first && page < end && this.entries.delete(k)) dropped++;
-    }
+    this.count -= dropped;
     return dropped;
   }
 
@@ -129,9 +155,10 @@ export class Iotlb {
     this.floor = this.generation;
     this.recent.length = 0;
     this.entries.clear();
+    this.count = 0;
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.count;
   }
 }
