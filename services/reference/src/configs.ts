@@ -43,6 +43,32 @@ export interface Unsupported {
 const NO_VERSION_1 =
   'the real pre-2016 driver runs on the legacy transport (no VERSION_1); the emulation offers the modern one';
 
+/** The device behind the IOMMU's back: ACCESS_PLATFORM offered, so QEMU would translate it. */
+const EXEMPTION_DEVICE = 'disable-legacy=on,iommu_platform=on';
+
+const EXEMPTION_MISPLACED: RealConfig = {
+  scenario: 'x86-virtio-exemption-misplaced',
+  summary:
+    'plain Linux 6.1 guest on QEMU (TCG, q35 + intel-iommu, root bus exempt from it), virtio-blk put on a translated pxb-pcie bus, nestlab_vblk writing physical addresses',
+  xen: false,
+  machine: 'q35',
+  // The per-bus exemption: the root bus bypasses intel-iommu, an extra host bridge does not.
+  machineProps: 'default-bus-bypass-iommu=on',
+  buses: [
+    'pxb-pcie,id=pxb1,bus_nr=32,bypass_iommu=off',
+    'pcie-root-port,id=rp1,bus=pxb1,chassis=1',
+  ],
+  viommu: true,
+  device: `bus=rp1,${EXEMPTION_DEVICE}`,
+  mode: 'module-v1-phys',
+  kernelArgs: ['intel_iommu=on'],
+  ios: 4,
+  notCompared: {
+    'features.accessPlatform':
+      'QEMU translates a virtio device only with iommu_platform=on and then refuses a driver that does not accept ACCESS_PLATFORM; the real old driver accepts the bit and still writes physical addresses',
+  },
+};
+
 const CONFIGS: readonly RealConfig[] = [
   {
     scenario: 'kvm-guest-baseline',
@@ -144,28 +170,7 @@ const CONFIGS: readonly RealConfig[] = [
         'QEMU puts a device behind the vIOMMU only with iommu_platform=on, and then refuses a VERSION_1 driver that does not accept ACCESS_PLATFORM; so the real old driver accepts the bit and still writes physical addresses',
     },
   },
-  {
-    scenario: 'x86-virtio-exemption-misplaced',
-    summary:
-      'plain Linux 6.1 guest on QEMU (TCG, q35 + intel-iommu, root bus exempt from it), virtio-blk put on a translated pxb-pcie bus, nestlab_vblk writing physical addresses',
-    xen: false,
-    machine: 'q35',
-    // The per-bus exemption: the root bus bypasses intel-iommu, an extra host bridge does not.
-    machineProps: 'default-bus-bypass-iommu=on',
-    buses: [
-      'pxb-pcie,id=pxb1,bus_nr=32,bypass_iommu=off',
-      'pcie-root-port,id=rp1,bus=pxb1,chassis=1',
-    ],
-    viommu: true,
-    device: 'bus=rp1,disable-legacy=on,iommu_platform=on',
-    mode: 'module-v1-phys',
-    kernelArgs: ['intel_iommu=on'],
-    ios: 4,
-    notCompared: {
-      'features.accessPlatform':
-        'QEMU translates a virtio device only with iommu_platform=on and then refuses a driver that does not accept ACCESS_PLATFORM; the real old driver accepts the bit and still writes physical addresses',
-    },
-  },
+  EXEMPTION_MISPLACED,
   {
     scenario: 'bit25-qemu-device-under-xen',
     summary:
@@ -234,6 +239,21 @@ export const PLAIN_MMIO: RealConfig = {
   kernelArgs: ['tsc_early_khz=2000000', 'lpj=4000000', 'no_timer_check'],
   ios: 16,
   notCompared: {},
+};
+
+/**
+ * Not a scenario: the misplaced exemption's control. The same machine, bridge
+ * and device, but the device on the exempt root bus (0000:00): QEMU bypasses
+ * intel-iommu for it, so the same old driver's physical addresses reach memory
+ * and the I/O works with no translation and no fault (`isolation-bypass`).
+ */
+export const EXEMPTION_CONTROL: RealConfig = {
+  ...EXEMPTION_MISPLACED,
+  scenario: 'x86-virtio-exemption-control',
+  summary:
+    'plain Linux 6.1 guest on QEMU (TCG, q35 + intel-iommu, root bus exempt from it), virtio-blk on the exempt root bus, nestlab_vblk writing physical addresses',
+  // Named: left out, QEMU would plug the device into the last bus created, the pxb.
+  device: `bus=pcie.0,${EXEMPTION_DEVICE}`,
 };
 
 export function realConfig(id: string): RealConfig | Unsupported | null {

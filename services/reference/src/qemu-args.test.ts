@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PLAIN_MMIO, realConfig, type RealConfig } from './configs.js';
+import { EXEMPTION_CONTROL, PLAIN_MMIO, realConfig, type RealConfig } from './configs.js';
 import { MICROVM_BIOS, qemuArgs } from './run-real.js';
 import type { SetupState } from './setup-state.js';
 
@@ -44,6 +44,16 @@ describe('QEMU command lines of the new rows', () => {
       'pxb-pcie,id=pxb1,bus_nr=32,bypass_iommu=off',
       'pcie-root-port,id=rp1,bus=pxb1,chassis=1',
       'virtio-blk-pci,drive=d0,id=vblk,bus=rp1,disable-legacy=on,iommu_platform=on',
+    ]);
+  });
+
+  it("the exemption's control: only the device's bus differs, the exempt root bus named", () => {
+    const ex = qemuArgs(realConfig('x86-virtio-exemption-misplaced') as RealConfig, setup, files);
+    const ctl = qemuArgs(EXEMPTION_CONTROL, setup, files);
+    const differ = ctl.flatMap((a, i) => (a === ex[i] ? [] : [a]));
+    assert.equal(ctl.length, ex.length);
+    assert.deepEqual(differ, [
+      'virtio-blk-pci,drive=d0,id=vblk,bus=pcie.0,disable-legacy=on,iommu_platform=on',
     ]);
   });
 });
