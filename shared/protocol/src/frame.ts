@@ -15,6 +15,18 @@ const EMPTY = new Uint8Array(0);
 /** A head larger than this is refused before parsing: heads describe, data carries. */
 export const MAX_HEAD_BYTES = 1 << 20;
 
+/** A frame's data from its parts in order, as a MemAccess carries its stores and loads (one part: as is, no copy). */
+export function joinData(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
 export function encodeFrame(head: unknown, data: Uint8Array = EMPTY): Uint8Array {
   const json = encoder.encode(headJson(head));
   const out = new Uint8Array(4 + json.length + data.length);

@@ -9,7 +9,12 @@ import type { BusAddr } from '@nestlab/addr';
 import { fail, ok } from './errors.js';
 import type { VirtioResult } from './errors.js';
 import type { VirtioMmioRegister } from './mmio.js';
-import { checkQueueSize, legacyRingLayout } from './split-ring-layout.js';
+import {
+  LEGACY_VRING_ALIGN,
+  checkQueueSize,
+  isPowerOfTwo,
+  legacyRingLayout,
+} from './split-ring-layout.js';
 
 /** Registers a version 1 device does not have (it reads them as 0 and ignores writes). */
 export const VIRTIO_MMIO_MODERN_ONLY: ReadonlySet<VirtioMmioRegister> = new Set([
@@ -36,7 +41,7 @@ export const VIRTIO_MMIO_LEGACY_ONLY: ReadonlySet<VirtioMmioRegister> = new Set(
 ]);
 
 /** QueueAlign after reset: the page-sized alignment every legacy driver uses (QEMU's default). */
-export const VIRTIO_MMIO_LEGACY_DEFAULT_ALIGN = 4096;
+export const VIRTIO_MMIO_LEGACY_DEFAULT_ALIGN = LEGACY_VRING_ALIGN;
 
 /** A page number fits QueuePFN's 32 bits (Linux vm_setup_vq refuses a ring above that). */
 export const VIRTIO_MMIO_LEGACY_PFN_MAX = 0xffff_ffff;
@@ -55,8 +60,6 @@ export interface MmioLegacyAreas {
   readonly used: BusAddr;
 }
 
-const isPow2 = (n: number): boolean => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
-
 /**
  * The three areas of a legacy queue at QueuePFN × GuestPageSize, or why the
  * device cannot place it: GuestPageSize or QueueAlign not a power of two
@@ -65,13 +68,13 @@ const isPow2 = (n: number): boolean => Number.isInteger(n) && n > 0 && (n & (n -
 export function mmioLegacyRingAreas(p: MmioLegacyPlacement): VirtioResult<MmioLegacyAreas> {
   const size = checkQueueSize(p.size);
   if (!size.ok) return size;
-  if (!isPow2(p.guestPageSize)) {
+  if (!isPowerOfTwo(p.guestPageSize)) {
     return fail(
       'RING_LAYOUT_INVALID',
       `GuestPageSize ${p.guestPageSize} is not a power of two: the queue's page number cannot be turned into an address`,
     );
   }
-  if (!isPow2(p.queueAlign)) {
+  if (!isPowerOfTwo(p.queueAlign)) {
     return fail('RING_LAYOUT_INVALID', `QueueAlign ${p.queueAlign} is not a power of two`);
   }
   if (!Number.isInteger(p.pfn) || p.pfn < 1 || p.pfn > VIRTIO_MMIO_LEGACY_PFN_MAX) {
@@ -88,7 +91,7 @@ export function mmioLegacyRingAreas(p: MmioLegacyPlacement): VirtioResult<MmioLe
 
 /** The QueuePFN a legacy driver writes for a ring at `desc`, or null when it cannot (not page-aligned, above 2^32 pages). */
 export function mmioLegacyPfnOf(desc: bigint, guestPageSize: number): number | null {
-  if (!isPow2(guestPageSize)) return null;
+  if (!isPowerOfTwo(guestPageSize)) return null;
   const page = BigInt(guestPageSize);
   if (desc % page !== 0n) return null;
   const pfn = desc / page;

@@ -14,8 +14,12 @@ export const SPLIT_RING_ALIGN = { desc: 16, avail: 2, used: 4 } as const;
 /** Legacy transports put the used ring at the next 4096 boundary (VIRTIO_PCI_VRING_ALIGN). */
 export const LEGACY_VRING_ALIGN = 4096;
 
+/** A positive integer power of two (queue sizes, legacy page sizes and alignments). */
+export const isPowerOfTwo = (n: number): boolean =>
+  Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+
 export const isValidQueueSize = (size: number): boolean =>
-  Number.isInteger(size) && size >= 1 && size <= MAX_QUEUE_SIZE && (size & (size - 1)) === 0;
+  isPowerOfTwo(size) && size <= MAX_QUEUE_SIZE;
 
 /** Validates a queue size the driver wrote (queue_size / QueueNum). */
 export function checkQueueSize(size: number): VirtioResult<number> {

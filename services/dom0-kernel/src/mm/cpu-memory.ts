@@ -7,7 +7,7 @@
 // for a reply, like a CPU's stores and a PCIe posted write; NATS keeps one
 // connection's messages in order and L0 applies them in arrival order.
 import { pageSpans, toHex, type MachineAddr, type PseudoPhysAddr } from '@nestlab/addr';
-import { MemAccess, type MemOp } from '@nestlab/protocol';
+import { joinData, MemAccess, type MemOp } from '@nestlab/protocol';
 import type { SendOptions } from '@nestlab/service-kit';
 import type { BusPort } from '../bus-port.js';
 import { Dom0Error } from '../errors.js';
@@ -178,7 +178,7 @@ export class CpuBatch {
     };
     const chunks: Uint8Array[] = [];
     for (const ops of this.chunks()) chunks.push(await this.send(ops, opts));
-    const data = concat(chunks);
+    const data = joinData(chunks);
     return new BatchResult(
       this.reads.map((r) => base[r.section] + r.index),
       this.reads.map((r) => r.len),
@@ -206,7 +206,7 @@ export class CpuBatch {
 
 function message(ops: Op[], opts: CommitOptions) {
   const mops: MemOp[] = ops.map((o) => ({ op: o.op, addr: toHex(o.addr), len: o.len }));
-  const payload = concat(ops.filter((o) => o.op === 'write').flatMap((o) => o.parts));
+  const payload = joinData(ops.filter((o) => o.op === 'write').flatMap((o) => o.parts));
   const head = {
     requester: { kind: 'cpu' as const, domain: DOM0_DOMID },
     ops: mops,
@@ -254,14 +254,3 @@ function push(
 
 const readBytes = (ops: readonly Op[]) =>
   ops.reduce((n, o) => n + (o.op === 'read' ? o.len : 0), 0);
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}

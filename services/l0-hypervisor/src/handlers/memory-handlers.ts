@@ -13,7 +13,7 @@
 import { trace } from '@opentelemetry/api';
 import { PAGE_SHIFT, machineAddr, pageSpans, parseHex, toHex } from '@nestlab/addr';
 import type { MachineAddr } from '@nestlab/addr';
-import { CpuFrames as CpuFramesMsg, MemAccess } from '@nestlab/protocol';
+import { CpuFrames as CpuFramesMsg, joinData, MemAccess } from '@nestlab/protocol';
 import type { MemOp, RequestOf, Requester } from '@nestlab/protocol';
 import type { ServiceContext } from '@nestlab/service-kit';
 import { ATTR } from '@nestlab/telemetry';
@@ -134,7 +134,10 @@ function proceed(run: Run): Promise<CpuAccessResult> {
   } catch (err) {
     return Promise.reject(err);
   }
-  const result = () => ({ readLens: run.reads.map((r) => r.byteLength), data: concat(run.reads) });
+  const result = () => ({
+    readLens: run.reads.map((r) => r.byteLength),
+    data: joinData(run.reads),
+  });
   if (run.pending.length === 0) return Promise.resolve(result());
   return Promise.all(run.pending).then(result);
 }
@@ -236,15 +239,4 @@ function firstUnreachable(deps: CpuAccessDeps, addr: MachineAddr, len: number): 
     if (!deps.mem.memslots.translate(s.addr, s.len).ok) return s.addr;
   }
   return addr;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.byteLength;
-  }
-  return out;
 }

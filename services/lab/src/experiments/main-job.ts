@@ -11,6 +11,8 @@ import type { StepContext } from './steps.js';
 /** dom0 says the job ended, yet no report: wait this long before calling the reply lost. */
 const REPORT_GRACE_MS = 5000;
 
+const BASE_ATTEMPTS = 8;
+
 /**
  * dom0's completed count before the job: the steps' logical points count from
  * it. On a long-lived stack (a sweep worker's) it holds every earlier job's
@@ -29,7 +31,6 @@ async function baseCount(dom0Url: string, observed: Observed[]): Promise<number>
   });
   return 0;
 }
-const BASE_ATTEMPTS = 8;
 
 export interface JobOutcome {
   readonly summary: JobSummary;
