@@ -5,7 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { SCENARIO_ID } from '../run/real-guest-run.js';
-import { lastRealGuestRun, realGuestRuns } from '../run/store.js';
+import { lastRealGuestRun, realGuestRuns, RunStoreError } from '../run/store.js';
 
 export function registerRealGuestRoutes(app: FastifyInstance): void {
   app.get('/api/real-guest-runs', async () => realGuestRuns());
@@ -19,9 +19,10 @@ export function registerRealGuestRoutes(app: FastifyInstance): void {
         try {
           run = lastRealGuestRun(req.params.scenario);
         } catch (err) {
+          if (!(err instanceof RunStoreError)) throw err;
           return reply.code(422).send({
-            code: 'RUN_UNREADABLE',
-            message: `the stored real-guest run of ${req.params.scenario} is not readable: ${(err as Error).message}`,
+            code: err.code,
+            message: `the stored real-guest run of ${req.params.scenario} is not readable: ${err.message}`,
           });
         }
         if (!run)

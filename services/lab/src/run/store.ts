@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { errorFamily } from '@nestlab/protocol';
 import { realGuestRunSchema, type RealGuestRun } from './real-guest-run.js';
 import type { RunReport } from './report.js';
 
@@ -43,16 +44,22 @@ export interface UnreadableRun {
   message: string;
 }
 
+/** A stored run that cannot be read back: not JSON, or not the shape it should have. */
+export const RunStoreError = errorFamily('RunStoreError', { RUN_UNREADABLE: 'input' });
+export type RunStoreError = InstanceType<typeof RunStoreError>;
+
 function readRealGuestRun(path: string): RealGuestRun {
   let value: unknown;
   try {
     value = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw Object.assign(new Error(`not JSON: ${(err as Error).message}`), {
-      code: 'RUN_UNREADABLE',
-    });
+    throw new RunStoreError('RUN_UNREADABLE', `not JSON: ${(err as Error).message}`);
   }
-  return realGuestRunSchema.parse(value, 'real-guest run');
+  try {
+    return realGuestRunSchema.parse(value, 'real-guest run');
+  } catch (err) {
+    throw new RunStoreError('RUN_UNREADABLE', (err as Error).message);
+  }
 }
 
 /** The last real-guest run of each scenario, newest first; the files that are not one, named. */
@@ -79,7 +86,7 @@ export function realGuestRuns(dir = runsDir()): {
   return { runs, unreadable };
 }
 
-/** One scenario's last real-guest run; null when there is none (a bad file throws, typed). */
+/** One scenario's last real-guest run; null when there is none (a bad file throws RunStoreError). */
 export function lastRealGuestRun(scenario: string, dir = runsDir()): RealGuestRun | null {
   const path = join(realGuestDir(dir), `${scenario}.json`);
   return existsSync(path) ? readRealGuestRun(path) : null;
