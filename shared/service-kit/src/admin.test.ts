@@ -21,7 +21,13 @@ describe('admin app', () => {
     ready = true;
     const res = await app.inject('/readyz');
     assert.equal(res.statusCode, 200);
-    assert.deepEqual(res.json(), { service: 'svc', ready: true, nats: true, started: true });
+    assert.deepEqual(res.json(), {
+      service: 'svc',
+      pid: process.pid,
+      ready: true,
+      nats: true,
+      started: true,
+    });
   });
 
   it('renders Prometheus text with escaped labels and cumulative buckets', async () => {

@@ -65,7 +65,8 @@ export function buildAdminApp(src: AdminSources): FastifyInstance {
   app.get('/healthz', async () => ({ status: 'ok', service: src.service }));
   app.get('/readyz', async (_req, reply) => {
     const r = src.readiness();
-    return reply.code(r.ready ? 200 : 503).send({ service: src.service, ...r });
+    // The pid lets a launcher tell its own child from another process that won the port.
+    return reply.code(r.ready ? 200 : 503).send({ service: src.service, pid: process.pid, ...r });
   });
   app.get('/metrics', async (_req, reply) =>
     reply.type(src.metrics.contentType).send(await src.metrics.render()),

@@ -43,11 +43,32 @@ export async function stopSpawned(): Promise<void> {
 /** How many spawned services are still running (tests of the harness itself). */
 export const spawnedCount = (): number => live.size;
 
+/** How often a service is relaunched when another process took its free port first. */
+const PORT_ATTEMPTS = 4;
+
 export async function spawnService(
   entry: string,
   natsUrl: string,
   stack: string,
   env: NodeJS.ProcessEnv = {},
+): Promise<SpawnedService> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnOnce(entry, natsUrl, stack, env);
+    } catch (err) {
+      // A free port is free when asked, not when bound: a concurrent test may win it.
+      if (!(err instanceof PortTaken) || attempt >= PORT_ATTEMPTS) throw err;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function spawnOnce(
+  entry: string,
+  natsUrl: string,
+  stack: string,
+  env: NodeJS.ProcessEnv,
 ): Promise<SpawnedService> {
   const port = await freePort();
   const child = spawn(process.execPath, [entry], {
@@ -82,10 +103,14 @@ export async function spawnService(
     await waitFor(`${entry} ready`, async () => {
       if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${err}`);
       const res = await fetch(`${adminUrl}/readyz`).catch(() => undefined);
-      return res?.status === 200 ? true : undefined;
+      if (res?.status !== 200) return undefined;
+      // Only our child counts, not another process that won the port.
+      const body = (await res.json().catch(() => ({}))) as { pid?: unknown };
+      return body.pid === child.pid ? true : undefined;
     });
   } catch (e) {
     await stop();
+    if (/EADDRINUSE/.test(err)) throw new PortTaken(`port ${port} taken: ${err}`, { cause: e });
     throw e;
   }
   return { adminUrl, pid: child.pid, stop, stderr: () => err };

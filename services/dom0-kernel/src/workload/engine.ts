@@ -10,7 +10,13 @@
 // its counts (PlannedIos), what the disk should hold (BlockModel) — all
 // here — then FLUSHes and rewrites after a device reset (durability.ts) and
 // the per-I/O records (history.ts).
-import { emptyIoReport, type IoRecord, type IoReport, type Workload } from '@nestlab/protocol';
+import {
+  emptyIoReport,
+  historyLength,
+  type IoRecord,
+  type IoReport,
+  type Workload,
+} from '@nestlab/protocol';
 import { resetIoTraceBudget } from '@nestlab/telemetry';
 import { SECTOR_SIZE } from '@nestlab/virtio';
 import type { BlkIo, BlkOp } from '../block/blk-request.js';
@@ -31,6 +37,7 @@ import type { IoTarget } from './io-target.js';
 
 export { MAX_REWRITES } from './durability.js';
 export { MAX_HISTORY } from './history.js';
+export { historyLength };
 
 export interface PlannedIo {
   readonly op: BlkOp;
@@ -38,12 +45,6 @@ export interface PlannedIo {
 }
 
 export const MAX_TRACE_IDS = 64;
-
-/** Records a workload's history would hold: its I/Os and, at most, one FLUSH per fsyncEvery writes. */
-export function historyLength(w: Workload): number {
-  const n = w.fsyncEvery ?? 0;
-  return w.ios + (n > 0 ? Math.floor(w.ios / n) : 0);
-}
 
 /** The deterministic sequence of I/Os of a workload. */
 export function* plan(w: Workload): Generator<PlannedIo> {

@@ -46,6 +46,7 @@ describe('the fleet: real nats-server and four service processes', () => {
       assert.equal(res.status, 200, s.service.name);
       assert.deepEqual(await res.json(), {
         service: s.service.name,
+        pid: s.process.pid,
         ready: true,
         nats: true,
         started: true,

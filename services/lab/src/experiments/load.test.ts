@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { catalogue } from '../scenarios/builtin.js';
 import { meets } from './expect.js';
 import { BUILTIN_EXPERIMENTS, loadAllExperiments, parseExperimentText } from './load.js';
+import { runExperiment } from './runner.js';
 
 const SHIPPED = [
   'crash-restart-dom0',
@@ -103,5 +104,17 @@ describe('experiment files', () => {
     assert.equal(meets(null, null), true);
     assert.equal(meets(10, null), false);
     assert.equal(meets(null, '>=0'), false);
+  });
+});
+
+describe('an experiment whose history cannot fit one job report', () => {
+  it('is refused before any process starts, naming the most I/Os that fit', async () => {
+    const chaos = loadAllExperiments().find((e) => e.id === 'transport-chaos')!;
+    // transport-chaos FLUSHes every 4 writes: 16000 I/Os make 20000 records, 16001 one more.
+    await assert.rejects(runExperiment(chaos, { ios: 16_001 }), (err: Error) => {
+      assert.equal((err as Error & { code?: string }).code, 'HISTORY_TOO_LONG');
+      assert.match(err.message, /16001 I\/Os .* 20001 records; .* at most 16000 I\/Os/);
+      return true;
+    });
   });
 });

@@ -6,7 +6,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FaultControl, type Workload } from '@nestlab/protocol';
+import {
+  FaultControl,
+  historyLength,
+  MAX_HISTORY,
+  maxHistoryIos,
+  type Workload,
+} from '@nestlab/protocol';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
 import { labSeat } from '../fleet/lab-seat.js';
 import { catalogue } from '../scenarios/builtin.js';
@@ -93,6 +99,13 @@ export async function runExperiment(
 ): Promise<ExperimentResult> {
   const progress = opts.progress ?? (() => undefined);
   runnableScenario(e);
+  const planned = workloadOf(e, opts, 0);
+  if (historyLength(planned) > MAX_HISTORY)
+    throw new ExperimentError(
+      'HISTORY_TOO_LONG',
+      `${e.id}: ${planned.ios} I/Os with a FLUSH every ${planned.fsyncEvery} writes make ${historyLength(planned)} records; ` +
+        `an experiment judges at most ${MAX_HISTORY}: run at most ${maxHistoryIos(planned.fsyncEvery)} I/Os`,
+    );
   const started = Date.now();
   const scratch = mkdtempSync(join(tmpdir(), `nestlab-xp-${e.id}-`));
   const dataDir = join(scratch, 'data');

@@ -7,6 +7,8 @@ import type { Scenario } from '../scenarios/scenario.js';
 export const ExperimentError = errorFamily('ExperimentError', {
   EXPERIMENT_UNKNOWN: 'input',
   SCENARIO_NOT_RUNNABLE: 'input',
+  /** More I/Os (and FLUSHes) than one job report carries: the judges need every record. */
+  HISTORY_TOO_LONG: 'input',
   /** The driver did not come up on the configured stack. */
   PROBE_FAILED: 'transient',
   JOB_FAILED: 'transient',

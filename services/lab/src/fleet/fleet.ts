@@ -59,6 +59,8 @@ export interface Fleet {
 const HURRIED_GRACE_MS = 2000;
 /** Under a loaded machine a service can take well over 20 s to start. */
 const READY_TIMEOUT_MS = 60_000;
+/** How often a service on an any-free admin port is relaunched when another process took the port. */
+const PORT_ATTEMPTS = 4;
 
 export class FleetError extends Error {
   override readonly name = 'FleetError';
@@ -126,9 +128,11 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
   const stop = () => stopAll(false);
   // A stop signal to the lab stops this fleet too, quickly (the CLI's handler runs it).
   const forget = onTeardown(() => stopAll(true));
+  const readyMs = opts.readyTimeoutMs ?? READY_TIMEOUT_MS;
   try {
     const base = opts.adminBasePort ?? 7701;
-    for (const svc of fleetServices()) {
+    const all = fleetServices();
+    for (const svc of all) {
       const port = base === 0 ? await anyFreePort() : base + svc.portOffset;
       const seat = auth?.credentials[svc.token];
       const svcEnv = seat ? { ...env, NATS_USER: seat.user, NATS_PASS: seat.pass } : env;
@@ -136,7 +140,23 @@ export async function startFleet(opts: FleetOptions): Promise<Fleet> {
       services.push(spawnService(svc, svcEnv, port, opts.logDir, opts.nodeArgs));
     }
     await Promise.all(
-      services.map((p) => waitReady(p, opts.readyTimeoutMs ?? READY_TIMEOUT_MS, progress)),
+      all.map(async (svc, i) => {
+        // Any free port was free when asked, not when bound: another process may win it
+        // meanwhile. The service then exits with EADDRINUSE and gets another port.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await waitReady(services[i]!, readyMs, progress);
+          } catch (err) {
+            const lost = /EADDRINUSE/.test(services[i]!.stderrTail());
+            if (base !== 0 || !lost || attempt >= PORT_ATTEMPTS) throw err;
+            const how = launches.get(svc.name)!;
+            const port = await anyFreePort();
+            launches.set(svc.name, { env: how.env, port });
+            progress(`${svc.name}: admin port ${how.port} was taken meanwhile; trying ${port}`);
+            services[i] = spawnService(svc, how.env, port, opts.logDir, opts.nodeArgs);
+          }
+        }
+      }),
     );
   } catch (err) {
     await stop();
@@ -205,7 +225,9 @@ async function waitReady(
     }
     try {
       const res = await fetch(`${p.adminUrl}/readyz`);
-      if (res.ok) {
+      // Only our own child counts: another process may listen on a port we were told was free.
+      const ours = res.ok && ((await res.json()) as { pid?: unknown }).pid === p.process.pid;
+      if (ours) {
         progress(`${p.service.name} ready, admin at ${p.adminUrl}`);
         return;
       }

@@ -81,6 +81,20 @@ export const DriverProbe = requestMessage({
 /** The most IoRecords one report carries: a workload with `history` runs at most this many I/Os and FLUSHes. */
 export const MAX_HISTORY = 20_000;
 
+/** Records a workload's history would hold: its I/Os and, at most, one FLUSH per fsyncEvery writes. */
+export function historyLength(w: { readonly ios: number; readonly fsyncEvery?: number }): number {
+  const n = w.fsyncEvery ?? 0;
+  return w.ios + (n > 0 ? Math.floor(w.ios / n) : 0);
+}
+
+/** The most I/Os whose history fits MAX_HISTORY records at this fsyncEvery. */
+export function maxHistoryIos(fsyncEvery: number | undefined): number {
+  let ios = MAX_HISTORY;
+  while (historyLength({ ios, ...(fsyncEvery === undefined ? {} : { fsyncEvery }) }) > MAX_HISTORY)
+    ios--;
+  return ios;
+}
+
 /**
  * A fio-like job, declared once with its limits: JobRun carries it, and the
  * lab's scenario and experiment files take their workload fields from it.
