@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { loadAllExperiments, loadExperimentFile } from '../experiments/load.js';
 import { runExperiment, type ExperimentResult } from '../experiments/runner.js';
+import { ExperimentError } from '../experiments/stack.js';
 import { EXIT, UsageError, intOption } from './usage.js';
 
 export const EXPERIMENT_HELP = `nestlab experiment <id | --file F> [--seed S] [--ios N] [--json] [--keep] [--history]
@@ -93,6 +94,10 @@ export async function experiment(argv: string[]): Promise<number> {
     keep: values.keep ?? false,
     history: values.history ?? false,
     progress: (line) => process.stderr.write(`nestlab: ${line}\n`),
+  }).catch((err: unknown) => {
+    // More I/Os than one report carries is the --ios (or the file) asking too much.
+    if (ExperimentError.is(err, 'HISTORY_TOO_LONG')) throw new UsageError(err.message);
+    throw err;
   });
   process.stdout.write(values.json ? `${JSON.stringify(r, null, 2)}\n` : format(r));
   return r.pass ? EXIT.ok : EXIT.notAsExpected;

@@ -125,6 +125,11 @@ describe('nestlab CLI on bad input', () => {
       [['run', 'xen-pv-dom0-legacy', '--bs', '1000'], /--bs must be a multiple of 512/],
       [['run', 'xen-pv-dom0-legacy', '--colour'], /Unknown option '--colour'/],
       [['matrix', 'extra'], /Unexpected argument|positional/],
+      // One past what a report carries at its FLUSH rate: refused before any process starts.
+      [
+        ['experiment', 'transport-chaos', '--ios', '16001'],
+        /20001 records; an experiment judges at most 20000: run at most 16000 I\/Os/,
+      ],
     ] as const) {
       const r = run([...args]);
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
