@@ -197,14 +197,14 @@ describe('xen p2m-change: a dom0 frame moves under a DMA mapping', () => {
       { ranges: [{ mfns: [from] }] },
       'mapped as it was',
     );
-    const to = await waitFor('the move', async () => {
-      const now = await p2mOf(pfn);
-      return now !== from ? now : undefined;
-    });
-    assert.deepEqual((await call(nc, STACK, FrameOwners, { mfns: [from, to!] })).owners, [
+    // The move runs after the reply; it is counted last, once L0 has the new frame set.
+    await waitFor('the move counted', async () => ((await events()).length > 0 ? true : undefined));
+    assert.equal((await events()).length, 1, 'counted by this process since its restart');
+    const to = (await p2mOf(pfn))!;
+    assert.notEqual(to, from, 'the pfn moved');
+    assert.deepEqual((await call(nc, STACK, FrameOwners, { mfns: [from, to] })).owners, [
       'free',
       'dom0',
     ]);
-    assert.equal((await events()).length, 1, 'counted by this process since its restart');
   });
 });
