@@ -23,6 +23,7 @@ import {
   pagesFor,
   type DmaDirection,
   type DmaEnv,
+  type DmaHandle,
   type DmaMapping,
   type DmaPolicyImpl,
 } from './policy.js';
@@ -54,41 +55,77 @@ export function xenSwiotlbPolicy(env: DmaEnv, poolPages = BOUNCE_POOL_PAGES): Dm
     }
   }
 
+  /**
+   * xen_phys_to_bus of `device` (the buffer, or its bounce slot). The P2M
+   * step is made only when asked for (a traced map's span): building it is
+   * two hex strings per map, and an untraced map never looks at it.
+   */
   const mapping = (
     pseudo: PseudoPhysAddr,
     device: PseudoPhysAddr,
     len: number,
     dir: DmaDirection,
     bounce: boolean,
+    handle: DmaHandle = DIRECT,
   ): DmaMapping => {
-    const p2m = env.p2m.translate(device);
-    if (!p2m.ok)
+    const machine = env.p2m.machineOf(device);
+    if (machine === null) {
+      const p2m = env.p2m.translate(device);
       throw new Dom0Error('P2M_MISSING', `xen_phys_to_bus(${toHex(device)}): ${p2m.step.reason}`);
-    const id = machineAsBusIdentity(p2m.addr);
-    if (!id.ok) throw new Dom0Error('BAD_REPLY', `machineAsBusIdentity(${toHex(p2m.addr)}) failed`);
-    const steps: TranslationStep[] = [p2m.step, id.step];
+    }
+    const id = machineAsBusIdentity(machine);
+    if (!id.ok) throw new Dom0Error('BAD_REPLY', `machineAsBusIdentity(${toHex(machine)}) failed`);
+    const p2m = env.p2m;
     return {
       pseudo,
       len,
       dir,
       bus: id.addr,
-      machine: p2m.addr,
+      machine,
       by: 'p2m',
-      steps,
+      get steps(): TranslationStep[] {
+        return [p2m.translate(device).step, id.step];
+      },
       bounce: bounce ? device : null,
-      handle: DIRECT,
+      handle,
     };
   };
 
   const record = (what: 'ring' | 'buffer' | 'bounce', m: DmaMapping) => {
     const at = m.bounce ?? m.pseudo;
-    env.ledger.append({
-      what,
-      bus: toHex(m.bus),
-      len: m.len,
-      pseudo: toHex(at),
-      mfns: env.p2m.mfnsOf(at, m.len),
-    });
+    env.ledger.append(
+      {
+        what,
+        bus: toHex(m.bus),
+        len: m.len,
+        pseudo: toHex(at),
+        mfns: env.p2m.mfnsOf(at, m.len),
+      },
+      m.bus,
+    );
+  };
+
+  /** dma_map_single: direct when the buffer is machine-contiguous, else through a bounce slot. */
+  const mapNow = (pseudo: PseudoPhysAddr, len: number, dir: DmaDirection): DmaMapping => {
+    if (env.p2m.machineContiguous(pseudo, len)) {
+      const m = mapping(pseudo, pseudo, len, dir, false);
+      record('buffer', m);
+      return m;
+    }
+    // swiotlb_tbl_map_single: the buffer straddles machine-discontiguous frames.
+    if (pool === null) throw new Dom0Error('NO_MEMORY', 'swiotlb-xen bounce pool not initialised');
+    const offset = Number(pseudo & BigInt(PAGE_SIZE - 1));
+    const slotPages = pagesFor(offset + len);
+    const first = pool.slots.alloc(slotPages);
+    const slot = pseudoPhysOfFrame(pfn(first), offset);
+    const m = mapping(pseudo, slot, len, dir, true, { kind: 'bounce', first, pages: slotPages });
+    record('bounce', m);
+    return m;
+  };
+
+  const unmapNow = (m: DmaMapping): void => {
+    const h = m.handle;
+    if (h.kind === 'bounce' && pool !== null) pool.slots.release(h.first, h.pages);
   };
 
   return {
@@ -119,28 +156,12 @@ export function xenSwiotlbPolicy(env: DmaEnv, poolPages = BOUNCE_POOL_PAGES): Dm
       env.pages.release(region.pages);
     },
     async map(pseudo, len, dir) {
-      if (env.p2m.machineContiguous(pseudo, len)) {
-        const m = mapping(pseudo, pseudo, len, dir, false);
-        record('buffer', m);
-        return m;
-      }
-      // swiotlb_tbl_map_single: the buffer straddles machine-discontiguous frames.
-      if (pool === null)
-        throw new Dom0Error('NO_MEMORY', 'swiotlb-xen bounce pool not initialised');
-      const offset = Number(pseudo & BigInt(PAGE_SIZE - 1));
-      const slotPages = pagesFor(offset + len);
-      const first = pool.slots.alloc(slotPages);
-      const slot = pseudoPhysOfFrame(pfn(first), offset);
-      const m: DmaMapping = {
-        ...mapping(pseudo, slot, len, dir, true),
-        handle: { kind: 'bounce', first, pages: slotPages },
-      };
-      record('bounce', m);
-      return m;
+      return mapNow(pseudo, len, dir);
     },
     async unmap(m) {
-      const h = m.handle;
-      if (h.kind === 'bounce' && pool !== null) pool.slots.release(h.first, h.pages);
+      unmapNow(m);
     },
+    mapNow,
+    unmapNow,
   };
 }

@@ -89,6 +89,17 @@ export class P2mCopy {
       : pvP2m.ok(addr, machineOfFrame(m, pageOffset(addr)));
   }
 
+  /**
+   * pvP2m for a CPU access, which records no step: the machine address, or
+   * null when the pfn is not in the P2M. A CPU load or store is not traced
+   * per access, and a step (two hex strings) per access was a visible share
+   * of the hot path.
+   */
+  machineOf(addr: PseudoPhysAddr): MachineAddr | null {
+    const m = this.lookup(pfnOf(addr));
+    return m === undefined ? null : machineOfFrame(m, pageOffset(addr));
+  }
+
   /** Machine frames behind [addr, addr+len), one per page touched. */
   mfnsOf(addr: PseudoPhysAddr, len: number): number[] {
     const first = Number(addr >> BigInt(PAGE_SHIFT));
