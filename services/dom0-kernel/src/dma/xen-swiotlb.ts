@@ -15,6 +15,7 @@ import {
 import { MemoryExchange } from '@nestlab/protocol';
 import { Dom0Error } from '../errors.js';
 import { DOM0_DOMID } from '../mm/cpu-memory.js';
+import { consecutive } from '../mm/p2m-copy.js';
 import type { PageRun } from '../mm/page-allocator.js';
 import { RunAllocator } from '../mm/run-allocator.js';
 import {
@@ -91,7 +92,7 @@ export function xenSwiotlbPolicy(env: DmaEnv, poolPages = BOUNCE_POOL_PAGES): Dm
     };
   };
 
-  const record = (what: 'ring' | 'buffer' | 'bounce', m: DmaMapping) => {
+  const record = (what: 'ring' | 'buffer' | 'bounce', m: DmaMapping, mfns?: number[]) => {
     const at = m.bounce ?? m.pseudo;
     env.ledger.append(
       {
@@ -99,7 +100,7 @@ export function xenSwiotlbPolicy(env: DmaEnv, poolPages = BOUNCE_POOL_PAGES): Dm
         bus: toHex(m.bus),
         len: m.len,
         pseudo: toHex(at),
-        mfns: env.p2m.mfnsOf(at, m.len),
+        mfns: mfns ?? env.p2m.mfnsOf(at, m.len),
       },
       m.bus,
     );
@@ -107,9 +108,10 @@ export function xenSwiotlbPolicy(env: DmaEnv, poolPages = BOUNCE_POOL_PAGES): Dm
 
   /** dma_map_single: direct when the buffer is machine-contiguous, else through a bounce slot. */
   const mapNow = (pseudo: PseudoPhysAddr, len: number, dir: DmaDirection): DmaMapping => {
-    if (env.p2m.machineContiguous(pseudo, len)) {
+    const mfns = env.p2m.mfnsOf(pseudo, len);
+    if (consecutive(mfns)) {
       const m = mapping(pseudo, pseudo, len, dir, false);
-      record('buffer', m);
+      record('buffer', m, mfns);
       return m;
     }
     // swiotlb_tbl_map_single: the buffer straddles machine-discontiguous frames.
