@@ -1,4 +1,5 @@
 import type { Counter, Histogram, MetricsRegistry } from '@nestlab/service-kit';
+import { CONFIG_VECTOR, QUEUE_VECTOR } from './virtio/interrupts.js';
 
 /** A counter series bumped per I/O: its labelled child, made once (prom-client hashes labels on every inc). */
 export interface HotSeries {
@@ -14,6 +15,8 @@ export interface Dom0Metrics {
   readonly latency: Histogram;
   readonly kicks: Counter<'outcome'>;
   readonly interrupts: Counter<'vector'>;
+  /** interrupts by the role of the event channel's vector. */
+  readonly interruptsBy: Readonly<Record<'queue' | 'config' | 'line', HotSeries>>;
   readonly lateCompletions: Counter;
   /** Device misbehaviour the driver caught, by code (USED_ID_NOT_POSTED, USED_LEN_TOO_LONG, DEVICE_BROKEN). */
   readonly deviceErrors: Counter<'code'>;
@@ -41,6 +44,11 @@ export function dom0Metrics(reg: MetricsRegistry, inFlight: () => number): Dom0M
     'Queue notifications, by outcome (sent / suppressed by EVENT_IDX)',
     ['outcome'],
   );
+  const interrupts = reg.counter(
+    'nestlab_dom0_interrupts_total',
+    'Event-channel notifications, by vector',
+    ['vector'],
+  );
   return {
     ios,
     iosOk: {
@@ -58,11 +66,12 @@ export function dom0Metrics(reg: MetricsRegistry, inFlight: () => number): Dom0M
       'I/O latency from submit to completion, seconds',
       LATENCY_BUCKETS_SECONDS,
     ),
-    interrupts: reg.counter(
-      'nestlab_dom0_interrupts_total',
-      'Event-channel notifications, by vector',
-      ['vector'],
-    ),
+    interrupts,
+    interruptsBy: {
+      queue: interrupts.prom.labels({ vector: String(QUEUE_VECTOR) }),
+      config: interrupts.prom.labels({ vector: String(CONFIG_VECTOR) }),
+      line: interrupts.prom.labels({ vector: 'line' }),
+    },
     lateCompletions: reg.counter(
       'nestlab_dom0_late_completions_total',
       'Completions ignored: I/O already ended (late) or completed twice (duplicate)',
