@@ -131,7 +131,8 @@ export class SplitRingDriver<T extends string = string> {
     const pool = this.opts.indirectPool;
     const n = usesIndirect(pool, req.buffers) ? 1 : req.buffers.length;
     if (this.closedBy !== null) throw this.closedBy;
-    const descs = await this.descs.reserve(n, opts.signal);
+    // Free descriptors are taken at once: a post awaits only when the ring is full.
+    const descs = this.descs.takeNow(n) ?? (await this.descs.reserve(n, opts.signal));
     if (this.closedBy !== null) throw this.closedBy;
     const head = descs[0]!;
     const ringStores = chainStores(this.opts.ring.pages.addr, pool, descs, req.buffers);
