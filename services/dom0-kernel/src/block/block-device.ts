@@ -9,7 +9,7 @@
 // stores (header, data, bounce) rewritten, and buffers of I/Os that already
 // ended are released, since a reset device can no longer reach them.
 import { addOffset, toHex, type PseudoPhysAddr } from '@nestlab/addr';
-import { ATTR } from '@nestlab/telemetry';
+import { ATTR, tracingRecording } from '@nestlab/telemetry';
 import {
   INVALID_SPAN_CONTEXT,
   ROOT_CONTEXT,
@@ -18,6 +18,7 @@ import {
   trace,
   type Context,
   type Span,
+  type SpanContext,
   type Tracer,
 } from '@opentelemetry/api';
 import { errorInfo } from '../errors.js';
@@ -70,7 +71,10 @@ export interface IoResult {
 
 interface IoState {
   readonly io: BlkIo;
+  /** The I/O's context (ROOT_CONTEXT when this process records nothing: it carries nothing then). */
   readonly ctx: Context;
+  /** The I/O's root span: L0 traces the chain in it (ids flow even when unrecorded). */
+  readonly root: SpanContext;
   /** The I/O's trace is recorded: worth child spans. */
   readonly recording: boolean;
   readonly deadlineAt: number;
@@ -204,7 +208,8 @@ export class BlockDevice {
       span.setAttribute(ATTR.ioSector, io.sector.toString());
       span.setAttribute(ATTR.ioBytes, io.len);
     }
-    const ctx = trace.setSpan(ROOT_CONTEXT, span);
+    // A process that records no spans keeps no context (NoContextManager): making one per I/O was waste.
+    const ctx = recording || tracingRecording() ? trace.setSpan(ROOT_CONTEXT, span) : ROOT_CONTEXT;
     const { outcome, abort } = this.d.tracker.start(io.id, deadlineMs);
     const broken = this.d.broken();
     if (broken !== null) {
@@ -213,6 +218,7 @@ export class BlockDevice {
       const state: IoState = {
         io,
         ctx,
+        root: span.spanContext(),
         recording,
         deadlineAt: Date.now() + deadlineMs,
         deadlineMs,
@@ -331,8 +337,7 @@ export class BlockDevice {
       ...(data ? [{ bus: data.bus, len: io.len, writable: io.op === 'read' }] : []),
       { bus: addOffset(hdr.bus, STATUS_OFFSET), len: 1, writable: true },
     ];
-    const root = trace.getSpanContext(s.ctx);
-    return { token: io.id, buffers, stores, loads, ...(root ? { io: root } : {}) };
+    return { token: io.id, buffers, stores, loads, io: s.root };
   }
 
   /** Posts the I/O's chain on the current ring (waiting out a device reset). */
