@@ -9,13 +9,16 @@ import {
   pfn,
   pseudoPhysOfFrame,
   toHex,
+  type BusAddr,
+  type MachineAddr,
   type PseudoPhysAddr,
+  type Translation,
   type TranslationStep,
 } from '@nestlab/addr';
 import { MemoryExchange } from '@nestlab/protocol';
 import { Dom0Error } from '../errors.js';
 import { DOM0_DOMID } from '../mm/cpu-memory.js';
-import { consecutive } from '../mm/p2m-copy.js';
+import { consecutive, type P2mCopy } from '../mm/p2m-copy.js';
 import type { PageRun } from '../mm/page-allocator.js';
 import { RunAllocator } from '../mm/run-allocator.js';
 import {
@@ -56,11 +59,7 @@ export function xenSwiotlbPolicy(env: DmaEnv, poolPages = BOUNCE_POOL_PAGES): Dm
     }
   }
 
-  /**
-   * xen_phys_to_bus of `device` (the buffer, or its bounce slot). The P2M
-   * step is made only when asked for (a traced map's span): building it is
-   * two hex strings per map, and an untraced map never looks at it.
-   */
+  /** xen_phys_to_bus of `device` (the buffer, or its bounce slot). */
   const mapping = (
     pseudo: PseudoPhysAddr,
     device: PseudoPhysAddr,
@@ -68,7 +67,7 @@ export function xenSwiotlbPolicy(env: DmaEnv, poolPages = BOUNCE_POOL_PAGES): Dm
     dir: DmaDirection,
     bounce: boolean,
     handle: DmaHandle = DIRECT,
-  ): DmaMapping => {
+  ): SwiotlbMapping => {
     const machine = env.p2m.machineOf(device);
     if (machine === null) {
       const p2m = env.p2m.translate(device);
@@ -76,28 +75,16 @@ export function xenSwiotlbPolicy(env: DmaEnv, poolPages = BOUNCE_POOL_PAGES): Dm
     }
     const id = machineAsBusIdentity(machine);
     if (!id.ok) throw new Dom0Error('BAD_REPLY', `machineAsBusIdentity(${toHex(machine)}) failed`);
-    const p2m = env.p2m;
-    return {
-      pseudo,
-      len,
-      dir,
-      bus: id.addr,
-      machine,
-      by: 'p2m',
-      get steps(): TranslationStep[] {
-        return [p2m.translate(device).step, id.step];
-      },
-      bounce: bounce ? device : null,
-      handle,
-    };
+    return new SwiotlbMapping(pseudo, device, len, dir, id, machine, env.p2m, bounce, handle);
   };
 
-  const record = (what: 'ring' | 'buffer' | 'bounce', m: DmaMapping, mfns?: number[]) => {
+  const record = (what: 'ring' | 'buffer' | 'bounce', m: SwiotlbMapping, mfns?: number[]) => {
     const at = m.bounce ?? m.pseudo;
     env.ledger.append(
       {
         what,
-        bus: toHex(m.bus),
+        // The identity step already holds the bus address as hex.
+        bus: m.busHex,
         len: m.len,
         pseudo: toHex(at),
         mfns: mfns ?? env.p2m.mfnsOf(at, m.len),
@@ -166,4 +153,38 @@ export function xenSwiotlbPolicy(env: DmaEnv, poolPages = BOUNCE_POOL_PAGES): Dm
     mapNow,
     unmapNow,
   };
+}
+
+/**
+ * A swiotlb-xen mapping. Its P2M step is made only when asked for (a traced
+ * map's span): two hex strings per map that an untraced I/O never looks at.
+ */
+class SwiotlbMapping implements DmaMapping {
+  readonly by = 'p2m';
+  readonly bus: BusAddr;
+  readonly bounce: PseudoPhysAddr | null;
+
+  constructor(
+    readonly pseudo: PseudoPhysAddr,
+    /** What the device reaches: the buffer, or its bounce slot. */
+    private readonly device: PseudoPhysAddr,
+    readonly len: number,
+    readonly dir: DmaDirection,
+    private readonly identity: Translation<BusAddr> & { ok: true },
+    readonly machine: MachineAddr,
+    private readonly p2m: P2mCopy,
+    bounced: boolean,
+    readonly handle: DmaHandle,
+  ) {
+    this.bus = identity.addr;
+    this.bounce = bounced ? device : null;
+  }
+
+  get busHex(): string {
+    return this.identity.step.to ?? toHex(this.bus);
+  }
+
+  get steps(): TranslationStep[] {
+    return [this.p2m.translate(this.device).step, this.identity.step];
+  }
 }
