@@ -477,10 +477,10 @@ export class BlockDevice {
   }
 
   /** An unmap Xen or the IOMMU did not answer is tried again a few times (they may be restarting). */
-  private async unmap(m: DmaMapping): Promise<void> {
+  private async unmapping(unmap: () => Promise<void>): Promise<void> {
     for (let i = 0, wait = RETRY_FIRST_MS; ; i++, wait = Math.min(RETRY_MAX_MS, wait * 2)) {
       try {
-        return await this.d.policy.unmap(m);
+        return await unmap();
       } catch (err) {
         if (!isTransient(err) || i >= UNMAP_RETRIES) throw err;
         this.retries++;
@@ -509,13 +509,26 @@ export class BlockDevice {
   }
 
   private async releaseAsync(s: IoState): Promise<void> {
+    const maps: DmaMapping[] = [];
+    if (s.data) maps.push(s.data);
+    if (s.hdr) maps.push(s.hdr);
+    const { policy } = this.d;
+    const { unmapAll } = policy;
     // Both unmaps at once (under an IOMMU they share one hypercall).
-    const maps = [s.data, s.hdr].filter((m): m is DmaMapping => m !== undefined);
-    const out = await Promise.allSettled(maps.map((m) => this.unmap(m)));
-    const failed = out.find((o) => o.status === 'rejected');
-    if (failed) {
-      this.d.onError?.(failed.reason, `unmapping ${s.io.id}`);
-      return;
+    if (unmapAll !== undefined) {
+      try {
+        if (maps.length > 0) await this.unmapping(() => unmapAll(maps));
+      } catch (err) {
+        this.d.onError?.(err, `unmapping ${s.io.id}`);
+        return;
+      }
+    } else {
+      const out = await Promise.allSettled(maps.map((m) => this.unmapping(() => policy.unmap(m))));
+      const failed = out.find((o) => o.status === 'rejected');
+      if (failed) {
+        this.d.onError?.(failed.reason, `unmapping ${s.io.id}`);
+        return;
+      }
     }
     this.freePages(s);
   }

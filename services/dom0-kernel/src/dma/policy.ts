@@ -82,6 +82,8 @@ export interface DmaPolicyImpl {
   readonly mapNow?: (pseudo: PseudoPhysAddr, len: number, dir: DmaDirection) => DmaMapping;
   /** unmap() of such a policy, done at once. */
   readonly unmapNow?: (m: DmaMapping) => void;
+  /** unmap() of several mappings (an I/O's buffers) with one promise for them all. */
+  readonly unmapAll?: (ms: readonly DmaMapping[]) => Promise<void>;
   /**
    * Unmaps are deferred (a lazy IOMMU flush queue): the driver completes an
    * I/O without waiting for them, and frees its pages once the unmap is done.
