@@ -19,7 +19,6 @@ import { errorInfo } from './errors.js';
 import type { Dom0Metrics } from './metrics.js';
 import type { P2mCopy } from './mm/p2m-copy.js';
 import { markFailed, probeDevice, ProbeRun, type ProbedDevice } from './probe.js';
-import { CONFIG_VECTOR, QUEUE_VECTOR } from './virtio/interrupts.js';
 import { MmioRegs } from './virtio/mmio.js';
 import { HangWatch, type RecoverableDevice, type RecoveryStats } from './recovery.js';
 
@@ -202,10 +201,7 @@ export class BlkDriver {
       this.unknownEvents++;
       return;
     }
-    this.d.metrics.interrupts.inc({
-      vector:
-        role === 'queue' ? String(QUEUE_VECTOR) : role === 'line' ? 'line' : String(CONFIG_VECTOR),
-    });
+    this.d.metrics.interruptsBy[role].inc();
     // Never throw into the event handler: a failed harvest or status read is handled here.
     if (role === 'line') return this.onLine(live);
     if (role === 'queue') return live.queue.interrupt();

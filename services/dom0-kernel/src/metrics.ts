@@ -1,10 +1,22 @@
 import type { Counter, Histogram, MetricsRegistry } from '@nestlab/service-kit';
+import { CONFIG_VECTOR, QUEUE_VECTOR } from './virtio/interrupts.js';
+
+/** A counter series bumped per I/O: its labelled child, made once (prom-client hashes labels on every inc). */
+export interface HotSeries {
+  inc(): void;
+}
 
 export interface Dom0Metrics {
   readonly ios: Counter<'op' | 'result'>;
+  /** ios{result="ok"} by op. */
+  readonly iosOk: Readonly<Record<'read' | 'write' | 'flush', HotSeries>>;
+  /** kicks by outcome. */
+  readonly kicksBy: Readonly<Record<'sent' | 'suppressed', HotSeries>>;
   readonly latency: Histogram;
   readonly kicks: Counter<'outcome'>;
   readonly interrupts: Counter<'vector'>;
+  /** interrupts by the role of the event channel's vector. */
+  readonly interruptsBy: Readonly<Record<'queue' | 'config' | 'line', HotSeries>>;
   readonly lateCompletions: Counter;
   /** Device misbehaviour the driver caught, by code (USED_ID_NOT_POSTED, USED_LEN_TOO_LONG, DEVICE_BROKEN). */
   readonly deviceErrors: Counter<'code'>;
@@ -22,26 +34,44 @@ const LATENCY_BUCKETS_SECONDS = [
 
 export function dom0Metrics(reg: MetricsRegistry, inFlight: () => number): Dom0Metrics {
   reg.gauge('nestlab_dom0_ios_in_flight', 'I/Os submitted and not yet ended').set(inFlight);
+  const ios = reg.counter(
+    'nestlab_dom0_ios_total',
+    'I/Os ended, by op and result (ok or error code)',
+    ['op', 'result'],
+  );
+  const kicks = reg.counter(
+    'nestlab_dom0_kicks_total',
+    'Queue notifications, by outcome (sent / suppressed by EVENT_IDX)',
+    ['outcome'],
+  );
+  const interrupts = reg.counter(
+    'nestlab_dom0_interrupts_total',
+    'Event-channel notifications, by vector',
+    ['vector'],
+  );
   return {
-    ios: reg.counter('nestlab_dom0_ios_total', 'I/Os ended, by op and result (ok or error code)', [
-      'op',
-      'result',
-    ]),
+    ios,
+    iosOk: {
+      read: ios.prom.labels({ op: 'read', result: 'ok' }),
+      write: ios.prom.labels({ op: 'write', result: 'ok' }),
+      flush: ios.prom.labels({ op: 'flush', result: 'ok' }),
+    },
+    kicks,
+    kicksBy: {
+      sent: kicks.prom.labels({ outcome: 'sent' }),
+      suppressed: kicks.prom.labels({ outcome: 'suppressed' }),
+    },
     latency: reg.histogram(
       'nestlab_dom0_io_latency_seconds',
       'I/O latency from submit to completion, seconds',
       LATENCY_BUCKETS_SECONDS,
     ),
-    kicks: reg.counter(
-      'nestlab_dom0_kicks_total',
-      'Queue notifications, by outcome (sent / suppressed by EVENT_IDX)',
-      ['outcome'],
-    ),
-    interrupts: reg.counter(
-      'nestlab_dom0_interrupts_total',
-      'Event-channel notifications, by vector',
-      ['vector'],
-    ),
+    interrupts,
+    interruptsBy: {
+      queue: interrupts.prom.labels({ vector: String(QUEUE_VECTOR) }),
+      config: interrupts.prom.labels({ vector: String(CONFIG_VECTOR) }),
+      line: interrupts.prom.labels({ vector: 'line' }),
+    },
     lateCompletions: reg.counter(
       'nestlab_dom0_late_completions_total',
       'Completions ignored: I/O already ended (late) or completed twice (duplicate)',

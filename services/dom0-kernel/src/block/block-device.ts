@@ -9,7 +9,7 @@
 // stores (header, data, bounce) rewritten, and buffers of I/Os that already
 // ended are released, since a reset device can no longer reach them.
 import { addOffset, toHex, type PseudoPhysAddr } from '@nestlab/addr';
-import { ATTR } from '@nestlab/telemetry';
+import { ATTR, tracingRecording } from '@nestlab/telemetry';
 import {
   INVALID_SPAN_CONTEXT,
   ROOT_CONTEXT,
@@ -18,6 +18,7 @@ import {
   trace,
   type Context,
   type Span,
+  type SpanContext,
   type Tracer,
 } from '@opentelemetry/api';
 import { errorInfo } from '../errors.js';
@@ -70,7 +71,10 @@ export interface IoResult {
 
 interface IoState {
   readonly io: BlkIo;
+  /** The I/O's context (ROOT_CONTEXT when this process records nothing: it carries nothing then). */
   readonly ctx: Context;
+  /** The I/O's root span: L0 traces the chain in it (ids flow even when unrecorded). */
+  readonly root: SpanContext;
   /** The I/O's trace is recorded: worth child spans. */
   readonly recording: boolean;
   readonly deadlineAt: number;
@@ -193,16 +197,19 @@ export class BlockDevice {
   async submit(io: BlkIo, deadlineMs: number): Promise<IoResult> {
     checkIo(io);
     const started = process.hrtime.bigint();
+    // The sampler decides on the I/O id; the rest is worth setting on a recorded span only.
     const span = this.d.tracer.startSpan('dom0.io', {
       root: true,
-      attributes: {
-        [ATTR.ioId]: io.id,
-        [ATTR.ioOp]: io.op,
-        [ATTR.ioSector]: io.sector.toString(),
-        [ATTR.ioBytes]: io.len,
-      },
+      attributes: { [ATTR.ioId]: io.id },
     });
-    const ctx = trace.setSpan(ROOT_CONTEXT, span);
+    const recording = span.isRecording();
+    if (recording) {
+      span.setAttribute(ATTR.ioOp, io.op);
+      span.setAttribute(ATTR.ioSector, io.sector.toString());
+      span.setAttribute(ATTR.ioBytes, io.len);
+    }
+    // A process that records no spans keeps no context (NoContextManager): making one per I/O was waste.
+    const ctx = recording || tracingRecording() ? trace.setSpan(ROOT_CONTEXT, span) : ROOT_CONTEXT;
     const { outcome, abort } = this.d.tracker.start(io.id, deadlineMs);
     const broken = this.d.broken();
     if (broken !== null) {
@@ -211,7 +218,8 @@ export class BlockDevice {
       const state: IoState = {
         io,
         ctx,
-        recording: span.isRecording(),
+        root: span.spanContext(),
+        recording,
         deadlineAt: Date.now() + deadlineMs,
         deadlineMs,
         abort,
@@ -226,20 +234,34 @@ export class BlockDevice {
     const o = await outcome;
     const latencyUs = Number((process.hrtime.bigint() - started) / 1000n);
     const code = o.ok ? statusError(o.value.status) : o.code;
-    const result: IoResult = {
-      id: io.id,
-      ok: code === null,
-      latencyUs,
-      traceId: span.spanContext().traceId,
-      ...(code !== null
-        ? { code, message: o.ok ? `device status ${o.value.status}` : o.message }
-        : {}),
-      ...(o.ok && o.value.data ? { data: o.value.data } : {}),
-      ...(o.ok ? { epoch: o.value.epoch ?? this.epoch } : {}),
-    };
-    this.d.metrics.ios.inc({ op: io.op, result: code ?? 'ok' });
-    if (code === null) this.d.metrics.latency.observe(latencyUs / 1e6);
-    else {
+    const traceId = span.spanContext().traceId;
+    let result: IoResult;
+    if (code === null && o.ok) {
+      // The common case, built in one go (no spreads).
+      const { data } = o.value;
+      const epoch = o.value.epoch ?? this.epoch;
+      result =
+        data !== undefined
+          ? { id: io.id, ok: true, latencyUs, traceId, data, epoch }
+          : { id: io.id, ok: true, latencyUs, traceId, epoch };
+    } else {
+      result = {
+        id: io.id,
+        ok: code === null,
+        latencyUs,
+        traceId,
+        ...(code !== null
+          ? { code, message: o.ok ? `device status ${o.value.status}` : o.message }
+          : {}),
+        ...(o.ok && o.value.data ? { data: o.value.data } : {}),
+        ...(o.ok ? { epoch: o.value.epoch ?? this.epoch } : {}),
+      };
+    }
+    if (code === null) {
+      this.d.metrics.iosOk[io.op].inc();
+      this.d.metrics.latency.observe(latencyUs / 1e6);
+    } else {
+      this.d.metrics.ios.inc({ op: io.op, result: code });
       span.setStatus({ code: SpanStatusCode.ERROR, message: result.message ?? code });
       span.setAttribute(ATTR.errorCode, code);
     }
@@ -262,28 +284,30 @@ export class BlockDevice {
     try {
       const pages = this.d.pages.alloc(requestPages(io.len));
       s.pages = pages;
-      // Header+status and data are mapped side by side (under an IOMMU, one hypercall
-      // carries them and the maps of every other I/O started in this turn).
-      const map = (pseudo: PseudoPhysAddr, len: number, dir: DmaDirection, what: string) =>
-        this.retrying(s, abort, () =>
-          s.recording
-            ? tracedMap(tracer, policy, pseudo, len, dir, what)
-            : policy.map(pseudo, len, dir),
-        );
-      const maps = await Promise.allSettled([
-        map(pages.addr, STATUS_OFFSET + 1, 'bidirectional', 'header+status'),
-        io.op === 'flush'
-          ? Promise.resolve(undefined)
-          : map(
-              dataAddr(pages.addr),
-              io.len,
-              io.op === 'read' ? 'from-device' : 'to-device',
-              'data',
-            ),
-      ]);
-      if (maps[0].status === 'fulfilled') s.hdr = maps[0].value;
-      if (maps[1].status === 'fulfilled' && maps[1].value) s.data = maps[1].value;
-      for (const m of maps) if (m.status === 'rejected') throw m.reason;
+      const dataDir: DmaDirection = io.op === 'read' ? 'from-device' : 'to-device';
+      // A policy that maps without a hypercall maps an untraced I/O at once: nothing to await.
+      if (policy.mapNow && !s.recording) {
+        s.hdr = policy.mapNow(pages.addr, STATUS_OFFSET + 1, 'bidirectional');
+        if (io.op !== 'flush') s.data = policy.mapNow(dataAddr(pages.addr), io.len, dataDir);
+      } else {
+        // Header+status and data are mapped side by side (under an IOMMU, one hypercall
+        // carries them and the maps of every other I/O started in this turn).
+        const map = (pseudo: PseudoPhysAddr, len: number, dir: DmaDirection, what: string) =>
+          this.retrying(s, abort, () =>
+            s.recording
+              ? tracedMap(tracer, policy, pseudo, len, dir, what)
+              : policy.map(pseudo, len, dir),
+          );
+        const maps = await Promise.allSettled([
+          map(pages.addr, STATUS_OFFSET + 1, 'bidirectional', 'header+status'),
+          io.op === 'flush'
+            ? Promise.resolve(undefined)
+            : map(dataAddr(pages.addr), io.len, dataDir, 'data'),
+        ]);
+        if (maps[0].status === 'fulfilled') s.hdr = maps[0].value;
+        if (maps[1].status === 'fulfilled' && maps[1].value) s.data = maps[1].value;
+        for (const m of maps) if (m.status === 'rejected') throw m.reason;
+      }
       if (abort.aborted) throw abort.signal.reason;
     } catch (err) {
       await this.release(s);
@@ -313,8 +337,7 @@ export class BlockDevice {
       ...(data ? [{ bus: data.bus, len: io.len, writable: io.op === 'read' }] : []),
       { bus: addOffset(hdr.bus, STATUS_OFFSET), len: 1, writable: true },
     ];
-    const root = trace.getSpanContext(s.ctx);
-    return { token: io.id, buffers, stores, loads, ...(root ? { io: root } : {}) };
+    return { token: io.id, buffers, stores, loads, io: s.root };
   }
 
   /** Posts the I/O's chain on the current ring (waiting out a device reset). */
@@ -337,7 +360,7 @@ export class BlockDevice {
           span.setAttribute(ATTR.ringKicked, r.kicked);
           span.setAttribute(ATTR.ringBatched, r.batched);
           if (resubmit) span.setAttribute(ATTR.ioResubmitted, true);
-          this.d.metrics.kicks.inc({ outcome: r.kicked ? 'sent' : 'suppressed' });
+          this.d.metrics.kicksBy[r.kicked ? 'sent' : 'suppressed'].inc();
         } finally {
           span.end();
         }
@@ -387,42 +410,65 @@ export class BlockDevice {
       this.unknownCompletions++;
       return;
     }
-    void context
-      .with(s.ctx, () => this.finish(s, h.loads, epoch))
-      .catch((err: unknown) => {
-        const e = errorInfo(err);
-        this.d.tracker.fail(id, e.code, e.message);
-        this.d.onError?.(err, `completing ${id}`);
-      });
+    const failed = (err: unknown) => {
+      const e = errorInfo(err);
+      this.d.tracker.fail(id, e.code, e.message);
+      this.d.onError?.(err, `completing ${id}`);
+    };
+    try {
+      // An untraced I/O whose unmaps need no hypercall completes right here, in this turn.
+      const done = context.with(s.ctx, () =>
+        s.recording
+          ? this.finishTraced(s, h.loads, epoch)
+          : this.finish(s, h.loads, epoch, UNTRACED),
+      );
+      done?.catch(failed);
+    } catch (err) {
+      failed(err);
+    }
   }
 
-  private async finish(s: IoState, loads: Uint8Array[], epoch: number): Promise<void> {
-    await this.child(s, 'dom0.io.complete', async (span) => {
+  private async finishTraced(s: IoState, loads: Uint8Array[], epoch: number): Promise<void> {
+    await this.d.tracer.startActiveSpan('dom0.io.complete', async (span) => {
       try {
-        const { io } = s;
-        const status = loads[0]?.[0] ?? STATUS_SENTINEL;
-        const data = io.op === 'read' ? loads[1] : undefined;
-        span.setAttribute(ATTR.blkStatus, status);
-        // dma_sync_single_for_cpu: a bounced read is copied into the caller's buffer (posted).
-        const back = data !== undefined && s.data ? this.d.policy.syncForCpu(s.data, data) : [];
-        if (back.length > 0) {
-          if (s.data?.bounce) span.setAttribute(ATTR.dmaBounce, toHex(s.data.bounce));
-          const b = this.d.cpu.batch();
-          for (const st of back) b.write(st.addr, st.bytes);
-          b.post({ ioIds: [io.id] });
-        }
-        // Lazy IOMMU mode: the unmaps are queued and the pages freed once they
-        // are done; the I/O completes now (Linux: dma_unmap returns at once).
-        const released = this.release(s);
-        if (!this.d.policy.deferredUnmap) await released;
-        if (!this.d.tracker.complete(io.id, { status, epoch, ...(data ? { data } : {}) })) {
-          this.d.metrics.lateCompletions.inc();
-          span.setAttribute(ATTR.ioLate, true);
-        }
+        await this.finish(s, loads, epoch, span);
       } finally {
         span.end();
       }
     });
+  }
+
+  /** Status, data, unmap; a promise only when it must wait for the unmaps. */
+  private finish(
+    s: IoState,
+    loads: Uint8Array[],
+    epoch: number,
+    span: Span,
+  ): Promise<void> | undefined {
+    const { io } = s;
+    const status = loads[0]?.[0] ?? STATUS_SENTINEL;
+    const data = io.op === 'read' ? loads[1] : undefined;
+    if (s.recording) span.setAttribute(ATTR.blkStatus, status);
+    // dma_sync_single_for_cpu: a bounced read is copied into the caller's buffer (posted).
+    const back = data !== undefined && s.data ? this.d.policy.syncForCpu(s.data, data) : [];
+    if (back.length > 0) {
+      if (s.recording && s.data?.bounce) span.setAttribute(ATTR.dmaBounce, toHex(s.data.bounce));
+      const b = this.d.cpu.batch();
+      for (const st of back) b.write(st.addr, st.bytes);
+      b.post({ ioIds: [io.id] });
+    }
+    // Lazy IOMMU mode: the unmaps are queued and the pages freed once they
+    // are done; the I/O completes now (Linux: dma_unmap returns at once).
+    const released = this.release(s);
+    const settle = () => {
+      if (!this.d.tracker.complete(io.id, { status, epoch, ...(data ? { data } : {}) })) {
+        this.d.metrics.lateCompletions.inc();
+        span.setAttribute(ATTR.ioLate, true);
+      }
+    };
+    if (released !== undefined && !this.d.policy.deferredUnmap) return released.then(settle);
+    settle();
+    return undefined;
   }
 
   /** A child span of the I/O; when the I/O is not traced, none at all (not even a no-op one). */
@@ -431,10 +477,10 @@ export class BlockDevice {
   }
 
   /** An unmap Xen or the IOMMU did not answer is tried again a few times (they may be restarting). */
-  private async unmap(m: DmaMapping): Promise<void> {
+  private async unmapping(unmap: () => Promise<void>): Promise<void> {
     for (let i = 0, wait = RETRY_FIRST_MS; ; i++, wait = Math.min(RETRY_MAX_MS, wait * 2)) {
       try {
-        return await this.d.policy.unmap(m);
+        return await unmap();
       } catch (err) {
         if (!isTransient(err) || i >= UNMAP_RETRIES) throw err;
         this.retries++;
@@ -443,17 +489,51 @@ export class BlockDevice {
     }
   }
 
-  /** Unmaps and frees; a failed unmap keeps the pages (the device may still reach them). Never throws. */
-  private async release(s: IoState): Promise<void> {
+  /**
+   * Unmaps and frees; a failed unmap keeps the pages (the device may still
+   * reach them). Never throws; a promise only when an unmap is a hypercall.
+   */
+  private release(s: IoState): Promise<void> | undefined {
     this.states.delete(s.io.id);
-    // Both unmaps at once (under an IOMMU they share one hypercall).
-    const maps = [s.data, s.hdr].filter((m): m is DmaMapping => m !== undefined);
-    const out = await Promise.allSettled(maps.map((m) => this.unmap(m)));
-    const failed = out.find((o) => o.status === 'rejected');
-    if (failed) {
-      this.d.onError?.(failed.reason, `unmapping ${s.io.id}`);
-      return;
+    const { unmapNow } = this.d.policy;
+    if (unmapNow === undefined) return this.releaseAsync(s);
+    try {
+      if (s.data) unmapNow(s.data);
+      if (s.hdr) unmapNow(s.hdr);
+    } catch (err) {
+      this.d.onError?.(err, `unmapping ${s.io.id}`);
+      return undefined;
     }
+    this.freePages(s);
+    return undefined;
+  }
+
+  private async releaseAsync(s: IoState): Promise<void> {
+    const maps: DmaMapping[] = [];
+    if (s.data) maps.push(s.data);
+    if (s.hdr) maps.push(s.hdr);
+    const { policy } = this.d;
+    const { unmapAll } = policy;
+    // Both unmaps at once (under an IOMMU they share one hypercall).
+    if (unmapAll !== undefined) {
+      try {
+        if (maps.length > 0) await this.unmapping(() => unmapAll(maps));
+      } catch (err) {
+        this.d.onError?.(err, `unmapping ${s.io.id}`);
+        return;
+      }
+    } else {
+      const out = await Promise.allSettled(maps.map((m) => this.unmapping(() => policy.unmap(m))));
+      const failed = out.find((o) => o.status === 'rejected');
+      if (failed) {
+        this.d.onError?.(failed.reason, `unmapping ${s.io.id}`);
+        return;
+      }
+    }
+    this.freePages(s);
+  }
+
+  private freePages(s: IoState): void {
     try {
       if (s.pages) this.d.pages.release(s.pages);
     } catch (err) {

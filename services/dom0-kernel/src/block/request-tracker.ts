@@ -56,6 +56,7 @@ export interface Tracked<V> {
 }
 
 const REMEMBER_SETTLED = 65536;
+const FORGET_AT_ONCE = 1024;
 
 export class RequestTracker<V> {
   private readonly pending = new Map<string, Pending<V>>();
@@ -130,9 +131,13 @@ export class RequestTracker<V> {
     clearTimeout(p.timer);
     this.pending.delete(id);
     this.settled.set(id, how);
-    if (this.settled.size > REMEMBER_SETTLED) {
-      const oldest = this.settled.keys().next().value;
-      if (oldest !== undefined) this.settled.delete(oldest);
+    // Forget the oldest in bulk: one iterator per FORGET_AT_ONCE I/Os, not one per I/O.
+    if (this.settled.size > REMEMBER_SETTLED + FORGET_AT_ONCE) {
+      let n = FORGET_AT_ONCE;
+      for (const old of this.settled.keys()) {
+        this.settled.delete(old);
+        if (--n === 0) break;
+      }
     }
     return p;
   }

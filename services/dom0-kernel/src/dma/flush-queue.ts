@@ -25,8 +25,9 @@ export interface FlushQueueOptions {
 
 export const LAZY_FLUSH: FlushQueueOptions = { strict: false, size: 64, timeoutMs: 10 };
 
+/** The unmaps of one call (an I/O's buffers): one promise for them all. */
 interface Queued {
-  readonly entry: UnmapEntry;
+  readonly entries: readonly UnmapEntry[];
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
 }
@@ -46,6 +47,8 @@ export function mergeRanges(entries: readonly UnmapEntry[]): IovaRange[] {
 
 export class FlushQueue {
   private queued: Queued[] = [];
+  /** Entries in `queued`. */
+  private entries = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private soon = false;
   /** Unmaps sent (each one hypercall), and entries they carried. */
@@ -61,9 +64,16 @@ export class FlushQueue {
 
   /** Queues an unmap; resolves once it was acknowledged and the IOVA released. */
   add(entry: UnmapEntry): Promise<void> {
+    return this.addAll([entry]);
+  }
+
+  /** Queues several unmaps; resolves once all were acknowledged and their IOVAs released. */
+  addAll(entries: readonly UnmapEntry[]): Promise<void> {
+    if (entries.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      this.queued.push({ entry, resolve, reject });
-      if (this.opts.strict || this.queued.length >= this.opts.size) this.flushSoon();
+      this.queued.push({ entries, resolve, reject });
+      this.entries += entries.length;
+      if (this.opts.strict || this.entries >= this.opts.size) this.flushSoon();
       else this.timer ??= setTimeout(() => this.flush(), this.opts.timeoutMs);
     });
   }
@@ -80,7 +90,7 @@ export class FlushQueue {
   }
 
   get pending(): number {
-    return this.queued.length;
+    return this.entries;
   }
 
   private flush(): void {
@@ -89,27 +99,43 @@ export class FlushQueue {
     this.timer = undefined;
     const all = this.queued;
     this.queued = [];
-    for (let i = 0; i < all.length; i += MAX_DMA_RANGES)
-      void this.sendOne(all.slice(i, i + MAX_DMA_RANGES));
+    this.entries = 0;
+    // Groups of at most MAX_DMA_RANGES entries; one call's entries stay together.
+    let group: Queued[] = [];
+    let n = 0;
+    for (const q of all) {
+      if (n > 0 && n + q.entries.length > MAX_DMA_RANGES) {
+        void this.sendOne(group, n);
+        group = [];
+        n = 0;
+      }
+      group.push(q);
+      n += q.entries.length;
+    }
+    if (group.length > 0) void this.sendOne(group, n);
   }
 
-  private async sendOne(group: readonly Queued[]): Promise<void> {
+  private async sendOne(group: readonly Queued[], entries: number): Promise<void> {
     this.flushes++;
-    this.flushed += group.length;
+    this.flushed += entries;
     try {
-      await this.send(mergeRanges(group.map((q) => q.entry)));
+      await this.send(mergeRanges(group.flatMap((q) => q.entries)));
     } catch (err) {
       // The ranges may still be mapped: their IOVAs are not released (the caller may retry).
       for (const q of group) q.reject(err);
       return;
     }
     for (const q of group) {
-      try {
-        this.release(q.entry);
-        q.resolve();
-      } catch (err) {
-        q.reject(err);
+      let failed: { err: unknown } | null = null;
+      for (const e of q.entries) {
+        try {
+          this.release(e);
+        } catch (err) {
+          failed ??= { err };
+        }
       }
+      if (failed === null) q.resolve();
+      else q.reject(failed.err);
     }
   }
 }

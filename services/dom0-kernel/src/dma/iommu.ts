@@ -236,6 +236,7 @@ export function iommuPolicy(env: DmaEnv, o: IommuPolicyOptions = {}): DmaPolicyI
     },
     map: (pseudo, len, dir) => mapPages(pseudo, len, dir, 'buffer'),
     unmap: (m) => unmaps.add(iovaOf(m)),
+    unmapAll: (ms) => unmaps.addAll(ms.map(iovaOf)),
   };
 }
 

@@ -5,23 +5,40 @@ import { sharedClockMs, type LedgerEntry } from '@nestlab/protocol';
 const MAX_ENTRIES = 100_000;
 
 export class DmaLedger {
+  /** The entries kept are entries[start..]; the dropped prefix is cut off in bulk. */
   private entries: LedgerEntry[] = [];
-  /** Sequence number of entries[0]. */
+  private start = 0;
+  /** Sequence number of entries[start]. */
   private base = 0;
 
-  /** Per bus page (IOVA page), the live entry mapped there, until its unmap is acknowledged. */
-  private live = new Map<bigint, LedgerEntry>();
+  /** Per bus page number (IOVA page), the live entry mapped there, until its unmap is acknowledged. */
+  private live = new Map<number, LedgerEntry>();
 
-  append(e: LedgerEntry): void {
-    const entry = { ...e, mappedAt: sharedClockMs() };
+  /**
+   * Records a region; `bus` is e.bus as a number, when the caller has it
+   * (saves parsing the hex back, once per map on the hot path).
+   */
+  append(e: Omit<LedgerEntry, 'mappedAt' | 'unmappedAt'>, bus: bigint = BigInt(e.bus)): void {
+    const entry: LedgerEntry = {
+      what: e.what,
+      bus: e.bus,
+      len: e.len,
+      pseudo: e.pseudo,
+      mfns: e.mfns,
+      mappedAt: sharedClockMs(),
+    };
     this.entries.push(entry);
-    const start = BigInt(e.bus) >> 12n;
-    const end = (BigInt(e.bus) + BigInt(Math.max(1, e.len)) - 1n) >> 12n;
-    for (let p = start; p <= end; p++) this.live.set(p, entry);
-    if (this.entries.length > MAX_ENTRIES) {
-      const drop = this.entries.length - MAX_ENTRIES;
-      this.entries = this.entries.slice(drop);
-      this.base += drop;
+    const first = Number(bus >> 12n);
+    const last = Number((bus + BigInt(Math.max(1, e.len) - 1)) >> 12n);
+    for (let p = first; p <= last; p++) this.live.set(p, entry);
+    if (this.entries.length - this.start > MAX_ENTRIES) {
+      this.start++;
+      this.base++;
+      // Copying the kept entries on every append once full cost O(MAX_ENTRIES) per map.
+      if (this.start >= MAX_ENTRIES) {
+        this.entries = this.entries.slice(this.start);
+        this.start = 0;
+      }
     }
   }
 
@@ -32,8 +49,8 @@ export class DmaLedger {
    */
   unmapped(iova: bigint, pages: number): void {
     const at = sharedClockMs();
-    const first = iova >> 12n;
-    for (let p = first; p < first + BigInt(pages); p++) {
+    const first = Number(iova >> 12n);
+    for (let p = first; p < first + pages; p++) {
       const e = this.live.get(p);
       if (e === undefined) continue;
       e.unmappedAt ??= at;
@@ -43,17 +60,18 @@ export class DmaLedger {
 
   /** Entries with sequence ≥ since; `next` is the sequence to ask for next time. */
   page(since: number, limit: number): { entries: LedgerEntry[]; next: number } {
-    const from = Math.max(since, this.base) - this.base;
+    const from = this.start + Math.max(since, this.base) - this.base;
     const entries = this.entries.slice(from, from + limit);
-    return { entries, next: this.base + from + entries.length };
+    return { entries, next: this.base + (from - this.start) + entries.length };
   }
 
   get size(): number {
-    return this.base + this.entries.length;
+    return this.base + this.entries.length - this.start;
   }
 
   clear(): void {
     this.entries = [];
+    this.start = 0;
     this.live.clear();
     this.base = 0;
   }

@@ -31,14 +31,23 @@ export function legacyPolicy(env: DmaEnv): DmaPolicyImpl {
       handle: DIRECT,
     };
   };
+  // The step already holds both addresses as hex: the ledger takes those strings.
   const record = (what: 'ring' | 'buffer', m: DmaMapping) =>
-    env.ledger.append({
-      what,
-      bus: toHex(m.bus),
-      len: m.len,
-      pseudo: toHex(m.pseudo),
-      mfns: env.p2m.mfnsOf(m.pseudo, m.len),
-    });
+    env.ledger.append(
+      {
+        what,
+        bus: m.steps[0]?.to ?? toHex(m.bus),
+        len: m.len,
+        pseudo: m.steps[0]?.from ?? toHex(m.pseudo),
+        mfns: env.p2m.mfnsOf(m.pseudo, m.len),
+      },
+      m.bus,
+    );
+  const mapNow = (pseudo: PseudoPhysAddr, len: number, dir: DmaDirection): DmaMapping => {
+    const m = mapping(pseudo, len, dir);
+    record('buffer', m);
+    return m;
+  };
   return {
     name: 'legacy',
     ...STREAMING_SYNC,
@@ -53,10 +62,10 @@ export function legacyPolicy(env: DmaEnv): DmaPolicyImpl {
       env.pages.release(region.pages);
     },
     async map(pseudo, len, dir) {
-      const m = mapping(pseudo, len, dir);
-      record('buffer', m);
-      return m;
+      return mapNow(pseudo, len, dir);
     },
     async unmap() {},
+    mapNow,
+    unmapNow: () => undefined,
   };
 }

@@ -76,6 +76,15 @@ export interface DmaPolicyImpl {
   /** Resolves once the mapping is gone (for a deferred unmap: once its flush was acknowledged). */
   unmap(m: DmaMapping): Promise<void>;
   /**
+   * map() for a policy that maps without a hypercall (legacy, swiotlb-xen):
+   * the same mapping, returned at once, so an untraced I/O awaits nothing.
+   */
+  readonly mapNow?: (pseudo: PseudoPhysAddr, len: number, dir: DmaDirection) => DmaMapping;
+  /** unmap() of such a policy, done at once. */
+  readonly unmapNow?: (m: DmaMapping) => void;
+  /** unmap() of several mappings (an I/O's buffers) with one promise for them all. */
+  readonly unmapAll?: (ms: readonly DmaMapping[]) => Promise<void>;
+  /**
    * Unmaps are deferred (a lazy IOMMU flush queue): the driver completes an
    * I/O without waiting for them, and frees its pages once the unmap is done.
    */

@@ -9,12 +9,16 @@ import {
   pfn,
   pseudoPhysOfFrame,
   toHex,
+  type BusAddr,
+  type MachineAddr,
   type PseudoPhysAddr,
+  type Translation,
   type TranslationStep,
 } from '@nestlab/addr';
 import { MemoryExchange } from '@nestlab/protocol';
 import { Dom0Error } from '../errors.js';
 import { DOM0_DOMID } from '../mm/cpu-memory.js';
+import { consecutive, type P2mCopy } from '../mm/p2m-copy.js';
 import type { PageRun } from '../mm/page-allocator.js';
 import { RunAllocator } from '../mm/run-allocator.js';
 import {
@@ -23,6 +27,7 @@ import {
   pagesFor,
   type DmaDirection,
   type DmaEnv,
+  type DmaHandle,
   type DmaMapping,
   type DmaPolicyImpl,
 } from './policy.js';
@@ -54,41 +59,62 @@ export function xenSwiotlbPolicy(env: DmaEnv, poolPages = BOUNCE_POOL_PAGES): Dm
     }
   }
 
+  /** xen_phys_to_bus of `device` (the buffer, or its bounce slot). */
   const mapping = (
     pseudo: PseudoPhysAddr,
     device: PseudoPhysAddr,
     len: number,
     dir: DmaDirection,
     bounce: boolean,
-  ): DmaMapping => {
-    const p2m = env.p2m.translate(device);
-    if (!p2m.ok)
+    handle: DmaHandle = DIRECT,
+  ): SwiotlbMapping => {
+    const machine = env.p2m.machineOf(device);
+    if (machine === null) {
+      const p2m = env.p2m.translate(device);
       throw new Dom0Error('P2M_MISSING', `xen_phys_to_bus(${toHex(device)}): ${p2m.step.reason}`);
-    const id = machineAsBusIdentity(p2m.addr);
-    if (!id.ok) throw new Dom0Error('BAD_REPLY', `machineAsBusIdentity(${toHex(p2m.addr)}) failed`);
-    const steps: TranslationStep[] = [p2m.step, id.step];
-    return {
-      pseudo,
-      len,
-      dir,
-      bus: id.addr,
-      machine: p2m.addr,
-      by: 'p2m',
-      steps,
-      bounce: bounce ? device : null,
-      handle: DIRECT,
-    };
+    }
+    const id = machineAsBusIdentity(machine);
+    if (!id.ok) throw new Dom0Error('BAD_REPLY', `machineAsBusIdentity(${toHex(machine)}) failed`);
+    return new SwiotlbMapping(pseudo, device, len, dir, id, machine, env.p2m, bounce, handle);
   };
 
-  const record = (what: 'ring' | 'buffer' | 'bounce', m: DmaMapping) => {
+  const record = (what: 'ring' | 'buffer' | 'bounce', m: SwiotlbMapping, mfns?: number[]) => {
     const at = m.bounce ?? m.pseudo;
-    env.ledger.append({
-      what,
-      bus: toHex(m.bus),
-      len: m.len,
-      pseudo: toHex(at),
-      mfns: env.p2m.mfnsOf(at, m.len),
-    });
+    env.ledger.append(
+      {
+        what,
+        // The identity step already holds the bus address as hex.
+        bus: m.busHex,
+        len: m.len,
+        pseudo: toHex(at),
+        mfns: mfns ?? env.p2m.mfnsOf(at, m.len),
+      },
+      m.bus,
+    );
+  };
+
+  /** dma_map_single: direct when the buffer is machine-contiguous, else through a bounce slot. */
+  const mapNow = (pseudo: PseudoPhysAddr, len: number, dir: DmaDirection): DmaMapping => {
+    const mfns = env.p2m.mfnsOf(pseudo, len);
+    if (consecutive(mfns)) {
+      const m = mapping(pseudo, pseudo, len, dir, false);
+      record('buffer', m, mfns);
+      return m;
+    }
+    // swiotlb_tbl_map_single: the buffer straddles machine-discontiguous frames.
+    if (pool === null) throw new Dom0Error('NO_MEMORY', 'swiotlb-xen bounce pool not initialised');
+    const offset = Number(pseudo & BigInt(PAGE_SIZE - 1));
+    const slotPages = pagesFor(offset + len);
+    const first = pool.slots.alloc(slotPages);
+    const slot = pseudoPhysOfFrame(pfn(first), offset);
+    const m = mapping(pseudo, slot, len, dir, true, { kind: 'bounce', first, pages: slotPages });
+    record('bounce', m);
+    return m;
+  };
+
+  const unmapNow = (m: DmaMapping): void => {
+    const h = m.handle;
+    if (h.kind === 'bounce' && pool !== null) pool.slots.release(h.first, h.pages);
   };
 
   return {
@@ -119,28 +145,46 @@ export function xenSwiotlbPolicy(env: DmaEnv, poolPages = BOUNCE_POOL_PAGES): Dm
       env.pages.release(region.pages);
     },
     async map(pseudo, len, dir) {
-      if (env.p2m.machineContiguous(pseudo, len)) {
-        const m = mapping(pseudo, pseudo, len, dir, false);
-        record('buffer', m);
-        return m;
-      }
-      // swiotlb_tbl_map_single: the buffer straddles machine-discontiguous frames.
-      if (pool === null)
-        throw new Dom0Error('NO_MEMORY', 'swiotlb-xen bounce pool not initialised');
-      const offset = Number(pseudo & BigInt(PAGE_SIZE - 1));
-      const slotPages = pagesFor(offset + len);
-      const first = pool.slots.alloc(slotPages);
-      const slot = pseudoPhysOfFrame(pfn(first), offset);
-      const m: DmaMapping = {
-        ...mapping(pseudo, slot, len, dir, true),
-        handle: { kind: 'bounce', first, pages: slotPages },
-      };
-      record('bounce', m);
-      return m;
+      return mapNow(pseudo, len, dir);
     },
     async unmap(m) {
-      const h = m.handle;
-      if (h.kind === 'bounce' && pool !== null) pool.slots.release(h.first, h.pages);
+      unmapNow(m);
     },
+    mapNow,
+    unmapNow,
   };
+}
+
+/**
+ * A swiotlb-xen mapping. Its P2M step is made only when asked for (a traced
+ * map's span): two hex strings per map that an untraced I/O never looks at.
+ */
+class SwiotlbMapping implements DmaMapping {
+  readonly by = 'p2m';
+  readonly bus: BusAddr;
+  readonly bounce: PseudoPhysAddr | null;
+
+  constructor(
+    readonly pseudo: PseudoPhysAddr,
+    /** What the device reaches: the buffer, or its bounce slot. */
+    private readonly device: PseudoPhysAddr,
+    readonly len: number,
+    readonly dir: DmaDirection,
+    private readonly identity: Translation<BusAddr> & { ok: true },
+    readonly machine: MachineAddr,
+    private readonly p2m: P2mCopy,
+    bounced: boolean,
+    readonly handle: DmaHandle,
+  ) {
+    this.bus = identity.addr;
+    this.bounce = bounced ? device : null;
+  }
+
+  get busHex(): string {
+    return this.identity.step.to ?? toHex(this.bus);
+  }
+
+  get steps(): TranslationStep[] {
+    return [this.p2m.translate(this.device).step, this.identity.step];
+  }
 }

@@ -6,7 +6,14 @@
 // batch of stores only (no loads) may be posted: published without waiting
 // for a reply, like a CPU's stores and a PCIe posted write; NATS keeps one
 // connection's messages in order and L0 applies them in arrival order.
-import { pageSpans, toHex, type MachineAddr, type PseudoPhysAddr } from '@nestlab/addr';
+import {
+  PAGE_SIZE,
+  pageOffset,
+  pageSpans,
+  toHex,
+  type MachineAddr,
+  type PseudoPhysAddr,
+} from '@nestlab/addr';
 import { joinData, MemAccess, type MemOp } from '@nestlab/protocol';
 import type { SendOptions } from '@nestlab/service-kit';
 import type { BusPort } from '../bus-port.js';
@@ -72,6 +79,8 @@ export class CpuBatch {
   /** RAM ops after the register accesses (loads that look at what a doorbell did). */
   private readonly tail: Op[] = [];
   private readonly reads: { section: Section; index: number; len: number }[] = [];
+  /** Bytes each section loads so far: where the next load's result starts. */
+  private readonly loaded: Record<Section, number> = { ram: 0, mmio: 0, tail: 0 };
   private afterMmio = false;
 
   constructor(
@@ -99,6 +108,11 @@ export class CpuBatch {
 
   write(addr: PseudoPhysAddr, bytes: Uint8Array): this {
     const ops = this.ramOps;
+    // Most stores (a descriptor, an avail entry, a page-aligned buffer) sit in one page.
+    if (bytes.byteLength > 0 && pageOffset(addr) + bytes.byteLength <= PAGE_SIZE) {
+      push(ops, 'write', this.machine(addr), bytes.byteLength, bytes);
+      return this;
+    }
     for (const s of pageSpans(addr, bytes.byteLength)) {
       push(ops, 'write', this.machine(s.addr), s.len, bytes.subarray(s.offset, s.offset + s.len));
     }
@@ -108,10 +122,10 @@ export class CpuBatch {
   /** Returns a handle for the result. */
   read(addr: PseudoPhysAddr, len: number): number {
     const ops = this.ramOps;
-    const before = readBytes(ops);
-    for (const s of pageSpans(addr, len)) push(ops, 'read', this.machine(s.addr), s.len);
-    this.reads.push({ section: this.afterMmio ? 'tail' : 'ram', index: before, len });
-    return this.reads.length - 1;
+    const section = this.afterMmio ? 'tail' : 'ram';
+    if (len > 0 && pageOffset(addr) + len <= PAGE_SIZE) push(ops, 'read', this.machine(addr), len);
+    else for (const s of pageSpans(addr, len)) push(ops, 'read', this.machine(s.addr), s.len);
+    return this.addRead(section, len);
   }
 
   mmioWrite(addr: MachineAddr, bytes: Uint8Array): this {
@@ -120,16 +134,23 @@ export class CpuBatch {
   }
 
   mmioRead(addr: MachineAddr, len: number): number {
-    const before = readBytes(this.mmio);
     this.mmio.push({ op: 'read', addr, len, parts: [] });
-    this.reads.push({ section: 'mmio', index: before, len });
+    return this.addRead('mmio', len);
+  }
+
+  private addRead(section: Section, len: number): number {
+    this.reads.push({ section, index: this.loaded[section], len });
+    this.loaded[section] += len;
     return this.reads.length - 1;
   }
 
   private machine(addr: PseudoPhysAddr): MachineAddr {
-    const t = this.p2m.translate(addr);
-    if (!t.ok) throw new Dom0Error('P2M_MISSING', `CPU access to ${toHex(addr)}: ${t.step.reason}`);
-    return t.addr;
+    const m = this.p2m.machineOf(addr);
+    if (m === null) {
+      const t = this.p2m.translate(addr); // the failed step says why
+      throw new Dom0Error('P2M_MISSING', `CPU access to ${toHex(addr)}: ${t.step.reason}`);
+    }
+    return m;
   }
 
   /** The ops in message-sized chunks (each under the size and op-count limits). */
@@ -171,11 +192,8 @@ export class CpuBatch {
 
   /** Sends the batch (in as few MemAccess messages as the size limit allows). */
   async commit(opts: CommitOptions = {}): Promise<BatchResult> {
-    const base = {
-      ram: 0,
-      mmio: readBytes(this.ram),
-      tail: readBytes(this.ram) + readBytes(this.mmio),
-    };
+    const { loaded } = this;
+    const base = { ram: 0, mmio: loaded.ram, tail: loaded.ram + loaded.mmio };
     const chunks: Uint8Array[] = [];
     for (const ops of this.chunks()) chunks.push(await this.send(ops, opts));
     const data = joinData(chunks);

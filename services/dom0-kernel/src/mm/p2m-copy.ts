@@ -24,6 +24,12 @@ export interface P2mRange {
   count: number;
 }
 
+/** Whether frames follow one another (a machine-contiguous region). */
+export function consecutive(mfns: readonly number[]): boolean {
+  for (let i = 1; i < mfns.length; i++) if (mfns[i] !== mfns[i - 1]! + 1) return false;
+  return true;
+}
+
 export class P2mCopy {
   private readonly ranges: P2mRange[];
   /** Frames traded by MemoryExchange, which win over the ranges. */
@@ -89,6 +95,17 @@ export class P2mCopy {
       : pvP2m.ok(addr, machineOfFrame(m, pageOffset(addr)));
   }
 
+  /**
+   * pvP2m for a CPU access, which records no step: the machine address, or
+   * null when the pfn is not in the P2M. A CPU load or store is not traced
+   * per access, and a step (two hex strings) per access was a visible share
+   * of the hot path.
+   */
+  machineOf(addr: PseudoPhysAddr): MachineAddr | null {
+    const m = this.lookup(pfnOf(addr));
+    return m === undefined ? null : machineOfFrame(m, pageOffset(addr));
+  }
+
   /** Machine frames behind [addr, addr+len), one per page touched. */
   mfnsOf(addr: PseudoPhysAddr, len: number): number[] {
     const first = Number(addr >> BigInt(PAGE_SHIFT));
@@ -100,8 +117,7 @@ export class P2mCopy {
 
   /** Whether consecutive pages of the region sit on consecutive machine frames. */
   machineContiguous(addr: PseudoPhysAddr, len: number): boolean {
-    const mfns = this.mfnsOf(addr, len);
-    return mfns.every((m, i) => i === 0 || m === mfns[i - 1]! + 1);
+    return consecutive(this.mfnsOf(addr, len));
   }
 
   /** ioremap of I/O memory in a PV domain: its frames get identity entries (pfn = mfn). */

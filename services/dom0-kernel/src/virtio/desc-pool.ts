@@ -20,6 +20,13 @@ export class DescPool {
     return this.free.length;
   }
 
+  /** Takes `n` descriptors if they are free and nobody waits before us; else null (see reserve). */
+  takeNow(n: number): number[] | null {
+    return n <= this.size && this.waiters.length === 0 && this.free.length >= n
+      ? this.take(n)
+      : null;
+  }
+
   /** Takes `n` descriptors now or waits for them; `signal` (asked for only then) abandons the wait. */
   reserve(n: number, abortSignal?: () => AbortSignal): Promise<number[]> {
     if (n > this.size) {
@@ -27,7 +34,8 @@ export class DescPool {
         new Dom0Error('NO_MEMORY', `a chain of ${n} does not fit a queue of ${this.size}`),
       );
     }
-    if (this.waiters.length === 0 && this.free.length >= n) return Promise.resolve(this.take(n));
+    const now = this.takeNow(n);
+    if (now !== null) return Promise.resolve(now);
     const signal = abortSignal?.();
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {

@@ -131,7 +131,8 @@ export class SplitRingDriver<T extends string = string> {
     const pool = this.opts.indirectPool;
     const n = usesIndirect(pool, req.buffers) ? 1 : req.buffers.length;
     if (this.closedBy !== null) throw this.closedBy;
-    const descs = await this.descs.reserve(n, opts.signal);
+    // Free descriptors are taken at once: a post awaits only when the ring is full.
+    const descs = this.descs.takeNow(n) ?? (await this.descs.reserve(n, opts.signal));
     if (this.closedBy !== null) throw this.closedBy;
     const head = descs[0]!;
     const ringStores = chainStores(this.opts.ring.pages.addr, pool, descs, req.buffers);
@@ -184,12 +185,8 @@ export class SplitRingDriver<T extends string = string> {
       const f = this.inFlight.get(c.head);
       if (f) f.sent = true;
     }
-    const avail = this.layout.availOffset;
-    chains.forEach((c, i) => {
-      const slot = u16(old + i) & (this.size - 1);
-      b.write(this.pseudo(avail + availRingOffset(slot)), encodeU16(c.head));
-    });
-    b.write(this.pseudo(avail + 2), encodeU16(now));
+    this.availEntries(b, old, chains);
+    b.write(this.pseudo(this.layout.availOffset + 2), encodeU16(now));
     this.availIdx = now;
     const prefix = this.opts.chainKeyPrefix;
     const items = chains.flatMap((c) => {
@@ -250,6 +247,20 @@ export class SplitRingDriver<T extends string = string> {
         fail(err);
       },
     );
+  }
+
+  /** The heads of `chains` into the avail ring from slot `old`: one store per run of slots. */
+  private availEntries(b: CpuBatch, old: number, chains: readonly Plugged<T>[]): void {
+    const avail = this.layout.availOffset;
+    for (let i = 0; i < chains.length;) {
+      const slot = u16(old + i) & (this.size - 1);
+      const run = Math.min(chains.length - i, this.size - slot);
+      const entries = new Uint8Array(2 * run);
+      const v = new DataView(entries.buffer);
+      for (let k = 0; k < run; k++) v.setUint16(2 * k, chains[i + k]!.head, true);
+      b.write(this.pseudo(avail + availRingOffset(slot)), entries);
+      i += run;
+    }
   }
 
   private get availEventAddr(): PseudoPhysAddr {

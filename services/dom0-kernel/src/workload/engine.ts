@@ -164,6 +164,7 @@ class PlannedIos {
       history.end(rec, false, 'TIMEOUT');
       return;
     }
+    let ended = false;
     try {
       const stamp =
         p.op === 'write'
@@ -185,11 +186,13 @@ class PlannedIos {
       if (!r.ok) {
         if (stamp) this.model.uncertainWrite(stamp);
         this.fail(r.code ?? 'INTERNAL');
+        ended = true;
         history.end(rec, false, r.code ?? 'INTERNAL');
         return;
       }
       report.completed++;
       this.latencies.push(r.latencyUs);
+      ended = true;
       history.end(rec, true);
       if (stamp) {
         this.model.ackWrite(stamp);
@@ -197,7 +200,7 @@ class PlannedIos {
         this.durability.writeCompleted(rec, stamp, r.epoch ?? 0);
       } else this.readCompleted(rec, p.block, r);
     } catch (err) {
-      if (!history.hasEnded(rec)) history.end(rec, false, 'INTERNAL');
+      if (!ended) history.end(rec, false, 'INTERNAL');
       throw err;
     } finally {
       release();

@@ -16,7 +16,6 @@ export const stampWire = (s: BlockStamp) => ({
 export class JobHistory {
   private readonly started = Date.now();
   private readonly list: IoRecord[] | null;
-  private readonly ended = new WeakSet<IoRecord>();
 
   constructor(keep: boolean) {
     this.list = keep ? [] : null;
@@ -42,14 +41,9 @@ export class JobHistory {
   }
 
   end(r: IoRecord, ok: boolean, code?: string): void {
-    this.ended.add(r);
     r.ok = ok;
     if (code !== undefined) r.code = code;
     r.endMs = this.now();
-  }
-
-  hasEnded(r: IoRecord): boolean {
-    return this.ended.has(r);
   }
 
   /** Whether reads record what they found (only worth decoding when a history is kept). */
