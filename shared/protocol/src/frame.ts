@@ -3,6 +3,9 @@ import { ProtocolError } from './errors.js';
 /**
  * Wire frame: u32 little-endian length of a UTF-8 JSON head, the head, then
  * raw bytes (memory contents) as they are. Bulk data never goes through JSON.
+ * A hot message may travel with a binary head instead (codec-binary.ts): the
+ * first u32 is then a layout tag, above any head length a JSON frame may have,
+ * followed by the u32 length of the binary head.
  */
 export interface Frame {
   readonly head: unknown;
@@ -36,6 +39,58 @@ export function encodeFrame(head: unknown, data: Uint8Array = EMPTY): Uint8Array
   return out;
 }
 
+/** Tags of binary heads: 0xffffff00 + layout number (any JSON head length is far below). */
+const BINARY_TAG_BASE = 0xffff_ff00;
+const BINARY_PREFIX = 8;
+
+/** A frame of binary head `layout` (1..255): `headBytes` written by `writeHead` into the frame itself, then `data`. */
+export function encodeBinaryFrame(
+  layout: number,
+  headBytes: number,
+  writeHead: (view: DataView, at: number) => void,
+  data: Uint8Array = EMPTY,
+): Uint8Array {
+  const out = new Uint8Array(BINARY_PREFIX + headBytes + data.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, BINARY_TAG_BASE + layout, true);
+  view.setUint32(4, headBytes, true);
+  writeHead(view, BINARY_PREFIX);
+  out.set(data, BINARY_PREFIX + headBytes);
+  return out;
+}
+
+/** A binary frame's parts: its layout, its head as a view on the frame, and its data. */
+export interface BinaryFrame {
+  readonly layout: number;
+  readonly view: DataView;
+  readonly start: number;
+  readonly end: number;
+  readonly data: Uint8Array;
+}
+
+/** The binary frame in `bytes`, or null when they hold a JSON frame (or too few bytes for either). */
+export function binaryFrameOf(bytes: Uint8Array): BinaryFrame | null {
+  if (bytes.length < 4) return null;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const tag = view.getUint32(0, true);
+  if (tag <= BINARY_TAG_BASE || tag > BINARY_TAG_BASE + 0xff) return null;
+  const headLen = bytes.length >= BINARY_PREFIX ? view.getUint32(4, true) : -1;
+  if (headLen < 0 || BINARY_PREFIX + headLen > bytes.length) {
+    throw new ProtocolError(
+      'BAD_FRAME',
+      `binary head of ${headLen < 0 ? 'unknown' : headLen} bytes does not fit a frame of ${bytes.length} bytes`,
+    );
+  }
+  return {
+    layout: tag - BINARY_TAG_BASE,
+    view,
+    start: BINARY_PREFIX,
+    end: BINARY_PREFIX + headLen,
+    data: bytes.subarray(BINARY_PREFIX + headLen),
+  };
+}
+
+/** Decodes a JSON frame; a binary one is refused here (its message's codec decodes it). */
 export function decodeFrame(bytes: Uint8Array): Frame {
   if (bytes.length < 4) {
     throw new ProtocolError(
