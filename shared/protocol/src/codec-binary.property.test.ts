@@ -167,6 +167,10 @@ describe('MemAccess binary heads (fast-check)', () => {
           const r = decodeReply(MemAccess, 'nestlab.t.l0.mem.access', bytes);
           assert.deepEqual(r.head, { readLens });
           assert.deepEqual([...r.data], [...data]);
+          // Data given in parts (L0's loads) frames to the same bytes as joined.
+          const cut = data.length >> 1;
+          const parts = [data.subarray(0, cut), new Uint8Array(0), data.subarray(cut)];
+          assert.deepEqual([...encodeReply(MemAccess, { readLens }, parts)], [...bytes]);
         },
       ),
     );

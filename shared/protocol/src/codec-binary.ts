@@ -7,7 +7,7 @@
 // refuses: every value range the schema sets is checked here on receipt
 // (SCHEMA_INVALID), every structural fault is BAD_FRAME.
 import { ProtocolError } from './errors.js';
-import { encodeBinaryFrame, type BinaryFrame } from './frame.js';
+import { encodeBinaryFrame, type BinaryFrame, type FrameData } from './frame.js';
 import { MAX_ACCESS_LEN, MemAccess, type MemOp } from './messages/l0.js';
 import type { MessageDef, ReplyOf, RequestOf } from './message.js';
 
@@ -32,7 +32,7 @@ const TWO_32 = 2 ** 32;
 export function encodeBinaryRequest(
   def: MessageDef,
   head: unknown,
-  data: Uint8Array | undefined,
+  data: FrameData | undefined,
 ): Uint8Array | null {
   if (def !== MemAccess || !isCarried(head as AccessHead)) return null;
   const h = head as AccessHead;
@@ -142,7 +142,7 @@ function readIoIds(r: Reader): string[] {
 export function encodeBinaryReply(
   def: MessageDef,
   body: unknown,
-  data: Uint8Array | undefined,
+  data: FrameData | undefined,
 ): Uint8Array | null {
   if (def !== MemAccess || !isCarriedReply(body)) return null;
   const lens = body.readLens;

@@ -1,4 +1,4 @@
-import { binaryFrameOf, decodeFrame, encodeFrame } from './frame.js';
+import { binaryFrameOf, decodeFrame, encodeFrame, type FrameData } from './frame.js';
 import {
   decodeBinaryReply,
   decodeBinaryRequest,
@@ -41,7 +41,7 @@ export function decodeRequest<M extends MessageDef>(
 export function encodeRequest<M extends MessageDef>(
   def: M,
   head: RequestOf<M>,
-  data?: Uint8Array,
+  data?: FrameData,
 ): Uint8Array {
   return encodeBinaryRequest(def, head, data) ?? encodeFrame(head, data);
 }
@@ -49,7 +49,7 @@ export function encodeRequest<M extends MessageDef>(
 export function encodeReply<M extends MessageDef>(
   def: M,
   body: ReplyOf<M>,
-  data?: Uint8Array,
+  data?: FrameData,
 ): Uint8Array {
   return encodeBinaryReply(def, body, data) ?? encodeFrame({ ok: true, body }, data);
 }

@@ -18,6 +18,30 @@ const EMPTY = new Uint8Array(0);
 /** A head larger than this is refused before parsing: heads describe, data carries. */
 export const MAX_HEAD_BYTES = 1 << 20;
 
+/**
+ * What a frame carries after its head: bytes, or parts in order (a MemAccess
+ * reply's loads), copied straight into the frame rather than joined first.
+ */
+export type FrameData = Uint8Array | readonly Uint8Array[];
+
+function dataLength(data: FrameData): number {
+  if (data instanceof Uint8Array) return data.byteLength;
+  let n = 0;
+  for (const p of data) n += p.byteLength;
+  return n;
+}
+
+function putData(out: Uint8Array, at: number, data: FrameData): void {
+  if (data instanceof Uint8Array) {
+    out.set(data, at);
+    return;
+  }
+  for (const p of data) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+}
+
 /** A frame's data from its parts in order, as a MemAccess carries its stores and loads (one part: as is, no copy). */
 export function joinData(parts: readonly Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0]!;
@@ -30,12 +54,12 @@ export function joinData(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-export function encodeFrame(head: unknown, data: Uint8Array = EMPTY): Uint8Array {
+export function encodeFrame(head: unknown, data: FrameData = EMPTY): Uint8Array {
   const json = encoder.encode(headJson(head));
-  const out = new Uint8Array(4 + json.length + data.length);
+  const out = new Uint8Array(4 + json.length + dataLength(data));
   new DataView(out.buffer).setUint32(0, json.length, true);
   out.set(json, 4);
-  out.set(data, 4 + json.length);
+  putData(out, 4 + json.length, data);
   return out;
 }
 
@@ -48,14 +72,14 @@ export function encodeBinaryFrame(
   layout: number,
   headBytes: number,
   writeHead: (view: DataView, at: number) => void,
-  data: Uint8Array = EMPTY,
+  data: FrameData = EMPTY,
 ): Uint8Array {
-  const out = new Uint8Array(BINARY_PREFIX + headBytes + data.length);
+  const out = new Uint8Array(BINARY_PREFIX + headBytes + dataLength(data));
   const view = new DataView(out.buffer);
   view.setUint32(0, BINARY_TAG_BASE + layout, true);
   view.setUint32(4, headBytes, true);
   writeHead(view, BINARY_PREFIX);
-  out.set(data, BINARY_PREFIX + headBytes);
+  putData(out, BINARY_PREFIX + headBytes, data);
   return out;
 }
 

@@ -13,7 +13,7 @@
 import { trace } from '@opentelemetry/api';
 import { PAGE_SHIFT, pageSpans, parseHex, toHex } from '@nestlab/addr';
 import type { MachineAddr } from '@nestlab/addr';
-import { CpuFrames as CpuFramesMsg, joinData, MemAccess } from '@nestlab/protocol';
+import { CpuFrames as CpuFramesMsg, MemAccess } from '@nestlab/protocol';
 import type { MemOp, RequestOf, Requester } from '@nestlab/protocol';
 import type { ServiceContext } from '@nestlab/service-kit';
 import { ATTR } from '@nestlab/telemetry';
@@ -61,7 +61,8 @@ interface CpuAccessDeps {
 interface CpuAccessResult {
   /** Length of each read op, in op order (writes have no entry). */
   readLens: number[];
-  data: Uint8Array;
+  /** The loads' bytes in op order, copied into the reply frame as they are (no joined copy). */
+  data: readonly Uint8Array[];
 }
 
 interface Run {
@@ -136,7 +137,7 @@ function proceed(run: Run): Promise<CpuAccessResult> {
   }
   const result = () => ({
     readLens: run.reads.map((r) => r.byteLength),
-    data: joinData(run.reads),
+    data: run.reads,
   });
   if (run.pending.length === 0) return Promise.resolve(result());
   return Promise.all(run.pending).then(result);
