@@ -57,6 +57,11 @@ describe('frames', () => {
     assert.deepEqual([...f.data], [0, 1, 2, 255]);
   });
 
+  it('copies data given in parts into the frame in order', () => {
+    const f = decodeFrame(encodeFrame({ n: 1 }, [new Uint8Array([1, 2]), new Uint8Array([3])]));
+    assert.deepEqual([...f.data], [1, 2, 3]);
+  });
+
   it('rejects truncated, oversized and non-JSON frames with codes', () => {
     assert.throws(() => decodeFrame(new Uint8Array([1, 0])), { code: 'BAD_FRAME' });
     const lying = encodeFrame({ a: 1 });

@@ -1,4 +1,10 @@
-import { decodeFrame, encodeFrame } from './frame.js';
+import { binaryFrameOf, decodeFrame, encodeFrame, type FrameData } from './frame.js';
+import {
+  decodeBinaryReply,
+  decodeBinaryRequest,
+  encodeBinaryReply,
+  encodeBinaryRequest,
+} from './codec-binary.js';
 import { ProtocolError, RemoteError } from './errors.js';
 import { isCodedError, type CodedError } from './error-family.js';
 import { ReplyHead } from './envelope.js';
@@ -12,11 +18,20 @@ export interface Decoded<T> {
   readonly data: Uint8Array;
 }
 
-/** Validates an incoming request frame against its message schema. */
+/**
+ * Validates an incoming request frame against its message schema. A binary
+ * head (codec-binary.ts) is checked by its decoder, against the same limits.
+ */
 export function decodeRequest<M extends MessageDef>(
   def: M,
   bytes: Uint8Array,
 ): Decoded<RequestOf<M>> {
+  const binary = binaryFrameOf(bytes);
+  if (binary) {
+    const head = decodeBinaryRequest(def, binary) as RequestOf<M>;
+    checkData(def, binary.data.length);
+    return { head, data: binary.data };
+  }
   const frame = decodeFrame(bytes);
   const head = def.request.parse(frame.head, def.name) as RequestOf<M>;
   checkData(def, frame.data.length);
@@ -26,17 +41,17 @@ export function decodeRequest<M extends MessageDef>(
 export function encodeRequest<M extends MessageDef>(
   def: M,
   head: RequestOf<M>,
-  data?: Uint8Array,
+  data?: FrameData,
 ): Uint8Array {
-  return encodeFrame(head, data);
+  return encodeBinaryRequest(def, head, data) ?? encodeFrame(head, data);
 }
 
 export function encodeReply<M extends MessageDef>(
-  _def: M,
+  def: M,
   body: ReplyOf<M>,
-  data?: Uint8Array,
+  data?: FrameData,
 ): Uint8Array {
-  return encodeFrame({ ok: true, body }, data);
+  return encodeBinaryReply(def, body, data) ?? encodeFrame({ ok: true, body }, data);
 }
 
 export function encodeErrorReply(err: CodedError): Uint8Array {
@@ -58,6 +73,9 @@ export function decodeReply<M extends MessageDef>(
   subject: string,
   bytes: Uint8Array,
 ): Decoded<ReplyOf<M>> {
+  // A binary reply is an ok one (errors travel as JSON).
+  const binary = binaryFrameOf(bytes);
+  if (binary) return { head: decodeBinaryReply(def, binary) as ReplyOf<M>, data: binary.data };
   const frame = decodeFrame(bytes);
   const head = replyHead.parse(frame.head, `${def.name} reply`);
   if (!head.ok)

@@ -27,6 +27,7 @@ import {
   subjectTemplateOf,
   subscriptionOf,
   toCodedError,
+  type FrameData,
   type MessageDef,
   type ReplyOf,
   type RequestOf,
@@ -65,7 +66,7 @@ export type Handler<M extends MessageDef> = (
 ) => Promise<Outgoing<M>> | Outgoing<M>;
 export type Outgoing<M extends MessageDef> = M['reply'] extends null
   ? void
-  : { body: ReplyOf<M>; data?: Uint8Array };
+  : { body: ReplyOf<M>; data?: FrameData };
 
 export interface SendOptions {
   params?: Record<string, string>;
@@ -262,7 +263,7 @@ export class Bus {
       const out = await context.with(trace.setSpan(parent, span), () => handler(incoming));
       if (def.flushBeforeReply) await this.nc.flush();
       if (msg.reply && def.reply) {
-        const reply = out as { body: ReplyOf<M>; data?: Uint8Array };
+        const reply = out as { body: ReplyOf<M>; data?: FrameData };
         // Replies carry no trace context: the requester's span already frames the exchange.
         this.respond(def, msg, encodeReply(def, reply.body, reply.data));
       }

@@ -15,6 +15,7 @@ import {
 } from '@nestlab/virtio';
 import type { DescChain, Segment, VirtioBlkStatus } from '@nestlab/virtio';
 import type { L0Metrics } from '../metrics.js';
+import { TurnCounts } from '../turn-counts.js';
 import type {
   BufferIo,
   DeviceModel,
@@ -30,6 +31,9 @@ import type { DiskBackend } from './disk-backend.js';
 const PCI_CLASS_STORAGE_SCSI = 0x010000;
 const BLK_TYPE_NAMES: Record<number, string> = { 0: 'in', 1: 'out', 4: 'flush', 8: 'get_id' };
 
+/** Where unnamed request types are counted (no VIRTIO_BLK_T_* is this). */
+const OTHER_TYPE = 0xffff;
+
 type Done = ServeOutcome & { kind: 'done' };
 
 export class VirtioBlkModel implements DeviceModel {
@@ -39,15 +43,23 @@ export class VirtioBlkModel implements DeviceModel {
   readonly requests: RequestCounts = { done: 0, ioerr: 0, unsupp: 0 };
   /** What each served outcome was, until it is published (for the counters). */
   private readonly served = new WeakMap<Done, { type: number; status: number }>();
+  /** Published requests by type * 256 + status (an unnamed type as one), counted at the end of the turn. */
+  private readonly published: TurnCounts<number>;
 
   constructor(
     readonly disk: DiskBackend,
     /** What GET_ID answers. */
     readonly serial: string,
     queueSizeMax: number,
-    private readonly metrics: L0Metrics,
+    metrics: L0Metrics,
   ) {
     this.config = blkConfigBytes(disk.bytes, queueSizeMax);
+    this.published = new TurnCounts((key, n) =>
+      metrics.blkRequests.inc(
+        { type: BLK_TYPE_NAMES[Math.floor(key / 256)] ?? 'other', status: String(key % 256) },
+        n,
+      ),
+    );
   }
 
   async serve(chain: DescChain, io: BufferIo, ctx: ServeContext): Promise<ServeOutcome> {
@@ -77,10 +89,8 @@ export class VirtioBlkModel implements DeviceModel {
     if (s.status === VIRTIO_BLK_S.OK) r.done++;
     else if (s.status === VIRTIO_BLK_S.IOERR) r.ioerr++;
     else r.unsupp++;
-    this.metrics.blkRequests.inc({
-      type: BLK_TYPE_NAMES[s.type] ?? 'other',
-      status: String(s.status),
-    });
+    const type = BLK_TYPE_NAMES[s.type] === undefined ? OTHER_TYPE : s.type;
+    this.published.add(type * 256 + s.status);
   }
 
   inspect(): Record<string, unknown> {

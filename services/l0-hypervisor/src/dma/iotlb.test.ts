@@ -18,6 +18,8 @@ describe('Iotlb', () => {
       'no write permission: ask the IOMMU',
     );
     assert.equal(t.lookup('0000:00:05.0', 0x1_0000_0000n, false), undefined, 'per device');
+    assert.equal(hits.get({ bdf }), 0, 'counted at the end of the turn');
+    t.flushCounts();
     assert.equal(hits.get({ bdf }), 1);
     assert.equal(misses.get({ bdf }), 1);
     assert.equal(t.invalidate(bdf, 0x1_0000_0000n, 1), 1);

@@ -1,5 +1,6 @@
 import { PAGE_SHIFT } from '@nestlab/addr';
 import type { Counter } from '@nestlab/service-kit';
+import { TurnCounts } from '../turn-counts.js';
 
 export interface IotlbEntry {
   /** Machine address of the page's first byte. */
@@ -37,10 +38,20 @@ export class Iotlb {
   /** Invalidations up to this generation are no longer in `recent`. */
   private floor = 0;
 
-  constructor(
-    private readonly hits: Counter,
-    private readonly misses: Counter,
-  ) {}
+  /** Hits and misses by BDF, in the counters at the end of each turn (a lookup per 4 KiB access). */
+  private readonly hits: TurnCounts<string>;
+  private readonly misses: TurnCounts<string>;
+
+  constructor(hits: Counter, misses: Counter) {
+    this.hits = new TurnCounts((bdf, n) => hits.inc({ bdf }, n));
+    this.misses = new TurnCounts((bdf, n) => misses.inc({ bdf }, n));
+  }
+
+  /** Moves the hit and miss counts into their counters now. */
+  flushCounts(): void {
+    this.hits.flush();
+    this.misses.flush();
+  }
 
   private static pageOf(iova: bigint): number {
     return Number(iova >> PAGE_SHIFT_N);
@@ -57,7 +68,7 @@ export class Iotlb {
     const e = this.entries.get(bdf)?.get(Iotlb.pageOf(iova));
     // An entry without the needed permission is a miss: the IOMMU decides (and faults).
     const usable = e && (write ? e.write : e.read) ? e : undefined;
-    if (count) (usable ? this.hits : this.misses).inc({ bdf });
+    if (count) (usable ? this.hits : this.misses).add(bdf);
     return usable;
   }
 

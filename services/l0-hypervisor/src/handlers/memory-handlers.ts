@@ -11,9 +11,9 @@
 // sender must say it counts on that (MemAccess afterDoorbell: 'drained').
 // This is L0's one place where a message waits for device work.
 import { trace } from '@opentelemetry/api';
-import { PAGE_SHIFT, machineAddr, pageSpans, parseHex, toHex } from '@nestlab/addr';
+import { PAGE_SHIFT, pageSpans, parseHex, toHex } from '@nestlab/addr';
 import type { MachineAddr } from '@nestlab/addr';
-import { CpuFrames as CpuFramesMsg, joinData, MemAccess } from '@nestlab/protocol';
+import { CpuFrames as CpuFramesMsg, MemAccess } from '@nestlab/protocol';
 import type { MemOp, RequestOf, Requester } from '@nestlab/protocol';
 import type { ServiceContext } from '@nestlab/service-kit';
 import { ATTR } from '@nestlab/telemetry';
@@ -61,7 +61,8 @@ interface CpuAccessDeps {
 interface CpuAccessResult {
   /** Length of each read op, in op order (writes have no entry). */
   readLens: number[];
-  data: Uint8Array;
+  /** The loads' bytes in op order, copied into the reply frame as they are (no joined copy). */
+  data: readonly Uint8Array[];
 }
 
 interface Run {
@@ -136,7 +137,7 @@ function proceed(run: Run): Promise<CpuAccessResult> {
   }
   const result = () => ({
     readLens: run.reads.map((r) => r.byteLength),
-    data: joinData(run.reads),
+    data: run.reads,
   });
   if (run.pending.length === 0) return Promise.resolve(result());
   return Promise.all(run.pending).then(result);
@@ -198,6 +199,9 @@ function parseAddr(text: string, i: number): MachineAddr {
   }
 }
 
+const PAGE_SHIFT_N = BigInt(PAGE_SHIFT);
+const ADDR_LIMIT = 1n << 64n;
+
 function ram(
   deps: CpuAccessDeps,
   requester: Requester,
@@ -209,19 +213,21 @@ function ram(
   if (deps.bus.overlapsBar(addr, len)) {
     throw new L0Error('MEMORY_UNREACHABLE', `${toHex(addr)}+${len} straddles a BAR edge`);
   }
-  if (addr + BigInt(len) > 1n << 64n) {
+  const end = addr + BigInt(len);
+  if (end > ADDR_LIMIT) {
     throw new L0Error('MEMORY_UNREACHABLE', `${toHex(addr)}+${len} wraps 2^64`);
   }
   // One memslot must hold the whole op (slots are GiB-sized; an op is at most 1 MiB), and
-  // every page is checked first, so a refused op has no partial effect.
-  const host = deps.mem.memslots.translate(addr, len);
-  if (!host.ok) {
+  // every page is checked first, so a refused op has no partial effect. hostOf, not
+  // translate: a recorded step (two hex strings) per op would be made and dropped.
+  const host = deps.mem.memslots.hostOf(addr, len);
+  if (host === null) {
     const first = firstUnreachable(deps, addr, len);
     throw new L0Error('MEMORY_UNREACHABLE', `${toHex(first)} is neither RAM nor a BAR`);
   }
   if (requester.kind === 'cpu') {
-    const first = Number(addr >> BigInt(PAGE_SHIFT));
-    const last = Number(machineAddr(addr + BigInt(len - 1)) >> BigInt(PAGE_SHIFT));
+    const first = Number(addr >> PAGE_SHIFT_N);
+    const last = Number((end - 1n) >> PAGE_SHIFT_N);
     if (!deps.frames.allows(requester.domain, first, last)) {
       throw new L0Error(
         'ACCESS_DENIED',
@@ -229,8 +235,8 @@ function ram(
       );
     }
   }
-  if (payload) deps.mem.ram.write(host.addr, payload);
-  else reads.push(deps.mem.ram.read(host.addr, len));
+  if (payload) deps.mem.ram.write(host, payload);
+  else reads.push(deps.mem.ram.read(host, len));
 }
 
 /** The first page of an op that no memslot holds (for the error message). */

@@ -81,11 +81,17 @@ export class PciBus {
 
   /** Whether any byte of [addr, addr+len) is in a decoding window (a partial hit is an error). */
   overlapsBar(addr: bigint, len: number): boolean {
+    // A loop, no arrays or closures: every CPU RAM op asks.
     const end = addr + BigInt(len);
-    return this.all().some((fn) => {
+    for (const fn of this.fns.values()) {
       const t = fn.transport;
-      const ws = [t.window(), t.kind === 'pci' ? t.memoryWindow() : null];
-      return ws.some((w) => w !== null && addr < w.base + BigInt(w.bytes) && w.base < end);
-    });
+      if (overlaps(t.window(), addr, end)) return true;
+      if (t.kind === 'pci' && overlaps(t.memoryWindow(), addr, end)) return true;
+    }
+    return false;
   }
+}
+
+function overlaps(w: { base: bigint; bytes: number } | null, addr: bigint, end: bigint): boolean {
+  return w !== null && addr < w.base + BigInt(w.bytes) && w.base < end;
 }
