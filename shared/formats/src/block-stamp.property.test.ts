@@ -3,6 +3,7 @@
 // reference runs stamped before still check.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { mulberry32 } from '@nestlab/service-kit';
 import fc from 'fast-check';
 import { blockChecksum, blockContent, describeBlock, isBlockContent } from './block-stamp.js';
 
@@ -13,6 +14,22 @@ function referenceChecksum(b: Uint8Array): number {
   for (let i = 0; i < Math.min(28, b.length); i++) step(b[i]!);
   for (let i = 32; i < b.length; i++) step(b[i]!);
   return h >>> 0;
+}
+
+/** The layout in block-stamp.ts written the plain way: DataView fields, mulberry32's closure. */
+function referenceContent(s: { seed: number; block: number; generation: number }, bs: number) {
+  const out = new Uint8Array(bs);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, 0x3142_4c4e, true);
+  v.setUint32(4, s.seed, true);
+  v.setBigUint64(8, BigInt(s.block), true);
+  v.setUint32(16, s.generation, true);
+  v.setUint32(20, bs, true);
+  const mix = Math.imul(s.block, 0x9e3779b1) ^ Math.imul(s.generation, 0x85ebca6b);
+  const next = mulberry32((s.seed ^ mix) >>> 0);
+  for (let i = 32; i + 4 <= bs; i += 4) v.setUint32(i, next(), true);
+  v.setUint32(28, referenceChecksum(out), true);
+  return out;
 }
 
 /** `bytes` copied into a buffer at `offset`, so the view may be unaligned. */
@@ -49,6 +66,14 @@ describe('block stamp checksum (property)', () => {
         const moved = placed(b, off);
         assert.deepEqual(describeBlock(moved), { ...s });
         assert.equal(isBlockContent(s, bs, moved), true);
+      }),
+    );
+  });
+
+  it('stamps exactly the bytes of the plain reference, for any stamp and size', () => {
+    fc.assert(
+      fc.property(stamp, fc.integer({ min: 32, max: 4100 }), (s, bs) => {
+        assert.deepEqual(blockContent(s, bs), referenceContent(s, bs));
       }),
     );
   });
