@@ -71,9 +71,14 @@ describe('block stamp checksum (property)', () => {
   });
 
   it('stamps exactly the bytes of the plain reference, for any stamp and size', () => {
+    // Real block sizes too, and the largest block number a stamp can carry exactly.
+    const size = fc.oneof(fc.integer({ min: 32, max: 4100 }), fc.constantFrom(4096, 8192, 65536));
+    const block = fc.oneof(fc.nat({ max: 2 ** 40 }), fc.constant(Number.MAX_SAFE_INTEGER));
     fc.assert(
-      fc.property(stamp, fc.integer({ min: 32, max: 4100 }), (s, bs) => {
-        assert.deepEqual(blockContent(s, bs), referenceContent(s, bs));
+      fc.property(stamp, block, size, (s, b, bs) => {
+        const got = blockContent({ ...s, block: b }, bs);
+        assert.deepEqual(got, referenceContent({ ...s, block: b }, bs));
+        assert.equal(got.buffer.byteLength, bs, 'the block owns its buffer');
       }),
     );
   });
