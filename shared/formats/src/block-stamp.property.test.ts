@@ -3,6 +3,7 @@
 // reference runs stamped before still check.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { mulberry32 } from '@nestlab/service-kit';
 import fc from 'fast-check';
 import { blockChecksum, blockContent, describeBlock, isBlockContent } from './block-stamp.js';
 
@@ -13,6 +14,22 @@ function referenceChecksum(b: Uint8Array): number {
   for (let i = 0; i < Math.min(28, b.length); i++) step(b[i]!);
   for (let i = 32; i < b.length; i++) step(b[i]!);
   return h >>> 0;
+}
+
+/** The layout in block-stamp.ts written the plain way: DataView fields, mulberry32's closure. */
+function referenceContent(s: { seed: number; block: number; generation: number }, bs: number) {
+  const out = new Uint8Array(bs);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, 0x3142_4c4e, true);
+  v.setUint32(4, s.seed, true);
+  v.setBigUint64(8, BigInt(s.block), true);
+  v.setUint32(16, s.generation, true);
+  v.setUint32(20, bs, true);
+  const mix = Math.imul(s.block, 0x9e3779b1) ^ Math.imul(s.generation, 0x85ebca6b);
+  const next = mulberry32((s.seed ^ mix) >>> 0);
+  for (let i = 32; i + 4 <= bs; i += 4) v.setUint32(i, next(), true);
+  v.setUint32(28, referenceChecksum(out), true);
+  return out;
 }
 
 /** `bytes` copied into a buffer at `offset`, so the view may be unaligned. */
@@ -49,6 +66,19 @@ describe('block stamp checksum (property)', () => {
         const moved = placed(b, off);
         assert.deepEqual(describeBlock(moved), { ...s });
         assert.equal(isBlockContent(s, bs, moved), true);
+      }),
+    );
+  });
+
+  it('stamps exactly the bytes of the plain reference, for any stamp and size', () => {
+    // Real block sizes too, and the largest block number a stamp can carry exactly.
+    const size = fc.oneof(fc.integer({ min: 32, max: 4100 }), fc.constantFrom(4096, 8192, 65536));
+    const block = fc.oneof(fc.nat({ max: 2 ** 40 }), fc.constant(Number.MAX_SAFE_INTEGER));
+    fc.assert(
+      fc.property(stamp, block, size, (s, b, bs) => {
+        const got = blockContent({ ...s, block: b }, bs);
+        assert.deepEqual(got, referenceContent({ ...s, block: b }, bs));
+        assert.equal(got.buffer.byteLength, bs, 'the block owns its buffer');
       }),
     );
   });

@@ -36,7 +36,7 @@ function fnv1aWord(h: number, w: number): number {
 }
 
 /** FNV-1a of the header's first 28 bytes (everything before the checksum field). */
-function headerHash(b: Uint8Array, w: Uint32Array | null): number {
+function headerHash(b: Uint8Array, w: Int32Array | null): number {
   if (!w) return fnv1aBytes(b, 0, 28, FNV_OFFSET);
   let h = FNV_OFFSET | 0;
   for (let i = 0; i < 7; i++) h = fnv1aWord(h, w[i]!);
@@ -52,10 +52,13 @@ export function blockChecksum(b: Uint8Array): number {
   return h >>> 0;
 }
 
-/** The block's 32-bit words in host order, when that is little endian and aligned. */
-function words(b: Uint8Array): Uint32Array | null {
+/**
+ * The block's 32-bit words in host order, when that is little endian and aligned.
+ * Signed, so a word read or written stays an int32 in V8 (a uint32 above 2^31 is a double).
+ */
+function words(b: Uint8Array): Int32Array | null {
   return LE && b.byteOffset % 4 === 0 && b.byteLength % 4 === 0
-    ? new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4)
+    ? new Int32Array(b.buffer, b.byteOffset, b.byteLength / 4)
     : null;
 }
 
@@ -64,6 +67,17 @@ export interface BlockStamp {
   readonly block: number;
   readonly generation: number;
 }
+
+/**
+ * mulberry32's output for state `a` (service-kit's generator, spelled out here so the
+ * block loops keep the state in a local instead of a closure's context): same bits, as int32.
+ */
+function mulberryWord(a: number): number {
+  let t = Math.imul(a ^ (a >>> 15), a | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return t ^ (t >>> 14);
+}
+const MULBERRY_STEP = 0x6d2b79f5;
 
 const patternSeed = (s: BlockStamp) =>
   (s.seed ^ Math.imul(s.block, 0x9e3779b1) ^ Math.imul(s.generation, 0x85ebca6b)) >>> 0;
@@ -76,16 +90,18 @@ export function blockContent(s: BlockStamp, bs: number): Uint8Array {
   v.setBigUint64(8, BigInt(s.block), true);
   v.setUint32(16, s.generation >>> 0, true);
   v.setUint32(20, bs, true);
-  const next = mulberry32(patternSeed(s));
   const w = words(out);
   if (!w) {
+    const next = mulberry32(patternSeed(s));
     for (let i = HEADER; i + 4 <= bs; i += 4) v.setUint32(i, next(), true);
     v.setUint32(28, blockChecksum(out), true);
     return out;
   }
   let h = headerHash(out, w);
+  let a = patternSeed(s) | 0;
   for (let i = HEADER_WORDS; i < w.length; i++) {
-    const x = next();
+    a = (a + MULBERRY_STEP) | 0;
+    const x = mulberryWord(a);
     w[i] = x;
     h = fnv1aWord(h, x);
   }
@@ -119,18 +135,20 @@ export function isBlockContent(s: BlockStamp, bs: number, bytes: Uint8Array): bo
     v.getUint32(20, true) === bs &&
     v.getUint32(24, true) === 0;
   if (!header) return false;
-  const next = mulberry32(patternSeed(s));
   const w = words(bytes);
   if (w) {
     // Header and pattern match, so the only right checksum is the one over these bytes.
     let h = headerHash(bytes, w);
+    let a = patternSeed(s) | 0;
     for (let i = HEADER_WORDS; i < w.length; i++) {
+      a = (a + MULBERRY_STEP) | 0;
       const x = w[i]!;
-      if (x !== next()) return false;
+      if (x !== mulberryWord(a)) return false;
       h = fnv1aWord(h, x);
     }
-    return w[7] === h >>> 0;
+    return w[7] === h;
   }
+  const next = mulberry32(patternSeed(s));
   for (let i = HEADER; i + 4 <= bs; i += 4) if (v.getUint32(i, true) !== next()) return false;
   if (bs % 4 !== 0) return equal(bytes, blockContent(s, bs));
   return v.getUint32(28, true) === blockChecksum(bytes);

@@ -4,6 +4,7 @@ import type { BusAddr } from '@nestlab/addr';
 import { VIRTIO_BLK_T } from './constants.js';
 import { VirtioError, fail, ok } from './errors.js';
 import type { VirtioResult } from './errors.js';
+import { readU32, readU64, writeU32, writeU64 } from './le-bytes.js';
 import type { RegField } from './pci.js';
 
 /** struct virtio_blk_outhdr: type u32, reserved u32 (Linux: ioprio), sector u64. */
@@ -23,14 +24,13 @@ export interface BlkReqHeader {
 }
 
 export function encodeBlkHeader(h: BlkReqHeader): Uint8Array {
-  const out = new Uint8Array(BLK_REQ_HEADER_SIZE);
-  const v = new DataView(out.buffer);
   if (h.sector < 0n || h.sector >= 1n << 64n) {
     throw new VirtioError('INVALID_ARGUMENT', `sector ${h.sector} is not a u64`);
   }
-  v.setUint32(0, h.type >>> 0, true);
-  v.setUint32(4, h.reserved >>> 0, true);
-  v.setBigUint64(8, h.sector, true);
+  const out = new Uint8Array(BLK_REQ_HEADER_SIZE);
+  writeU32(out, 0, h.type >>> 0);
+  writeU32(out, 4, h.reserved >>> 0);
+  writeU64(out, 8, h.sector);
   return out;
 }
 
@@ -38,11 +38,10 @@ export function decodeBlkHeader(bytes: Uint8Array): VirtioResult<BlkReqHeader> {
   if (bytes.byteLength < BLK_REQ_HEADER_SIZE) {
     return fail('BAD_BLK_REQUEST', `blk header is ${bytes.byteLength} bytes, needs 16`);
   }
-  const v = new DataView(bytes.buffer, bytes.byteOffset, BLK_REQ_HEADER_SIZE);
   return ok({
-    type: v.getUint32(0, true),
-    reserved: v.getUint32(4, true),
-    sector: v.getBigUint64(8, true),
+    type: readU32(bytes, 0),
+    reserved: readU32(bytes, 4),
+    sector: readU64(bytes, 8),
   });
 }
 

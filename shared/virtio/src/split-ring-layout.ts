@@ -5,6 +5,7 @@ import { busAddr } from '@nestlab/addr';
 import type { BusAddr } from '@nestlab/addr';
 import { VirtioError, fail, ok } from './errors.js';
 import type { VirtioResult } from './errors.js';
+import { checkSpan, readU16, readU32, readU64, writeU16, writeU32, writeU64 } from './le-bytes.js';
 
 export const MAX_QUEUE_SIZE = 32768;
 export const DESC_SIZE = 16;
@@ -122,8 +123,6 @@ export interface VringUsedElem {
   len: number;
 }
 
-const view = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
-
 function checkUint(v: number, bits: 16 | 32, what: string): number {
   if (!Number.isInteger(v) || v < 0 || v >= 2 ** bits) {
     throw new VirtioError('INVALID_ARGUMENT', `${what} ${v} is not a u${bits}`);
@@ -132,45 +131,51 @@ function checkUint(v: number, bits: 16 | 32, what: string): number {
 }
 
 // All fields are little-endian: VERSION_1 devices (the spec's modern layout) and every legacy
-// host nestlab models (x86) agree.
+// host nestlab models (x86) agree. Decoders throw RangeError for a field outside `bytes`.
 export function encodeDesc(d: VringDesc): Uint8Array {
+  const len = checkUint(d.len, 32, 'desc.len');
+  const flags = checkUint(d.flags, 16, 'desc.flags');
+  const next = checkUint(d.next, 16, 'desc.next');
   const out = new Uint8Array(DESC_SIZE);
-  const v = view(out);
-  v.setBigUint64(0, d.addr, true);
-  v.setUint32(8, checkUint(d.len, 32, 'desc.len'), true);
-  v.setUint16(12, checkUint(d.flags, 16, 'desc.flags'), true);
-  v.setUint16(14, checkUint(d.next, 16, 'desc.next'), true);
+  writeU64(out, 0, d.addr);
+  writeU32(out, 8, len);
+  writeU16(out, 12, flags);
+  writeU16(out, 14, next);
   return out;
 }
 
 export function decodeDesc(bytes: Uint8Array, offset = 0): VringDesc {
-  const v = view(bytes);
+  checkSpan(bytes, offset, DESC_SIZE);
   return {
-    addr: busAddr(v.getBigUint64(offset, true)),
-    len: v.getUint32(offset + 8, true),
-    flags: v.getUint16(offset + 12, true),
-    next: v.getUint16(offset + 14, true),
+    addr: busAddr(readU64(bytes, offset)),
+    len: readU32(bytes, offset + 8),
+    flags: readU16(bytes, offset + 12),
+    next: readU16(bytes, offset + 14),
   };
 }
 
 export function encodeUsedElem(e: VringUsedElem): Uint8Array {
+  const id = checkUint(e.id, 32, 'used.id');
+  const len = checkUint(e.len, 32, 'used.len');
   const out = new Uint8Array(USED_ELEM_SIZE);
-  const v = view(out);
-  v.setUint32(0, checkUint(e.id, 32, 'used.id'), true);
-  v.setUint32(4, checkUint(e.len, 32, 'used.len'), true);
+  writeU32(out, 0, id);
+  writeU32(out, 4, len);
   return out;
 }
 
 export function decodeUsedElem(bytes: Uint8Array, offset = 0): VringUsedElem {
-  const v = view(bytes);
-  return { id: v.getUint32(offset, true), len: v.getUint32(offset + 4, true) };
+  checkSpan(bytes, offset, USED_ELEM_SIZE);
+  return { id: readU32(bytes, offset), len: readU32(bytes, offset + 4) };
 }
 
 export function encodeU16(value: number): Uint8Array {
+  const v = checkUint(value, 16, 'u16');
   const out = new Uint8Array(2);
-  view(out).setUint16(0, checkUint(value, 16, 'u16'), true);
+  writeU16(out, 0, v);
   return out;
 }
 
-export const decodeU16 = (bytes: Uint8Array, offset = 0): number =>
-  view(bytes).getUint16(offset, true);
+export function decodeU16(bytes: Uint8Array, offset = 0): number {
+  checkSpan(bytes, offset, 2);
+  return readU16(bytes, offset);
+}
