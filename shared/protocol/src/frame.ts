@@ -45,12 +45,8 @@ function putData(out: Uint8Array, at: number, data: FrameData): void {
 /** A frame's data from its parts in order, as a MemAccess carries its stores and loads (one part: as is, no copy). */
 export function joinData(parts: readonly Uint8Array[]): Uint8Array {
   if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
+  const out = new Uint8Array(dataLength(parts));
+  putData(out, 0, parts);
   return out;
 }
 

@@ -70,7 +70,8 @@ export type Outgoing<M extends MessageDef> = M['reply'] extends null
 
 export interface SendOptions {
   params?: Record<string, string>;
-  data?: Uint8Array;
+  /** Bytes, or parts copied in order straight into the frame (no join first). */
+  data?: FrameData;
   timeoutMs?: number;
   /**
    * A message that serves several I/Os: it travels in `parent` (default: the

@@ -182,9 +182,9 @@ export class CpuBatch {
     if (this.reads.length > 0)
       throw new Dom0Error('BAD_REPLY', 'a batch with loads cannot be posted', { kind: 'internal' });
     for (const ops of this.chunks()) {
-      const { head, payload } = message(ops, opts);
+      const { head, stores } = message(ops, opts);
       this.bus.publish(MemAccess, head, {
-        ...(payload.byteLength > 0 ? { data: payload } : {}),
+        ...(stores.length > 0 ? { data: stores } : {}),
         ...(opts.batch ? { batch: opts.batch } : {}),
       });
     }
@@ -205,9 +205,9 @@ export class CpuBatch {
   }
 
   private async send(ops: Op[], opts: CommitOptions): Promise<Uint8Array> {
-    const { head, payload } = message(ops, opts);
+    const { head, stores } = message(ops, opts);
     const reply = await this.bus.request(MemAccess, head, {
-      ...(payload.byteLength > 0 ? { data: payload } : {}),
+      ...(stores.length > 0 ? { data: stores } : {}),
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
       ...(opts.batch ? { batch: opts.batch } : {}),
     });
@@ -224,14 +224,15 @@ export class CpuBatch {
 
 function message(ops: Op[], opts: CommitOptions) {
   const mops: MemOp[] = ops.map((o) => ({ op: o.op, addr: toHex(o.addr), len: o.len }));
-  const payload = joinData(ops.filter((o) => o.op === 'write').flatMap((o) => o.parts));
+  // The stores' bytes in op order, copied once, into the frame itself.
+  const stores = ops.filter((o) => o.op === 'write').flatMap((o) => o.parts);
   const head = {
     requester: { kind: 'cpu' as const, domain: DOM0_DOMID },
     ops: mops,
     afterDoorbell: 'drained' as const, // loads after a doorbell (a poll) see the drained queue
     ...(opts.ioIds && opts.ioIds.length > 0 ? { ioIds: opts.ioIds.slice(0, 4096) } : {}),
   };
-  return { head, payload };
+  return { head, stores };
 }
 
 export class BatchResult {
