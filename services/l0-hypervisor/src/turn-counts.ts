@@ -1,8 +1,8 @@
-// Counts bumped per device access or request, moved into their prom counter
-// once per event-loop turn (as DMA accounting does): prom-client's labelled
-// inc hashes and validates its labels each call (~150 ns), which per 4 KiB
-// access is more than the bookkeeping it does. A scrape comes in a later turn,
-// so it sees every count.
+// Counts bumped per device access or request (DMA verdicts, IOTLB hits, blk
+// requests), moved into their prom counter once per event-loop turn:
+// prom-client's labelled inc hashes and validates its labels each call
+// (~150 ns), which per 4 KiB access is more than the bookkeeping it does. A
+// scrape comes in a later turn, so it sees every count.
 import { atEndOfTurn } from './turn.js';
 
 export class TurnCounts<K> {

@@ -5,7 +5,7 @@ import type { BusAddr, MachineAddr } from '@nestlab/addr';
 import type { DmaRecord, DmaVerdict } from '@nestlab/protocol';
 import { DMA_VERDICTS, sharedClockMs } from '@nestlab/protocol';
 import type { L0Metrics } from '../metrics.js';
-import { atEndOfTurn } from '../turn.js';
+import { TurnCounts } from '../turn-counts.js';
 import type { DmaAccessFields, DmaLog } from './dma-log.js';
 import type { DmaSpanOutcome, DmaTracer, TraceBudget } from './dma-trace.js';
 
@@ -58,9 +58,15 @@ class Result implements DmaResult {
 }
 
 export class DmaAccounting {
-  private readonly pending: number[] = new Array<number>(VERDICTS.length * WHATS.length).fill(0);
-  private readonly faults = new Map<string, number>();
-  private flushQueued = false;
+  /** Access counts by verdict × what, and fault counts by code, in the metrics once per turn. */
+  private readonly accesses = new TurnCounts<number>((k, n) => {
+    const verdict = VERDICTS[Math.floor(k / WHATS.length)] ?? 'faulted';
+    const what = WHATS[k % WHATS.length] ?? 'rogue';
+    this.metrics.dmaAccesses.inc({ verdict, what }, n);
+  });
+  private readonly faults = new TurnCounts<string>((code, n) =>
+    this.metrics.dmaFaults.inc({ code }, n),
+  );
   /** Filled again for every access and copied into the log: no object per access. */
   private readonly row: DmaAccessFields = {
     bdf: '',
@@ -110,25 +116,13 @@ export class DmaAccounting {
 
   /** Counters are bumped once per turn of the event loop, not once per 4 KiB access. */
   private count(verdict: DmaVerdict, what: DmaWhat, fault: string | undefined): void {
-    const k = VERDICTS.indexOf(verdict) * WHATS.length + WHATS.indexOf(what);
-    this.pending[k] = (this.pending[k] ?? 0) + 1;
-    if (fault) this.faults.set(fault, (this.faults.get(fault) ?? 0) + 1);
-    if (this.flushQueued) return;
-    this.flushQueued = true;
-    atEndOfTurn(() => this.flushCounts());
+    this.accesses.add(VERDICTS.indexOf(verdict) * WHATS.length + WHATS.indexOf(what));
+    if (fault) this.faults.add(fault);
   }
 
-  /** Moves the pending access counts into the metrics. */
+  /** Moves the pending access counts into the metrics now (the end of the turn does it anyway). */
   flushCounts(): void {
-    this.flushQueued = false;
-    this.pending.forEach((n, k) => {
-      if (!n) return;
-      const verdict = VERDICTS[Math.floor(k / WHATS.length)] ?? 'faulted';
-      const what = WHATS[k % WHATS.length] ?? 'rogue';
-      this.metrics.dmaAccesses.inc({ verdict, what }, n);
-    });
-    this.pending.fill(0);
-    for (const [code, n] of this.faults) this.metrics.dmaFaults.inc({ code }, n);
-    this.faults.clear();
+    this.accesses.flush();
+    this.faults.flush();
   }
 }
