@@ -165,8 +165,8 @@ export class Bus {
     for (const fn of this.beforeSendHooks) fn();
   }
 
-  /** Serves one message kind on this stack. */
-  handle<M extends MessageDef>(def: M, handler: Handler<M>): void {
+  /** Serves one message kind on this stack, until the returned stop() (or close()). */
+  handle<M extends MessageDef>(def: M, handler: Handler<M>): { stop(): void } {
     const sub = this.nc.subscribe(subscriptionOf(def, this.stack), {
       callback: (err, msg) => {
         if (err) {
@@ -177,6 +177,13 @@ export class Bus {
       },
     });
     this.subs.push(sub);
+    return {
+      stop: () => {
+        sub.unsubscribe();
+        const i = this.subs.indexOf(sub);
+        if (i >= 0) this.subs.splice(i, 1);
+      },
+    };
   }
 
   /** Transport faults (experiments) hit here, before decoding, as on a lossy link. */

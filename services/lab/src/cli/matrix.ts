@@ -4,6 +4,7 @@ import type { RunReport } from '../run/report.js';
 import { saveReport } from '../run/store.js';
 import { catalogue } from '../scenarios/builtin.js';
 import { sessionFromFlags, withFleet } from './session.js';
+import { withFleetHeld } from '../fleet/fleet-lease.js';
 import { EXIT, intOption } from './usage.js';
 
 export const MATRIX_HELP = `nestlab matrix [--json] [--ios N] [--seed S] [--nats-url URL] [--stack ID] [--private]
@@ -31,18 +32,21 @@ export async function matrix(argv: string[]): Promise<number> {
   const cat = catalogue();
   const runnable = cat.files.filter((f) => cat.whyNot(f.id) === null);
   const progress = (line: string) => process.stderr.write(`nestlab: ${line}\n`);
-  const reports: RunReport[] = await withFleet(sessionFromFlags(values, progress), async (bus) => {
-    const out: RunReport[] = [];
-    for (const [i, f] of runnable.entries()) {
-      const scenario = cat.find(f.id);
-      if (!scenario) continue;
-      progress(`[${i + 1}/${runnable.length}] ${f.id}`);
-      const report = await runScenario(bus, scenario, { seed, ...(ios ? { ios } : {}) });
-      saveReport(report);
-      out.push(report);
-    }
-    return out;
-  });
+  const reports: RunReport[] = await withFleet(sessionFromFlags(values, progress), (bus) =>
+    // Held across the scenarios, so no other run slips in between two of them.
+    withFleetHeld(bus, `matrix (${runnable.length} scenarios)`, async () => {
+      const out: RunReport[] = [];
+      for (const [i, f] of runnable.entries()) {
+        const scenario = cat.find(f.id);
+        if (!scenario) continue;
+        progress(`[${i + 1}/${runnable.length}] ${f.id}`);
+        const report = await runScenario(bus, scenario, { seed, ...(ios ? { ios } : {}) });
+        saveReport(report);
+        out.push(report);
+      }
+      return out;
+    }),
+  );
   if (values.json) process.stdout.write(`${JSON.stringify({ scenarios: reports }, null, 2)}\n`);
   else process.stdout.write(formatMatrix(reports));
   return reports.every((r) => r.pass) ? EXIT.ok : EXIT.notAsExpected;

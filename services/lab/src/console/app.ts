@@ -17,6 +17,7 @@ import { faultsPage } from './pages/faults-page.js';
 import { scenariosPage } from './pages/scenarios-page.js';
 import { tracePage } from './pages/trace-page.js';
 import { TraceStore } from './trace-store.js';
+import { FleetLeaseError } from '../fleet/fleet-lease.js';
 
 export interface ConsoleOptions {
   store?: TraceStore;
@@ -142,6 +143,11 @@ export function buildConsole(
         });
         saveReport(report);
         return report;
+      } catch (err) {
+        // A CLI run holds the fleet: the same answer as for one of our own runs.
+        if (FleetLeaseError.is(err, 'FLEET_BUSY'))
+          return reply.code(409).send({ code: 'RUN_IN_PROGRESS', message: err.message });
+        throw err;
       } finally {
         running = null;
       }

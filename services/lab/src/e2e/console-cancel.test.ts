@@ -1,9 +1,13 @@
 // A console run on a real fleet can be cancelled: the run ends soon after
 // with a `cancelled` report of what did run, and the next run is accepted.
+// A run another lab (a CLI) holds the fleet for refuses the console's, and the
+// other way round.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { Bus } from '@nestlab/service-kit';
 import { buildConsole } from '../console/app.js';
+import { holdFleet } from '../fleet/fleet-lease.js';
+import { labSeat } from '../fleet/lab-seat.js';
 import { suiteFleet } from '../testing/suite-fleet.js';
 
 describe('cancelling a console run', () => {
@@ -41,5 +45,39 @@ describe('cancelling a console run', () => {
     assert.equal(next.statusCode, 200);
     assert.equal(next.json().pass, true);
     assert.equal(next.json().cancelled, undefined);
+  });
+
+  it('refuses a console run while a CLI run holds the fleet, and a CLI run while the console runs', async () => {
+    const app = buildConsole({ bus });
+    const cli = await labSeat(suite.fleet().natsUrl, 'cx', suite.fleet().labAuth);
+    try {
+      const held = await holdFleet(cli.bus, 'run xen-pv-dom0-legacy');
+      const refused = await app.inject({
+        method: 'POST',
+        url: '/api/scenarios/kvm-guest-baseline/run',
+        payload: { ios: 10 },
+      });
+      assert.equal(refused.statusCode, 409);
+      assert.equal(refused.json().code, 'RUN_IN_PROGRESS');
+      assert.match(refused.json().message, /holds it for run xen-pv-dom0-legacy/);
+      held.release();
+
+      const big = app.inject({
+        method: 'POST',
+        url: '/api/scenarios/kvm-guest-baseline/run',
+        payload: { ios: 10_000_000 },
+      });
+      while (!(await app.inject('/api/live')).json().running)
+        await new Promise((r) => setTimeout(r, 100));
+      await assert.rejects(holdFleet(cli.bus, 'run viommu-access-platform'), (err: Error) => {
+        assert.match(err.message, /the fleet is busy: pid \d+ holds it for run kvm-guest-baseline/);
+        return true;
+      });
+      await app.inject({ method: 'POST', url: '/api/run/cancel' });
+      assert.equal((await big).json().cancelled, true);
+      (await holdFleet(cli.bus, 'run after')).release();
+    } finally {
+      await cli.close();
+    }
   });
 });

@@ -19,6 +19,7 @@ import { frameMoves } from '../oracle/frame-moves.js';
 import { busOf, type Outcome, type Scenario } from '../scenarios/scenario.js';
 import { configureLayers, DEVICE_BDF } from './configure.js';
 import { explainOutcome, type RunReport } from './report.js';
+import { withFleetHeld } from '../fleet/fleet-lease.js';
 
 const DISK_BYTES = 64 * 2 ** 20;
 /** Records per page of the DMA log and the ledger: keeps each reply well under NATS's 1 MiB payload. */
@@ -63,12 +64,19 @@ export function jobTimeoutMs(ios: number, iodepth: number, deadlineMs: number): 
   return Math.min(MAX_TIMER_MS, (Math.ceil(ios / iodepth) + 2) * deadlineMs + 30_000);
 }
 
-/** Configures every layer for the scenario, runs the workload, collects and judges the history. */
+/**
+ * Configures every layer for the scenario, runs the workload, collects and
+ * judges the history; holding the fleet, so no other run configures it meanwhile.
+ */
 export async function runScenario(
   bus: Bus,
   scenario: Scenario,
   opts: RunOptions,
 ): Promise<RunReport> {
+  return withFleetHeld(bus, `run ${scenario.id}`, () => runHeld(bus, scenario, opts));
+}
+
+async function runHeld(bus: Bus, scenario: Scenario, opts: RunOptions): Promise<RunReport> {
   const progress = opts.progress ?? (() => undefined);
   const started = Date.now();
   const slow = { timeoutMs: 30_000 };
