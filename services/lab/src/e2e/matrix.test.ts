@@ -42,6 +42,9 @@ describe('the seed scenarios, each judged on a real fleet', () => {
     assert.equal(r.ios.verified, 64);
     assert.equal(r.dma.direct, r.dma.total);
     assert.equal(r.dma.misdirected, 0);
+    // The oracle is exact: on a healthy run every access went through a live mapping.
+    assert.equal(r.dma.stale, 0);
+    assert.equal(r.dma.intended, r.dma.total);
   });
 
   it('old-driver-rejects-feature: FEATURES_OK refused, FAILED set, no DMA at all', async () => {
@@ -92,6 +95,9 @@ describe('the seed scenarios, each judged on a real fleet', () => {
     assert.equal(r.outcome, 'ok', JSON.stringify(r));
     assert.equal(r.pass, true);
     assert.equal(r.dma.translated, r.dma.total);
+    // IOVAs are reused here, after their unmap and invalidation: still never a stale hit.
+    assert.equal(r.dma.stale, 0);
+    assert.equal(r.dma.intended, r.dma.total);
   });
 
   it('viommu-legacy-bypass: I/O works, every access bypasses the IOMMU, and a rogue access succeeds', async () => {
