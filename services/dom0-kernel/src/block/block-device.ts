@@ -9,7 +9,7 @@
 // stores (header, data, bounce) rewritten, and buffers of I/Os that already
 // ended are released, since a reset device can no longer reach them.
 import { addOffset, toHex, type PseudoPhysAddr } from '@nestlab/addr';
-import { ATTR, tracingRecording } from '@nestlab/telemetry';
+import { ATTR, droppedIoRoot, tracingRecording } from '@nestlab/telemetry';
 import {
   INVALID_SPAN_CONTEXT,
   ROOT_CONTEXT,
@@ -198,10 +198,10 @@ export class BlockDevice {
     checkIo(io);
     const started = process.hrtime.bigint();
     // The sampler decides on the I/O id; the rest is worth setting on a recorded span only.
-    const span = this.d.tracer.startSpan('dom0.io', {
-      root: true,
-      attributes: { [ATTR.ioId]: io.id },
-    });
+    // An I/O it drops gets its ids without the SDK starting a span.
+    const span =
+      droppedIoRoot() ??
+      this.d.tracer.startSpan('dom0.io', { root: true, attributes: { [ATTR.ioId]: io.id } });
     const recording = span.isRecording();
     if (recording) {
       span.setAttribute(ATTR.ioOp, io.op);
