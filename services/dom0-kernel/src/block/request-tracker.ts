@@ -50,11 +50,17 @@ export class LazyAbort {
   }
 }
 
-export interface Tracked<V> {
-  readonly outcome: Promise<IoOutcome<V>>;
+/** One tracked I/O. A class: an object literal with a getter cost a closure and an accessor per I/O. */
+export class Tracked<V> {
+  constructor(
+    readonly outcome: Promise<IoOutcome<V>>,
+    readonly abort: LazyAbort,
+  ) {}
+
   /** Aborts when the I/O fails, so the submit path can stop early. */
-  readonly signal: AbortSignal;
-  readonly abort: LazyAbort;
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
 }
 
 const REMEMBER_SETTLED = 65536;
@@ -92,13 +98,7 @@ export class RequestTracker<V> {
       this.pending.set(id, { resolve, deadlineAt, deadlineMs, abort });
     });
     if (deadlineAt < this.timerAt) this.arm(deadlineAt);
-    return {
-      outcome,
-      abort,
-      get signal() {
-        return abort.signal;
-      },
-    };
+    return new Tracked(outcome, abort);
   }
 
   isPending(id: string): boolean {
