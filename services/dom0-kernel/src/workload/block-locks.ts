@@ -18,13 +18,6 @@ export class BlockLocks {
     return this.held.size;
   }
 
-  /** The release function when the block was free (now ours), else null: no promise to wait on. */
-  tryAcquire(block: number): (() => void) | null {
-    if (this.held.has(block)) return null;
-    this.held.set(block, []);
-    return this.releaser(block);
-  }
-
   /**
    * Resolves with the release function once the block is ours, or null when
    * `timeoutMs` passed first (the waiter then leaves the queue).

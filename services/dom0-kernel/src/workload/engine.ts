@@ -165,9 +165,7 @@ class PlannedIos {
     const slotStart = Date.now();
     const rec = history.record(p.op, p.block);
     // The deadline runs from taking the slot, so a job ends within ~(ios/iodepth + 1) deadlines.
-    // A free block is taken at once; only a busy one is waited for.
-    const release =
-      this.locks.tryAcquire(p.block) ?? (await this.locks.acquire(p.block, w.deadlineMs));
+    const release = await this.locks.acquire(p.block, w.deadlineMs);
     if (release === null) {
       report.submitted++;
       this.fail('TIMEOUT');
