@@ -8,6 +8,7 @@ import { startNatsServer, type NatsServerHandle } from '@nestlab/testing';
 import {
   ATTR,
   batchItemsOf,
+  droppedIoRoot,
   extractBatchItems,
   injectBatchItems,
   ioTraceBudget,
@@ -57,6 +58,31 @@ describe('the I/O trace budget and batch items', () => {
     assert.equal(other.isRecording(), true, 'roots that are not I/Os do not use the budget');
     resetIoTraceBudget();
     assert.equal(io(5).isRecording(), true, 'a new run, a new budget');
+  });
+
+  it('decides an I/O root the sampler would drop without starting a span, counting it alike', () => {
+    resetIoTraceBudget();
+    const io = (i: number) =>
+      telemetry.tracer.startSpan('dom0.io', { root: true, attributes: { [ATTR.ioId]: `d${i}` } });
+    for (let i = 0; i < 3; i++) {
+      assert.equal(droppedIoRoot(), null, 'within the budget the SDK starts (and records) it');
+      assert.equal(io(i).isRecording(), true);
+    }
+    const seen = new Set<string>();
+    for (let i = 0; i < 500; i++) {
+      const span = droppedIoRoot();
+      assert.ok(span);
+      assert.equal(span.isRecording(), false);
+      const sc = span.spanContext();
+      assert.equal(sc.traceFlags & TraceFlags.SAMPLED, 0);
+      assert.match(sc.traceId, /^[0-9a-f]{32}$/);
+      assert.match(sc.spanId, /^[0-9a-f]{16}$/);
+      assert.ok(trace.isSpanContextValid(sc), 'ids stay valid');
+      seen.add(sc.traceId);
+    }
+    assert.equal(seen.size, 500, 'a fresh trace id per I/O');
+    assert.deepEqual(ioTraceBudget(), { cap: 3, started: 3, skipped: 500 });
+    resetIoTraceBudget();
   });
 
   it('reads NESTLAB_TRACE_IO_CAP and refuses a bad value naming it', () => {

@@ -1,3 +1,4 @@
+import { randomFillSync } from 'node:crypto';
 import { SamplingDecision, type Sampler, type SamplingResult } from '@opentelemetry/sdk-trace';
 import {
   TraceFlags,
@@ -5,6 +6,7 @@ import {
   trace,
   type Attributes,
   type Context,
+  type Span,
 } from '@opentelemetry/api';
 import { ATTR } from './attributes.js';
 
@@ -27,11 +29,20 @@ export class TelemetryConfigError extends Error {
  * per process (the SDK is started once); the workload engine resets the
  * count when a job starts, so every run gets the same budget.
  */
-const budget = { recording: false, cap: DEFAULT_IO_TRACE_CAP, started: 0, skipped: 0 };
+const budget = {
+  recording: false,
+  cap: DEFAULT_IO_TRACE_CAP,
+  started: 0,
+  skipped: 0,
+  /** IoBudgetSampler is the SDK's sampler: droppedIoRoot() may decide for it. */
+  decides: false,
+};
 
-export function configureSampling(recording: boolean, cap: number): void {
+/** `decides`: the SDK samples with IoBudgetSampler (not a sampler the user chose). */
+export function configureSampling(recording: boolean, cap: number, decides = false): void {
   budget.recording = recording;
   budget.cap = cap;
+  budget.decides = decides;
   budget.started = 0;
   budget.skipped = 0;
 }
@@ -62,6 +73,45 @@ export function ioTraceCapFromEnv(env: NodeJS.ProcessEnv = process.env): number 
     );
   }
   return n;
+}
+
+/** Random bytes drawn in bulk: one fill per ~170 I/O roots instead of the SDK's per-id work. */
+const ids = Buffer.alloc(4096);
+let idsAt = ids.length;
+
+function randomHexId(bytes: number): string {
+  if (idsAt + bytes > ids.length) {
+    randomFillSync(ids);
+    idsAt = 0;
+  }
+  const at = idsAt;
+  idsAt += bytes;
+  // An all-zero id is invalid (W3C trace context).
+  let zero = true;
+  for (let i = at; i < at + bytes && zero; i++) zero = ids[i] === 0;
+  if (zero) ids[at + bytes - 1] = 1;
+  return ids.toString('hex', at, at + bytes);
+}
+
+/**
+ * The sampling decision for an I/O root (a root span carrying
+ * `nestlab.io.id`), taken without starting a span when IoBudgetSampler
+ * would drop it: then a non-recording span with fresh valid ids (they still
+ * flow through reports and DMA records) and the budget counted as the
+ * sampler counts it. Null when the SDK must start the span (it records it,
+ * or another sampler decides), so an untraced I/O pays for nothing more.
+ */
+export function droppedIoRoot(): Span | null {
+  if (!budget.decides) return null;
+  if (budget.recording) {
+    if (budget.started < budget.cap) return null;
+    budget.skipped++;
+  }
+  return trace.wrapSpanContext({
+    traceId: randomHexId(16),
+    spanId: randomHexId(8),
+    traceFlags: TraceFlags.NONE,
+  });
 }
 
 const RECORD: SamplingResult = { decision: SamplingDecision.RECORD_AND_SAMPLED };

@@ -59,7 +59,8 @@ export function startTelemetry(opts: TelemetryOptions): Telemetry {
   const recording = processors.length > 0;
   // With nothing to export, spans are not recorded at all (the sampler says so),
   // but the SDK still runs: real trace ids and context propagation stay.
-  configureSampling(recording, opts.ioTraceCap ?? ioTraceCapFromEnv(env));
+  const ownSampler = !env['OTEL_TRACES_SAMPLER'];
+  configureSampling(recording, opts.ioTraceCap ?? ioTraceCapFromEnv(env), ownSampler);
   if (processors.length === 0) processors.push(new NoopSpanProcessor());
   const sdk = new NodeSDK({
     serviceName: opts.serviceName,
@@ -68,7 +69,7 @@ export function startTelemetry(opts: TelemetryOptions): Telemetry {
     spanProcessors: processors,
     instrumentations: [],
     // OTEL_TRACES_SAMPLER, when set, is the user's choice; otherwise the I/O budget.
-    ...(env['OTEL_TRACES_SAMPLER'] ? {} : { sampler: new IoBudgetSampler() }),
+    ...(ownSampler ? { sampler: new IoBudgetSampler() } : {}),
     ...(recording ? {} : { contextManager: new NoContextManager() }),
   });
   sdk.start();

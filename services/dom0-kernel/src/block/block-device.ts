@@ -9,7 +9,7 @@
 // stores (header, data, bounce) rewritten, and buffers of I/Os that already
 // ended are released, since a reset device can no longer reach them.
 import { addOffset, toHex, type PseudoPhysAddr } from '@nestlab/addr';
-import { ATTR, tracingRecording } from '@nestlab/telemetry';
+import { ATTR, droppedIoRoot, tracingRecording } from '@nestlab/telemetry';
 import {
   INVALID_SPAN_CONTEXT,
   ROOT_CONTEXT,
@@ -118,6 +118,20 @@ const RETRY_MAX_MS = 250;
 const UNMAP_RETRIES = 12;
 
 const UNTRACED = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/**
+ * A read's poison of `len` bytes, made once per length: stores are only ever
+ * copied out of (into the frame to L0), so every read can share one block.
+ */
+const poisons = new Map<number, Uint8Array>();
+function poisonOf(len: number): Uint8Array {
+  let p = poisons.get(len);
+  if (p === undefined) {
+    p = new Uint8Array(len).fill(READ_POISON);
+    if (poisons.size < 16) poisons.set(len, p);
+  }
+  return p;
+}
 const STATUS_SENTINEL = 0xff; // a status the device never writes: shows it did not write one
 const MAX_REQUEST_TIMEOUT_MS = 5000;
 const MIN_REQUEST_TIMEOUT_MS = 1000;
@@ -198,10 +212,10 @@ export class BlockDevice {
     checkIo(io);
     const started = process.hrtime.bigint();
     // The sampler decides on the I/O id; the rest is worth setting on a recorded span only.
-    const span = this.d.tracer.startSpan('dom0.io', {
-      root: true,
-      attributes: { [ATTR.ioId]: io.id },
-    });
+    // An I/O it drops gets its ids without the SDK starting a span.
+    const span =
+      droppedIoRoot() ??
+      this.d.tracer.startSpan('dom0.io', { root: true, attributes: { [ATTR.ioId]: io.id } });
     const recording = span.isRecording();
     if (recording) {
       span.setAttribute(ATTR.ioOp, io.op);
@@ -326,17 +340,18 @@ export class BlockDevice {
     const stores: CpuStore[] = [{ addr: pages.addr, bytes: head }];
     // The DMA API owns the bounce copies: the buffer's stores and, when bounced, the slot's.
     const { policy } = this.d;
-    if (io.op === 'write' && io.data && data) stores.push(...policy.syncForDevice(data, io.data));
+    if (io.op === 'write' && io.data && data)
+      for (const st of policy.syncForDevice(data, io.data)) stores.push(st);
     // The poison goes to the bounce slot too (swiotlb copies the buffer there on map).
     if (io.op === 'read' && io.poison === true && data)
-      stores.push(...policy.syncForDevice(data, new Uint8Array(io.len).fill(READ_POISON)));
+      for (const st of policy.syncForDevice(data, poisonOf(io.len))) stores.push(st);
     const loads = [{ addr: addOffset(pages.addr, STATUS_OFFSET), len: 1 }];
     if (io.op === 'read' && data) loads.push(policy.deviceWritten(data));
-    const buffers = [
-      { bus: hdr.bus, len: BLK_REQ_HEADER_SIZE, writable: false },
-      ...(data ? [{ bus: data.bus, len: io.len, writable: io.op === 'read' }] : []),
-      { bus: addOffset(hdr.bus, STATUS_OFFSET), len: 1, writable: true },
-    ];
+    const header = { bus: hdr.bus, len: BLK_REQ_HEADER_SIZE, writable: false };
+    const statusByte = { bus: addOffset(hdr.bus, STATUS_OFFSET), len: 1, writable: true };
+    const buffers = data
+      ? [header, { bus: data.bus, len: io.len, writable: io.op === 'read' }, statusByte]
+      : [header, statusByte];
     return { token: io.id, buffers, stores, loads, io: s.root };
   }
 

@@ -19,6 +19,29 @@ describe('RequestTracker', () => {
     assert.equal(t.duplicate, 0);
   });
 
+  it('fails each I/O at its own deadline, whatever order the deadlines come in', async () => {
+    const t = new RequestTracker<number>();
+    const started = performance.now();
+    const ended = new Map<string, number>();
+    const watch = (id: string, ms: number) =>
+      t.start(id, ms).outcome.then((o) => {
+        ended.set(id, performance.now() - started);
+        return o;
+      });
+    const late = watch('late', 80);
+    const early = watch('early', 20);
+    const done = watch('done', 10);
+    assert.equal(t.complete('done', 1), true, 'the earliest deadline completes first');
+    assert.deepEqual(await done, { ok: true, value: 1 });
+    assert.equal((await early).ok, false);
+    assert.equal(t.inFlight, 1, 'the later deadline still runs');
+    assert.ok(ended.get('early')! >= 15);
+    const o = await late;
+    assert.equal(!o.ok && o.code, 'TIMEOUT');
+    assert.ok(ended.get('late')! >= 75);
+    assert.equal(t.inFlight, 0);
+  });
+
   it('completes once and ignores a duplicate completion', async () => {
     const t = new RequestTracker<number>();
     const { outcome } = t.start('b', 1000);

@@ -9,7 +9,9 @@ export type IoOutcome<V> =
 
 interface Pending<V> {
   resolve: (o: IoOutcome<V>) => void;
-  timer: NodeJS.Timeout;
+  /** performance.now() at the deadline. */
+  deadlineAt: number;
+  deadlineMs: number;
   abort: LazyAbort;
 }
 
@@ -48,11 +50,17 @@ export class LazyAbort {
   }
 }
 
-export interface Tracked<V> {
-  readonly outcome: Promise<IoOutcome<V>>;
+/** One tracked I/O. A class: an object literal with a getter cost a closure and an accessor per I/O. */
+export class Tracked<V> {
+  constructor(
+    readonly outcome: Promise<IoOutcome<V>>,
+    readonly abort: LazyAbort,
+  ) {}
+
   /** Aborts when the I/O fails, so the submit path can stop early. */
-  readonly signal: AbortSignal;
-  readonly abort: LazyAbort;
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
 }
 
 const REMEMBER_SETTLED = 65536;
@@ -65,6 +73,12 @@ export class RequestTracker<V> {
   late = 0;
   /** Second completions of an I/O that had completed. */
   duplicate = 0;
+  /**
+   * One timer for every deadline, armed for the earliest: a timer per I/O
+   * (made, then cleared by its completion) was a visible share of the submit path.
+   */
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
 
   get inFlight(): number {
     return this.pending.size;
@@ -79,20 +93,12 @@ export class RequestTracker<V> {
       throw new Dom0Error('NOT_READY', `I/O id ${id} is already in use`, { kind: 'internal' });
     }
     const abort = new LazyAbort();
+    const deadlineAt = performance.now() + deadlineMs;
     const outcome = new Promise<IoOutcome<V>>((resolve) => {
-      const timer = setTimeout(
-        () => this.fail(id, 'TIMEOUT', `I/O ${id} did not complete within ${deadlineMs} ms`),
-        deadlineMs,
-      );
-      this.pending.set(id, { resolve, timer, abort });
+      this.pending.set(id, { resolve, deadlineAt, deadlineMs, abort });
     });
-    return {
-      outcome,
-      abort,
-      get signal() {
-        return abort.signal;
-      },
-    };
+    if (deadlineAt < this.timerAt) this.arm(deadlineAt);
+    return new Tracked(outcome, abort);
   }
 
   isPending(id: string): boolean {
@@ -125,11 +131,39 @@ export class RequestTracker<V> {
     return ids.length;
   }
 
+  private arm(at: number): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => this.expire(), Math.max(0, at - performance.now()));
+  }
+
+  /** Fails every I/O past its deadline with TIMEOUT; arms the timer for the next deadline. */
+  private expire(): void {
+    this.timer = null;
+    this.timerAt = Infinity;
+    const now = performance.now();
+    const due: [string, Pending<V>][] = [];
+    let next = Infinity;
+    for (const [id, p] of this.pending) {
+      if (p.deadlineAt <= now) due.push([id, p]);
+      else if (p.deadlineAt < next) next = p.deadlineAt;
+    }
+    for (const [id, p] of due) {
+      this.fail(id, 'TIMEOUT', `I/O ${id} did not complete within ${p.deadlineMs} ms`);
+    }
+    if (next < this.timerAt) this.arm(next);
+  }
+
   private take(id: string, how: 'completed' | 'failed'): Pending<V> | undefined {
     const p = this.pending.get(id);
     if (p === undefined) return undefined;
-    clearTimeout(p.timer);
     this.pending.delete(id);
+    // Nothing in flight: no timer left to wake the process.
+    if (this.pending.size === 0 && this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.timerAt = Infinity;
+    }
     this.settled.set(id, how);
     // Forget the oldest in bulk: one iterator per FORGET_AT_ONCE I/Os, not one per I/O.
     if (this.settled.size > REMEMBER_SETTLED + FORGET_AT_ONCE) {

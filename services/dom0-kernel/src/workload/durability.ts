@@ -34,6 +34,26 @@ interface Unflushed {
   readonly rewrites: number;
 }
 
+/**
+ * A planned write queued or running. Only a rewrite after a device reset
+ * waits for one, so the promise is made for such a waiter, not per write.
+ */
+class WriteInFlight {
+  private done = false;
+  private waiters: (() => void)[] | null = null;
+
+  ended(): Promise<void> {
+    if (this.done) return Promise.resolve();
+    return new Promise((resolve) => (this.waiters ??= []).push(resolve));
+  }
+
+  end(): void {
+    this.done = true;
+    for (const w of this.waiters ?? []) w();
+    this.waiters = null;
+  }
+}
+
 export interface JobEvents {
   /** A completed, not yet durable write was written again after a device reset. */
   rewrite?(block: number): void;
@@ -62,7 +82,7 @@ export class Durability {
   /** Per block, the newest generation this job wrote successfully: it supersedes older ones. */
   private readonly newestOk = new Map<number, number>();
   /** Per block, the last planned write queued or running, until it ends. */
-  private readonly writing = new Map<number, Promise<void>>();
+  private readonly writing = new Map<number, WriteInFlight>();
 
   constructor(private readonly d: DurabilityDeps) {
     this.fsyncEvery = d.w.fsyncEvery ?? 0;
@@ -74,16 +94,13 @@ export class Durability {
   }
 
   /** Runs a planned write of `block`, known as the block's newest while it runs (rewrites wait for it). */
-  async plannedWrite(block: number, run: () => Promise<void>): Promise<void> {
-    let ended!: () => void;
-    const mine = new Promise<void>((r) => (ended = r));
+  plannedWrite(block: number, run: () => Promise<void>): Promise<void> {
+    const mine = new WriteInFlight();
     this.writing.set(block, mine);
-    try {
-      return await run();
-    } finally {
+    return run().finally(() => {
       if (this.writing.get(block) === mine) this.writing.delete(block);
-      ended();
-    }
+      mine.end();
+    });
   }
 
   /** The device completed a write in `epoch`: durable at once on a write-through device, else tracked. */
@@ -179,7 +196,7 @@ export class Durability {
     const { block, generation } = c.stamp;
     // A planned write of the block queued or running is newer than this one: its outcome decides.
     for (let newer = this.writing.get(block); newer !== undefined; newer = this.writing.get(block))
-      await newer;
+      await newer.ended();
     // Given up (the device keeps being reset), or a newer write of the block completed.
     if (c.rewrites >= MAX_REWRITES || (this.newestOk.get(block) ?? 0) > generation) return false;
     // Recorded as it queues for the block, as planned I/Os are: history order is the block's order.

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { Workload } from '@nestlab/protocol';
 import type { BlkIo } from '../block/blk-request.js';
 import type { IoResult } from '../block/block-device.js';
-import { BlockModel, historyLength, plan, runJob } from './engine.js';
+import { BlockModel, historyLength, plan, runJob, sectorOf } from './engine.js';
 import type { IoTarget } from './io-target.js';
 import { blockContent } from '@nestlab/formats';
 
@@ -356,5 +356,15 @@ describe('workload engine', () => {
     );
     assert.equal(disk.maxInFlight, 0);
     assert.equal(historyLength({ ...base, ios: 10, fsyncEvery: 3 }), 13);
+  });
+});
+
+describe('sectorOf', () => {
+  it('is the block times its size in sectors, exact past 2^53 bytes too', () => {
+    assert.equal(sectorOf(0, 4096), 0n);
+    assert.equal(sectorOf(3, 4096), 24n);
+    assert.equal(sectorOf(5, 512), 5n);
+    const big = 2 ** 45 + 3; // × 4096 bytes is past Number.MAX_SAFE_INTEGER
+    assert.equal(sectorOf(big, 4096), (BigInt(big) * 4096n) / 512n);
   });
 });

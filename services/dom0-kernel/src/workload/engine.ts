@@ -82,6 +82,14 @@ export function* plan(w: Workload): Generator<PlannedIo> {
   }
 }
 
+/** The first sector of `block`; in plain numbers while they are exact (bs is a multiple of a sector). */
+export function sectorOf(block: number, bs: number): bigint {
+  const byte = block * bs;
+  return Number.isSafeInteger(byte) && byte % SECTOR_SIZE === 0
+    ? BigInt(byte / SECTOR_SIZE)
+    : (BigInt(block) * BigInt(bs)) / BigInt(SECTOR_SIZE);
+}
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
   return Math.round(sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!);
@@ -171,15 +179,15 @@ class PlannedIos {
           ? { seed: w.seed, block: p.block, generation: this.model.nextGeneration(p.block) }
           : null;
       if (stamp) rec.wrote = stampWire(stamp);
-      const io: BlkIo = {
-        id: `${this.idPrefix}-${i}`,
-        op: p.op,
-        sector: (BigInt(p.block) * BigInt(w.bs)) / BigInt(SECTOR_SIZE),
-        len: w.bs,
-        ...(stamp ? { data: blockContent(stamp, w.bs) } : {}),
-        // Verify tells "not delivered" from "stale but equal" only on a poisoned buffer.
-        ...(!stamp && w.verify ? { poison: true } : {}),
-      };
+      const id = `${this.idPrefix}-${i}`;
+      const sector = sectorOf(p.block, w.bs);
+      // Built whole, not spread: one object per I/O, no copies.
+      const io: BlkIo = stamp
+        ? { id, op: p.op, sector, len: w.bs, data: blockContent(stamp, w.bs) }
+        : // Verify tells "not delivered" from "stale but equal" only on a poisoned buffer.
+          w.verify
+          ? { id, op: p.op, sector, len: w.bs, poison: true }
+          : { id, op: p.op, sector, len: w.bs };
       report.submitted++;
       const r = await this.target.submit(io, Math.max(1, w.deadlineMs - (Date.now() - slotStart)));
       if (report.traceIds.length < MAX_TRACE_IDS) report.traceIds.push(r.traceId);
@@ -254,13 +262,16 @@ async function runAtDepth<P>(
         if (p.done) break;
         const i = issued++;
         inFlight++;
-        void run(i, p.value)
-          .catch(onError)
-          .finally(() => {
-            inFlight--;
-            if (inFlight === 0 && !more()) resolve();
-            else launch();
-          });
+        const ended = () => {
+          inFlight--;
+          if (inFlight === 0 && !more()) resolve();
+          else launch();
+        };
+        // One reaction for both outcomes (catch-then-finally made two promises per I/O).
+        void run(i, p.value).then(ended, (err: unknown) => {
+          onError(err);
+          ended();
+        });
       }
       if (inFlight === 0 && !more()) resolve();
     };
