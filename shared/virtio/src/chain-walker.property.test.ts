@@ -13,7 +13,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { VIRTIO_ERROR_CODE_KIND, VRING_DESC_F, popAvail } from './index.js';
 import { RingImage, SparseTestMemory } from './testing/index.js';
-import type { PoppedChain, SplitQueue, VirtioResult, WalkOptions } from './index.js';
+import type { PoppedChain, RingMemory, SplitQueue, VirtioResult, WalkOptions } from './index.js';
 import type { RawDesc } from './testing/index.js';
 import { referencePop, type PoppedChainShape, type RefResult } from './testing/walker-reference.js';
 
@@ -328,7 +328,42 @@ async function popChecked(c: Case) {
   return { got: shape(got), want, expect };
 }
 
+/**
+ * The same memory with readNow: the reads `now` marks are answered at once
+ * (the bytes, or the missing page thrown), the others by read's promise.
+ */
+function answeringAtOnce(mem: SparseTestMemory, now: readonly boolean[]): RingMemory {
+  let i = 0;
+  return {
+    read: (addr, len) => mem.read(addr, len),
+    readNow: (addr, len) => {
+      if (!now[i++ % now.length]) return mem.read(addr, len);
+      void mem.read(addr, len).catch(() => undefined); // counted as a read, like the promised ones
+      return mem.readSync(addr, len);
+    },
+  };
+}
+
 describe('chain walker properties (fast-check)', () => {
+  it('walks the same whether each read is answered at once, later, or a mix of both', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        caseArb,
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }),
+        async (c, now) => {
+          const { got, want } = await popChecked(c);
+          const { mem, q } = build(c);
+          const mixed = await withDeadline(
+            popAvail(answeringAtOnce(mem, now), q, c.last, c.opts),
+            'popAvail',
+          );
+          assert.deepEqual(shape(mixed), got);
+          assert.deepEqual(got, want);
+        },
+      ),
+    );
+  });
+
   it('matches the reference model on hostile rings; never throws, hangs or over-reads', async () => {
     await fc.assert(
       fc.asyncProperty(caseArb, async (c) => {

@@ -9,12 +9,12 @@
 // access can be traced under the request it serves.
 import { busAddr, toHex } from '@nestlab/addr';
 import type { BusAddr } from '@nestlab/addr';
-import { walkChain, pendingAvail } from './chain-walker.js';
+import { pendingAvailNow, walkChainNow } from './chain-walker.js';
 import type { DescChain, WalkOptions } from './chain-walker.js';
 import { VirtioError, fail, ok } from './errors.js';
 import type { VirtioResult } from './errors.js';
-import { readRing } from './ring-memory.js';
-import type { RingMemory } from './ring-memory.js';
+import { isPending, readRing } from './ring-memory.js';
+import type { Now, RingMemory } from './ring-memory.js';
 import { availRingAddr, checkSplitQueue } from './split-queue.js';
 import type { SplitQueue } from './split-queue.js';
 import { decodeU16, isValidQueueSize, splitRingLayout } from './split-ring-layout.js';
@@ -24,6 +24,8 @@ import type { RingWrite } from './used-ring.js';
 /** Guest memory the device reads and writes; a write answers false when it faulted. */
 export interface QueueMemory extends RingMemory {
   write(addr: BusAddr, bytes: Uint8Array): Promise<boolean>;
+  /** The same write, answered at once when the memory can (see RingMemory.readNow). */
+  writeNow?(addr: BusAddr, bytes: Uint8Array): Now<boolean>;
 }
 
 /**
@@ -148,7 +150,8 @@ export class DeviceQueue {
 
   /** How many chains the driver has made available past nextAvail. */
   async pending(mem: RingMemory, sq: SplitQueue): Promise<VirtioResult<number>> {
-    const p = await pendingAvail(mem, sq, this.nextAvail);
+    const got = pendingAvailNow(mem, sq, this.nextAvail);
+    const p = isPending(got) ? await got : got;
     return p.ok ? ok(p.value.pending) : p;
   }
 
@@ -176,7 +179,17 @@ export class DeviceQueue {
     head: number,
     options: WalkOptions = {},
   ): Promise<VirtioResult<DescChain>> {
-    return walkChain(mem, sq, head, options);
+    return Promise.resolve(this.walkNow(mem, sq, head, options));
+  }
+
+  /** walk, answered at once when the memory answers at once (RingMemory.readNow). */
+  walkNow(
+    mem: RingMemory,
+    sq: SplitQueue,
+    head: number,
+    options: WalkOptions = {},
+  ): Now<VirtioResult<DescChain>> {
+    return walkChainNow(mem, sq, head, options);
   }
 
   /** One avail entry consumed: nextAvail moves on (mod 2^16). */
@@ -206,14 +219,29 @@ export class DeviceQueue {
   }
 
   /** Writes the used element for `head` after those not yet published; visible at the next publishUsed. */
-  async addUsed(
+  addUsed(
     mem: QueueMemory,
     sq: SplitQueue,
     head: number,
     len: number,
   ): Promise<VirtioResult<void>> {
+    try {
+      return Promise.resolve(this.addUsedNow(mem, sq, head, len));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  /** addUsed, answered at once when the memory answers at once (QueueMemory.writeNow). */
+  addUsedNow(mem: QueueMemory, sq: SplitQueue, head: number, len: number): Now<VirtioResult<void>> {
     const at = u16(this.nextUsed + this.unpublished);
-    const r = await write(mem, usedElemWrite(sq, at, head, len), 'used elem');
+    const r = writeNow(mem, usedElemWrite(sq, at, head, len), 'used elem');
+    if (isPending(r)) {
+      return r.then((done) => {
+        if (done.ok) this.unpublished++;
+        return done;
+      });
+    }
     if (r.ok) this.unpublished++;
     return r;
   }
@@ -245,12 +273,21 @@ export class DeviceQueue {
   }
 }
 
-async function write(mem: QueueMemory, w: RingWrite, what: string): Promise<VirtioResult<void>> {
-  let done: boolean;
+function write(mem: QueueMemory, w: RingWrite, what: string): Promise<VirtioResult<void>> {
+  return Promise.resolve(writeNow(mem, w, what));
+}
+
+/** One ring write, never throwing; at once when the memory answers at once. */
+function writeNow(mem: QueueMemory, w: RingWrite, what: string): Now<VirtioResult<void>> {
+  const unreachable = (cause: unknown): VirtioResult<void> =>
+    fail('MEMORY_UNREACHABLE', `cannot write ${what} at ${toHex(w.addr)}`, { cause });
+  const outcome = (done: boolean): VirtioResult<void> =>
+    done ? ok(undefined) : fail('MEMORY_UNREACHABLE', `cannot write ${what}`);
+  let got: Now<boolean>;
   try {
-    done = await mem.write(w.addr, w.bytes);
+    got = mem.writeNow ? mem.writeNow(w.addr, w.bytes) : mem.write(w.addr, w.bytes);
   } catch (cause) {
-    return fail('MEMORY_UNREACHABLE', `cannot write ${what} at ${toHex(w.addr)}`, { cause });
+    return unreachable(cause);
   }
-  return done ? ok(undefined) : fail('MEMORY_UNREACHABLE', `cannot write ${what}`);
+  return isPending(got) ? got.then(outcome, unreachable) : outcome(got);
 }

@@ -10,7 +10,20 @@ import type { VirtioErrorKind, VirtioResult } from './errors.js';
  */
 export interface RingMemory {
   read(addr: BusAddr, len: number): Promise<Uint8Array>;
+  /**
+   * The same read, answered at once when the memory can (no IOMMU, an IOTLB
+   * hit): the bytes, or a promise only when it must wait. The walker and the
+   * queue prefer it, so a walk over local memory takes no promise per field.
+   */
+  readNow?(addr: BusAddr, len: number): Uint8Array | Promise<Uint8Array>;
 }
+
+/** A value now, or a promise of it when the memory had to wait. */
+export type Now<T> = T | Promise<T>;
+
+/** Whether a Now<T> is still to come (a Uint8Array or a result is never a thenable). */
+export const isPending = <T>(v: Now<T>): v is Promise<T> =>
+  typeof (v as { then?: unknown } | null)?.then === 'function';
 
 /** True when [addr, addr+len) would go past 2^64 - 1. */
 export const wrapsAddressSpace = (addr: bigint, len: number | bigint): boolean =>
@@ -27,29 +40,58 @@ function causeKind(cause: unknown): VirtioErrorKind | undefined {
 }
 
 /** Reads `len` bytes for the named ring field, never throwing. */
-export async function readRing(
+export function readRing(
   mem: RingMemory,
   addr: BusAddr,
   len: number,
   what: string,
 ): Promise<VirtioResult<Uint8Array>> {
+  return Promise.resolve(readRingNow(mem, addr, len, what));
+}
+
+/** readRing, answered at once when the memory answers at once (RingMemory.readNow). */
+export function readRingNow(
+  mem: RingMemory,
+  addr: BusAddr,
+  len: number,
+  what: string,
+): Now<VirtioResult<Uint8Array>> {
   if (wrapsAddressSpace(addr, len)) {
     return fail('ADDR_WRAP', `${what} at ${toHex(addr)} + ${len} wraps 2^64`);
   }
-  let bytes: Uint8Array;
+  let got: Now<Uint8Array>;
   try {
-    bytes = await mem.read(addr, len);
+    got = mem.readNow ? mem.readNow(addr, len) : mem.read(addr, len);
   } catch (cause) {
-    const detail = cause instanceof Error ? cause.message : String(cause);
-    return fail('MEMORY_UNREACHABLE', `cannot read ${what} at ${toHex(addr)}: ${detail}`, {
-      cause,
-      kind: causeKind(cause),
-    });
+    return unreachable(addr, what, cause);
   }
+  if (isPending(got)) {
+    return got.then(
+      (bytes) => checked(bytes, addr, len, what),
+      (cause: unknown) => unreachable(addr, what, cause),
+    );
+  }
+  return checked(got, addr, len, what);
+}
+
+function unreachable(addr: BusAddr, what: string, cause: unknown): VirtioResult<Uint8Array> {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return fail('MEMORY_UNREACHABLE', `cannot read ${what} at ${toHex(addr)}: ${detail}`, {
+    cause,
+    kind: causeKind(cause),
+  });
+}
+
+function checked(
+  bytes: Uint8Array,
+  addr: BusAddr,
+  len: number,
+  what: string,
+): VirtioResult<Uint8Array> {
   if (!(bytes instanceof Uint8Array) || bytes.byteLength !== len) {
     return fail(
       'MEMORY_UNREACHABLE',
-      `reading ${what} at ${toHex(addr)} returned ${bytes?.byteLength ?? 'no'} bytes, not ${len}`,
+      `reading ${what} at ${toHex(addr)} returned ${(bytes as Uint8Array | undefined)?.byteLength ?? 'no'} bytes, not ${len}`,
     );
   }
   return ok(bytes);

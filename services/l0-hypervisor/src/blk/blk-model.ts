@@ -1,5 +1,6 @@
 // virtio-blk as a DeviceModel: the disk image behind the queue, the request
 // parser in front of it (executeBlkRequest, below), the request counters.
+import type { Attributes } from '@opentelemetry/api';
 import { toHex } from '@nestlab/addr';
 import {
   SECTOR_SIZE,
@@ -36,13 +37,33 @@ const OTHER_TYPE = 0xffff;
 
 type Done = ServeOutcome & { kind: 'done' };
 
+/**
+ * A served request: what the used element reports, and what the counters and
+ * the request span need of it. Its span attributes are built only when a
+ * recording span asks (an untraced I/O pays for no hex sector).
+ */
+class BlkDone implements Done {
+  readonly kind = 'done';
+  constructor(
+    readonly written: number,
+    readonly type: number,
+    readonly status: number,
+    private readonly sector: bigint,
+  ) {}
+  get attributes(): Attributes {
+    return {
+      [DEVICE_ATTR.blkType]: BLK_TYPE_NAMES[this.type] ?? String(this.type),
+      [DEVICE_ATTR.blkSector]: toHex(this.sector),
+      [DEVICE_ATTR.blkStatus]: this.status,
+    };
+  }
+}
+
 export class VirtioBlkModel implements DeviceModel {
   readonly deviceId = VIRTIO_ID.BLOCK;
   readonly pciClass = PCI_CLASS_STORAGE_SCSI;
   readonly config: Uint8Array;
   readonly requests: RequestCounts = { done: 0, ioerr: 0, unsupp: 0 };
-  /** What each served outcome was, until it is published (for the counters). */
-  private readonly served = new WeakMap<Done, { type: number; status: number }>();
   /** Published requests by type * 256 + status (an unnamed type as one), counted at the end of the turn. */
   private readonly published: TurnCounts<number>;
 
@@ -66,25 +87,15 @@ export class VirtioBlkModel implements DeviceModel {
     const out = await executeBlkRequest(chain, io, this.disk, this.serial, {
       // No VIRTIO_BLK_F_FLUSH: a write must be durable when it completes.
       writeThrough: !ctx.negotiated.has(VIRTIO_BLK_F.FLUSH),
-      before: ctx.before,
+      before: () => ctx.before,
     });
     if (out.kind === 'broken') return out;
-    const done: Done = {
-      kind: 'done',
-      written: out.written,
-      attributes: {
-        [DEVICE_ATTR.blkType]: BLK_TYPE_NAMES[out.type] ?? String(out.type),
-        [DEVICE_ATTR.blkSector]: toHex(out.sector),
-        [DEVICE_ATTR.blkStatus]: out.status,
-      },
-    };
-    this.served.set(done, { type: out.type, status: out.status });
-    return done;
+    return new BlkDone(out.written, out.type, out.status, out.sector);
   }
 
   completed(outcome: Done): void {
-    const s = this.served.get(outcome);
-    if (!s) return;
+    if (!(outcome instanceof BlkDone)) return;
+    const s = outcome;
     const r = this.requests;
     if (s.status === VIRTIO_BLK_S.OK) r.done++;
     else if (s.status === VIRTIO_BLK_S.IOERR) r.ioerr++;
@@ -135,7 +146,7 @@ interface RequestOrder {
    * FLUSH covers every write made available before it, even one still
    * gathering its data (QEMU virtio_blk_handle_flush posts them first).
    */
-  readonly before?: Promise<unknown>;
+  readonly before?: () => Promise<unknown>;
 }
 
 async function executeBlkRequest(
@@ -196,7 +207,7 @@ async function serve(
         return n === dataLen ? { status: VIRTIO_BLK_S.OK, written: n } : { ...ioerr, written: n };
       }
       case VIRTIO_BLK_T.FLUSH:
-        await order.before;
+        await order.before?.();
         await disk.flush();
         return { status: VIRTIO_BLK_S.OK, written: 0 };
       case VIRTIO_BLK_T.GET_ID: {
@@ -230,6 +241,8 @@ async function gather(
   len: number,
 ): Promise<Uint8Array | null> {
   if (len > MAX_REQUEST_BYTES) return null;
+  // One segment (a 4 KiB write's data): the DMA read's own bytes, not a 4 KiB copy.
+  if (segs.length === 1 && segs[0]!.len === len) return io.read(segs[0]!.addr, len);
   const out = new Uint8Array(len);
   let at = 0;
   for (const s of segs) {

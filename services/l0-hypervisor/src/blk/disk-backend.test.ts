@@ -46,6 +46,23 @@ describe('DiskBackend write-back cache', () => {
     await again.close();
   });
 
+  it('reuses a written-back block for a new one without changing what either holds', async () => {
+    // One block of cache: each new block evicts the one before, whose array is reused next.
+    const disk = await DiskBackend.open(image(), 8 * MiB, true, {
+      cacheLimitBytes: 4096,
+      unsafeFlush: false,
+    });
+    const blocks = [1, 2, 3, 4].map((i) => pattern(4096, i));
+    for (const [i, data] of blocks.entries()) await disk.write(i * 4096, data);
+    for (const [i, data] of blocks.entries()) {
+      assert.deepEqual(await disk.read(i * 4096, 4096), data, `block ${i} reads back`);
+    }
+    for (const [i, data] of blocks.slice(0, 3).entries()) {
+      assert.deepEqual(await onDisk(disk.path, i * 4096, 4096), data, `block ${i} in the file`);
+    }
+    await disk.close();
+  });
+
   it('a read spanning cached and uncached blocks takes each from where it is', async () => {
     const disk = await DiskBackend.open(image(), 8 * MiB, true, SAFE);
     const a = pattern(8192, 4);

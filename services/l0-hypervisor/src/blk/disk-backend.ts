@@ -94,7 +94,9 @@ export class DiskBackend {
       return;
     }
     this.cache.put(offset, data, (block) => this.readFile(block * CACHE_BLOCK, CACHE_BLOCK));
-    this.writeBack(this.cache.takeOverLimit());
+    const evicted = this.cache.takeOverLimit();
+    this.writeBack(evicted);
+    this.cache.release(evicted);
   }
 
   /** VIRTIO_BLK_T_FLUSH: every write completed so far reaches the file, then fsync. */

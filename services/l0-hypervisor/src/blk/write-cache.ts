@@ -1,6 +1,9 @@
 /** Cache granularity: a page, what a host page cache would track. */
 export const CACHE_BLOCK = 4096;
 
+/** Spare blocks kept for reuse: what one batch of requests evicts. */
+const MAX_SPARE = 256;
+
 /** Dirty blocks to write back, coalesced into runs of adjacent blocks. */
 export interface WriteBackRun {
   readonly block: number;
@@ -14,6 +17,8 @@ export interface WriteBackRun {
  */
 export class WriteCache {
   private readonly dirty = new Map<number, Uint8Array>();
+  /** Blocks written back and handed back (release): reused, so a steady write stream allocates none. */
+  private readonly spare: Uint8Array[] = [];
 
   constructor(private readonly limitBytes: number) {}
 
@@ -33,7 +38,8 @@ export class WriteCache {
       const to = Math.min(end, start + CACHE_BLOCK);
       let block = this.dirty.get(b);
       if (block) this.dirty.delete(b);
-      else block = to - from === CACHE_BLOCK ? new Uint8Array(CACHE_BLOCK) : load(b);
+      else if (to - from === CACHE_BLOCK) block = this.spare.pop() ?? new Uint8Array(CACHE_BLOCK);
+      else block = load(b);
       block.set(data.subarray(from - offset, to - offset), from - start);
       this.dirty.set(b, block);
     }
@@ -69,6 +75,17 @@ export class WriteCache {
     const runs = coalesce(blocks, this.dirty);
     this.dirty.clear();
     return runs;
+  }
+
+  /**
+   * Takes back blocks of takeOverLimit once they are written: nothing else
+   * holds them, and a new block overwrites a spare one whole.
+   */
+  release(runs: readonly WriteBackRun[]): void {
+    for (const r of runs) {
+      if (r.bytes.byteLength === CACHE_BLOCK && this.spare.length < MAX_SPARE)
+        this.spare.push(r.bytes);
+    }
   }
 
   /** Removes and returns the oldest blocks beyond the limit, so memory stays bounded. */

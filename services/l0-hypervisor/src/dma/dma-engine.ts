@@ -2,7 +2,7 @@
 // address → machine by the device's IOMMU attachment (dma-translation.ts),
 // then machine → host-phys by memslot, one 4 KiB span at a time, each span
 // logged, traced and counted (dma-accounting.ts).
-import { pageSpans } from '@nestlab/addr';
+import { ADDR_MAX, PAGE_SIZE } from '@nestlab/addr';
 import type { BusAddr, HostPhysAddr, MachineAddr, Translation } from '@nestlab/addr';
 import type { RamBackingCheck } from '@nestlab/virtio';
 import type { L0Metrics } from '../metrics.js';
@@ -24,6 +24,9 @@ export type { DmaDevice, IommuAnswer, IommuTranslateFn } from './dma-translation
 
 /** One access in progress. */
 interface Access extends AccessLabel {
+  /** Where it starts and how long it is. */
+  readonly bus: BusAddr;
+  readonly len: number;
   /** What a write stores; undefined for a read. */
   readonly bytes: Uint8Array | undefined;
   /** What a read returns (filled span by span). */
@@ -32,7 +35,11 @@ interface Access extends AccessLabel {
   readonly logged: number[];
 }
 
-type Span = { addr: BusAddr; len: number; offset: number };
+/** A finished access, or a promise of it when a span waits for the IOMMU (an IOTLB miss). */
+export type DmaNow = DmaResult | Promise<DmaResult>;
+
+const PAGE_MASK = BigInt(PAGE_SIZE - 1);
+const EMPTY = new Uint8Array(0);
 
 /**
  * The memory behind the engine: machine → host by memslot, and the RAM at a
@@ -74,7 +81,7 @@ export class DmaEngine {
     what: DmaWhat,
     budget?: TraceBudget,
   ): Promise<DmaResult> {
-    return this.access(dev, bus, len, what, undefined, budget);
+    return Promise.resolve(this.access(dev, bus, len, what, undefined, budget));
   }
 
   write(
@@ -84,6 +91,22 @@ export class DmaEngine {
     what: DmaWhat,
     budget?: TraceBudget,
   ): Promise<DmaResult> {
+    return Promise.resolve(this.access(dev, bus, bytes.byteLength, what, bytes, budget));
+  }
+
+  /** read, done at once when every span translates locally; a promise only on an IOTLB miss. */
+  readNow(dev: DmaDevice, bus: BusAddr, len: number, what: DmaWhat, budget?: TraceBudget): DmaNow {
+    return this.access(dev, bus, len, what, undefined, budget);
+  }
+
+  /** write, done at once when every span translates locally; a promise only on an IOTLB miss. */
+  writeNow(
+    dev: DmaDevice,
+    bus: BusAddr,
+    bytes: Uint8Array,
+    what: DmaWhat,
+    budget?: TraceBudget,
+  ): DmaNow {
     return this.access(dev, bus, bytes.byteLength, what, bytes, budget);
   }
 
@@ -113,7 +136,7 @@ export class DmaEngine {
       host: null,
       startedAt,
     });
-    return this.accounting.result(true, bytes ? new Uint8Array(0) : mem.slice(), [rec]);
+    return this.accounting.result(true, bytes ? EMPTY : mem.slice(), [rec]);
   }
 
   /**
@@ -137,20 +160,20 @@ export class DmaEngine {
     what: DmaWhat,
     bytes: Uint8Array | undefined,
     budget: TraceBudget | undefined,
-  ): Promise<DmaResult> {
+  ): DmaNow {
     const a: Access = {
       bdf: dev.bdf,
       what,
       write: bytes !== undefined,
+      bus,
+      len,
       bytes,
       budget,
-      out: new Uint8Array(bytes ? 0 : len),
+      out: bytes ? EMPTY : new Uint8Array(len),
       logged: [],
     };
-    let spans: Span[];
-    try {
-      spans = pageSpans(bus, len);
-    } catch {
+    // Past 2^64 - 1 (a span would start beyond it): refused as a whole, nothing accessed.
+    if (len > 0 && bus + BigInt(len - 1) > ADDR_MAX) {
       const rec = this.accounting.record(a, {
         bus,
         len,
@@ -162,43 +185,49 @@ export class DmaEngine {
         host: null,
         startedAt: Date.now(),
       });
-      return Promise.resolve(this.accounting.result(false, a.out, [rec], 'ADDR_WRAP'));
+      return this.accounting.result(false, a.out, [rec], 'ADDR_WRAP');
     }
-    return this.spans(dev, a, spans, 0);
+    return this.spans(dev, a, 0);
   }
 
-  private spans(
-    dev: DmaDevice,
-    a: Access,
-    spans: readonly Span[],
-    from: number,
-  ): Promise<DmaResult> {
-    for (let i = from; i < spans.length; i++) {
-      const span = spans[i]!;
+  /** The page spans from byte `done` on, one 4 KiB page at a time. */
+  private spans(dev: DmaDevice, a: Access, done: number): DmaNow {
+    while (done < a.len) {
+      const addr = (done === 0 ? a.bus : a.bus + BigInt(done)) as BusAddr;
+      const len = Math.min(PAGE_SIZE - Number(addr & PAGE_MASK), a.len - done);
+      const offset = done;
       const startedAt = Date.now();
-      const local = this.translation.local(dev, span.addr, a.write);
+      const local = this.translation.local(dev, addr, a.write);
       if (local === null) {
         // An IOTLB miss: ask the IOMMU, then carry on with the remaining spans.
-        return this.translation.remote(dev, span.addr, a.write).then((m) => {
-          const r = this.apply(a, span, m, startedAt);
-          return r ?? this.spans(dev, a, spans, i + 1);
+        return this.translation.remote(dev, addr, a.write).then((m) => {
+          const r = this.apply(a, addr, len, offset, m, startedAt);
+          return r ?? this.spans(dev, a, offset + len);
         });
       }
-      const r = this.apply(a, span, local, startedAt);
-      if (r) return Promise.resolve(r);
+      const r = this.apply(a, addr, len, offset, local, startedAt);
+      if (r) return r;
+      done += len;
     }
-    return Promise.resolve(this.accounting.result(true, a.out, a.logged));
+    return this.accounting.result(true, a.out, a.logged);
   }
 
   /** Machine → host-phys by memslot, the access itself, its record; a result when it failed. */
-  private apply(a: Access, span: Span, m: ToMachine, startedAt: number): DmaResult | undefined {
+  private apply(
+    a: Access,
+    addr: BusAddr,
+    len: number,
+    offset: number,
+    m: ToMachine,
+    startedAt: number,
+  ): DmaResult | undefined {
     // A machine address with no RAM is not accessed.
-    const hostAddr = m.machine !== null ? this.mem.memslots.hostOf(m.machine, span.len) : null;
+    const hostAddr = m.machine !== null ? this.mem.memslots.hostOf(m.machine, len) : null;
     const fault = m.fault ?? (hostAddr !== null ? undefined : 'MEMORY_UNREACHABLE');
     a.logged.push(
       this.accounting.record(a, {
-        bus: span.addr,
-        len: span.len,
+        bus: addr,
+        len,
         verdict: m.verdict,
         fault,
         machine: m.machine,
@@ -210,9 +239,10 @@ export class DmaEngine {
     );
     if (hostAddr === null)
       return this.accounting.result(false, a.out, a.logged, fault ?? 'INTERNAL');
-    if (a.bytes)
-      this.mem.ram.write(hostAddr, a.bytes.subarray(span.offset, span.offset + span.len));
-    else this.mem.ram.readInto(hostAddr, span.len, a.out, span.offset);
+    if (a.bytes) {
+      const part = len === a.bytes.byteLength ? a.bytes : a.bytes.subarray(offset, offset + len);
+      this.mem.ram.write(hostAddr, part);
+    } else this.mem.ram.readInto(hostAddr, len, a.out, offset);
     return undefined;
   }
 }

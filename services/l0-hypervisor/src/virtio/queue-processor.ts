@@ -23,16 +23,17 @@ import {
 } from '@opentelemetry/api';
 import { toHex, type BusAddr } from '@nestlab/addr';
 import { ATTR, DEVICE_ATTR } from '@nestlab/telemetry';
-import { VIRTIO_F, splitRingLayout } from '@nestlab/virtio';
+import { VIRTIO_F, isPending, splitRingLayout } from '@nestlab/virtio';
 import type {
   DescChain,
   DeviceQueue,
   FeatureSet,
+  Now,
   QueueMemory,
   SplitQueue,
   VirtioError,
 } from '@nestlab/virtio';
-import type { DmaDevice, DmaEngine, DmaWhat } from '../dma/dma-engine.js';
+import type { DmaDevice, DmaEngine, DmaResult, DmaWhat } from '../dma/dma-engine.js';
 import { closeBudget, traceBudget, type TraceBudget } from '../dma/dma-trace.js';
 import { L0Error } from '../errors.js';
 import type { L0Metrics } from '../metrics.js';
@@ -41,10 +42,13 @@ import { takeChainTrace } from './chain-traces.js';
 import type { DeviceStatus } from './device-status.js';
 import type { DeviceInterrupts } from './transport.js';
 
-/** The device's DMA for request buffers; null / false when the access faulted. */
+/**
+ * The device's DMA for request buffers; null / false when the access faulted.
+ * Answered at once when the translation is local (a promise on an IOTLB miss).
+ */
 export interface BufferIo {
-  read(addr: BusAddr, len: number): Promise<Uint8Array | null>;
-  write(addr: BusAddr, bytes: Uint8Array): Promise<boolean>;
+  read(addr: BusAddr, len: number): Now<Uint8Array | null>;
+  write(addr: BusAddr, bytes: Uint8Array): Now<boolean>;
 }
 
 export type ServeOutcome =
@@ -156,7 +160,7 @@ export class QueueProcessor {
       attributes: { [DEVICE_ATTR.bdf]: dev.bdf, [DEVICE_ATTR.queue]: index },
     });
     const budget = traceBudget(span);
-    const mem = new DeviceRingMemory(this.dma, dev, sq.value, budget);
+    const mem = new DeviceRingMemory(this.dma, dev, ringAreas(sq.value), budget);
     let handled = 0;
     try {
       while (handled < q.size && this.live(epoch)) {
@@ -199,7 +203,8 @@ export class QueueProcessor {
     // A bad chain stops the device, but only after the good ones before it are served.
     let bad: { code: string; message: string } | null = null;
     for (const head of heads) {
-      const p = await this.pop(q, sq, epoch, notify, head);
+      const popping = this.pop(q, sq, epoch, notify, head, ring.areas);
+      const p = isPending(popping) ? await popping : popping;
       if (p === null) return this.endAll(popped);
       if ('code' in p) {
         bad = p;
@@ -218,11 +223,16 @@ export class QueueProcessor {
     }
     const negotiated = dev.status.negotiated;
     const serving: Promise<ServeOutcome>[] = [];
-    let before: Promise<unknown> = Promise.resolve();
     for (const p of popped) {
-      const out = dev.model.serve(p.chain, p.mem.buffers(), { negotiated, before });
-      serving.push(out);
-      before = Promise.allSettled([before, out]);
+      // `before` only when a request asks (a FLUSH): no settled-promise chain per request.
+      const earlier = serving.length;
+      const ctx: ServeContext = {
+        negotiated,
+        get before() {
+          return Promise.allSettled(serving.slice(0, earlier));
+        },
+      };
+      serving.push(dev.model.serve(p.chain, p.mem.buffers(), ctx));
     }
     const outs = await Promise.all(serving);
     try {
@@ -237,8 +247,9 @@ export class QueueProcessor {
           break;
         }
         dev.model.completed(out);
-        p.span.setAttributes(out.attributes);
-        const added = await q.addUsed(p.mem, sq, p.chain.headIndex, out.written);
+        if (p.span.isRecording()) p.span.setAttributes(out.attributes);
+        const adding = q.addUsedNow(p.mem, sq, p.chain.headIndex, out.written);
+        const added = isPending(adding) ? await adding : adding;
         if (!added.ok) {
           markFailed(p.span, added.error.code, added.error.message);
           broken = out;
@@ -266,22 +277,36 @@ export class QueueProcessor {
    * Walks one chain in the trace of the I/O that posted it (when the driver
    * said which; else under the notify span). Null when the device stopped.
    */
-  private async pop(
+  private pop(
     q: DeviceQueue,
     sq: SplitQueue,
     epoch: number,
     notify: Span,
     head: number,
-  ): Promise<Popped | { code: string; message: string } | null> {
+    areas: RingAreas,
+  ): Now<Popped | { code: string; message: string } | null> {
     const dev = this.dev;
     const posted = takeChainTrace(dev, q.index, head);
     const span = this.requestSpan(q, head, notify, posted);
     const budget = traceBudget(span);
-    const mem = new DeviceRingMemory(this.dma, dev, sq, budget, () => this.live(epoch));
-    const chain = await q.walk(mem, sq, head, {
+    const mem = new DeviceRingMemory(this.dma, dev, areas, budget, () => this.live(epoch));
+    const walked = q.walkNow(mem, sq, head, {
       indirect: dev.status.has(VIRTIO_F.INDIRECT_DESC),
       maxIndirectEntries: MAX_INDIRECT,
     });
+    return isPending(walked)
+      ? walked.then((chain) => this.popped(q, epoch, chain, span, budget, mem))
+      : this.popped(q, epoch, walked, span, budget, mem);
+  }
+
+  private popped(
+    q: DeviceQueue,
+    epoch: number,
+    chain: Awaited<ReturnType<DeviceQueue['walk']>>,
+    span: Span,
+    budget: TraceBudget,
+    mem: DeviceRingMemory,
+  ): Popped | { code: string; message: string } | null {
     if (!chain.ok || !this.live(epoch)) {
       if (!chain.ok) markFailed(span, chain.error.code, chain.error.message);
       closeBudget(budget);
@@ -338,67 +363,99 @@ function markFailed(span: Span, code: string, message: string): void {
 
 const TRANSIENT = new Set(['TIMEOUT', 'NO_RESPONDERS']);
 
+/** A queue's three ring areas as [what, first, end) (an address in none is an indirect table). */
+type RingAreas = readonly (readonly [DmaWhat, bigint, bigint])[];
+
+function ringAreas(q: SplitQueue): RingAreas {
+  const l = splitRingLayout(q.size);
+  return [
+    ['desc', q.desc, q.desc + BigInt(l.desc.bytes)],
+    ['avail', q.avail, q.avail + BigInt(l.avail.bytes)],
+    ['used', q.used, q.used + BigInt(l.used.bytes)],
+  ];
+}
+
 /**
  * The device's view of guest memory for one request: every access goes
  * through the DMA engine, labelled with the ring part it touches (an address
  * outside the three areas can only be an indirect table the walker reads).
+ * Accesses are answered at once when their translation is local (readNow /
+ * writeNow); only an IOTLB miss makes the walker or the request wait.
  */
 class DeviceRingMemory implements QueueMemory {
-  private readonly areas: [DmaWhat, bigint, bigint][];
-
   constructor(
     private readonly dma: DmaEngine,
     private readonly dev: DmaDevice,
-    q: SplitQueue,
+    /** Shared by every request of a notify: the queue does not move while it runs. */
+    readonly areas: RingAreas,
     private readonly budget?: TraceBudget,
     /** False once the device was reset: an abandoned request does no more DMA. */
     private readonly live: () => boolean = () => true,
-  ) {
-    const l = splitRingLayout(q.size);
-    this.areas = [
-      ['desc', q.desc, q.desc + BigInt(l.desc.bytes)],
-      ['avail', q.avail, q.avail + BigInt(l.avail.bytes)],
-      ['used', q.used, q.used + BigInt(l.used.bytes)],
-    ];
-  }
+  ) {}
 
   private what(addr: bigint): DmaWhat {
-    return this.areas.find(([, lo, hi]) => addr >= lo && addr < hi)?.[0] ?? 'indirect';
+    for (const [what, lo, hi] of this.areas) if (addr >= lo && addr < hi) return what;
+    return 'indirect';
   }
 
   /** QueueMemory: a fault rejects, and the walker turns it into MEMORY_UNREACHABLE. */
-  async read(addr: BusAddr, len: number): Promise<Uint8Array> {
+  read(addr: BusAddr, len: number): Promise<Uint8Array> {
+    try {
+      return Promise.resolve(this.readNow(addr, len));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  /** read, at once when the translation is local; a fault throws (or rejects). */
+  readNow(addr: BusAddr, len: number): Now<Uint8Array> {
     const what = this.what(addr);
     const own = this.dev.ownMemory?.(addr, len);
-    const r = own
-      ? this.dma.local(this.dev, addr, own, what, undefined, this.budget)
-      : await this.dma.read(this.dev, addr, len, what, this.budget);
-    if (!r.ok) {
-      const fault = r.fault ?? 'INTERNAL';
-      throw new L0Error('DMA_FAULT', `${what} ${toHex(addr)}: ${fault}`, {
-        kind: TRANSIENT.has(fault) ? 'transient' : 'guest',
-      });
-    }
-    return r.data;
+    if (own)
+      return bytesOf(this.dma.local(this.dev, addr, own, what, undefined, this.budget), what, addr);
+    const r = this.dma.readNow(this.dev, addr, len, what, this.budget);
+    return isPending(r) ? r.then((x) => bytesOf(x, what, addr)) : bytesOf(r, what, addr);
   }
 
   /** QueueMemory: false when the write faulted. */
-  async write(addr: BusAddr, bytes: Uint8Array): Promise<boolean> {
+  write(addr: BusAddr, bytes: Uint8Array): Promise<boolean> {
+    return Promise.resolve(this.writeNow(addr, bytes));
+  }
+
+  /** write, at once when the translation is local. */
+  writeNow(addr: BusAddr, bytes: Uint8Array): Now<boolean> {
     const own = this.dev.ownMemory?.(addr, bytes.byteLength);
     if (own) return this.dma.local(this.dev, addr, own, this.what(addr), bytes, this.budget).ok;
-    return (await this.dma.write(this.dev, addr, bytes, this.what(addr), this.budget)).ok;
+    const r = this.dma.writeNow(this.dev, addr, bytes, this.what(addr), this.budget);
+    return isPending(r) ? r.then((x) => x.ok) : r.ok;
   }
 
   /** BufferIo for request buffers (header, data, status). */
   buffers(): BufferIo {
     return {
-      read: async (addr, len) => {
+      read: (addr, len) => {
         if (!this.live()) return null;
-        const r = await this.dma.read(this.dev, addr, len, 'buffer', this.budget);
-        return r.ok ? r.data : null;
+        const r = this.dma.readNow(this.dev, addr, len, 'buffer', this.budget);
+        return isPending(r) ? r.then(dataOf) : dataOf(r);
       },
-      write: async (addr, bytes) =>
-        this.live() && (await this.dma.write(this.dev, addr, bytes, 'buffer', this.budget)).ok,
+      write: (addr, bytes) => {
+        if (!this.live()) return false;
+        const r = this.dma.writeNow(this.dev, addr, bytes, 'buffer', this.budget);
+        return isPending(r) ? r.then((x) => x.ok) : r.ok;
+      },
     };
   }
+}
+
+const dataOf = (r: DmaResult): Uint8Array | null => (r.ok ? r.data : null);
+
+/** A ring access's bytes; a fault throws, typed, for the walker to report. */
+function bytesOf(r: DmaResult, what: DmaWhat, addr: BusAddr): Uint8Array {
+  if (!r.ok) {
+    const fault = r.fault ?? 'INTERNAL';
+    throw new L0Error('DMA_FAULT', `${what} ${toHex(addr)}: ${fault}`, {
+      kind: TRANSIENT.has(fault) ? 'transient' : 'guest',
+    });
+  }
+  return r.data;
 }
