@@ -206,6 +206,12 @@ function editInPlace(copy: unknown, e: Edit): unknown {
     target.push(fresh(e.value));
     return copy;
   }
+  // Deleting from an array drops an element; an empty one has nothing to drop
+  // (its only own key, `length`, cannot be deleted).
+  if (Array.isArray(target) && e.kind === 'delete') {
+    if (target.length > 0) target.splice(e.path % target.length, 1);
+    return copy;
+  }
   const keys = Object.keys(target);
   const key = keys.length > 0 && e.kind !== 'add' ? (keys[e.path % keys.length] ?? e.key) : e.key;
   if (e.kind === 'delete') delete (target as Record<string, unknown>)[key];
