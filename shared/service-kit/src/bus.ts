@@ -379,6 +379,11 @@ export class Bus {
     span?.end();
   }
 
+  /** Resolves once the NATS server has all this bus sent so far, subscriptions included. */
+  async flush(): Promise<void> {
+    await this.nc.flush();
+  }
+
   async close(): Promise<void> {
     for (const s of this.subs) s.unsubscribe();
     this.subs.length = 0;

@@ -57,6 +57,11 @@ export async function holdFleet(bus: Bus, what: string): Promise<FleetLease> {
   }
   const sinceMs = sharedClockMs();
   const sub = bus.handle(RunOwner, () => ({ body: { pid: process.pid, what, sinceMs } }));
+  // Held only once the server has our subscription: a lab asking after we return must find us.
+  await bus.flush().catch((err: unknown) => {
+    sub.stop();
+    throw err;
+  });
   const entry: Held = { count: 1, stop: () => sub.stop() };
   held.set(bus, entry);
   return leaseOf(bus, entry);
