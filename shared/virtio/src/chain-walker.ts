@@ -270,23 +270,30 @@ type Steps<T> = Generator<RingRead, VirtioResult<T>, VirtioResult<Uint8Array>>;
 
 /**
  * Runs the steps, synchronously while the memory answers at once; from the
- * first read that must wait on, the rest follows that read's promise (and
- * runs on in this loop again for reads answered at once). Either way each
- * read is made once, in order. `got` resumes a walk with a read's result.
+ * first read that must wait on, the rest follows that read's promise. Either
+ * way each read is made once, in order.
  */
-function drive<T>(
-  mem: RingMemory,
-  steps: Steps<T>,
-  got?: VirtioResult<Uint8Array>,
-): Now<VirtioResult<T>> {
-  let next = step(steps, got);
+function drive<T>(mem: RingMemory, steps: Steps<T>): Now<VirtioResult<T>> {
+  let next = step(steps, undefined);
   while (!next.done) {
     const r = next.value;
-    const read = readRingNow(mem, r.addr, r.len, r.what);
-    if (isPending(read)) return read.then((v) => drive(mem, steps, v));
-    next = step(steps, read);
+    const got = readRingNow(mem, r.addr, r.len, r.what);
+    if (isPending(got)) return got.then((v) => driveFrom(mem, steps, v));
+    next = step(steps, got);
   }
   return next.value;
+}
+
+function driveFrom<T>(
+  mem: RingMemory,
+  steps: Steps<T>,
+  got: VirtioResult<Uint8Array>,
+): Now<VirtioResult<T>> {
+  const next = step(steps, got);
+  if (next.done) return next.value;
+  const r = next.value;
+  const more = readRingNow(mem, r.addr, r.len, r.what);
+  return isPending(more) ? more.then((v) => driveFrom(mem, steps, v)) : driveFrom(mem, steps, more);
 }
 
 // The walker's answer: a VirtioResult, never a throw. A throw here is our bug.

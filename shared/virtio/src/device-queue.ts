@@ -13,7 +13,7 @@ import { pendingAvailNow, walkChainNow } from './chain-walker.js';
 import type { DescChain, WalkOptions } from './chain-walker.js';
 import { VirtioError, fail, ok } from './errors.js';
 import type { VirtioResult } from './errors.js';
-import { isPending, promised, readRing } from './ring-memory.js';
+import { isPending, readRing } from './ring-memory.js';
 import type { Now, RingMemory } from './ring-memory.js';
 import { availRingAddr, checkSplitQueue } from './split-queue.js';
 import type { SplitQueue } from './split-queue.js';
@@ -225,7 +225,11 @@ export class DeviceQueue {
     head: number,
     len: number,
   ): Promise<VirtioResult<void>> {
-    return promised(() => this.addUsedNow(mem, sq, head, len));
+    try {
+      return Promise.resolve(this.addUsedNow(mem, sq, head, len));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   /** addUsed, answered at once when the memory answers at once (QueueMemory.writeNow). */

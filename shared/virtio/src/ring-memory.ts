@@ -15,7 +15,7 @@ export interface RingMemory {
    * hit): the bytes, or a promise only when it must wait. The walker and the
    * queue prefer it, so a walk over local memory takes no promise per field.
    */
-  readNow?(addr: BusAddr, len: number): Now<Uint8Array>;
+  readNow?(addr: BusAddr, len: number): Uint8Array | Promise<Uint8Array>;
 }
 
 /** A value now, or a promise of it when the memory had to wait. */
@@ -24,15 +24,6 @@ export type Now<T> = T | Promise<T>;
 /** Whether a Now<T> is still to come (a Uint8Array or a result is never a thenable). */
 export const isPending = <T>(v: Now<T>): v is Promise<T> =>
   typeof (v as { then?: unknown } | null)?.then === 'function';
-
-/** `f`'s answer as a promise; a throw on the way rejects it, as from an async function. */
-export function promised<T>(f: () => Now<T>): Promise<T> {
-  try {
-    return Promise.resolve(f());
-  } catch (err) {
-    return Promise.reject(err as Error);
-  }
-}
 
 /** True when [addr, addr+len) would go past 2^64 - 1. */
 export const wrapsAddressSpace = (addr: bigint, len: number | bigint): boolean =>

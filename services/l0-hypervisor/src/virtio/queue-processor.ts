@@ -23,7 +23,7 @@ import {
 } from '@opentelemetry/api';
 import { toHex, type BusAddr } from '@nestlab/addr';
 import { ATTR, DEVICE_ATTR } from '@nestlab/telemetry';
-import { VIRTIO_F, isPending, promised, splitRingLayout } from '@nestlab/virtio';
+import { VIRTIO_F, isPending, splitRingLayout } from '@nestlab/virtio';
 import type {
   DescChain,
   DeviceQueue,
@@ -400,7 +400,11 @@ class DeviceRingMemory implements QueueMemory {
 
   /** QueueMemory: a fault rejects, and the walker turns it into MEMORY_UNREACHABLE. */
   read(addr: BusAddr, len: number): Promise<Uint8Array> {
-    return promised(() => this.readNow(addr, len));
+    try {
+      return Promise.resolve(this.readNow(addr, len));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   /** read, at once when the translation is local; a fault throws (or rejects). */
