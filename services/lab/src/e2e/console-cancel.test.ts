@@ -4,11 +4,35 @@
 // other way round.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { RunOwner } from '@nestlab/protocol';
 import type { Bus } from '@nestlab/service-kit';
 import { buildConsole } from '../console/app.js';
 import { holdFleet } from '../fleet/fleet-lease.js';
 import { labSeat } from '../fleet/lab-seat.js';
 import { suiteFleet } from '../testing/suite-fleet.js';
+
+/** Waits for the console to report a run, failing after 30 s instead of hanging. */
+async function untilRunning(app: ReturnType<typeof buildConsole>): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!(await app.inject('/api/live')).json().running) {
+    if (Date.now() > deadline) assert.fail('the console never reported the run as running');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Waits until some lab answers as the fleet's holder (the console takes it after it reports running). */
+async function untilHeld(bus: Bus): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const held = await bus.request(RunOwner, { from: 'test' }, { timeoutMs: 500 }).then(
+      () => true,
+      () => false,
+    );
+    if (held) return;
+    if (Date.now() > deadline) assert.fail('the console run never took the fleet');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 describe('cancelling a console run', () => {
   const suite = suiteFleet('cx');
@@ -27,8 +51,7 @@ describe('cancelling a console run', () => {
       });
     const big = run(10_000_000);
     // Once the run is under way (and well into its job), refuse a second one and cancel the first.
-    while (!(await app.inject('/api/live')).json().running)
-      await new Promise((r) => setTimeout(r, 100));
+    await untilRunning(app);
     await new Promise((r) => setTimeout(r, 5000));
     assert.equal((await run(10)).statusCode, 409);
     const cancel = await app.inject({ method: 'POST', url: '/api/run/cancel' });
@@ -67,14 +90,18 @@ describe('cancelling a console run', () => {
         url: '/api/scenarios/kvm-guest-baseline/run',
         payload: { ios: 10_000_000 },
       });
-      while (!(await app.inject('/api/live')).json().running)
-        await new Promise((r) => setTimeout(r, 100));
+      await untilRunning(app);
+      await untilHeld(cli.bus);
       await assert.rejects(holdFleet(cli.bus, 'run viommu-access-platform'), (err: Error) => {
         assert.match(err.message, /the fleet is busy: pid \d+ holds it for run kvm-guest-baseline/);
         return true;
       });
-      await app.inject({ method: 'POST', url: '/api/run/cancel' });
-      assert.equal((await big).json().cancelled, true);
+      // Cancelled at once, while the run may still be configuring the layers: it runs no job.
+      const cancel = await app.inject({ method: 'POST', url: '/api/run/cancel' });
+      assert.equal(cancel.statusCode, 200);
+      const report = (await big).json();
+      assert.equal(report.cancelled, true);
+      assert.ok(report.ios.submitted < 10_000_000);
       (await holdFleet(cli.bus, 'run after')).release();
     } finally {
       await cli.close();

@@ -10,6 +10,7 @@ import {
   type DmaRecord,
   type IoReport,
   type LedgerEntry,
+  type RequestOf,
 } from '@nestlab/protocol';
 import type { Bus } from '@nestlab/service-kit';
 import { trace } from '@opentelemetry/api';
@@ -87,32 +88,19 @@ async function runHeld(bus: Bus, scenario: Scenario, opts: RunOptions): Promise<
   const ios = opts.ios ?? w.ios;
   const iodepth = opts.iodepth ?? w.iodepth;
   let job: IoReport = emptyIoReport();
-  if (probe.ok) {
+  // A run cancelled while its layers were configured never starts its job.
+  if (probe.ok && opts.signal?.aborted !== true) {
     progress(`dom0: running ${ios} I/Os (${w.rw}, bs ${opts.bs ?? w.bs}, iodepth ${iodepth})`);
-    const worstMs = jobTimeoutMs(ios, iodepth, w.deadlineMs);
-    const cancel = () => {
-      progress('cancelling: dom0 submits no more I/Os');
-      void bus.request(JobCancel, {}).catch(() => undefined);
-    };
-    if (opts.signal?.aborted) cancel();
-    opts.signal?.addEventListener('abort', cancel, { once: true });
-    job = (
-      await bus.request(
-        JobRun,
-        {
-          rw: w.rw,
-          bs: opts.bs ?? w.bs,
-          iodepth,
-          ios,
-          seed: opts.seed,
-          verify: w.verify,
-          deadlineMs: w.deadlineMs,
-          spanBytes: DISK_BYTES,
-        },
-        { timeoutMs: worstMs },
-      )
-    ).head;
-    opts.signal?.removeEventListener('abort', cancel);
+    job = await runJob(bus, opts.signal, progress, {
+      rw: w.rw,
+      bs: opts.bs ?? w.bs,
+      iodepth,
+      ios,
+      seed: opts.seed,
+      verify: w.verify,
+      deadlineMs: w.deadlineMs,
+      spanBytes: DISK_BYTES,
+    });
   }
 
   let rogue: DmaRecord | null = null;
@@ -215,6 +203,46 @@ async function runHeld(bus: Bus, scenario: Scenario, opts: RunOptions): Promise<
     !report.cancelled && report.outcome === scenario.expected && extraChecks(scenario, report);
   report.explanation = explainOutcome(report);
   return report;
+}
+
+/** How often a cancel is asked again while dom0 has not started the job yet. */
+const CANCEL_RETRY_MS = 100;
+
+/**
+ * Runs the job on dom0, cancelling it when `signal` fires. A JobCancel that
+ * reaches dom0 before the job (it answers `running: false`) is asked again
+ * until the job ends, so a cancel is never lost to that race.
+ */
+async function runJob(
+  bus: Bus,
+  signal: AbortSignal | undefined,
+  progress: (line: string) => void,
+  work: RequestOf<typeof JobRun>,
+): Promise<IoReport> {
+  let done = false;
+  const cancel = async (): Promise<void> => {
+    progress('cancelling: dom0 submits no more I/Os');
+    while (!done) {
+      const running = await bus
+        .request(JobCancel, {})
+        .then((r) => r.head.running)
+        .catch(() => false);
+      if (running || done) return;
+      await new Promise((r) => setTimeout(r, CANCEL_RETRY_MS));
+    }
+  };
+  const onAbort = () => void cancel();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return (
+      await bus.request(JobRun, work, {
+        timeoutMs: jobTimeoutMs(work.ios, work.iodepth, work.deadlineMs),
+      })
+    ).head;
+  } finally {
+    done = true;
+    signal?.removeEventListener('abort', onAbort);
+  }
 }
 
 function decideOutcome(
