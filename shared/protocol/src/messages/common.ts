@@ -18,13 +18,16 @@ export const FrameOwner = Type.Union([
 ]);
 
 /**
- * Milliseconds on a clock every service on one host shares (the realtime
- * clock at process start plus a monotonic offset, with sub-millisecond
- * precision): what lets the oracle order a device access against a mapping's
- * lifetime, which L0 and dom0 record in different processes.
+ * Milliseconds on a clock every service on one host shares: the kernel's
+ * monotonic clock (containers on the host share it too), with sub-millisecond
+ * precision. It lets the oracle order a device access against a mapping's
+ * lifetime, which L0 and dom0 record in different processes. Not the wall
+ * clock: a process's `performance.timeOrigin` is the wall clock at its start,
+ * so a step of the wall clock between two services' starts (a VM's clock being
+ * corrected) would offset one service's times against the other's for its life.
  */
 export function sharedClockMs(): number {
-  return performance.timeOrigin + performance.now();
+  return Number(process.hrtime.bigint()) / 1e6;
 }
 
 /** A time on sharedClockMs(). */
