@@ -38,6 +38,7 @@ import {
   MESSAGING_OPERATION,
   MESSAGING_SYSTEM_NATS,
   SERVER,
+  droppedChild,
   extractBatchItems,
   extractTraceContext,
   injectBatchItems,
@@ -255,18 +256,20 @@ export class Bus {
     let parent = hdrs ? extractTraceContext(hdrs, ROOT_CONTEXT) : ROOT_CONTEXT;
     const items = extractBatchItems(hdrs);
     if (items) parent = withBatchItems(parent, items);
-    const span = this.tracer.startSpan(
-      messagingSpanName(MESSAGING_OPERATION.process, subjectTemplateOf(def)),
-      {
-        kind: def.reply ? SpanKind.SERVER : SpanKind.CONSUMER,
-        attributes: {
-          ...this.hopAttributes(def, msg.subject, MESSAGING_OPERATION.process),
-          [MESSAGING.bodySize]: msg.data.length,
+    const span =
+      droppedChild(parent) ??
+      this.tracer.startSpan(
+        messagingSpanName(MESSAGING_OPERATION.process, subjectTemplateOf(def)),
+        {
+          kind: def.reply ? SpanKind.SERVER : SpanKind.CONSUMER,
+          attributes: {
+            ...this.hopAttributes(def, msg.subject, MESSAGING_OPERATION.process),
+            [MESSAGING.bodySize]: msg.data.length,
+          },
+          ...(items ? { links: linksOf(items.values()) } : {}),
         },
-        ...(items ? { links: linksOf(items.values()) } : {}),
-      },
-      parent,
-    );
+        parent,
+      );
     try {
       const out = await context.with(trace.setSpan(parent, span), () => handler(incoming));
       if (def.flushBeforeReply) await this.nc.flush();
@@ -330,14 +333,18 @@ export class Bus {
 
   private sendSpan(def: MessageDef, subject: string, kind: SpanKind, opts: SendOptions): Span {
     const items = opts.batch?.items;
-    return this.tracer.startSpan(
-      messagingSpanName(MESSAGING_OPERATION.send, subjectTemplateOf(def)),
-      {
-        kind,
-        attributes: this.hopAttributes(def, subject, MESSAGING_OPERATION.send),
-        ...(items && items.length > 0 ? { links: linksOf(items.map((i) => i.span)) } : {}),
-      },
-      opts.batch?.parent ?? context.active(),
+    const parent = opts.batch?.parent ?? context.active();
+    return (
+      droppedChild(parent) ??
+      this.tracer.startSpan(
+        messagingSpanName(MESSAGING_OPERATION.send, subjectTemplateOf(def)),
+        {
+          kind,
+          attributes: this.hopAttributes(def, subject, MESSAGING_OPERATION.send),
+          ...(items && items.length > 0 ? { links: linksOf(items.map((i) => i.span)) } : {}),
+        },
+        parent,
+      )
     );
   }
 

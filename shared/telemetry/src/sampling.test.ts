@@ -8,6 +8,7 @@ import { startNatsServer, type NatsServerHandle } from '@nestlab/testing';
 import {
   ATTR,
   batchItemsOf,
+  droppedChild,
   droppedIoRoot,
   extractBatchItems,
   injectBatchItems,
@@ -83,6 +84,38 @@ describe('the I/O trace budget and batch items', () => {
     assert.equal(seen.size, 500, 'a fresh trace id per I/O');
     assert.deepEqual(ioTraceBudget(), { cap: 3, started: 3, skipped: 500 });
     resetIoTraceBudget();
+  });
+
+  it('decides the child of an unsampled parent without the SDK, as the SDK would, and leaves the rest to it', () => {
+    resetIoTraceBudget();
+    const traced = telemetry.tracer.startSpan('dom0.io', {
+      root: true,
+      attributes: { [ATTR.ioId]: 'c0' },
+    });
+    assert.equal(droppedChild(trace.setSpan(ROOT_CONTEXT, traced)), null, 'a sampled parent');
+    assert.equal(droppedChild(ROOT_CONTEXT), null, 'no parent: a root, the sampler decides');
+    const parent = trace.wrapSpanContext({
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+      spanId: 'b7ad6b7169203331',
+      traceFlags: TraceFlags.NONE,
+    });
+    const pctx = trace.setSpan(ROOT_CONTEXT, parent);
+    const sdk = telemetry.tracer.startSpan('process x', {}, pctx);
+    const spanIds = new Set<string>();
+    for (let i = 0; i < 100; i++) {
+      const mine = droppedChild(pctx);
+      assert.ok(mine);
+      assert.equal(mine.isRecording(), sdk.isRecording());
+      const [a, b] = [mine.spanContext(), sdk.spanContext()];
+      assert.equal(a.traceId, b.traceId, 'the same trace as the SDK gives it');
+      assert.equal(a.traceFlags, b.traceFlags);
+      assert.notEqual(a.spanId, parent.spanContext().spanId, 'a span id of its own');
+      assert.ok(trace.isSpanContextValid(a));
+      spanIds.add(a.spanId);
+    }
+    assert.equal(spanIds.size, 100);
+    assert.deepEqual(ioTraceBudget().skipped, 0, 'children do not touch the I/O budget');
+    traced.end();
   });
 
   it('reads NESTLAB_TRACE_IO_CAP and refuses a bad value naming it', () => {

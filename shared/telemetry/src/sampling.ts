@@ -114,6 +114,26 @@ export function droppedIoRoot(): Span | null {
   });
 }
 
+/**
+ * The span of a child whose parent is not sampled, taken without the SDK when
+ * IoBudgetSampler decides (it drops such a child): a non-recording span in
+ * the parent's trace with a fresh span id, as the SDK would make. Null when
+ * the SDK must start the span (a sampled parent, no parent, another sampler).
+ * Every hop of an untraced I/O goes through here, so it costs no attributes,
+ * links or sampler call.
+ */
+export function droppedChild(parent: Context): Span | null {
+  if (!budget.decides) return null;
+  const sc = trace.getSpanContext(parent);
+  if (!sc || sc.traceFlags & TraceFlags.SAMPLED || !isSpanContextValid(sc)) return null;
+  return trace.wrapSpanContext({
+    traceId: sc.traceId,
+    spanId: randomHexId(8),
+    traceFlags: TraceFlags.NONE,
+    ...(sc.traceState ? { traceState: sc.traceState } : {}),
+  });
+}
+
 const RECORD: SamplingResult = { decision: SamplingDecision.RECORD_AND_SAMPLED };
 const DROP: SamplingResult = { decision: SamplingDecision.NOT_RECORD };
 
