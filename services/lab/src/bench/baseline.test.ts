@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { startNatsServer, type NatsServerHandle } from '@nestlab/testing';
 import { measureBaseline } from './baseline.js';
@@ -24,5 +25,10 @@ describe('raw NATS baseline', () => {
     assert.ok(b.reqRep4kPerSec > 50, `${b.reqRep4kPerSec}/s`);
     assert.ok(b.rttP50Us > 0 && b.rttP50Us < 1e6, `${b.rttP50Us}us`);
     assert.match(lines.join('\n'), /4 KiB req\/rep at 8 in flight \d+, \d+\/s; RTT p50 \d+us/);
+    if (existsSync('/proc/self/stat')) {
+      // Requester and echo (no nats-server pid given): each round trip costs both some CPU.
+      assert.ok((b.cpuUsPerSequentialRoundTrip ?? 0) > 0, JSON.stringify(b));
+      assert.match(lines.join('\n'), /per sequential round trip \d+us/);
+    }
   });
 });

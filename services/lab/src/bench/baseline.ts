@@ -34,18 +34,21 @@ export async function measureBaseline(o: BaselineOptions): Promise<Baseline> {
     const small = new Uint8Array(64);
     const page = new Uint8Array(4096).fill(0xa5);
     await concurrent(nc, page, o.concurrency, Math.min(o.requests, 500)); // warm-up
-    const rtts: number[] = [];
-    for (let i = 0; i < o.roundTrips + 100; i++) {
-      const t = process.hrtime.bigint();
-      await nc.request(SUBJECT, small, { timeout: 5000 });
-      if (i >= 100) rtts.push(Number(process.hrtime.bigint() - t) / 1000);
-    }
     // Requester (this process), echo and nats-server: every process a round trip costs.
     const seats: CpuSeat[] = [
       { name: 'requester', pid: process.pid },
       { name: 'echo', pid: child.pid },
       { name: 'nats-server', pid: o.natsPid },
     ];
+    const rtts: number[] = [];
+    let sequentialFrom = sampleCpu(seats);
+    for (let i = 0; i < o.roundTrips + 100; i++) {
+      if (i === 100) sequentialFrom = sampleCpu(seats);
+      const t = process.hrtime.bigint();
+      await nc.request(SUBJECT, small, { timeout: 5000 });
+      if (i >= 100) rtts.push(Number(process.hrtime.bigint() - t) / 1000);
+    }
+    const sequential = cpuPerIo(sequentialFrom, sampleCpu(seats), o.roundTrips);
     const rates: number[] = [];
     const cpu: Record<string, number>[] = [];
     for (let r = 0; r < (o.reps ?? 3); r++) {
@@ -55,9 +58,12 @@ export async function measureBaseline(o: BaselineOptions): Promise<Baseline> {
     }
     const byProcess = medianEach(cpu);
     const cpuUsPerRoundTrip = byProcess ? sumOf(byProcess) : null;
+    const cpuUsPerSequentialRoundTrip =
+      Object.keys(sequential).length > 0 ? sumOf(sequential) : null;
     o.progress?.(
       `baseline: 4 KiB req/rep at ${o.concurrency} in flight ${rates.map(Math.round).join(', ')}/s; ` +
-        `RTT p50 ${Math.round(median(rtts))}us; CPU per round trip ${cpuUsPerRoundTrip ?? '-'}us`,
+        `RTT p50 ${Math.round(median(rtts))}us; CPU per round trip ${cpuUsPerRoundTrip ?? '-'}us, ` +
+        `per sequential round trip ${cpuUsPerSequentialRoundTrip ?? '-'}us`,
     );
     return {
       reqRep4kPerSec: Math.round(median(rates)),
@@ -65,6 +71,7 @@ export async function measureBaseline(o: BaselineOptions): Promise<Baseline> {
       reqRep4kConcurrency: o.concurrency,
       cpuUsPerRoundTrip,
       cpuUsPerRoundTripByProcess: byProcess,
+      cpuUsPerSequentialRoundTrip,
     };
   } finally {
     await nc.close();

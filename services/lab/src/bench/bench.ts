@@ -180,6 +180,7 @@ export async function runBench(
     }
     const after = await base('again');
     const rawCpu = [before, after].flatMap((b) => b.cpuUsPerRoundTrip ?? []);
+    const seqCpu = [before, after].flatMap((b) => b.cpuUsPerSequentialRoundTrip ?? []);
     const baseline: Baseline = {
       reqRep4kPerSec: Math.round(median([before.reqRep4kPerSec, after.reqRep4kPerSec])),
       rttP50Us: Math.round(median([before.rttP50Us, after.rttP50Us])),
@@ -190,6 +191,7 @@ export async function runBench(
           b.cpuUsPerRoundTripByProcess ? [b.cpuUsPerRoundTripByProcess] : [],
         ),
       ),
+      cpuUsPerSequentialRoundTrip: seqCpu.length > 0 ? Math.round(median(seqCpu)) : null,
     };
     info['loadAverageAtEnd'] = loadavg().map((x) => Math.round(x * 100) / 100);
     info['baselineRuns'] = [before, after];

@@ -18,6 +18,7 @@ const baseline: Baseline = {
   reqRep4kConcurrency: 32,
   cpuUsPerRoundTrip: 80,
   cpuUsPerRoundTripByProcess: { requester: 40, echo: 25, 'nats-server': 15 },
+  cpuUsPerSequentialRoundTrip: 120,
 };
 
 const run = (over: Partial<BenchRun>): BenchRun => ({
@@ -128,6 +129,11 @@ describe('bench report', () => {
       text,
       /CPU per round trip 80us \(requester 40, echo 25, nats-server 15\)/,
       'the baseline line carries raw NATS CPU per round trip',
+    );
+    assert.match(
+      text,
+      /per sequential round trip 120us/,
+      'and what one round trip with nothing in flight beside it costs',
     );
     assert.match(
       text,

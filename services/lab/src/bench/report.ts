@@ -14,6 +14,11 @@ export interface Baseline {
   /** CPU µs of requester, echo and nats-server together per 4 KiB round trip; null without /proc. */
   cpuUsPerRoundTrip: number | null;
   cpuUsPerRoundTripByProcess: Record<string, number> | null;
+  /**
+   * CPU µs of the three per sequential (one in flight) 64-byte round trip:
+   * what each hop of an iodepth-1 I/O pays, with nothing to batch; null without /proc.
+   */
+  cpuUsPerSequentialRoundTrip: number | null;
 }
 
 export interface BenchRun {
@@ -104,7 +109,8 @@ export function formatBench(r: BenchReport): string {
     `nestlab bench — ${String(m['cpus'])} CPUs (${String(m['cpuModel'])}), node ${String(m['node'])}, ${String(m['natsServer'])}`,
     `baseline (raw NATS, two processes): 4 KiB req/rep at ${r.baseline.reqRep4kConcurrency} in flight ` +
       `${Math.round(r.baseline.reqRep4kPerSec)}/s, sequential RTT p50 ${Math.round(r.baseline.rttP50Us)}us, ` +
-      `CPU per round trip ${rawCpu(r.baseline)}`,
+      `CPU per round trip ${rawCpu(r.baseline)}, ` +
+      `per sequential round trip ${r.baseline.cpuUsPerSequentialRoundTrip ?? '-'}us`,
     '',
     `${'scenario'.padEnd(24)} ${pad('depth', 5)} ${pad('traced', 6)} ${pad('verify', 6)} ${pad('IOPS', 7)} ` +
       `${pad('x base', 6)} ${pad('clat p50', 9)} ${pad('clat p99', 9)} ${pad('msgs/IO', 7)} ${pad('IOTLB', 6)}`,
