@@ -200,16 +200,16 @@ function editInPlace(copy: unknown, e: Edit): unknown {
   collect(copy);
   const target = holders[e.path % Math.max(holders.length, 1)];
   if (target === undefined) return fresh(e.value);
-  // On the wire an array has only its elements: adding to one appends (a named
-  // key such as `length` would not travel, and `length` cannot be redefined).
-  if (Array.isArray(target) && e.kind === 'add') {
-    target.push(fresh(e.value));
-    return copy;
-  }
-  // Deleting from an array drops an element; an empty one has nothing to drop
-  // (its only own key, `length`, cannot be deleted).
-  if (Array.isArray(target) && e.kind === 'delete') {
-    if (target.length > 0) target.splice(e.path % target.length, 1);
+  // On the wire an array has only its elements, so edits to one touch only
+  // elements: a named key would not travel (and `length` cannot be redefined,
+  // a `constructor` key breaks the array's own splice). Adding appends,
+  // deleting drops one, replacing overwrites one (appends to an empty array).
+  if (Array.isArray(target)) {
+    const at = target.length > 0 ? e.path % target.length : -1;
+    if (e.kind === 'delete') {
+      if (at >= 0) target.splice(at, 1);
+    } else if (e.kind === 'replace' && at >= 0) target[at] = fresh(e.value);
+    else target.push(fresh(e.value));
     return copy;
   }
   const keys = Object.keys(target);
