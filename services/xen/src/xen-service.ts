@@ -44,6 +44,8 @@ export class XenService {
     const path = journalPath(this.dataDir, this.ctx.config.stack);
     const { journal, replayed } = XenJournal.open(path, this, this.ctx.log);
     this.journal = journal;
+    // A reply or event never leaves before the changes it reports are journaled.
+    this.ctx.bus.beforeSend(() => journal.flush());
     if (replayed === 0 || !this.current) return;
     this.ctx.log.warn(
       { path, records: replayed, ...this.current.summary().frameTable.framesByOwner },

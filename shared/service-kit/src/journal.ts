@@ -1,7 +1,11 @@
 // An append-only JSON-lines journal in the data dir: what lets the service
 // come back after a SIGKILL with the state its real counterpart keeps in RAM.
 // Appends are synchronous writes (the page cache outlives a killed process,
-// so no fsync); a torn or unreadable tail is ignored with a warning and cut
+// so no fsync), one per turn of the event loop rather than one per record:
+// the records of a turn are written together before any message leaves the
+// service (the owner calls flush() from its bus's beforeSend) or at the
+// turn's end, whichever comes first, so a reply never reports a change the
+// journal lacks. A torn or unreadable tail is ignored with a warning and cut
 // off, never a crash. Compaction rewrites the file as one snapshot record,
 // atomically and durably (state-file.ts).
 import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
@@ -25,6 +29,8 @@ export interface OpenedJournal<R> {
 export class Journal<R> {
   private fd: number | undefined;
   private failed = false;
+  /** Records of this turn not yet written (flush()). */
+  private pending = '';
   /** Records appended since the file was last rewritten. */
   appended = 0;
 
@@ -71,12 +77,23 @@ export class Journal<R> {
   }
 
   append(rec: R): void {
-    this.write(`${JSON.stringify(rec)}\n`);
+    if (this.pending === '') setImmediate(() => this.flush());
+    this.pending += `${JSON.stringify(rec)}\n`;
     this.appended++;
+  }
+
+  /** Writes the records appended since the last flush, in one write. */
+  flush(): void {
+    if (this.pending === '') return;
+    const text = this.pending;
+    this.pending = '';
+    this.write(text);
   }
 
   /** Replaces the whole file with `records`, durably (state-file.ts: a kill leaves old or new). */
   rewrite(records: readonly R[]): void {
+    // What was pending is in `records` (a snapshot of the state), or was cut off with the tail.
+    this.pending = '';
     try {
       writeFileAtomicSync(this.path, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
       this.appended = records.length;
@@ -87,6 +104,7 @@ export class Journal<R> {
   }
 
   close(): void {
+    this.flush();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
@@ -183,6 +201,11 @@ export class StateJournal<R, M> {
     if (this.journal.appended < this.compactEvery) return;
     const snap = this.codec.snapshot(this.mem);
     if (snap) this.journal.rewrite([snap]);
+  }
+
+  /** Writes this turn's records now: call it before a message leaves (Bus.beforeSend). */
+  flush(): void {
+    this.journal.flush();
   }
 
   close(): void {

@@ -39,6 +39,27 @@ describe('Journal', () => {
     ]);
   });
 
+  it('writes the records of a turn together: at flush(), else at the end of the turn', async () => {
+    const path = join(dir, 'turn.journal');
+    const { journal } = Journal.open(path, guard, quiet().log);
+    const onDisk = () => readFileSync(path, 'utf8');
+    journal.append({ n: 1 });
+    journal.append({ n: 2 });
+    assert.equal(onDisk(), '', 'not yet: the turn may add more');
+    journal.flush();
+    assert.equal(onDisk(), '{"n":1}\n{"n":2}\n', 'flush() (a message about to leave) writes them');
+    journal.append({ n: 3 });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(onDisk(), '{"n":1}\n{"n":2}\n{"n":3}\n', 'the end of the turn writes the rest');
+    journal.append({ n: 4 });
+    journal.close();
+    assert.deepEqual(
+      Journal.open(path, guard, quiet().log).records.at(-1),
+      { n: 4 },
+      'and close()',
+    );
+  });
+
   it('ignores a torn tail with a warning, cuts it off, and appends cleanly after it', () => {
     const path = join(dir, 'b.journal');
     writeFileSync(path, '{"n":1}\n{"n":2}\n{"n":');
