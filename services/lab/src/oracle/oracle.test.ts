@@ -179,6 +179,39 @@ describe('oracle with mapping lifetimes (stale IOTLB hits)', () => {
       assert.equal(v.counts.intended, 2);
     });
 
+    it('an access to the frame a pfn left under a live mapping is misdirected, though an unmapped mapping of the address meant that frame', async () => {
+      // Xen PV without an IOMMU: bus = machine. The same buffer was mapped and
+      // unmapped at that address before (t 10..50), then mapped again (t 100, live).
+      const direct = (e: Partial<LedgerEntry>): LedgerEntry => ({
+        what: 'buffer',
+        bus: '0x40500000',
+        len: 0x1000,
+        pseudo: '0x20001000',
+        mfns: [0x40500],
+        ...e,
+      });
+      const ledger = [direct({ mappedAt: 10, unmappedAt: 50 }), direct({ mappedAt: 100 })];
+      const access = (t: number) =>
+        rec({ bus: '0x40500010', machine: '0x40500010', verdict: 'direct', at: t });
+      const v = await judge([access(200), access(400)], ledger, nobody, moves);
+      assert.equal(v.counts.intended, 1, 'before the move');
+      assert.equal(v.counts.misdirected, 1, 'after it: the old frame, under a live mapping');
+      assert.equal(v.counts.stale, 0);
+      // The same through an IOMMU whose live mapping of a reused IOVA still points at the old frame.
+      const iova = (e: Partial<LedgerEntry>) => direct({ bus: '0x100001000', ...e });
+      const translated = await judge(
+        [rec({ bus: '0x100001010', machine: '0x40500010', verdict: 'translated', at: 400 })],
+        [iova({ mappedAt: 10, unmappedAt: 50 }), iova({ mappedAt: 100 })],
+        nobody,
+        moves,
+      );
+      assert.equal(translated.counts.misdirected, 1);
+      assert.equal(translated.counts.stale, 0);
+      // With no live mapping of the address, the same access is a use after unmap: stale.
+      const after = await judge([access(60)], [direct({ mappedAt: 10, unmappedAt: 50 })], nobody);
+      assert.equal(after.counts.stale, 1);
+    });
+
     it("a move of another domain's pfn, or one before the mapping, changes nothing", async () => {
       const other: FrameMove[] = [
         { ...moves[0]!, domain: 1 },

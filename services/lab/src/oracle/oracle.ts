@@ -148,7 +148,14 @@ export async function judge(
     const hits = (e: LedgerEntry) => mfnOf(e) === hitMfn;
     const live = candidates.filter((e) => liveAt(e, record.at));
     const match = live.find(hits);
-    const stale = match ? undefined : candidates.find((e) => !liveAt(e, record.at) && hits(e));
+    // An access that hit the very frame a live mapping was made with went through
+    // that mapping, not a stale one: when Xen has since moved the pfn
+    // (p2m-change) it is misdirected, whatever an unmapped mapping of the same
+    // address once meant.
+    const throughLive =
+      !match && live.some((e) => intendedMfn(e, bus, undefined, moved) === hitMfn);
+    const stale =
+      match || throughLive ? undefined : candidates.find((e) => !liveAt(e, record.at) && hits(e));
     const entry =
       match ?? stale ?? live[live.length - 1] ?? candidates[candidates.length - 1] ?? null;
     const want = entry ? mfnOf(entry) : null;
