@@ -3,7 +3,7 @@
 // (named after it), and folders of them where a user file may not reuse an id.
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { LineCounter, parseDocument, isNode } from 'yaml';
+import { LineCounter, isNode, isScalar, parseDocument, visit } from 'yaml';
 
 /** A file that cannot be used: names the file, the line and field, and why. */
 export abstract class YamlFileError extends Error {
@@ -14,8 +14,15 @@ export abstract class YamlFileError extends Error {
     readonly field: string | null,
     readonly reason: string,
   ) {
-    super(`${file}${line ? `:${line}` : ''}: ${field ? `${field}: ` : ''}${reason}`);
+    super(`${file}${line ? `:${line}` : ''}: ${field ? `${oneLine(field)}: ` : ''}${reason}`);
   }
+}
+
+/** A field name as it can be shown on one line of an error: quoted when it holds control characters, cut when long. */
+function oneLine(field: string): string {
+  // eslint-disable-next-line no-control-regex
+  const shown = /[\u0000-\u001f\u007f]/.test(field) ? JSON.stringify(field) : field;
+  return shown.length > 80 ? `${shown.slice(0, 77)}...` : shown;
 }
 
 /** How a YAML file kind reports its errors (scenario files, experiment files). */
@@ -42,6 +49,18 @@ export function parseYamlFile<T>(
     const at = yamlError.linePos?.[0]?.line ?? null;
     throw kind.fail(at, null, `not valid YAML: ${yamlError.message.split('\n')[0]}`);
   }
+  // A key must be a name: `? {…}` or `? [..]` would make a mapping key of a collection.
+  let complexKey: number | null | undefined;
+  visit(doc, {
+    Pair(_, pair) {
+      if (pair.key === null || isScalar(pair.key)) return undefined;
+      const start = isNode(pair.key) ? pair.key.range?.[0] : undefined;
+      complexKey = start === undefined ? null : lines.linePos(start).line;
+      return visit.BREAK;
+    },
+  });
+  if (complexKey !== undefined)
+    throw kind.fail(complexKey, null, 'a mapping key must be a name, not a list or a mapping');
   const value = toPlainValue(doc, kind);
   if (schema.check(value)) return value;
   if (typeof value !== 'object' || value === null || Array.isArray(value))

@@ -82,6 +82,19 @@ describe('scenario files', () => {
     fails(text, { line, field: 'workload.ios', reason: /number|integer/i });
   });
 
+  it('refuses a collection as a mapping key, and keeps every error on one line', () => {
+    // `? {...}` makes the mapping below it a key (a fuzz seed found it in `quote:`).
+    const text = legacyText.replace('transport: pci', 'transport: pci\n? { a: 1,\n  b: 2 }\n: x');
+    const line = text.split('\n').findIndex((l) => l.startsWith('? {')) + 1;
+    fails(text, { line, reason: /a mapping key must be a name/ });
+    const quoted = legacyText.replace('transport: pci', 'transport: pci\n"two\\nlines": 1');
+    assert.throws(
+      () => parseScenarioText(quoted, 'q.yaml'),
+      (err: Error) =>
+        err.message.split('\n').length === 1 && /"two\\nlines": unknown field/.test(err.message),
+    );
+  });
+
   it('lists the allowed values of an enum', () => {
     fails(legacyText.replace('expected: misdirected-dma', 'expected: fine'), {
       line: 3,
