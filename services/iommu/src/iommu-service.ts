@@ -56,10 +56,8 @@ export class IommuService {
   restore(): void {
     if (!this.dataDir) return;
     const path = journalPath(this.dataDir, this.ctx.config.stack);
-    const { journal, replayed } = IommuJournal.open(path, this, this.ctx.log);
+    const { journal, replayed } = IommuJournal.open(path, this, this.ctx.log, this.ctx.bus);
     this.journal = journal;
-    // A reply or event never leaves before the changes it reports are journaled.
-    this.ctx.bus.beforeSend(() => journal.flush());
     if (replayed > 0)
       this.ctx.log.warn(
         {

@@ -42,10 +42,8 @@ export class XenService {
   restore(): void {
     if (!this.dataDir) return;
     const path = journalPath(this.dataDir, this.ctx.config.stack);
-    const { journal, replayed } = XenJournal.open(path, this, this.ctx.log);
+    const { journal, replayed } = XenJournal.open(path, this, this.ctx.log, this.ctx.bus);
     this.journal = journal;
-    // A reply or event never leaves before the changes it reports are journaled.
-    this.ctx.bus.beforeSend(() => journal.flush());
     if (replayed === 0 || !this.current) return;
     this.ctx.log.warn(
       { path, records: replayed, ...this.current.summary().frameTable.framesByOwner },

@@ -3,7 +3,7 @@
 // Appends are synchronous writes (the page cache outlives a killed process,
 // so no fsync), one per turn of the event loop rather than one per record:
 // the records of a turn are written together before any message leaves the
-// service (the owner calls flush() from its bus's beforeSend) or at the
+// service (StateJournal flushes from its bus's beforeSend) or at the
 // turn's end, whichever comes first, so a reply never reports a change the
 // journal lacks. A torn or unreadable tail is ignored with a warning and cut
 // off, never a crash. Compaction rewrites the file as one snapshot record,
@@ -147,6 +147,11 @@ function parseLine<R>(line: string, guard: RecordGuard<R>): R | undefined {
   }
 }
 
+/** What a journal flushes before: the service's bus (Bus.beforeSend). */
+export interface Outbound {
+  beforeSend(fn: () => void): void;
+}
+
 /** How a service's state is journaled: which lines are records, how one applies, a snapshot. */
 export interface StateCodec<R, M> {
   readonly guard: RecordGuard<R>;
@@ -168,12 +173,17 @@ export class StateJournal<R, M> {
     private readonly compactEvery: number,
   ) {}
 
-  /** Opens the journal and replays it into `mem`; returns how many records were applied. */
+  /**
+   * Opens the journal and replays it into `mem`; returns how many records were
+   * applied. A turn's records are written before any message leaves through
+   * `outbound`, so a reply never reports a change the journal lacks.
+   */
   static open<R, M>(
     path: string,
     codec: StateCodec<R, M>,
     mem: M,
     log: JournalLog,
+    outbound: Outbound,
     compactEvery = 20_000,
   ): { journal: StateJournal<R, M>; replayed: number } {
     const { journal, records } = Journal.open(path, codec.guard, log);
@@ -193,6 +203,7 @@ export class StateJournal<R, M> {
       const snap = codec.snapshot(mem);
       journal.rewrite(snap ? [snap] : []);
     }
+    outbound.beforeSend(() => journal.flush());
     return { journal: new StateJournal(journal, codec, mem, compactEvery), replayed };
   }
 
@@ -201,11 +212,6 @@ export class StateJournal<R, M> {
     if (this.journal.appended < this.compactEvery) return;
     const snap = this.codec.snapshot(this.mem);
     if (snap) this.journal.rewrite([snap]);
-  }
-
-  /** Writes this turn's records now: call it before a message leaves (Bus.beforeSend). */
-  flush(): void {
-    this.journal.flush();
   }
 
   close(): void {

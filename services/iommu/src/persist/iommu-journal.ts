@@ -7,7 +7,12 @@ import type { IommuMode } from '@nestlab/protocol';
 import { FAULT_REASONS, type Fault, type FaultLog } from '../faults.js';
 import type { LiveMaps } from '../live-maps.js';
 import type { PageTables } from '../page-table.js';
-import { StateJournal, type JournalLog } from '@nestlab/service-kit';
+import {
+  StateJournal,
+  type JournalLog,
+  type Outbound,
+  type StateCodec,
+} from '@nestlab/service-kit';
 
 /** [bdf, page, mfn, read, write] */
 type PageRow = [string, number, number, boolean, boolean];
@@ -44,10 +49,12 @@ export const journalPath = (dataDir: string, stack: string) =>
 
 export type IommuJournal = StateJournal<IommuRecord, IommuMemory>;
 
+const CODEC: StateCodec<IommuRecord, IommuMemory> = { guard: asRecord, apply, snapshot };
+
 export const IommuJournal = {
   /** Opens the journal and replays it into `mem`; returns how many records were applied. */
-  open: (path: string, mem: IommuMemory, log: JournalLog) =>
-    StateJournal.open(path, { guard: asRecord, apply, snapshot }, mem, log, COMPACT_EVERY),
+  open: (path: string, mem: IommuMemory, log: JournalLog, outbound: Outbound) =>
+    StateJournal.open(path, CODEC, mem, log, outbound, COMPACT_EVERY),
 };
 
 export function apply(mem: IommuMemory, r: IommuRecord): void {

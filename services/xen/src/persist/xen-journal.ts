@@ -10,7 +10,12 @@ import type { DmaMap } from '../domains/dma-maps.js';
 import { mfnsOwnedBy } from '../domains/ownership.js';
 import { XenState, type XenConfig } from '../domains/xen-state.js';
 import type { Binding, EventChannels } from '../handlers/irq.js';
-import { StateJournal, type JournalLog } from '@nestlab/service-kit';
+import {
+  StateJournal,
+  type JournalLog,
+  type Outbound,
+  type StateCodec,
+} from '@nestlab/service-kit';
 
 interface Run {
   first: number;
@@ -52,10 +57,12 @@ export const journalPath = (dataDir: string, stack: string) =>
 
 export type XenJournal = StateJournal<XenRecord, XenMemory>;
 
+const CODEC: StateCodec<XenRecord, XenMemory> = { guard: asRecord, apply, snapshot };
+
 export const XenJournal = {
   /** Opens the journal and replays it into `mem`; returns how many records were applied. */
-  open: (path: string, mem: XenMemory, log: JournalLog) =>
-    StateJournal.open(path, { guard: asRecord, apply, snapshot }, mem, log, COMPACT_EVERY),
+  open: (path: string, mem: XenMemory, log: JournalLog, outbound: Outbound) =>
+    StateJournal.open(path, CODEC, mem, log, outbound, COMPACT_EVERY),
 };
 
 /** Moves one pfn to another machine frame (P2M, M2P and ownership). */
