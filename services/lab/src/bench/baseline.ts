@@ -40,13 +40,13 @@ export async function measureBaseline(o: BaselineOptions): Promise<Baseline> {
       { name: 'echo', pid: child.pid },
       { name: 'nats-server', pid: o.natsPid },
     ];
+    for (let i = 0; i < 100; i++) await nc.request(SUBJECT, small, { timeout: 5000 }); // warm-up
     const rtts: number[] = [];
-    let sequentialFrom = sampleCpu(seats);
-    for (let i = 0; i < o.roundTrips + 100; i++) {
-      if (i === 100) sequentialFrom = sampleCpu(seats);
+    const sequentialFrom = sampleCpu(seats);
+    for (let i = 0; i < o.roundTrips; i++) {
       const t = process.hrtime.bigint();
       await nc.request(SUBJECT, small, { timeout: 5000 });
-      if (i >= 100) rtts.push(Number(process.hrtime.bigint() - t) / 1000);
+      rtts.push(Number(process.hrtime.bigint() - t) / 1000);
     }
     const sequential = cpuPerIo(sequentialFrom, sampleCpu(seats), o.roundTrips);
     const rates: number[] = [];

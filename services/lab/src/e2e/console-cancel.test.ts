@@ -6,33 +6,32 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { RunOwner } from '@nestlab/protocol';
 import type { Bus } from '@nestlab/service-kit';
+import { waitFor } from '@nestlab/testing';
 import { buildConsole } from '../console/app.js';
 import { holdFleet } from '../fleet/fleet-lease.js';
 import { labSeat } from '../fleet/lab-seat.js';
 import { suiteFleet } from '../testing/suite-fleet.js';
 
 /** Waits for the console to report a run, failing after 30 s instead of hanging. */
-async function untilRunning(app: ReturnType<typeof buildConsole>): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!(await app.inject('/api/live')).json().running) {
-    if (Date.now() > deadline) assert.fail('the console never reported the run as running');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const untilRunning = (app: ReturnType<typeof buildConsole>) =>
+  waitFor(
+    'the console to report the run as running',
+    async () => ((await app.inject('/api/live')).json().running ? true : undefined),
+    30_000,
+    100,
+  );
 
 /** Waits until some lab answers as the fleet's holder (the console takes it after it reports running). */
-async function untilHeld(bus: Bus): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const held = await bus.request(RunOwner, { from: 'test' }, { timeoutMs: 500 }).then(
-      () => true,
-      () => false,
-    );
-    if (held) return;
-    if (Date.now() > deadline) assert.fail('the console run never took the fleet');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const untilHeld = (bus: Bus) =>
+  waitFor(
+    'the console run to take the fleet',
+    () =>
+      bus.request(RunOwner, { from: 'test' }, { timeoutMs: 500 }).then(
+        () => true,
+        () => undefined,
+      ),
+    30_000,
+  );
 
 describe('cancelling a console run', () => {
   const suite = suiteFleet('cx');
