@@ -1,8 +1,8 @@
 // What each driver generation knows of the feature bits, and whether it uses
 // the DMA API at all (docs/DOMAIN.md, "What changed when"). The proposal-2014
-// generation is Rusty Russell's bit 25 as proposed in the 2014 thread: the DMA
-// API only when the device says it "really wants to use the mapping for the
-// bus it is on", else physical addresses as the legacy driver.
+// generation is the thread's bit 25 (docs/DOMAIN.md, "The problem"): the DMA
+// API only when the device says it sits behind the bus's translation, else
+// physical addresses as the legacy driver.
 import type { DmaPolicy, DriverGeneration } from '@nestlab/protocol';
 import { FeatureSet, VIRTIO_F, VIRTIO_F_PROPOSAL_2014 } from '@nestlab/virtio';
 

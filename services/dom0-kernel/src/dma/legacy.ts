@@ -1,6 +1,6 @@
 // The pre-4.6 virtio_ring: no DMA API at all. The driver's own idea of a
-// physical address goes into the ring (the 2014 bug: docs/DOMAIN.md, "The
-// problem"). This file is the only user of legacyPhysAsBus.
+// physical address goes into the ring (the 2014 bug; docs/DOMAIN.md,
+// "The problem"). This file is the only user of legacyPhysAsBus.
 import { legacyPhysAsBus, toHex, type PseudoPhysAddr } from '@nestlab/addr';
 import { Dom0Error } from '../errors.js';
 import {
